@@ -1,0 +1,20 @@
+//! Sans-IO wire formats and cryptography for camproof.
+//!
+//! Nothing in this crate touches a socket, a clock or an OS random source: bytes and a
+//! [`Timestamp`] go in, bytes and events come out, and every random draw comes from an
+//! RNG the caller seeded. The same state machines therefore run in the deterministic
+//! simulator, on real sockets, and under a fuzzer.
+//!
+//! - [`netip`]: the NETIP/DVRIP LAN protocol that Xiongmai-family cameras speak.
+//! - [`cdp`]: CDP/1, the authenticated, encrypted camera-to-cloud protocol.
+//! - [`video`]: end-to-end sealed video frames the relay forwards but cannot read.
+//! - [`ota`]: signed firmware manifests with anti-rollback.
+//! - [`pki`]: certificates and a deterministic test PKI.
+#![deny(missing_docs)]
+
+pub mod netip;
+pub mod ota;
+pub mod time;
+pub mod video;
+
+pub use time::Timestamp;

@@ -1,0 +1,1 @@
+//! NETIP / DVRIP / "Sofia" LAN protocol codec (being written).

@@ -1,0 +1,1 @@
+//! Signed OTA firmware manifests (being written).

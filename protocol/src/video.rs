@@ -1,0 +1,1 @@
+//! End-to-end encrypted video frames (being written).
