@@ -14,7 +14,9 @@
 
 pub mod netip;
 pub mod ota;
+pub mod sig;
 pub mod time;
 pub mod video;
+pub mod wire;
 
 pub use time::Timestamp;

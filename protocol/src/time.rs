@@ -68,7 +68,10 @@ mod tests {
     #[test]
     fn arithmetic_saturates() {
         let t = Timestamp::from_micros(u64::MAX - 1);
-        assert_eq!(t.saturating_add(Duration::from_secs(1)).as_micros(), u64::MAX);
+        assert_eq!(
+            t.saturating_add(Duration::from_secs(1)).as_micros(),
+            u64::MAX
+        );
         let a = Timestamp::from_secs(10);
         let b = Timestamp::from_secs(25);
         assert_eq!(a.abs_diff(b), Duration::from_secs(15));
