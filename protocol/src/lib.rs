@@ -14,6 +14,7 @@
 
 pub mod netip;
 pub mod ota;
+pub mod pki;
 pub mod sig;
 pub mod time;
 pub mod video;
