@@ -12,6 +12,7 @@
 //! - [`pki`]: certificates and a deterministic test PKI.
 #![deny(missing_docs)]
 
+pub mod cdp;
 pub mod netip;
 pub mod ota;
 pub mod pki;

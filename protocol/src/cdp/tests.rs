@@ -1,0 +1,789 @@
+//! Connection-level tests: both state machines driven through in-memory queues.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+
+use super::*;
+use crate::pki::tests::{now, pki};
+use crate::pki::{CertError, TestPki};
+
+/// Two endpoints, the bytes between them, and a virtual clock.
+struct Pair {
+    client: ClientConnection,
+    server: ServerConnection,
+    ctx: ServerContext,
+    server_cfg: Arc<ServerConfig>,
+    client_cfg: Arc<ClientConfig>,
+    creds: Arc<DeviceCredentials>,
+    rng: ChaCha8Rng,
+    now: Timestamp,
+    /// Every chunk the client sent, in order (what a tap on the wire sees).
+    c2s_log: Vec<Vec<u8>>,
+    client_err: Option<CdpError>,
+    server_err: Option<CdpError>,
+}
+
+use crate::pki::DeviceCredentials;
+
+impl Pair {
+    fn new(seed: u64) -> Self {
+        Self::with(seed, |_, _| {})
+    }
+
+    fn with(seed: u64, tweak: impl FnOnce(&mut ClientConfig, &mut ServerConfig)) -> Self {
+        let mut client_cfg = ClientConfig::new(pki().trust_store());
+        let mut server_cfg = ServerConfig::new(pki().server("gw-eu-1", 0));
+        tweak(&mut client_cfg, &mut server_cfg);
+        let client_cfg = Arc::new(client_cfg);
+        let server_cfg = Arc::new(server_cfg);
+        let creds = Arc::new(pki().device(seed % 4));
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let client = ClientConnection::connect(client_cfg.clone(), creds.clone(), now(), &mut rng);
+        let server = ServerConnection::new(server_cfg.clone(), &mut rng);
+        Pair {
+            client,
+            server,
+            ctx: ServerContext::new(pki().trust_store()),
+            server_cfg,
+            client_cfg,
+            creds,
+            rng,
+            now: now(),
+            c2s_log: Vec::new(),
+            client_err: None,
+            server_err: None,
+        }
+    }
+
+    /// Moves bytes both ways until neither side has anything to send.
+    fn drive(&mut self) {
+        for _ in 0..32 {
+            let mut buf = Vec::new();
+            let sent_c = self.client.poll_transmit(&mut buf);
+            if sent_c > 0 {
+                self.c2s_log.push(buf.clone());
+                if self.server_err.is_none() {
+                    if let Err(e) = self.server.handle_bytes(self.now, &buf, &mut self.ctx) {
+                        self.server_err = Some(e);
+                    }
+                }
+            }
+            buf.clear();
+            let sent_s = self.server.poll_transmit(&mut buf);
+            if sent_s > 0 && self.client_err.is_none() {
+                if let Err(e) = self.client.handle_bytes(self.now, &buf) {
+                    self.client_err = Some(e);
+                }
+            }
+            if sent_c == 0 && sent_s == 0 {
+                return;
+            }
+        }
+        panic!("connection did not go idle");
+    }
+
+    fn server_events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.server.poll_event()).collect()
+    }
+
+    fn client_events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.client.poll_event()).collect()
+    }
+
+    /// A fresh connection pair sharing this pair's server context and configuration.
+    fn reconnect(&mut self, client: ClientConnection) {
+        self.client = client;
+        self.server = ServerConnection::new(self.server_cfg.clone(), &mut self.rng);
+        self.c2s_log.clear();
+        self.client_err = None;
+        self.server_err = None;
+    }
+}
+
+fn connected(events: &[Event]) -> Option<(&PeerIdentity, bool)> {
+    events.iter().find_map(|e| match e {
+        Event::Connected { peer, resumed } => Some((peer, *resumed)),
+        _ => None,
+    })
+}
+
+/// CDP-HS-03: a full handshake authenticates both sides and carries data both ways.
+#[test]
+fn cdp_hs_03_full_handshake() {
+    let mut p = Pair::new(1);
+    p.drive();
+    assert_eq!(p.client_err, None);
+    assert_eq!(p.server_err, None);
+    let ce = p.client_events();
+    let se = p.server_events();
+    let (server_peer, resumed) = connected(&ce).expect("client connected");
+    assert_eq!(server_peer.subject, "gw-eu-1");
+    assert!(!resumed);
+    let (device_peer, _) = connected(&se).expect("server connected");
+    assert_eq!(device_peer.subject, "CAM-00000001");
+    assert!(p.client.is_established() && p.server.is_established());
+    assert_eq!(
+        p.server.peer().map(|x| x.serial),
+        p.creds.chain().first().map(|c| c.serial)
+    );
+
+    p.client.send(b"up").unwrap();
+    p.server.send(b"down").unwrap();
+    p.drive();
+    assert_eq!(p.server_events(), vec![Event::Data(b"up".to_vec())]);
+    assert_eq!(p.client_events(), vec![Event::Data(b"down".to_vec())]);
+}
+
+/// CDP-HS-03: data cannot be sent before the handshake finishes.
+#[test]
+fn cdp_hs_03_no_data_before_handshake() {
+    let mut p = Pair::new(2);
+    assert_eq!(
+        p.client.send(b"x"),
+        Err(CdpError::Local(LocalError::NotEstablished))
+    );
+    assert_eq!(
+        p.server.send(b"x"),
+        Err(CdpError::Local(LocalError::NotEstablished))
+    );
+}
+
+/// CDP-HS-04: a device refuses a platform certificate that is expired, revoked or from
+/// another root, and tells the platform why.
+#[test]
+fn cdp_hs_04_device_refuses_bad_server_certificate() {
+    // Expired server certificate.
+    let mut p = Pair::with(3, |_, s| {
+        s.credentials = pki().server_with_validity(
+            "gw-old",
+            9,
+            Timestamp::from_secs(1_600_000_000),
+            Timestamp::from_secs(1_700_000_000),
+        );
+    });
+    p.drive();
+    assert!(matches!(
+        p.client_err,
+        Some(CdpError::Certificate(CertError::Expired { .. }))
+    ));
+    assert_eq!(
+        p.server_err,
+        Some(CdpError::PeerAlert(AlertCode::BadCertificate))
+    );
+
+    // Revoked server certificate.
+    let revoked = pki().server("gw-eu-1", 0).certificate().serial;
+    let mut p = Pair::with(4, |c, _| c.trust.revoke(revoked));
+    p.drive();
+    assert!(matches!(
+        p.client_err,
+        Some(CdpError::Certificate(CertError::Revoked { .. }))
+    ));
+
+    // A server certified by another root.
+    let other = TestPki::generate(99, &crate::pki::PkiOptions::fast_for_tests());
+    let mut p = Pair::with(5, |_, s| s.credentials = other.server("gw-eu-1", 0));
+    p.drive();
+    assert!(matches!(
+        p.client_err,
+        Some(CdpError::Certificate(CertError::BadSignature { .. }))
+    ));
+
+    // The right root but the wrong server name.
+    let mut p = Pair::with(6, |c, _| c.expected_server = Some("gw-apac-1".into()));
+    p.drive();
+    assert!(matches!(
+        p.client_err,
+        Some(CdpError::PeerMisbehaved(PeerMisbehaved::WrongServer { .. }))
+    ));
+    assert!(!p.client.is_established());
+}
+
+/// CDP-HS-05: the platform refuses a device chain that is revoked or does not lead to
+/// its root, and no session is established.
+#[test]
+fn cdp_hs_05_platform_refuses_bad_device_chain() {
+    let mut p = Pair::new(7);
+    p.ctx.trust.revoke(p.creds.chain()[0].serial);
+    p.drive();
+    assert!(matches!(
+        p.server_err,
+        Some(CdpError::Certificate(CertError::Revoked { .. }))
+    ));
+    assert_eq!(
+        p.client_err,
+        Some(CdpError::PeerAlert(AlertCode::BadCertificate))
+    );
+    assert!(connected(&p.server_events()).is_none());
+    assert!(connected(&p.client_events()).is_none());
+
+    let other = TestPki::generate(99, &crate::pki::PkiOptions::fast_for_tests());
+    let mut p = Pair::new(8);
+    let client = ClientConnection::connect(
+        p.client_cfg.clone(),
+        Arc::new(other.device(1)),
+        p.now,
+        &mut p.rng,
+    );
+    p.reconnect(client);
+    p.drive();
+    assert!(matches!(
+        p.server_err,
+        Some(CdpError::Certificate(CertError::BadSignature { .. }))
+    ));
+}
+
+/// CDP-HS-06: a replayed ClientHello is refused by the nonce cache.
+#[test]
+fn cdp_hs_06_replayed_hello_refused() {
+    let mut p = Pair::new(9);
+    p.drive();
+    let hello = p.c2s_log[0].clone();
+    let mut replay = ServerConnection::new(p.server_cfg.clone(), &mut p.rng);
+    let err = replay.handle_bytes(p.now, &hello, &mut p.ctx).unwrap_err();
+    assert_eq!(
+        err,
+        CdpError::PeerMisbehaved(PeerMisbehaved::ReplayedHandshake)
+    );
+    let mut alert = Vec::new();
+    replay.poll_transmit(&mut alert);
+    assert_eq!(
+        alert,
+        [0, 0, 0, 2, 0x15, AlertCode::ReplayedHandshake.to_byte()]
+    );
+}
+
+/// CDP-HS-06: a whole recorded handshake replayed to a fresh connection fails: the new
+/// ServerHello differs, so the recorded device signature does not cover it.
+#[test]
+fn cdp_hs_06_replayed_handshake_cannot_authenticate() {
+    let mut p = Pair::new(10);
+    p.drive();
+    let mut ctx = ServerContext::new(pki().trust_store()); // an empty nonce cache
+    let mut replay = ServerConnection::new(p.server_cfg.clone(), &mut p.rng);
+    replay.handle_bytes(p.now, &p.c2s_log[0], &mut ctx).unwrap();
+    let err = replay
+        .handle_bytes(p.now, &p.c2s_log[1], &mut ctx)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        CdpError::PeerMisbehaved(PeerMisbehaved::BadClientSignature)
+    );
+    assert!(replay.poll_event().is_none());
+}
+
+/// CDP-HS-07: handshake timestamps are checked against the skew window (default ±30 s),
+/// on both sides, and the window is configurable.
+#[test]
+fn cdp_hs_07_clock_skew_window() {
+    for (offset_secs, ahead, ok) in [
+        (29, true, true),
+        (29, false, true),
+        (31, true, false),
+        (31, false, false),
+    ] {
+        let mut p = Pair::new(11);
+        let d = Duration::from_secs(offset_secs);
+        let skewed = if ahead {
+            p.now.saturating_add(d)
+        } else {
+            Timestamp::from_micros(p.now.as_micros() - d.as_micros() as u64)
+        };
+        let client =
+            ClientConnection::connect(p.client_cfg.clone(), p.creds.clone(), skewed, &mut p.rng);
+        p.reconnect(client);
+        p.drive();
+        if ok {
+            assert_eq!(p.server_err, None, "offset {offset_secs}s ahead={ahead}");
+        } else {
+            assert!(
+                matches!(
+                    p.server_err,
+                    Some(CdpError::PeerMisbehaved(PeerMisbehaved::ClockSkew { .. }))
+                ),
+                "offset {offset_secs}s ahead={ahead}: {:?}",
+                p.server_err
+            );
+            assert_eq!(
+                p.client_err,
+                Some(CdpError::PeerAlert(AlertCode::ClockSkew))
+            );
+        }
+    }
+    // A wider window admits a camera 90 s off.
+    let mut p = Pair::with(12, |_, s| s.skew_window = Duration::from_secs(120));
+    let client = ClientConnection::connect(
+        p.client_cfg.clone(),
+        p.creds.clone(),
+        p.now.saturating_add(Duration::from_secs(90)),
+        &mut p.rng,
+    );
+    p.reconnect(client);
+    p.drive();
+    assert_eq!(p.server_err, None);
+    // The device checks the platform's clock too.
+    let mut p = Pair::new(13);
+    let mut buf = Vec::new();
+    p.client.poll_transmit(&mut buf);
+    p.server.handle_bytes(p.now, &buf, &mut p.ctx).unwrap();
+    buf.clear();
+    p.server.poll_transmit(&mut buf);
+    let late = p.now.saturating_add(Duration::from_secs(45));
+    assert!(matches!(
+        p.client.handle_bytes(late, &buf),
+        Err(CdpError::PeerMisbehaved(PeerMisbehaved::ClockSkew { .. }))
+    ));
+}
+
+/// CDP-HS-08: the platform's transcript signature is checked: a forged ServerHello
+/// (signature bytes changed, or key share swapped by a man in the middle) is refused.
+#[test]
+fn cdp_hs_08_server_signature_binds_transcript() {
+    for target in ["signature", "key_share"] {
+        let mut p = Pair::new(14);
+        let mut buf = Vec::new();
+        p.client.poll_transmit(&mut buf);
+        p.server.handle_bytes(p.now, &buf, &mut p.ctx).unwrap();
+        buf.clear();
+        p.server.poll_transmit(&mut buf);
+        let idx = match target {
+            "signature" => buf.len() - 1,
+            _ => 5 + 32 + 8 + 3, // inside the server's key share
+        };
+        buf[idx] ^= 0x40;
+        assert_eq!(
+            p.client.handle_bytes(p.now, &buf),
+            Err(CdpError::PeerMisbehaved(PeerMisbehaved::BadServerSignature)),
+            "{target}"
+        );
+    }
+}
+
+/// CDP-HS-09: the device's transcript signature is checked by the platform.
+#[test]
+fn cdp_hs_09_client_signature_checked() {
+    let mut p = Pair::new(15);
+    let mut buf = Vec::new();
+    p.client.poll_transmit(&mut buf);
+    p.server.handle_bytes(p.now, &buf, &mut p.ctx).unwrap();
+    buf.clear();
+    p.server.poll_transmit(&mut buf);
+    p.client.handle_bytes(p.now, &buf).unwrap();
+    buf.clear();
+    p.client.poll_transmit(&mut buf);
+    let last = buf.len() - 1;
+    buf[last] ^= 1;
+    assert_eq!(
+        p.server.handle_bytes(p.now, &buf, &mut p.ctx),
+        Err(CdpError::PeerMisbehaved(PeerMisbehaved::BadClientSignature))
+    );
+}
+
+/// CDP-HS-10: a frame the state does not expect ends the connection with an alert.
+#[test]
+fn cdp_hs_10_unexpected_frame() {
+    let mut p = Pair::new(16);
+    p.drive();
+    // A ClientHello on an established connection.
+    let hello = p.c2s_log[0].clone();
+    let err = p
+        .server
+        .handle_bytes(p.now, &hello, &mut p.ctx)
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        CdpError::PeerMisbehaved(PeerMisbehaved::UnexpectedFrame {
+            got: FrameType::ClientHello,
+            ..
+        })
+    ));
+    assert_eq!(
+        p.server.handle_bytes(p.now, &[], &mut p.ctx),
+        Err(CdpError::Closed)
+    );
+    assert!(!p.server.is_established());
+}
+
+/// Captures the record frames the client sends for each payload.
+fn established_with_records(seed: u64, payloads: &[&[u8]]) -> (Pair, Vec<Vec<u8>>) {
+    let mut p = Pair::new(seed);
+    p.drive();
+    p.server_events();
+    let mut frames = Vec::new();
+    for payload in payloads {
+        p.client.send(payload).unwrap();
+        let mut buf = Vec::new();
+        p.client.poll_transmit(&mut buf);
+        frames.push(buf);
+    }
+    (p, frames)
+}
+
+/// CDP-REC-02: a record replayed on the wire is refused with `ReplayedRecord` and an alert.
+#[test]
+fn cdp_rec_02_replayed_record_on_connection() {
+    let (mut p, frames) = established_with_records(17, &[b"a", b"b"]);
+    p.server
+        .handle_bytes(p.now, &frames[0], &mut p.ctx)
+        .unwrap();
+    let err = p
+        .server
+        .handle_bytes(p.now, &frames[0], &mut p.ctx)
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        CdpError::PeerMisbehaved(PeerMisbehaved::ReplayedRecord { seq: 0, .. })
+    ));
+    assert_eq!(p.server_events(), vec![Event::Data(b"a".to_vec())]);
+    let mut alert = Vec::new();
+    p.server.poll_transmit(&mut alert);
+    assert_eq!(alert.last(), Some(&AlertCode::BadRecord.to_byte()));
+}
+
+/// CDP-REC-03: records delivered out of order are refused with `ReorderedRecord`.
+#[test]
+fn cdp_rec_03_reordered_record_on_connection() {
+    let (mut p, frames) = established_with_records(18, &[b"a", b"b"]);
+    let err = p
+        .server
+        .handle_bytes(p.now, &frames[1], &mut p.ctx)
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        CdpError::PeerMisbehaved(PeerMisbehaved::ReorderedRecord {
+            seq: 1,
+            expected_seq: 0,
+            ..
+        })
+    ));
+    assert!(p.server_events().is_empty());
+}
+
+/// CDP-REC-04: a truncated record, or a stream cut inside a frame, is refused.
+#[test]
+fn cdp_rec_04_truncated_record_on_connection() {
+    let (mut p, frames) = established_with_records(19, &[b"abc"]);
+    // Shorten the frame and its length field consistently to below a tag.
+    let mut short = frames[0][..4 + 1 + 12 + 4].to_vec();
+    short[..4].copy_from_slice(&(1u32 + 12 + 4).to_be_bytes());
+    let err = p
+        .server
+        .handle_bytes(p.now, &short, &mut p.ctx)
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        CdpError::PeerMisbehaved(PeerMisbehaved::TruncatedRecord { len: 16 })
+    ));
+
+    let (mut p, frames) = established_with_records(20, &[b"abc"]);
+    p.server
+        .handle_bytes(p.now, &frames[0][..10], &mut p.ctx)
+        .unwrap();
+    assert_eq!(
+        p.server.handle_eof(),
+        Err(CdpError::PeerMisbehaved(PeerMisbehaved::TruncatedStream {
+            buffered: 10
+        }))
+    );
+}
+
+/// CDP-REC-05: a tampered record is refused with `TamperedRecord`.
+#[test]
+fn cdp_rec_05_tampered_record_on_connection() {
+    let (mut p, frames) = established_with_records(21, &[b"open the door"]);
+    let mut bad = frames[0].clone();
+    bad[20] ^= 0x01;
+    let err = p.server.handle_bytes(p.now, &bad, &mut p.ctx).unwrap_err();
+    assert!(matches!(
+        err,
+        CdpError::PeerMisbehaved(PeerMisbehaved::TamperedRecord { .. })
+    ));
+    assert!(p.server_events().is_empty());
+}
+
+/// CDP-REC-06: both directions rekey after the configured record count, keep working,
+/// and report the new epochs.
+#[test]
+fn cdp_rec_06_rekey_on_connection() {
+    let mut p = Pair::with(22, |c, s| {
+        c.rekey_after = 3;
+        s.rekey_after = 2;
+    });
+    p.drive();
+    p.client_events();
+    p.server_events();
+    for i in 0..7u8 {
+        p.client.send(&[i]).unwrap();
+        p.server.send(&[i, i]).unwrap();
+        p.drive();
+    }
+    let se = p.server_events();
+    let ce = p.client_events();
+    let data = |ev: &[Event]| ev.iter().filter(|e| matches!(e, Event::Data(_))).count();
+    assert_eq!(data(&se), 7);
+    assert_eq!(data(&ce), 7);
+    // The client sends 7 records at 3 per epoch: epochs 1 and 2.
+    assert!(se.contains(&Event::KeyUpdated {
+        outgoing: false,
+        epoch: 2
+    }));
+    assert!(ce.contains(&Event::KeyUpdated {
+        outgoing: true,
+        epoch: 2
+    }));
+    // The server sends a ticket and 7 records at 2 per epoch: epochs 1 to 3.
+    assert!(ce.contains(&Event::KeyUpdated {
+        outgoing: false,
+        epoch: 3
+    }));
+    assert_eq!(p.client_err, None);
+    assert_eq!(p.server_err, None);
+}
+
+/// CDP-RES-01: a ticket resumes a session with fresh keys, authenticates the platform
+/// by its MAC, and yields a new ticket.
+#[test]
+fn cdp_res_01_resumption() {
+    let mut p = Pair::new(23);
+    p.drive();
+    let ticket = p.client.take_ticket().expect("ticket issued");
+    assert!(ticket.is_valid(p.now));
+    assert_eq!(ticket.server().subject, "gw-eu-1");
+    let device = p.server.peer().cloned();
+    let client = ClientConnection::resume(
+        p.client_cfg.clone(),
+        p.creds.clone(),
+        ticket,
+        p.now,
+        &mut p.rng,
+    );
+    p.reconnect(client);
+    p.drive();
+    assert_eq!(p.server_err, None);
+    assert_eq!(p.client_err, None);
+    let (peer, resumed) = connected(&p.server_events())
+        .map(|(a, b)| (a.clone(), b))
+        .expect("resumed");
+    assert!(resumed);
+    assert_eq!(Some(peer), device);
+    assert!(matches!(connected(&p.client_events()), Some((_, true))));
+    assert!(p.client.take_ticket().is_some());
+    p.client.send(b"after resume").unwrap();
+    p.drive();
+    assert_eq!(
+        p.server_events(),
+        vec![Event::Data(b"after resume".to_vec())]
+    );
+    // No RSA work: the resumed ClientHello is short.
+    assert!(p.c2s_log[0].len() < 200);
+}
+
+/// CDP-RES-02: a recorded ResumeHello replayed later is refused, even when the nonce
+/// cache has forgotten it: the ticket was spent.
+#[test]
+fn cdp_res_02_resumption_replay_refused() {
+    let mut p = Pair::new(24);
+    p.drive();
+    let ticket = p.client.take_ticket().unwrap();
+    let client = ClientConnection::resume(
+        p.client_cfg.clone(),
+        p.creds.clone(),
+        ticket.clone(),
+        p.now,
+        &mut p.rng,
+    );
+    p.reconnect(client);
+    p.drive();
+    let resume_hello = p.c2s_log[0].clone();
+
+    let mut replay = ServerConnection::new(p.server_cfg.clone(), &mut p.rng);
+    assert_eq!(
+        replay.handle_bytes(p.now, &resume_hello, &mut p.ctx),
+        Err(CdpError::PeerMisbehaved(PeerMisbehaved::ReplayedHandshake))
+    );
+    // Later, with the nonce long forgotten, the spent ticket still refuses it.
+    let later = p.now.saturating_add(Duration::from_secs(20));
+    let mut replay = ServerConnection::new(p.server_cfg.clone(), &mut p.rng);
+    p.ctx.nonces = NonceCache::new(10);
+    let err = replay.handle_bytes(p.now, &resume_hello, &mut p.ctx);
+    assert_eq!(
+        err,
+        Err(CdpError::PeerMisbehaved(PeerMisbehaved::UnknownTicket))
+    );
+    // The same ticket presented again by the device itself is refused too.
+    let client = ClientConnection::resume(
+        p.client_cfg.clone(),
+        p.creds.clone(),
+        ticket,
+        later,
+        &mut p.rng,
+    );
+    p.reconnect(client);
+    p.now = later;
+    p.drive();
+    assert_eq!(
+        p.server_err,
+        Some(CdpError::PeerMisbehaved(PeerMisbehaved::UnknownTicket))
+    );
+    assert_eq!(
+        p.client_err,
+        Some(CdpError::PeerAlert(AlertCode::UnknownTicket))
+    );
+}
+
+/// CDP-RES-03: a ResumeHello whose binder does not verify is refused.
+#[test]
+fn cdp_res_03_bad_binder_refused() {
+    let mut p = Pair::new(25);
+    p.drive();
+    let ticket = p.client.take_ticket().unwrap();
+    let mut client = ClientConnection::resume(
+        p.client_cfg.clone(),
+        p.creds.clone(),
+        ticket,
+        p.now,
+        &mut p.rng,
+    );
+    let mut buf = Vec::new();
+    client.poll_transmit(&mut buf);
+    let last = buf.len() - 1;
+    buf[last] ^= 0x80;
+    let mut server = ServerConnection::new(p.server_cfg.clone(), &mut p.rng);
+    assert_eq!(
+        server.handle_bytes(p.now, &buf, &mut p.ctx),
+        Err(CdpError::PeerMisbehaved(PeerMisbehaved::BadResumptionMac))
+    );
+}
+
+/// CDP-RES-04: an expired ticket is refused by the platform.
+#[test]
+fn cdp_res_04_expired_ticket_refused() {
+    let mut p = Pair::with(26, |_, s| s.ticket_lifetime = Duration::from_secs(60));
+    p.drive();
+    let ticket = p.client.take_ticket().unwrap();
+    let later = p.now.saturating_add(Duration::from_secs(61));
+    assert!(!ticket.is_valid(later));
+    let client = ClientConnection::resume(
+        p.client_cfg.clone(),
+        p.creds.clone(),
+        ticket,
+        later,
+        &mut p.rng,
+    );
+    p.reconnect(client);
+    p.now = later;
+    p.drive();
+    assert_eq!(
+        p.server_err,
+        Some(CdpError::PeerMisbehaved(PeerMisbehaved::UnknownTicket))
+    );
+}
+
+/// CDP-CLOSE-01: a close record ends the connection cleanly; an end of stream without
+/// one is reported as unclean.
+#[test]
+fn cdp_close_01_clean_and_unclean_close() {
+    let mut p = Pair::new(27);
+    p.drive();
+    p.server_events();
+    p.client.close();
+    assert_eq!(p.client.send(b"late"), Err(CdpError::Closed));
+    p.drive();
+    assert_eq!(p.server_events(), vec![Event::Closed { clean: true }]);
+
+    let mut p = Pair::new(28);
+    p.drive();
+    p.client_events();
+    assert_eq!(p.client.handle_eof(), Ok(()));
+    assert_eq!(p.client_events(), vec![Event::Closed { clean: false }]);
+    assert!(!p.client.is_established());
+}
+
+/// CDP-FRAME-02: an oversized frame ends the connection before its body arrives.
+#[test]
+fn cdp_frame_02_oversized_frame_on_connection() {
+    let mut p = Pair::new(29);
+    let err = p
+        .server
+        .handle_bytes(p.now, &[0x7F, 0, 0, 0], &mut p.ctx)
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        CdpError::InvalidMessage(InvalidMessage::FrameTooLarge { .. })
+    ));
+}
+
+/// CDP-KEY-01: the same seeds give byte-identical handshakes (determinism), and
+/// different seeds give different keys.
+#[test]
+fn cdp_key_01_deterministic_from_seed() {
+    let transcript = |seed| {
+        let mut p = Pair::new(seed);
+        p.drive();
+        p.client.send(b"x").unwrap();
+        p.drive();
+        p.c2s_log.concat()
+    };
+    assert_eq!(transcript(30), transcript(30));
+    assert_ne!(transcript(30), transcript(34));
+}
+
+/// CDP-KEY-02: a key share that is a low-order point is refused.
+#[test]
+fn cdp_key_02_low_order_key_share_refused() {
+    let mut p = Pair::new(31);
+    let mut buf = Vec::new();
+    p.client.poll_transmit(&mut buf);
+    // Zero the client's key share (last 32 bytes of the ClientHello).
+    let n = buf.len();
+    buf[n - 32..].fill(0);
+    assert_eq!(
+        p.server.handle_bytes(p.now, &buf, &mut p.ctx),
+        Err(CdpError::PeerMisbehaved(PeerMisbehaved::WeakKeyShare))
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// CDP-HS-03: the handshake and any data survive any chunking of the byte streams.
+    #[test]
+    fn cdp_hs_03_any_chunking(seed in 0u64..1000, chunk in 1usize..300, msgs in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..500), 0..6)) {
+        let mut p = Pair::new(seed);
+        for m in &msgs { let _ = m; }
+        let mut server_got = Vec::new();
+        let mut sent = false;
+        for _ in 0..64 {
+            let mut buf = Vec::new();
+            p.client.poll_transmit(&mut buf);
+            for piece in buf.chunks(chunk) {
+                p.server.handle_bytes(p.now, piece, &mut p.ctx).unwrap();
+            }
+            let mut buf = Vec::new();
+            p.server.poll_transmit(&mut buf);
+            for piece in buf.chunks(chunk) {
+                p.client.handle_bytes(p.now, piece).unwrap();
+            }
+            if p.client.is_established() && !sent {
+                for m in &msgs { p.client.send(m).unwrap(); }
+                sent = true;
+            }
+            while let Some(e) = p.server.poll_event() {
+                if let Event::Data(d) = e { server_got.push(d); }
+            }
+        }
+        prop_assert_eq!(server_got, msgs);
+    }
+
+    /// CDP-HS-01: arbitrary bytes never panic either state machine.
+    #[test]
+    fn state_machines_are_total(data in prop::collection::vec(any::<u8>(), 0..2000)) {
+        let mut p = Pair::new(1);
+        let _ = p.server.handle_bytes(p.now, &data, &mut p.ctx);
+        let _ = p.client.handle_bytes(p.now, &data);
+    }
+}
