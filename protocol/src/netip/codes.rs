@@ -394,7 +394,7 @@ mod tests {
         assert!(!Ret::UpgradeFailed.is_success());
     }
 
-    /// NETIP-RET-02: `Ret` is a JSON integer on the wire, and unknown codes survive.
+    /// NETIP-RET-01: `Ret` is a JSON integer on the wire, and unknown codes survive.
     #[test]
     fn ret_serde_is_integer() {
         assert_eq!(serde_json::to_string(&Ret::Ok).unwrap(), "100");
@@ -405,7 +405,7 @@ mod tests {
         assert!(serde_json::from_str::<Ret>("\"100\"").is_err());
     }
 
-    /// NETIP-HDR-05: a reply's message id is the request's id plus one.
+    /// NETIP-HDR-03: a reply's message id is the request's id plus one.
     #[test]
     fn reply_id_is_request_plus_one() {
         assert_eq!(MessageId::LOGIN.reply(), MessageId::LOGIN_REPLY);

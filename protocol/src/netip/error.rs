@@ -86,6 +86,16 @@ pub enum NetipError {
         /// Fragment count of the message.
         count: u8,
     },
+    /// A fragment arrived a second time.
+    #[error("message {message_id}: fragment {index} of {count} arrived twice")]
+    FragmentDuplicate {
+        /// Message id of the fragmented message.
+        message_id: MessageId,
+        /// The repeated index.
+        index: u8,
+        /// Fragment count of the message.
+        count: u8,
+    },
     /// A fragment disagreed with the earlier fragments of its message.
     #[error("message {message_id}: fragment {index} is inconsistent: {reason}")]
     FragmentInconsistent {

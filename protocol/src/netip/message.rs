@@ -1236,6 +1236,9 @@ mod tests {
         .unwrap();
         v.as_object_mut().unwrap().remove("SessionID");
         assert_eq!(v, serde_json::from_slice::<Value>(raw).unwrap());
+        assert_eq!(MessageId::MONITOR_CLAIM.reply(), MessageId(1414));
+        assert_eq!(MessageId::MONITOR.reply(), MessageId(1411));
+        assert!(MessageId::MONITOR_DATA.uses_media_fields());
     }
 
     fn file(i: u32) -> FileInfo {
@@ -1655,7 +1658,7 @@ mod tests {
             prop_assert_eq!(Request::from_packet(&back).unwrap(), r);
         }
 
-        /// NETIP-MSG-02: every typed reply round-trips, and its JSON ends with 0x0A 0x00.
+        /// NETIP-MSG-01: every typed reply round-trips, and its JSON ends with 0x0A 0x00.
         #[test]
         fn reply_round_trip(r in arb_reply(), seq: u32, session: u32) {
             let req = Header::request(MessageId(r.message_id().0.wrapping_sub(1)), 0, seq);
