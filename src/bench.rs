@@ -26,7 +26,10 @@ fn row(what: &str, n: u32, elapsed: Duration, unit: &str) {
 
 /// Measures test-PKI and handshake throughput.
 pub fn pki(keys: u32, iterations: u32) -> Result<ExitCode> {
-    ensure!(keys > 0 && iterations > 0, "--keys and --iterations must be positive");
+    ensure!(
+        keys > 0 && iterations > 0,
+        "--keys and --iterations must be positive"
+    );
     println!("camproof bench pki (release build recommended; one core)");
 
     // Key generation: a fresh PKI whose device pool has `keys` keys, no cache.
@@ -42,13 +45,23 @@ pub fn pki(keys: u32, iterations: u32) -> Result<ExitCode> {
 
     let start = Instant::now();
     let devices: Vec<_> = (0..u64::from(iterations)).map(|i| pki.device(i)).collect();
-    row("device certificate issue (PSS sign)", iterations, start.elapsed(), "certs");
+    row(
+        "device certificate issue (PSS sign)",
+        iterations,
+        start.elapsed(),
+        "certs",
+    );
 
     let start = Instant::now();
     for i in 0..u64::from(iterations) {
         let _ = pki.server("gw", i);
     }
-    row("server identity (Ed25519 key + cert)", iterations, start.elapsed(), "identities");
+    row(
+        "server identity (Ed25519 key + cert)",
+        iterations,
+        start.elapsed(),
+        "identities",
+    );
 
     let now = Timestamp::from_secs(1_800_000_000);
     let mut trust = pki.trust_store();
@@ -58,7 +71,12 @@ pub fn pki(keys: u32, iterations: u32) -> Result<ExitCode> {
             .verify_device_chain(d.chain(), now)
             .context("verifying a device chain")?;
     }
-    row("device chain verify (vendor CA cached)", iterations, start.elapsed(), "chains");
+    row(
+        "device chain verify (vendor CA cached)",
+        iterations,
+        start.elapsed(),
+        "chains",
+    );
 
     // Full and resumed handshakes, both sides, in memory.
     let client_cfg = Arc::new(ClientConfig::new(pki.trust_store()));
@@ -74,7 +92,12 @@ pub fn pki(keys: u32, iterations: u32) -> Result<ExitCode> {
         let mut cam = handshake(cam, gw, now, &mut ctx)?;
         tickets.push(cam.take_ticket().context("no ticket")?);
     }
-    row("full CDP/1 handshake (both sides)", iterations, start.elapsed(), "handshakes");
+    row(
+        "full CDP/1 handshake (both sides)",
+        iterations,
+        start.elapsed(),
+        "handshakes",
+    );
 
     let start = Instant::now();
     for (c, t) in creds.iter().zip(tickets) {
@@ -82,7 +105,12 @@ pub fn pki(keys: u32, iterations: u32) -> Result<ExitCode> {
         let gw = ServerConnection::new(server_cfg.clone(), &mut rng);
         handshake(cam, gw, now, &mut ctx)?;
     }
-    row("resumed CDP/1 handshake (both sides)", iterations, start.elapsed(), "handshakes");
+    row(
+        "resumed CDP/1 handshake (both sides)",
+        iterations,
+        start.elapsed(),
+        "handshakes",
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -142,10 +142,15 @@ pub fn run(seed: u64, frames: u32, mut cache: Box<dyn KeyCache>) -> Result<ExitC
     }
     let mut verified = 0;
     for frame in &relayed {
-        viewer.open(frame).context("the viewer refused an honest frame")?;
+        viewer
+            .open(frame)
+            .context("the viewer refused an honest frame")?;
         verified += 1;
     }
-    ensure!(verified == frames, "viewer verified {verified} of {frames} frames");
+    ensure!(
+        verified == frames,
+        "viewer verified {verified} of {frames} frames"
+    );
     println!(
         "  video    {frames} frames sealed end to end ({keyframes} keyframes); relay read headers only; viewer verified {verified}, lost {}",
         viewer.stats().lost

@@ -66,9 +66,11 @@ struct KeyCacheArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { seed, frames, keys } => {
-            demo::run(seed, frames, keycache::open(keys.key_cache, keys.no_key_cache))
-        }
+        Command::Demo { seed, frames, keys } => demo::run(
+            seed,
+            frames,
+            keycache::open(keys.key_cache, keys.no_key_cache),
+        ),
         Command::Bench {
             what: BenchCommand::Pki { keys, iterations },
         } => bench::pki(keys, iterations),

@@ -28,13 +28,21 @@ fn every_requirement_is_cited_by_a_test() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let spec = fs::read_to_string(root.join("docs/protocol.md")).expect("docs/protocol.md");
     let reqs = parse_requirements(&spec).expect("docs/protocol.md has a valid requirement list");
-    assert!(reqs.len() > 50, "only {} requirements found: is the spec complete?", reqs.len());
+    assert!(
+        reqs.len() > 50,
+        "only {} requirements found: is the spec complete?",
+        reqs.len()
+    );
     let mut files = Vec::new();
     rust_files(root, &mut files);
     let sources: Vec<(String, String)> = files
         .iter()
         .map(|p| {
-            let rel = p.strip_prefix(root).unwrap_or(p).to_string_lossy().into_owned();
+            let rel = p
+                .strip_prefix(root)
+                .unwrap_or(p)
+                .to_string_lossy()
+                .into_owned();
             (rel, fs::read_to_string(p).unwrap_or_default())
         })
         .collect();

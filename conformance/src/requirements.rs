@@ -49,9 +49,11 @@ pub fn is_requirement_id(id: &str) -> bool {
         && last.len() == 2
         && last.bytes().all(|b| b.is_ascii_digit())
         && rest[0].bytes().all(|b| b.is_ascii_uppercase())
-        && rest
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
+        && rest.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        })
 }
 
 /// Reads every definition `- **ID** statement` from a Markdown specification.
@@ -89,10 +91,15 @@ pub fn parse_requirements(spec: &str) -> Result<Vec<Requirement>, RequirementErr
 }
 
 /// The part of a Rust source file that is test code: everything from the first
-/// `#[cfg(test)]` on, or the whole file for files under a `tests/` directory.
+/// `#[cfg(test)]` on, or the whole file for files under a `tests/` directory and for
+/// out-of-line test modules (`tests.rs`, included by `#[cfg(test)] mod tests;`).
 pub fn test_code<'a>(path: &str, source: &'a str) -> &'a str {
     let normalized = path.replace('\\', "/");
-    if normalized.starts_with("tests/") || normalized.contains("/tests/") {
+    if normalized.starts_with("tests/")
+        || normalized.contains("/tests/")
+        || normalized == "tests.rs"
+        || normalized.ends_with("/tests.rs")
+    {
         return source;
     }
     match source.find("#[cfg(test)]") {
@@ -120,7 +127,10 @@ fn contains_token(text: &str, needle: &str) -> bool {
 }
 
 /// The requirements that no test cites; `sources` are `(path, contents)` of Rust files.
-pub fn uncited<'a>(requirements: &'a [Requirement], sources: &[(String, String)]) -> Vec<&'a Requirement> {
+pub fn uncited<'a>(
+    requirements: &'a [Requirement],
+    sources: &[(String, String)],
+) -> Vec<&'a Requirement> {
     let tests: Vec<&str> = sources
         .iter()
         .map(|(path, src)| test_code(path, src))
@@ -155,7 +165,11 @@ mod tests {
         let dup = "- **A-B-01** x\n- **A-B-01** y\n";
         assert_eq!(
             parse_requirements(dup),
-            Err(RequirementError::Duplicate { id: "A-B-01".into(), first: 1, second: 2 })
+            Err(RequirementError::Duplicate {
+                id: "A-B-01".into(),
+                first: 1,
+                second: 2
+            })
         );
         assert!(matches!(
             parse_requirements("- **not an id** x\n"),
@@ -170,17 +184,46 @@ mod tests {
     /// The checker's negative case: an uncited requirement is reported.
     #[test]
     fn uncited_requirement_is_reported() {
-        let reqs = parse_requirements("- **CDP-HS-01** a\n- **CDP-HS-02** b\n- **CDP-HS-03** c\n").unwrap();
+        let reqs = parse_requirements("- **CDP-HS-01** a\n- **CDP-HS-02** b\n- **CDP-HS-03** c\n")
+            .unwrap();
         let sources = [
             // Cited by test name.
-            src("protocol/src/a.rs", "fn x() {}\n#[cfg(test)]\nmod tests { fn cdp_hs_01_works() {} }"),
+            src(
+                "protocol/src/a.rs",
+                "fn x() {}\n#[cfg(test)]\nmod tests { fn cdp_hs_01_works() {} }",
+            ),
             // Mentioned only in non-test code: does not count.
-            src("protocol/src/b.rs", "/// Implements CDP-HS-02.\nfn y() {}\n#[cfg(test)]\nmod tests {}"),
+            src(
+                "protocol/src/b.rs",
+                "/// Implements CDP-HS-02.\nfn y() {}\n#[cfg(test)]\nmod tests {}",
+            ),
             // Cited in an integration test's doc comment.
-            src("tests/e2e.rs", "/// CDP-HS-03: end to end\n#[test] fn t() {}"),
+            src(
+                "tests/e2e.rs",
+                "/// CDP-HS-03: end to end\n#[test] fn t() {}",
+            ),
         ];
-        let missing: Vec<_> = uncited(&reqs, &sources).into_iter().map(|r| r.id.clone()).collect();
+        let missing: Vec<_> = uncited(&reqs, &sources)
+            .into_iter()
+            .map(|r| r.id.clone())
+            .collect();
         assert_eq!(missing, ["CDP-HS-02"]);
+    }
+
+    #[test]
+    fn out_of_line_test_modules_count_as_tests() {
+        assert_eq!(
+            test_code("protocol/src/cdp/tests.rs", "fn cdp_hs_04() {}"),
+            "fn cdp_hs_04() {}"
+        );
+        assert_eq!(
+            test_code("protocol/src/cdp/contests.rs", "fn cdp_hs_04() {}"),
+            ""
+        );
+        assert_eq!(
+            test_code("src/lib.rs", "x\n#[cfg(test)]\ny"),
+            "#[cfg(test)]\ny"
+        );
     }
 
     #[test]
