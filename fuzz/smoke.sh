@@ -22,6 +22,9 @@ if [[ "${FUZZ_ASAN:-0}" == 1 ]]; then
 fi
 
 cargo fuzz build "${sanitizer[@]}"
+# Generate the shared test PKI's RSA keys once (cached in fuzz/.pki-cache), so no
+# target spends its budget on key generation; a crash here shows up in the loop below.
+cargo fuzz run "${sanitizer[@]}" cdp_server_handshake -- -runs=1 >/dev/null 2>&1 || true
 mapfile -t targets < <(cargo fuzz list)
 failed=0
 for t in "${targets[@]}"; do

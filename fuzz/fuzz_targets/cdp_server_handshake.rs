@@ -11,11 +11,14 @@ use arbitrary::Arbitrary;
 use camproof_protocol::cdp::{
     ClientConfig, ClientConnection, Event, ServerConfig, ServerConnection, ServerContext,
 };
-use camproof_protocol::pki::{DeviceCredentials, PkiOptions, TestPki};
+use camproof_protocol::pki::{DeviceCredentials, TestPki};
 use camproof_protocol::Timestamp;
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
+
+#[path = "common.rs"]
+mod common;
 
 #[derive(Debug, Arbitrary)]
 enum Step {
@@ -48,7 +51,7 @@ struct Input {
 }
 
 struct World {
-    pki: TestPki,
+    pki: &'static TestPki,
     devices: Vec<Arc<DeviceCredentials>>,
     client_cfg: Arc<ClientConfig>,
     server_cfg: Arc<ServerConfig>,
@@ -57,7 +60,7 @@ struct World {
 fn world() -> &'static World {
     static W: OnceLock<World> = OnceLock::new();
     W.get_or_init(|| {
-        let pki = TestPki::generate(1, &PkiOptions::fast_for_tests());
+        let pki = common::pki();
         let mut client_cfg = ClientConfig::new(pki.trust_store());
         client_cfg.rekey_after = 3;
         let mut server_cfg = ServerConfig::new(pki.server("gw", 0));

@@ -1,16 +1,13 @@
 //! Certificate decoding and chain verification over arbitrary bytes.
 #![no_main]
 
-use std::sync::OnceLock;
-
-use camproof_protocol::pki::{Certificate, PkiOptions, TestPki, TrustStore};
+use camproof_protocol::pki::{Certificate, TrustStore};
 use camproof_protocol::Timestamp;
 use libfuzzer_sys::fuzz_target;
 
-fn pki() -> &'static TestPki {
-    static PKI: OnceLock<TestPki> = OnceLock::new();
-    PKI.get_or_init(|| TestPki::generate(1, &PkiOptions::fast_for_tests()))
-}
+#[path = "common.rs"]
+mod common;
+use common::pki;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(cert) = Certificate::from_bytes(data) else {
