@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod cdp;
+mod error;
 pub mod netip;
 pub mod ota;
 pub mod pki;
@@ -21,4 +22,5 @@ pub mod time;
 pub mod video;
 pub mod wire;
 
+pub use error::Error;
 pub use time::Timestamp;

@@ -754,7 +754,6 @@ proptest! {
     #[test]
     fn cdp_hs_03_any_chunking(seed in 0u64..1000, chunk in 1usize..300, msgs in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..500), 0..6)) {
         let mut p = Pair::new(seed);
-        for m in &msgs { let _ = m; }
         let mut server_got = Vec::new();
         let mut sent = false;
         for _ in 0..64 {
