@@ -250,9 +250,9 @@ impl ClientConnection {
             (State::AwaitResumeAccept(st), FrameType::ResumeAccept) => {
                 self.on_resume_accept(now, st, &frame)?
             }
-            (State::AwaitTicket(st), FrameType::Record) => self.on_first_record(now, st, &frame)?,
+            (State::AwaitTicket(st), FrameType::Record) => self.on_first_record(now, st, frame)?,
             (State::Established { peer }, FrameType::Record) => {
-                if let Some((content, data)) = self.core.open(&frame.body)? {
+                if let Some((content, data)) = self.core.open(frame.body)? {
                     match content {
                         ContentType::Application => self.core.events.push_back(Event::Data(data)),
                         ContentType::Ticket => {
@@ -403,9 +403,9 @@ impl ClientConnection {
         &mut self,
         now: Timestamp,
         st: AwaitTicket,
-        frame: &Frame,
+        frame: Frame,
     ) -> Result<State, CdpError> {
-        match self.core.open(&frame.body)? {
+        match self.core.open(frame.body)? {
             Some((ContentType::Ticket, data)) => {
                 let mut ticket = decode_ticket(&data, &st.peer, now)?;
                 // The ticket's secret is this session's resumption secret, never sent.

@@ -529,7 +529,7 @@ impl Core {
     }
 
     /// Opens a record and handles the content types common to every state.
-    fn open(&mut self, body: &[u8]) -> Result<Option<(ContentType, Vec<u8>)>, CdpError> {
+    fn open(&mut self, body: Vec<u8>) -> Result<Option<(ContentType, Vec<u8>)>, CdpError> {
         let opener = self
             .opener
             .as_mut()
@@ -537,7 +537,7 @@ impl Core {
                 state: "handshaking",
                 got: FrameType::Record,
             })?;
-        let (content, data) = opener.open(body)?;
+        let (content, data) = opener.open_owned(body)?;
         match content {
             ContentType::KeyUpdate => {
                 self.events.push_back(Event::KeyUpdated {

@@ -236,7 +236,14 @@ impl Opener {
     }
 
     /// Opens a record frame body; on success returns its content type and payload.
+    #[cfg(test)]
     pub fn open(&mut self, body: &[u8]) -> Result<(ContentType, Vec<u8>), CdpError> {
+        self.open_owned(body.to_vec())
+    }
+
+    /// Opens a record frame body in place (no copy of the payload); on success returns
+    /// its content type and payload.
+    pub fn open_owned(&mut self, mut body: Vec<u8>) -> Result<(ContentType, Vec<u8>), CdpError> {
         if body.len() < RECORD_HEADER_LEN + 1 + TAG_LEN {
             return Err(PeerMisbehaved::TruncatedRecord { len: body.len() }.into());
         }
@@ -265,19 +272,22 @@ impl Opener {
             }
             .into());
         }
-        let (ciphertext, tag) =
-            body[RECORD_HEADER_LEN..].split_at(body.len() - RECORD_HEADER_LEN - TAG_LEN);
-        let mut plain = ciphertext.to_vec();
+        let tag_at = body.len() - TAG_LEN;
+        let mut tag = [0u8; TAG_LEN];
+        tag.copy_from_slice(&body[tag_at..]);
         let nonce = self.keys.nonce(seq);
         self.keys
             .cipher
             .decrypt_in_place_detached(
                 Nonce::from_slice(&nonce),
                 &aad(epoch, seq),
-                &mut plain,
-                Tag::from_slice(tag),
+                &mut body[RECORD_HEADER_LEN..tag_at],
+                Tag::from_slice(&tag),
             )
             .map_err(|_| PeerMisbehaved::TamperedRecord { epoch, seq })?;
+        body.truncate(tag_at);
+        body.drain(..RECORD_HEADER_LEN);
+        let mut plain = body;
         let content = plain
             .pop()
             .and_then(ContentType::from_byte)

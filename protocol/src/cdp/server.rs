@@ -167,7 +167,7 @@ impl ServerConnection {
                 self.on_client_auth(now, st, &frame, ctx)?
             }
             (State::Established { peer }, FrameType::Record) => {
-                if let Some((content, data)) = self.core.open(&frame.body)? {
+                if let Some((content, data)) = self.core.open(frame.body)? {
                     if content != ContentType::Application {
                         return Err(PeerMisbehaved::UnexpectedContent {
                             state: "established",
