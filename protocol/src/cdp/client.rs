@@ -16,7 +16,7 @@ use super::messages::{
 };
 use super::record::{expand, ContentType, SessionSecrets};
 use super::{
-    check_skew, CdpError, ClientConfig, Core, Event, PeerMisbehaved, SessionTicket,
+    agree, check_skew, CdpError, ClientConfig, Core, Event, PeerMisbehaved, SessionTicket,
     PROTOCOL_VERSION,
 };
 use crate::pki::{DeviceCredentials, PeerIdentity, PublicKey};
@@ -168,23 +168,11 @@ impl ClientConnection {
 
     /// Feeds bytes received from the platform at time `now`.
     pub fn handle_bytes(&mut self, now: Timestamp, data: &[u8]) -> Result<(), CdpError> {
-        if self.core.done {
-            return Err(CdpError::Closed);
+        self.core.receive(data)?;
+        while let Some(frame) = self.core.next_frame().map_err(|e| self.fail(e))? {
+            self.handle_frame(now, frame).map_err(|e| self.fail(e))?;
         }
-        self.core.decoder.push(data);
-        loop {
-            let frame = match self.core.decoder.next_frame() {
-                Ok(Some(f)) => f,
-                Ok(None) => return Ok(()),
-                Err(e) => return Err(self.fail(e)),
-            };
-            if let Err(e) = self.handle_frame(now, frame) {
-                return Err(self.fail(e));
-            }
-            if self.core.done {
-                return Ok(());
-            }
-        }
+        Ok(())
     }
 
     /// Tells the connection that the platform closed the stream.
@@ -312,12 +300,7 @@ impl ClientConnection {
         server_key
             .verify_strict(&msg, &signature)
             .map_err(|_| PeerMisbehaved::BadServerSignature)?;
-        let shared = st
-            .secret
-            .diffie_hellman(&X25519Public::from(hello.key_share));
-        if !shared.was_contributory() {
-            return Err(PeerMisbehaved::WeakKeyShare.into());
-        }
+        let shared = agree(st.secret, hello.key_share)?;
 
         let server_hello = frame.content();
         let auth_core = ClientAuth::encode_core(self.credentials.chain());
@@ -373,12 +356,7 @@ impl ClientConnection {
             ],
             &accept.verify,
         )?;
-        let shared = st
-            .secret
-            .diffie_hellman(&X25519Public::from(accept.key_share));
-        if !shared.was_contributory() {
-            return Err(PeerMisbehaved::WeakKeyShare.into());
-        }
+        let shared = agree(st.secret, accept.key_share)?;
         let transcript: [u8; 32] = Sha256::new()
             .chain_update(&st.resume_hello)
             .chain_update(frame.content())

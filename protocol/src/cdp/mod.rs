@@ -432,6 +432,19 @@ impl SessionTicket {
     }
 }
 
+/// X25519 with the peer's key share, refusing a low-order point (all-zero secret).
+fn agree(
+    secret: x25519_dalek::EphemeralSecret,
+    peer_share: [u8; 32],
+) -> Result<x25519_dalek::SharedSecret, CdpError> {
+    let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(peer_share));
+    if shared.was_contributory() {
+        Ok(shared)
+    } else {
+        Err(PeerMisbehaved::WeakKeyShare.into())
+    }
+}
+
 /// Rejects a peer timestamp outside the window.
 fn check_skew(peer_time: Timestamp, now: Timestamp, window: Duration) -> Result<(), CdpError> {
     let skew = peer_time.abs_diff(now);
@@ -471,6 +484,23 @@ impl Core {
             done: false,
             sent_close: false,
         }
+    }
+
+    /// Buffers received bytes; refused once the connection failed or closed.
+    fn receive(&mut self, data: &[u8]) -> Result<(), CdpError> {
+        if self.done {
+            return Err(CdpError::Closed);
+        }
+        self.decoder.push(data);
+        Ok(())
+    }
+
+    /// The next whole frame, or `None` when more bytes are needed or the connection is done.
+    fn next_frame(&mut self) -> Result<Option<frame::Frame>, CdpError> {
+        if self.done {
+            return Ok(None);
+        }
+        self.decoder.next_frame()
     }
 
     /// Marks the connection failed and queues an alert telling the peer why.

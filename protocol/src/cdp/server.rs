@@ -19,7 +19,8 @@ use super::messages::{
 };
 use super::record::{ContentType, SessionSecrets};
 use super::{
-    check_skew, CdpError, Core, Event, LocalError, PeerMisbehaved, ServerConfig, ServerContext,
+    agree, check_skew, CdpError, Core, Event, LocalError, PeerMisbehaved, ServerConfig,
+    ServerContext,
 };
 use crate::pki::{PeerIdentity, PublicKey};
 use crate::sig::verify_pss;
@@ -81,23 +82,12 @@ impl ServerConnection {
         data: &[u8],
         ctx: &mut ServerContext,
     ) -> Result<(), CdpError> {
-        if self.core.done {
-            return Err(CdpError::Closed);
+        self.core.receive(data)?;
+        while let Some(frame) = self.core.next_frame().map_err(|e| self.fail(e))? {
+            self.handle_frame(now, frame, ctx)
+                .map_err(|e| self.fail(e))?;
         }
-        self.core.decoder.push(data);
-        loop {
-            let frame = match self.core.decoder.next_frame() {
-                Ok(Some(f)) => f,
-                Ok(None) => return Ok(()),
-                Err(e) => return Err(self.fail(e)),
-            };
-            if let Err(e) = self.handle_frame(now, frame, ctx) {
-                return Err(self.fail(e));
-            }
-            if self.core.done {
-                return Ok(());
-            }
-        }
+        Ok(())
     }
 
     /// Tells the connection that the device closed the stream.
@@ -194,6 +184,19 @@ impl ServerConnection {
         Ok(())
     }
 
+    /// Our ephemeral key share, the agreed secret, and a fresh random.
+    fn key_exchange(
+        &mut self,
+        peer_share: [u8; 32],
+    ) -> Result<([u8; 32], SharedSecret, [u8; 32]), CdpError> {
+        let secret = EphemeralSecret::random_from_rng(&mut self.rng);
+        let key_share = X25519Public::from(&secret).to_bytes();
+        let shared = agree(secret, peer_share)?;
+        let mut random = [0u8; 32];
+        self.rng.fill_bytes(&mut random);
+        Ok((key_share, shared, random))
+    }
+
     /// Refuses stale or replayed hellos: skew window, then the nonce cache.
     fn check_fresh(
         &self,
@@ -221,14 +224,7 @@ impl ServerConnection {
     ) -> Result<State, CdpError> {
         let hello = ClientHello::decode(&frame.body)?;
         self.check_fresh(now, hello.timestamp, &hello.random, ctx)?;
-        let secret = EphemeralSecret::random_from_rng(&mut self.rng);
-        let key_share = X25519Public::from(&secret).to_bytes();
-        let shared = secret.diffie_hellman(&X25519Public::from(hello.key_share));
-        if !shared.was_contributory() {
-            return Err(PeerMisbehaved::WeakKeyShare.into());
-        }
-        let mut random = [0u8; 32];
-        self.rng.fill_bytes(&mut random);
+        let (key_share, shared, random) = self.key_exchange(hello.key_share)?;
         let certificate = self.config.credentials.certificate();
         let mut body = ServerHello::encode_core(&random, now, &key_share, certificate);
         let client_hello = frame.content();
@@ -302,14 +298,7 @@ impl ServerConnection {
             &[&[FrameType::ResumeHello.to_byte()], &hello.encode_core()],
             &hello.binder,
         )?;
-        let secret = EphemeralSecret::random_from_rng(&mut self.rng);
-        let key_share = X25519Public::from(&secret).to_bytes();
-        let shared = secret.diffie_hellman(&X25519Public::from(hello.key_share));
-        if !shared.was_contributory() {
-            return Err(PeerMisbehaved::WeakKeyShare.into());
-        }
-        let mut random = [0u8; 32];
-        self.rng.fill_bytes(&mut random);
+        let (key_share, shared, random) = self.key_exchange(hello.key_share)?;
         let mut accept = ResumeAccept {
             random,
             timestamp: now,
