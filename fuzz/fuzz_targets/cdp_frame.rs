@@ -4,7 +4,7 @@
 use camproof_protocol::cdp::messages::{
     AlertCode, ClientAuth, ClientHello, ResumeAccept, ResumeHello, ServerHello,
 };
-use camproof_protocol::cdp::{FrameDecoder, FrameType, MAX_FRAME_LEN};
+use camproof_protocol::cdp::{AppMessage, FrameDecoder, FrameType, MAX_FRAME_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,6 +15,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = ResumeHello::decode(data);
     let _ = ResumeAccept::decode(data);
     let _ = AlertCode::decode(data);
+    if let Ok(m) = AppMessage::decode(data) {
+        assert_eq!(m.encode(), data, "AppMessage re-encodes differently");
+    }
 
     // The stream decoder, fed in two pieces, then each frame's body by its type.
     let split = data.first().map_or(0, |b| usize::from(*b)).min(data.len());

@@ -49,6 +49,7 @@
 //! assert_eq!(gw.poll_event(), Some(Event::Data(b"heartbeat".to_vec())));
 //! ```
 
+pub mod app;
 mod client;
 pub mod frame;
 mod guard;
@@ -63,6 +64,7 @@ use std::time::Duration;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
+pub use app::{AppMessage, CommandKind};
 pub use client::ClientConnection;
 pub use frame::{FrameDecoder, FrameType, MAX_FRAME_LEN, MAX_RECORD_PAYLOAD};
 pub use guard::{NonceCache, NonceVerdict, TicketStore};
