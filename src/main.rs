@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod demo;
 mod keycache;
+mod run;
 
 /// Simulation and conformance test harness for video-surveillance clouds and IP cameras.
 #[derive(Debug, Parser)]
@@ -29,6 +30,28 @@ enum Command {
         /// Number of video frames the camera streams.
         #[arg(long, default_value_t = 30)]
         frames: u32,
+        #[command(flatten)]
+        keys: KeyCacheArgs,
+    },
+    /// Run a scenario's world in the deterministic simulator and report what happened.
+    Run {
+        /// The scenario file (see scenarios/catalog/).
+        scenario: PathBuf,
+        /// Seed of the run; same seed, same trace hash.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Total cameras, spread over the scenario's sites (overrides the file).
+        #[arg(long)]
+        cameras: Option<u64>,
+        /// Simulated duration such as 90s or 10m (overrides the file).
+        #[arg(long)]
+        duration: Option<String>,
+        /// Directory to write result.json into.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seed of the test PKI; kept apart from --seed so sweeps reuse cached keys.
+        #[arg(long, default_value_t = 1)]
+        pki_seed: u64,
         #[command(flatten)]
         keys: KeyCacheArgs,
     },
@@ -69,6 +92,25 @@ fn main() -> ExitCode {
         Command::Demo { seed, frames, keys } => demo::run(
             seed,
             frames,
+            keycache::open(keys.key_cache, keys.no_key_cache),
+        ),
+        Command::Run {
+            scenario,
+            seed,
+            cameras,
+            duration,
+            out,
+            pki_seed,
+            keys,
+        } => run::run(
+            run::RunArgs {
+                scenario,
+                seed,
+                cameras,
+                duration,
+                out,
+                pki_seed,
+            },
             keycache::open(keys.key_cache, keys.no_key_cache),
         ),
         Command::Bench {

@@ -63,3 +63,89 @@ fn bad_input_gets_a_clear_error() {
     let out = camproof(&["bench", "pki", "--keys", "0"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+fn scenario(name: &str) -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/catalog/").to_string() + name
+}
+
+fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.trim_start().starts_with(prefix))
+        .unwrap_or_else(|| panic!("no `{prefix}` line in:\n{out}"))
+}
+
+/// `camproof run` builds the world, runs it, reports, writes result.json, and two runs
+/// with one seed agree on everything but wall-clock speed.
+#[test]
+fn run_reports_and_is_deterministic() {
+    let out_dir = concat!(env!("CARGO_TARGET_TMPDIR"), "/run-out");
+    let smoke = scenario("smoke.toml");
+    let args = [
+        "run",
+        smoke.as_str(),
+        "--cameras",
+        "20",
+        "--duration",
+        "40s",
+        "--seed",
+        "3",
+    ];
+    let a = camproof(&[&args[..], &["--out", out_dir]].concat());
+    assert!(
+        a.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&a.stderr)
+    );
+    let text = stdout(&a);
+    assert_eq!(
+        line(&text, "cameras online").trim(),
+        "cameras online   20/20 at the end"
+    );
+    assert!(line(&text, "result:").ends_with("pass"));
+    assert!(text.contains("reproduce: camproof run"), "{text}");
+    let json = std::fs::read_to_string(format!("{out_dir}/result.json")).expect("result.json");
+    assert!(json.contains("\"schema\": \"camproof.run/1\""), "{json}");
+    assert!(json.contains("\"cameras_online\": 20"), "{json}");
+
+    let b = camproof(&args);
+    let c = camproof(&[
+        "run",
+        smoke.as_str(),
+        "--cameras",
+        "20",
+        "--duration",
+        "40s",
+        "--seed",
+        "4",
+    ]);
+    assert_eq!(line(&text, "trace"), line(&stdout(&b), "trace"));
+    assert_eq!(line(&text, "video"), line(&stdout(&b), "video"));
+    assert_ne!(line(&text, "trace"), line(&stdout(&c), "trace"));
+}
+
+#[test]
+fn run_refuses_bad_scenarios_clearly() {
+    let dir = concat!(env!("CARGO_TARGET_TMPDIR"), "/bad-scenarios");
+    std::fs::create_dir_all(dir).expect("tmp dir");
+    let bad = format!("{dir}/typo.toml");
+    std::fs::write(
+        &bad,
+        "name = \"x\"\nduration = \"1m\"\n[world]\nsites = 1\ncameras_per_site = 1\ncamras = 3\n",
+    )
+    .expect("write");
+    let out = camproof(&["run", &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("typo.toml"), "{err}");
+    assert!(err.contains("line 6"), "{err}");
+    assert!(err.contains("unknown field `camras`"), "{err}");
+
+    let out = camproof(&["run", "no/such/file.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reading scenario no/such/file.toml"));
+
+    let smoke = scenario("smoke.toml");
+    let out = camproof(&["run", smoke.as_str(), "--duration", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--duration \"soon\""));
+}

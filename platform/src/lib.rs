@@ -1,6 +1,10 @@
-//! The camproof reference cloud: device gateway, accounts, device registry, signaling,
-//! video relay, OTA, monitoring and the replicated per-region store.
+//! The camproof reference cloud.
 //!
-//! Empty for now: the platform is built on `camproof-protocol` in a later step
-//! (see ARCHITECTURE.md). Nothing here pretends to work yet.
+//! Today: the [`net`] seam (one code path on turmoil and on real sockets), the device
+//! [`gateway`], and the run [`trace`]. Accounts, registry, signaling, relay, OTA,
+//! monitoring and the replicated store follow.
 #![deny(missing_docs)]
+
+pub mod gateway;
+pub mod net;
+pub mod trace;

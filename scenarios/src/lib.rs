@@ -1,4 +1,9 @@
-//! The scenario engine: world builder on turmoil, fault timeline, invariants, catalog.
+//! The scenario engine: the simulated [`world`] on turmoil, built from a seed.
 //!
-//! Empty for now: built on the platform and simulated devices in a later step.
+//! Today: a world of gateway zones and camera sites that runs for a simulated duration
+//! and reports what it measured with the trace hash. Scenario files, faults, attackers
+//! and invariants follow.
 #![deny(missing_docs)]
+
+pub mod scenario;
+pub mod world;

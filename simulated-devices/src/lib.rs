@@ -1,4 +1,8 @@
-//! Simulated camera firmware (with flawed profiles), the viewer app client and attackers.
+//! Simulated camera firmware, the viewer app client and attackers.
 //!
-//! Empty for now: built on `camproof-protocol` in a later step.
+//! Today: the [`camera`] model (CDP/1 session, heartbeats, sealed video, fallbacks,
+//! reconnect with backoff and jitter). Flawed profiles, the NETIP LAN server, the viewer
+//! and the attackers follow.
 #![deny(missing_docs)]
+
+pub mod camera;

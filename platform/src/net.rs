@@ -1,0 +1,139 @@
+//! One code path, two networks: the [`Net`] and [`Clock`] seams.
+//!
+//! Platform and device code are generic over these traits and never name a socket or
+//! clock type themselves. [`SimNet`]/[`SimClock`] run inside turmoil (deterministic,
+//! simulated time); [`TokioNet`]/[`SystemClock`] run on real sockets. Both live in the
+//! same binary: no cargo feature switches the network.
+//!
+//! Futures here are not `Send`: everything runs on one thread (turmoil's `LocalSet`, or
+//! a current-thread runtime with a `LocalSet` on real sockets), spawned with
+//! `tokio::task::spawn_local`.
+#![allow(async_fn_in_trait)]
+
+use std::io;
+use std::net::SocketAddr;
+
+use camproof_protocol::Timestamp;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// A network that can open and accept TCP connections.
+pub trait Net: Clone + 'static {
+    /// A connected byte stream.
+    type Stream: AsyncRead + AsyncWrite + Unpin + 'static;
+    /// A bound listener.
+    type Listener: Listener<Stream = Self::Stream>;
+
+    /// Connects to `addr` (`"host:port"`).
+    async fn connect(&self, addr: &str) -> io::Result<Self::Stream>;
+
+    /// Binds a listener on `addr` (`"host:port"`, `0.0.0.0:port` for every interface).
+    async fn bind(&self, addr: &str) -> io::Result<Self::Listener>;
+}
+
+/// A bound TCP listener.
+pub trait Listener: 'static {
+    /// The streams it accepts.
+    type Stream;
+
+    /// Waits for the next connection.
+    async fn accept(&self) -> io::Result<(Self::Stream, SocketAddr)>;
+
+    /// The address actually bound (useful after binding port 0).
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+}
+
+/// The time as platform and device code see it.
+pub trait Clock: Clone + 'static {
+    /// Now, as microseconds since the Unix epoch.
+    fn now(&self) -> Timestamp;
+}
+
+/// Real sockets through tokio.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioNet;
+
+impl Net for TokioNet {
+    type Stream = tokio::net::TcpStream;
+    type Listener = tokio::net::TcpListener;
+
+    async fn connect(&self, addr: &str) -> io::Result<Self::Stream> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        // Small control messages must not wait for Nagle.
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+
+    async fn bind(&self, addr: &str) -> io::Result<Self::Listener> {
+        tokio::net::TcpListener::bind(addr).await
+    }
+}
+
+impl Listener for tokio::net::TcpListener {
+    type Stream = tokio::net::TcpStream;
+
+    async fn accept(&self) -> io::Result<(Self::Stream, SocketAddr)> {
+        let (stream, peer) = tokio::net::TcpListener::accept(self).await?;
+        stream.set_nodelay(true)?;
+        Ok((stream, peer))
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        tokio::net::TcpListener::local_addr(self)
+    }
+}
+
+/// The simulated network of the current turmoil simulation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SimNet;
+
+impl Net for SimNet {
+    type Stream = turmoil::net::TcpStream;
+    type Listener = turmoil::net::TcpListener;
+
+    async fn connect(&self, addr: &str) -> io::Result<Self::Stream> {
+        turmoil::net::TcpStream::connect(addr).await
+    }
+
+    async fn bind(&self, addr: &str) -> io::Result<Self::Listener> {
+        turmoil::net::TcpListener::bind(addr).await
+    }
+}
+
+impl Listener for turmoil::net::TcpListener {
+    type Stream = turmoil::net::TcpStream;
+
+    async fn accept(&self) -> io::Result<(Self::Stream, SocketAddr)> {
+        turmoil::net::TcpListener::accept(self).await
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        turmoil::net::TcpListener::local_addr(self)
+    }
+}
+
+/// The host's wall clock (real-socket runs only).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // The one place real runs read the OS clock.
+    fn now(&self) -> Timestamp {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp::from_micros(u64::try_from(since.as_micros()).unwrap_or(u64::MAX))
+    }
+}
+
+/// The simulated wall clock: turmoil's epoch plus simulated elapsed time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SimClock;
+
+impl Clock for SimClock {
+    fn now(&self) -> Timestamp {
+        // Outside a running simulation there is no simulated time; the epoch is the
+        // honest answer rather than the host's clock.
+        let since = turmoil::since_epoch().unwrap_or_default();
+        Timestamp::from_micros(u64::try_from(since.as_micros()).unwrap_or(u64::MAX))
+    }
+}

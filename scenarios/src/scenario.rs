@@ -1,0 +1,289 @@
+//! Scenario files: a TOML description of a world and how long to run it.
+//!
+//! Two stages, as in ripgrep: [`ScenarioFile`] mirrors the file (unknown keys refused),
+//! then [`Scenario::parse`] checks values and turns it into a [`WorldSpec`]. Errors name
+//! the file, the line and what to change.
+//!
+//! ```toml
+//! name = "smoke"
+//! duration = "2m"
+//!
+//! [world]
+//! zones = 3
+//! sites = 10
+//! cameras_per_site = 30
+//!
+//! [camera]
+//! heartbeat = "20s"
+//! fps = 10
+//! bitrate_kbps = 256
+//! gop = 25
+//! ```
+
+use std::time::Duration;
+
+use camproof_simulated_devices::camera::CameraConfig;
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::world::WorldSpec;
+
+/// The file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Short name, used in reports and reproduction commands.
+    pub name: String,
+    /// One line saying what the scenario shows.
+    #[serde(default)]
+    pub description: String,
+    /// Simulated time to run (`"90s"`, `"10m"`).
+    pub duration: String,
+    /// The world.
+    pub world: WorldSection,
+    /// Camera firmware settings.
+    #[serde(default)]
+    pub camera: CameraSection,
+}
+
+/// `[world]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorldSection {
+    /// Availability zones (one gateway each).
+    #[serde(default = "default_zones")]
+    pub zones: u32,
+    /// Customer sites (simulated hosts).
+    pub sites: u32,
+    /// Cameras per site.
+    pub cameras_per_site: u32,
+}
+
+fn default_zones() -> u32 {
+    3
+}
+
+/// `[camera]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraSection {
+    /// Heartbeat interval (`"20s"`).
+    pub heartbeat: Option<String>,
+    /// Video frames per second (0: heartbeats only).
+    pub fps: Option<u32>,
+    /// Average video bitrate in kbit/s.
+    pub bitrate_kbps: Option<u64>,
+    /// Frames per group of pictures.
+    pub gop: Option<u32>,
+}
+
+/// A checked scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Its name.
+    pub name: String,
+    /// What it shows.
+    pub description: String,
+    /// The world to build (seed 0 until the caller sets one).
+    pub world: WorldSpec,
+}
+
+/// Why a scenario file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ScenarioError {
+    /// The TOML does not parse or does not match the format.
+    #[error("{file}: {message}")]
+    Syntax {
+        /// The file.
+        file: String,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("{file}: `{key}` = {value}: {hint}")]
+    Value {
+        /// The file.
+        file: String,
+        /// The offending key.
+        key: &'static str,
+        /// The offending value.
+        value: String,
+        /// What to write instead.
+        hint: &'static str,
+    },
+}
+
+/// Most simulated hosts a world may have (turmoil walks every host pair each tick).
+pub const MAX_HOSTS: u32 = 200;
+
+impl Scenario {
+    /// Parses and checks the TOML text of `file`.
+    pub fn parse(file: &str, text: &str) -> Result<Self, ScenarioError> {
+        let raw: ScenarioFile = toml::from_str(text).map_err(|e| ScenarioError::Syntax {
+            file: file.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let value_err = |key, value: String, hint| ScenarioError::Value {
+            file: file.to_string(),
+            key,
+            value,
+            hint,
+        };
+        let duration = parse_duration(&raw.duration)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                value_err(
+                    "duration",
+                    format!("{:?}", raw.duration),
+                    "a positive duration such as \"90s\" or \"10m\"",
+                )
+            })?;
+        let w = &raw.world;
+        if w.zones == 0 || w.zones > 12 {
+            return Err(value_err(
+                "world.zones",
+                w.zones.to_string(),
+                "between 1 and 12",
+            ));
+        }
+        if w.sites == 0 || w.sites + w.zones > MAX_HOSTS {
+            return Err(value_err(
+                "world.sites",
+                w.sites.to_string(),
+                "at least 1, and sites + zones at most 200",
+            ));
+        }
+        if w.cameras_per_site == 0 || w.cameras_per_site > 10_000 {
+            return Err(value_err(
+                "world.cameras_per_site",
+                w.cameras_per_site.to_string(),
+                "between 1 and 10000",
+            ));
+        }
+        let mut camera = CameraConfig::default();
+        if let Some(hb) = &raw.camera.heartbeat {
+            camera.heartbeat = parse_duration(hb)
+                .filter(|d| *d >= Duration::from_secs(1))
+                .ok_or_else(|| {
+                    value_err(
+                        "camera.heartbeat",
+                        format!("{hb:?}"),
+                        "a duration of at least 1s, such as \"20s\"",
+                    )
+                })?;
+        }
+        if let Some(fps) = raw.camera.fps {
+            if fps > 60 {
+                return Err(value_err("camera.fps", fps.to_string(), "between 0 and 60"));
+            }
+            camera.fps = fps;
+        }
+        if let Some(kbps) = raw.camera.bitrate_kbps {
+            if kbps == 0 || kbps > 20_000 {
+                return Err(value_err(
+                    "camera.bitrate_kbps",
+                    kbps.to_string(),
+                    "between 1 and 20000",
+                ));
+            }
+            camera.bitrate_bps = kbps * 1000;
+        }
+        if let Some(gop) = raw.camera.gop {
+            if gop == 0 || gop > 600 {
+                return Err(value_err(
+                    "camera.gop",
+                    gop.to_string(),
+                    "between 1 and 600",
+                ));
+            }
+            camera.gop = gop;
+        }
+        Ok(Scenario {
+            name: raw.name,
+            description: raw.description,
+            world: WorldSpec {
+                seed: 0,
+                zones: w.zones,
+                sites: w.sites,
+                cameras_per_site: w.cameras_per_site,
+                duration,
+                camera,
+            },
+        })
+    }
+}
+
+/// Parses `"90s"`, `"10m"`, `"1h 30m"`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    humantime::parse_duration(text.trim()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "smoke"
+duration = "2m"
+
+[world]
+zones = 2
+sites = 4
+cameras_per_site = 25
+
+[camera]
+heartbeat = "10s"
+fps = 5
+bitrate_kbps = 128
+"#;
+
+    #[test]
+    fn parses_a_scenario() {
+        let s = Scenario::parse("smoke.toml", GOOD).unwrap();
+        assert_eq!(s.name, "smoke");
+        assert_eq!(s.world.duration, Duration::from_secs(120));
+        assert_eq!(s.world.cameras(), 100);
+        assert_eq!(s.world.camera.heartbeat, Duration::from_secs(10));
+        assert_eq!(s.world.camera.bitrate_bps, 128_000);
+        assert_eq!(s.world.camera.gop, CameraConfig::default().gop);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_file_and_line() {
+        let text = GOOD.replace("fps = 5", "fps = 5\nframerate = 5");
+        let err = Scenario::parse("smoke.toml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("smoke.toml: "), "{err}");
+        assert!(err.contains("unknown field `framerate`"), "{err}");
+        assert!(err.contains("line 13"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_get_a_hint() {
+        let err = Scenario::parse("s.toml", &GOOD.replace("\"2m\"", "\"soon\"")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "s.toml: `duration` = \"soon\": a positive duration such as \"90s\" or \"10m\""
+        );
+        let err = Scenario::parse("s.toml", &GOOD.replace("sites = 4", "sites = 400")).unwrap_err();
+        assert!(matches!(
+            err,
+            ScenarioError::Value {
+                key: "world.sites",
+                ..
+            }
+        ));
+        let err = Scenario::parse("s.toml", &GOOD.replace("fps = 5", "fps = 500")).unwrap_err();
+        assert!(matches!(
+            err,
+            ScenarioError::Value {
+                key: "camera.fps",
+                ..
+            }
+        ));
+        let err = Scenario::parse("s.toml", "name = 3").unwrap_err();
+        assert!(matches!(err, ScenarioError::Syntax { .. }));
+    }
+}

@@ -1,0 +1,263 @@
+//! The simulated world: platform hosts and camera sites inside one turmoil simulation.
+//!
+//! Hosts are few on purpose (turmoil walks every pair of hosts each tick): one host per
+//! gateway zone, and one host per *site* (a customer network) running its cameras as
+//! tasks, each with its own TCP connection.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats};
+use camproof_platform::net::{SimClock, SimNet};
+use camproof_platform::trace::Trace;
+use camproof_protocol::cdp::{ClientConfig, ServerConfig, ServerContext};
+use camproof_protocol::pki::TestPki;
+use camproof_simulated_devices::camera::{Camera, CameraConfig, FleetStats};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use thiserror::Error;
+
+/// The simulated wall clock at the start of every run: 2027-01-15 08:00:00 UTC.
+pub const EPOCH_SECS: u64 = 1_799_913_600;
+/// The port gateways listen on.
+pub const GATEWAY_PORT: u16 = 7443;
+
+/// What to build and how long to run it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorldSpec {
+    /// Seed of every random draw in the run.
+    pub seed: u64,
+    /// Availability zones, one gateway each.
+    pub zones: u32,
+    /// Customer sites (simulated hosts).
+    pub sites: u32,
+    /// Cameras per site.
+    pub cameras_per_site: u32,
+    /// Simulated time to run.
+    pub duration: Duration,
+    /// Firmware settings of every camera (the gateway list is filled in by the world).
+    pub camera: CameraConfig,
+}
+
+impl WorldSpec {
+    /// Total cameras in the world.
+    pub fn cameras(&self) -> u64 {
+        u64::from(self.sites) * u64::from(self.cameras_per_site)
+    }
+}
+
+/// Why a run could not produce a result.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum WorldError {
+    /// The specification cannot be built.
+    #[error("invalid world: {0}")]
+    Invalid(String),
+    /// The simulation itself failed (a host returned an error or panicked).
+    #[error("simulation failed: {0}")]
+    Simulation(String),
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    /// The seed.
+    pub seed: u64,
+    /// Cameras in the world.
+    pub cameras: u64,
+    /// Cameras with an established session at the end.
+    pub cameras_online: u64,
+    /// Simulated time that ran.
+    pub simulated: Duration,
+    /// Camera-side counters.
+    pub fleet: FleetStats,
+    /// Gateway counters, summed over all gateways.
+    pub gateways: GatewayStats,
+    /// Median camera-to-gateway frame latency.
+    pub latency_p50: Option<Duration>,
+    /// 99th-percentile camera-to-gateway frame latency.
+    pub latency_p99: Option<Duration>,
+    /// Events in the trace.
+    pub trace_events: u64,
+    /// SHA-256 of the ordered trace.
+    pub trace_hash: String,
+}
+
+/// Runs the world described by `spec` with identities from `pki`.
+pub fn run(spec: &WorldSpec, pki: &TestPki) -> Result<RunSummary, WorldError> {
+    if spec.zones == 0 || spec.sites == 0 {
+        return Err(WorldError::Invalid(
+            "at least one zone and one site are needed".into(),
+        ));
+    }
+    if spec.sites + spec.zones > 200 {
+        return Err(WorldError::Invalid(format!(
+            "{} hosts: keep sites + zones within 200 (turmoil walks every host pair each tick)",
+            spec.sites + spec.zones
+        )));
+    }
+    let cameras = spec.cameras();
+    let mut seeds = ChaCha8Rng::seed_from_u64(spec.seed);
+    let trace = Trace::new(64);
+    let gateway_stats: Vec<Rc<RefCell<GatewayStats>>> =
+        (0..spec.zones).map(|_| Rc::default()).collect();
+    let fleet = Rc::new(RefCell::new(FleetStats::default()));
+
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(seeds.next_u64())
+        .epoch(SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
+        .simulation_duration(spec.duration + Duration::from_secs(60))
+        .tcp_capacity(65_536)
+        .build();
+
+    let gateway_names: Vec<String> = (0..spec.zones).map(|z| format!("gw-{}", z + 1)).collect();
+    let endpoints: Vec<String> = gateway_names
+        .iter()
+        .map(|n| format!("{n}:{GATEWAY_PORT}"))
+        .collect();
+    for (z, name) in gateway_names.iter().enumerate() {
+        let server_config = Arc::new(ServerConfig::new(pki.server(name, z as u64)));
+        let fallbacks: Vec<String> = endpoints
+            .iter()
+            .filter(|e| !e.starts_with(&format!("{name}:")))
+            .cloned()
+            .collect();
+        let config = GatewayConfig {
+            name: name.clone(),
+            listen: format!("0.0.0.0:{GATEWAY_PORT}"),
+            relay: format!("relay-{}:{}", z + 1, GATEWAY_PORT + 1),
+            fallbacks,
+            idle_timeout: spec.camera.heartbeat * 3,
+        };
+        let trust = pki.trust_store();
+        let stats = gateway_stats[z].clone();
+        let trace = trace.clone();
+        let seed = seeds.next_u64();
+        sim.host(name.as_str(), move || {
+            let gateway = Gateway::new(
+                config.clone(),
+                server_config.clone(),
+                ServerContext::new(trust.clone()),
+                seed,
+                stats.clone(),
+                trace.clone(),
+            );
+            async move {
+                gateway.serve(SimNet, SimClock).await?;
+                Ok(())
+            }
+        });
+    }
+
+    let client_config = Arc::new(ClientConfig::new(pki.trust_store()));
+    for site in 0..spec.sites {
+        let mut devices = Vec::with_capacity(spec.cameras_per_site as usize);
+        for c in 0..spec.cameras_per_site {
+            let index = u64::from(site) * u64::from(spec.cameras_per_site) + u64::from(c);
+            // Each camera prefers the gateway of its home zone, then the others.
+            let zone = (index % u64::from(spec.zones)) as usize;
+            let mut gateways = endpoints.clone();
+            gateways.rotate_left(zone);
+            let config = Rc::new(CameraConfig {
+                gateways,
+                ..spec.camera.clone()
+            });
+            devices.push((index, config, Arc::new(pki.device(index)), seeds.next_u64()));
+        }
+        let client_config = client_config.clone();
+        let fleet = fleet.clone();
+        sim.host(format!("site-{site}").as_str(), move || {
+            let devices = devices.clone();
+            let client_config = client_config.clone();
+            let fleet = fleet.clone();
+            async move {
+                let tasks: Vec<_> = devices
+                    .into_iter()
+                    .map(|(index, config, creds, seed)| {
+                        let camera = Camera::new(
+                            index,
+                            config,
+                            client_config.clone(),
+                            creds,
+                            ChaCha8Rng::seed_from_u64(seed),
+                            fleet.clone(),
+                        );
+                        tokio::task::spawn_local(camera.run(SimNet, SimClock))
+                    })
+                    .collect();
+                for t in tasks {
+                    let _ = t.await;
+                }
+                Ok(())
+            }
+        });
+    }
+
+    let duration = spec.duration;
+    sim.client("observer", async move {
+        tokio::time::sleep(duration).await;
+        Ok(())
+    });
+    sim.run()
+        .map_err(|e| WorldError::Simulation(e.to_string()))?;
+
+    let mut gateways = GatewayStats::default();
+    for s in &gateway_stats {
+        let s = s.borrow();
+        gateways.connections += s.connections;
+        gateways.handshakes += s.handshakes;
+        gateways.resumptions += s.resumptions;
+        gateways.heartbeats += s.heartbeats;
+        gateways.video_frames += s.video_frames;
+        gateways.video_bytes += s.video_bytes;
+        gateways
+            .frame_latency_us
+            .extend_from_slice(&s.frame_latency_us);
+        for (k, v) in &s.failures {
+            *gateways.failures.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &s.online {
+            *gateways.online.entry(k.clone()).or_default() += v;
+        }
+    }
+    let mut latencies = gateways.frame_latency_us.clone();
+    latencies.sort_unstable();
+    let fleet = fleet.borrow().clone();
+    Ok(RunSummary {
+        seed: spec.seed,
+        cameras,
+        cameras_online: fleet.online.len() as u64,
+        simulated: spec.duration,
+        latency_p50: percentile(&latencies, 50),
+        latency_p99: percentile(&latencies, 99),
+        fleet,
+        gateways,
+        trace_events: trace.len(),
+        trace_hash: trace.hash_hex(),
+    })
+}
+
+/// The `p`th percentile (nearest rank) of sorted microsecond values.
+fn percentile(sorted: &[u64], p: u64) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p * sorted.len() as u64).div_ceil(100).max(1) as usize;
+    sorted.get(rank - 1).map(|us| Duration::from_micros(*us))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50), Some(Duration::from_micros(50)));
+        assert_eq!(percentile(&v, 99), Some(Duration::from_micros(99)));
+        assert_eq!(percentile(&[7], 99), Some(Duration::from_micros(7)));
+        assert_eq!(percentile(&[], 50), None);
+    }
+}

@@ -1,0 +1,176 @@
+//! `camproof run`: build the world of a scenario, run it in turmoil, report.
+#![allow(clippy::disallowed_methods)] // Wall-clock time here measures the host, not the run.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use camproof_protocol::pki::{KeyCache, PkiOptions, TestPki};
+use camproof_scenarios::scenario::{parse_duration, Scenario};
+use camproof_scenarios::world::{self, RunSummary};
+
+/// What `camproof run` was asked to do.
+pub struct RunArgs {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// Seed of the run.
+    pub seed: u64,
+    /// Total cameras, overriding the scenario (spread evenly over its sites).
+    pub cameras: Option<u64>,
+    /// Simulated duration, overriding the scenario.
+    pub duration: Option<String>,
+    /// Directory for `result.json`.
+    pub out: Option<PathBuf>,
+    /// Seed of the test PKI (kept apart from the run seed so sweeps reuse keys).
+    pub pki_seed: u64,
+}
+
+/// Runs one scenario; exit code 0 pass, 1 liveness failure.
+pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.scenario)
+        .with_context(|| format!("reading scenario {}", args.scenario.display()))?;
+    let file = args.scenario.display().to_string();
+    let mut scenario = Scenario::parse(&file, &text)?;
+    let spec = &mut scenario.world;
+    spec.seed = args.seed;
+    if let Some(cameras) = args.cameras {
+        ensure!(cameras > 0, "--cameras must be at least 1");
+        let per_site = cameras.div_ceil(u64::from(spec.sites));
+        spec.cameras_per_site = u32::try_from(per_site)
+            .ok()
+            .filter(|n| *n <= 10_000)
+            .with_context(|| format!("--cameras {cameras}: more than 10000 per site"))?;
+    }
+    if let Some(d) = &args.duration {
+        spec.duration = parse_duration(d)
+            .filter(|d| !d.is_zero())
+            .with_context(|| format!("--duration {d:?}: expected a duration such as 90s or 10m"))?;
+    }
+
+    let pki = TestPki::try_generate(args.pki_seed, &PkiOptions::default(), cache.as_mut())
+        .context("generating the test PKI")?;
+    let started = Instant::now();
+    let summary = world::run(spec, &pki).context("running the world")?;
+    let wall = started.elapsed();
+
+    print_summary(&scenario, &summary, wall);
+    let liveness_ok = summary.cameras_online == summary.cameras;
+    let verdict = if liveness_ok {
+        "pass"
+    } else {
+        "fail (liveness)"
+    };
+    println!("result: {verdict}");
+    println!(
+        "reproduce: camproof run {} --seed {}{}{}",
+        args.scenario.display(),
+        args.seed,
+        args.cameras
+            .map(|c| format!(" --cameras {c}"))
+            .unwrap_or_default(),
+        args.duration
+            .as_ref()
+            .map(|d| format!(" --duration {d}"))
+            .unwrap_or_default(),
+    );
+    if let Some(out) = &args.out {
+        write_result(out, &scenario, &summary, wall, verdict)?;
+    }
+    Ok(if liveness_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn ms(d: Option<Duration>) -> String {
+    d.map(|d| format!("{:.2} ms", d.as_secs_f64() * 1000.0))
+        .unwrap_or_else(|| "n/a".into())
+}
+
+fn print_summary(scenario: &Scenario, s: &RunSummary, wall: Duration) {
+    let w = &scenario.world;
+    println!(
+        "camproof run {} (seed {}): {} cameras in {} sites, {} zones, {} simulated",
+        scenario.name,
+        s.seed,
+        s.cameras,
+        w.sites,
+        w.zones,
+        humantime::format_duration(s.simulated)
+    );
+    println!(
+        "  cameras online   {}/{} at the end",
+        s.cameras_online, s.cameras
+    );
+    let failures: u64 = s.gateways.failures.values().sum();
+    println!(
+        "  sessions         {} full handshakes, {} resumed; {} connect attempts, {} failed",
+        s.gateways.handshakes,
+        s.gateways.resumptions,
+        s.fleet.connect_attempts,
+        s.fleet.failures + failures
+    );
+    println!(
+        "  heartbeats       {} acknowledged",
+        s.fleet.heartbeats_acked
+    );
+    println!(
+        "  video            {} of {} frames reached a gateway ({:.1} MB); latency p50 {}, p99 {}",
+        s.gateways.video_frames,
+        s.fleet.frames_sent,
+        s.gateways.video_bytes as f64 / 1e6,
+        ms(s.latency_p50),
+        ms(s.latency_p99)
+    );
+    println!("  alerts           none (monitoring is not built yet)");
+    println!(
+        "  trace            {} events, sha256 {}",
+        s.trace_events, s.trace_hash
+    );
+    let ratio = s.simulated.as_secs_f64() / wall.as_secs_f64().max(1e-9);
+    println!(
+        "  speed            {:.1} s wall for {} simulated ({ratio:.1}x real time)",
+        wall.as_secs_f64(),
+        humantime::format_duration(s.simulated)
+    );
+}
+
+fn write_result(
+    out: &Path,
+    scenario: &Scenario,
+    s: &RunSummary,
+    wall: Duration,
+    verdict: &str,
+) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let us = |d: Option<Duration>| d.map(|d| d.as_micros() as u64);
+    let json = serde_json::json!({
+        "schema": "camproof.run/1",
+        "scenario": scenario.name,
+        "seed": s.seed,
+        "cameras": s.cameras,
+        "cameras_online": s.cameras_online,
+        "simulated_seconds": s.simulated.as_secs_f64(),
+        "wall_seconds": wall.as_secs_f64(),
+        "handshakes": s.gateways.handshakes,
+        "resumptions": s.gateways.resumptions,
+        "connect_attempts": s.fleet.connect_attempts,
+        "heartbeats_acked": s.fleet.heartbeats_acked,
+        "frames_sent": s.fleet.frames_sent,
+        "frames_delivered": s.gateways.video_frames,
+        "video_bytes_delivered": s.gateways.video_bytes,
+        "frame_latency_p50_us": us(s.latency_p50),
+        "frame_latency_p99_us": us(s.latency_p99),
+        "gateway_failures": s.gateways.failures,
+        "trace_events": s.trace_events,
+        "trace_sha256": s.trace_hash,
+        "verdict": verdict,
+    });
+    let path = out.join("result.json");
+    let text = serde_json::to_string_pretty(&json).context("encoding result.json")?;
+    std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
