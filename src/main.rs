@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod demo;
 mod keycache;
+mod live;
 mod run;
 
 /// Simulation and conformance test harness for video-surveillance clouds and IP cameras.
@@ -55,6 +56,46 @@ enum Command {
         #[command(flatten)]
         keys: KeyCacheArgs,
     },
+    /// Run the platform on real sockets (loopback by default).
+    Serve {
+        /// Address to listen on (port 0 picks a free port; the real one is printed).
+        #[arg(long, default_value = "127.0.0.1:7443")]
+        listen: String,
+        /// Stop after this long (e.g. 30s); runs until killed otherwise.
+        #[arg(long)]
+        duration: Option<String>,
+        /// Seed of the test PKI; `swarm` must use the same.
+        #[arg(long, default_value_t = 1)]
+        pki_seed: u64,
+        #[command(flatten)]
+        keys: KeyCacheArgs,
+    },
+    /// Run simulated cameras on real sockets against a platform endpoint.
+    Swarm {
+        /// The gateway's address (host:port).
+        #[arg(long)]
+        platform: String,
+        /// Number of cameras.
+        #[arg(long, default_value_t = 10)]
+        cameras: u64,
+        /// How long to run (e.g. 30s).
+        #[arg(long, default_value = "30s")]
+        duration: String,
+        /// Video frames per second per camera (0: heartbeats only).
+        #[arg(long, default_value_t = 10)]
+        fps: u32,
+        /// Video bitrate per camera in kbit/s.
+        #[arg(long, default_value_t = 256)]
+        bitrate_kbps: u64,
+        /// Seed of the cameras' random draws.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Seed of the test PKI; must match the platform's.
+        #[arg(long, default_value_t = 1)]
+        pki_seed: u64,
+        #[command(flatten)]
+        keys: KeyCacheArgs,
+    },
     /// Benchmarks that print figures (wall-clock, this machine).
     Bench {
         #[command(subcommand)]
@@ -86,6 +127,15 @@ struct KeyCacheArgs {
     no_key_cache: bool,
 }
 
+/// Parses an optional `--duration`-style value such as `30s` or `10m`.
+fn parse_opt_duration(text: Option<&str>) -> anyhow::Result<Option<std::time::Duration>> {
+    text.map(|t| {
+        humantime::parse_duration(t)
+            .map_err(|e| anyhow::anyhow!("--duration {t:?}: {e} (expected e.g. 30s or 10m)"))
+    })
+    .transpose()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -113,6 +163,42 @@ fn main() -> ExitCode {
             },
             keycache::open(keys.key_cache, keys.no_key_cache),
         ),
+        Command::Serve {
+            listen,
+            duration,
+            pki_seed,
+            keys,
+        } => parse_opt_duration(duration.as_deref()).and_then(|duration| {
+            live::serve(
+                listen,
+                duration,
+                pki_seed,
+                keycache::open(keys.key_cache, keys.no_key_cache),
+            )
+        }),
+        Command::Swarm {
+            platform,
+            cameras,
+            duration,
+            fps,
+            bitrate_kbps,
+            seed,
+            pki_seed,
+            keys,
+        } => parse_opt_duration(Some(&duration)).and_then(|d| {
+            live::swarm(
+                live::SwarmArgs {
+                    platform,
+                    cameras,
+                    duration: d.unwrap_or_default(),
+                    fps,
+                    bitrate_kbps,
+                    seed,
+                    pki_seed,
+                },
+                keycache::open(keys.key_cache, keys.no_key_cache),
+            )
+        }),
         Command::Bench {
             what: BenchCommand::Pki { keys, iterations },
         } => bench::pki(keys, iterations),

@@ -99,9 +99,21 @@ impl Gateway {
         })
     }
 
-    /// Accepts connections forever (until the listener fails).
+    /// Binds the configured address and accepts connections until the listener fails.
     pub async fn serve<N: Net, C: Clock>(self: Rc<Self>, net: N, clock: C) -> std::io::Result<()> {
         let listener = net.bind(&self.config.listen).await?;
+        self.serve_on(listener, clock).await
+    }
+
+    /// Accepts connections on an already bound listener until it fails.
+    pub async fn serve_on<L: Listener, C: Clock>(
+        self: Rc<Self>,
+        listener: L,
+        clock: C,
+    ) -> std::io::Result<()>
+    where
+        L::Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
+    {
         loop {
             let (stream, peer) = listener.accept().await?;
             self.stats.borrow_mut().connections += 1;

@@ -1,0 +1,187 @@
+//! `camproof serve` and `camproof swarm`: the platform and the camera model on real
+//! sockets. The code is the simulator's (the same `Gateway` and `Camera`), driven by
+//! `TokioNet` and `SystemClock` on a current-thread runtime.
+#![allow(clippy::disallowed_methods)] // Real-socket runs live in real time.
+
+use std::cell::RefCell;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats};
+use camproof_platform::net::{Listener, Net, SystemClock, TokioNet};
+use camproof_platform::trace::Trace;
+use camproof_protocol::cdp::{ClientConfig, ServerConfig, ServerContext};
+use camproof_protocol::pki::{KeyCache, PkiOptions, TestPki};
+use camproof_simulated_devices::camera::{Camera, CameraConfig, FleetStats};
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+
+/// The gateway name `serve` uses; `swarm` expects it as the server certificate subject.
+const GATEWAY_NAME: &str = "gw-1";
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+/// Runs one gateway on `listen` until `duration` passes (or forever).
+pub fn serve(
+    listen: String,
+    duration: Option<Duration>,
+    pki_seed: u64,
+    mut cache: Box<dyn KeyCache>,
+) -> Result<ExitCode> {
+    let pki = TestPki::try_generate(pki_seed, &PkiOptions::default(), cache.as_mut())
+        .context("generating the test PKI")?;
+    let rt = runtime()?;
+    let local = tokio::task::LocalSet::new();
+    let stats = Rc::new(RefCell::new(GatewayStats::default()));
+    local.block_on(&rt, async {
+        // Bind first so the address printed is the one actually listening (port 0 works).
+        let listener = TokioNet
+            .bind(&listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        let addr = Listener::local_addr(&listener).context("reading the bound address")?;
+        let gateway = Gateway::new(
+            GatewayConfig {
+                name: GATEWAY_NAME.into(),
+                listen: addr.to_string(),
+                relay: addr.to_string(),
+                fallbacks: Vec::new(),
+                idle_timeout: Duration::from_secs(90),
+            },
+            Arc::new(ServerConfig::new(pki.server(GATEWAY_NAME, 0))),
+            ServerContext::new(pki.trust_store()),
+            pki_seed,
+            stats.clone(),
+            Trace::new(0),
+        );
+        println!(
+            "camproof serve: gateway {GATEWAY_NAME} listening on {addr} (pki seed {pki_seed})"
+        );
+        let serving = gateway.serve_on(listener, SystemClock);
+        match duration {
+            Some(d) => {
+                tokio::select! {
+                    biased;
+                    r = serving => r.context("gateway stopped")?,
+                    _ = tokio::time::sleep(d) => {}
+                }
+            }
+            None => serving.await.context("gateway stopped")?,
+        }
+        anyhow::Ok(())
+    })?;
+    let s = stats.borrow();
+    println!(
+        "served: {} connections, {} handshakes, {} resumed, {} heartbeats, {} video frames ({:.1} MB), failures {:?}",
+        s.connections,
+        s.handshakes,
+        s.resumptions,
+        s.heartbeats,
+        s.video_frames,
+        s.video_bytes as f64 / 1e6,
+        s.failures
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `camproof swarm` runs.
+pub struct SwarmArgs {
+    /// Gateway address.
+    pub platform: String,
+    /// Number of cameras.
+    pub cameras: u64,
+    /// How long to run.
+    pub duration: Duration,
+    /// Video frames per second per camera.
+    pub fps: u32,
+    /// Video bitrate per camera, kbit/s.
+    pub bitrate_kbps: u64,
+    /// Seed of the cameras' random draws.
+    pub seed: u64,
+    /// Seed of the test PKI (must match the platform's).
+    pub pki_seed: u64,
+}
+
+/// Runs `cameras` simulated cameras against a real platform endpoint.
+pub fn swarm(args: SwarmArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
+    ensure!(
+        args.cameras > 0 && args.cameras <= 10_000,
+        "--cameras must be 1 to 10000"
+    );
+    ensure!(args.fps <= 60, "--fps must be 0 to 60");
+    let pki = TestPki::try_generate(args.pki_seed, &PkiOptions::default(), cache.as_mut())
+        .context("generating the test PKI")?;
+    let mut client_config = ClientConfig::new(pki.trust_store());
+    client_config.expected_server = Some(GATEWAY_NAME.into());
+    let client_config = Arc::new(client_config);
+    let config = Rc::new(CameraConfig {
+        gateways: vec![args.platform.clone()],
+        fps: args.fps,
+        bitrate_bps: args.bitrate_kbps * 1000,
+        heartbeat: Duration::from_secs(5),
+        boot_window: Duration::from_millis(500),
+        ..CameraConfig::default()
+    });
+    let fleet = Rc::new(RefCell::new(FleetStats::default()));
+    let rt = runtime()?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async {
+        let mut seeds = ChaCha8Rng::seed_from_u64(args.seed);
+        for index in 0..args.cameras {
+            let camera = Camera::new(
+                index,
+                config.clone(),
+                client_config.clone(),
+                Arc::new(pki.device(index)),
+                ChaCha8Rng::seed_from_u64(rand_core::RngCore::next_u64(&mut seeds)),
+                fleet.clone(),
+            );
+            tokio::task::spawn_local(camera.run(TokioNet, SystemClock));
+        }
+        tokio::time::sleep(args.duration).await;
+    });
+    let f = fleet.borrow();
+    println!(
+        "camproof swarm: {} cameras against {} for {}",
+        args.cameras,
+        args.platform,
+        humantime::format_duration(args.duration)
+    );
+    println!(
+        "  cameras online   {}/{} at the end",
+        f.online.len(),
+        args.cameras
+    );
+    println!(
+        "  sessions         {} full handshakes, {} resumed; {} connect attempts, {} failed",
+        f.handshakes, f.resumptions, f.connect_attempts, f.failures
+    );
+    println!("  heartbeats       {} acknowledged", f.heartbeats_acked);
+    println!(
+        "  video            {} frames sent ({:.1} MB)",
+        f.frames_sent,
+        f.video_bytes_sent as f64 / 1e6
+    );
+    let ok = f.online.len() as u64 == args.cameras;
+    println!(
+        "result: {}",
+        if ok {
+            "pass"
+        } else {
+            "fail (not every camera online)"
+        }
+    );
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
