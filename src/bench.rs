@@ -135,3 +135,107 @@ fn handshake(
     );
     Ok(cam)
 }
+
+/// What `camproof bench world` builds.
+pub struct WorldBenchArgs {
+    /// Total cameras.
+    pub cameras: u64,
+    /// Camera sites (simulated hosts).
+    pub sites: u32,
+    /// Gateway zones.
+    pub zones: u32,
+    /// Simulated duration.
+    pub duration: Duration,
+    /// Video frames per second per camera (0: heartbeats only).
+    pub fps: u32,
+    /// Video bitrate per camera, kbit/s.
+    pub bitrate_kbps: u64,
+    /// Run seed.
+    pub seed: u64,
+    /// Simulator step.
+    pub tick: Duration,
+}
+
+/// Measures how fast the simulated world runs: simulated seconds per wall second.
+pub fn world(
+    args: WorldBenchArgs,
+    mut cache: Box<dyn camproof_protocol::pki::KeyCache>,
+) -> Result<ExitCode> {
+    use camproof_scenarios::world::{self, WorldSpec};
+    use camproof_simulated_devices::camera::CameraConfig;
+
+    ensure!(
+        args.sites > 0 && args.zones > 0,
+        "--sites and --zones must be positive"
+    );
+    ensure!(
+        args.cameras >= u64::from(args.sites),
+        "--cameras must be at least --sites"
+    );
+    let per_site =
+        u32::try_from(args.cameras / u64::from(args.sites)).context("too many cameras per site")?;
+    let spec = WorldSpec {
+        seed: args.seed,
+        zones: args.zones,
+        sites: args.sites,
+        cameras_per_site: per_site,
+        duration: args.duration,
+        camera: CameraConfig {
+            fps: args.fps,
+            bitrate_bps: args.bitrate_kbps * 1000,
+            boot_window: Duration::from_secs(30),
+            ..CameraConfig::default()
+        },
+        tick: args.tick,
+    };
+    println!(
+        "camproof bench world: {} cameras in {} sites, {} gateway zones, {} simulated, {}",
+        spec.cameras(),
+        spec.sites,
+        spec.zones,
+        humantime::format_duration(spec.duration),
+        if args.fps == 0 {
+            "heartbeats only".to_string()
+        } else {
+            format!("{} fps at {} kbit/s", args.fps, args.bitrate_kbps)
+        }
+    );
+    let start = Instant::now();
+    let pki = TestPki::try_generate(1, &PkiOptions::default(), cache.as_mut())
+        .context("generating the test PKI")?;
+    let setup = start.elapsed();
+    let start = Instant::now();
+    let summary = world::run(&spec, &pki).context("running the world")?;
+    let wall = start.elapsed();
+    let ratio = spec.duration.as_secs_f64() / wall.as_secs_f64().max(1e-9);
+    println!("  PKI setup               {:.2} s", setup.as_secs_f64());
+    println!(
+        "  world run               {:.2} s wall (device certificates issued inside)",
+        wall.as_secs_f64()
+    );
+    println!("  speed                   {ratio:.1} simulated s per wall s");
+    println!(
+        "  cameras online          {}/{}",
+        summary.cameras_online, summary.cameras
+    );
+    println!(
+        "  heartbeats acknowledged {}; frames delivered {} ({:.1} MB)",
+        summary.fleet.heartbeats_acked,
+        summary.gateways.video_frames,
+        summary.gateways.video_bytes as f64 / 1e6
+    );
+    match peak_rss_kib() {
+        Some(kib) => println!("  peak memory (VmHWM)     {:.1} MiB", kib as f64 / 1024.0),
+        None => println!("  peak memory             unavailable on this OS"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The process's peak resident set size, from /proc (Linux).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

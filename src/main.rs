@@ -105,6 +105,35 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
+    /// Simulation speed: simulated seconds per wall second for a world of cameras.
+    World {
+        /// Total cameras (spread evenly over the sites).
+        #[arg(long, default_value_t = 10_000)]
+        cameras: u64,
+        /// Camera sites (simulated hosts).
+        #[arg(long, default_value_t = 40)]
+        sites: u32,
+        /// Gateway zones (4 regions x 3 zones = 12).
+        #[arg(long, default_value_t = 12)]
+        zones: u32,
+        /// Simulated duration.
+        #[arg(long, default_value = "10m")]
+        duration: String,
+        /// Video frames per second per camera (0: heartbeats only).
+        #[arg(long, default_value_t = 0)]
+        fps: u32,
+        /// Video bitrate per camera in kbit/s.
+        #[arg(long, default_value_t = 512)]
+        bitrate_kbps: u64,
+        /// Run seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Simulator step in milliseconds (coarser is faster, resolves latency less).
+        #[arg(long, default_value_t = 1)]
+        tick_ms: u64,
+        #[command(flatten)]
+        keys: KeyCacheArgs,
+    },
     /// Test-PKI throughput: key generation, certificate issue and verification, handshakes.
     Pki {
         /// RSA keys to generate for the key-generation figure.
@@ -202,6 +231,34 @@ fn main() -> ExitCode {
         Command::Bench {
             what: BenchCommand::Pki { keys, iterations },
         } => bench::pki(keys, iterations),
+        Command::Bench {
+            what:
+                BenchCommand::World {
+                    cameras,
+                    sites,
+                    zones,
+                    duration,
+                    fps,
+                    bitrate_kbps,
+                    seed,
+                    tick_ms,
+                    keys,
+                },
+        } => parse_opt_duration(Some(&duration)).and_then(|d| {
+            bench::world(
+                bench::WorldBenchArgs {
+                    cameras,
+                    sites,
+                    zones,
+                    duration: d.unwrap_or_default(),
+                    fps,
+                    bitrate_kbps,
+                    seed,
+                    tick: std::time::Duration::from_millis(tick_ms.clamp(1, 1000)),
+                },
+                keycache::open(keys.key_cache, keys.no_key_cache),
+            )
+        }),
     };
     match result {
         Ok(code) => code,

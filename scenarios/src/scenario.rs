@@ -209,6 +209,7 @@ impl Scenario {
                 cameras_per_site: w.cameras_per_site,
                 duration,
                 camera,
+                tick: crate::world::DEFAULT_TICK,
             },
         })
     }

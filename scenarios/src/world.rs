@@ -39,7 +39,13 @@ pub struct WorldSpec {
     pub duration: Duration,
     /// Firmware settings of every camera (the gateway list is filled in by the world).
     pub camera: CameraConfig,
+    /// Simulated time per simulator step: finer resolves latency better, coarser runs
+    /// faster (turmoil visits every host pair each step).
+    pub tick: Duration,
 }
+
+/// The default simulator step.
+pub const DEFAULT_TICK: Duration = Duration::from_millis(1);
 
 impl WorldSpec {
     /// Total cameras in the world.
@@ -87,6 +93,11 @@ pub struct RunSummary {
 
 /// Runs the world described by `spec` with identities from `pki`.
 pub fn run(spec: &WorldSpec, pki: &TestPki) -> Result<RunSummary, WorldError> {
+    if spec.tick.is_zero() || spec.tick > Duration::from_secs(1) {
+        return Err(WorldError::Invalid(
+            "the tick must be between 1 µs and 1 s".into(),
+        ));
+    }
     if spec.zones == 0 || spec.sites == 0 {
         return Err(WorldError::Invalid(
             "at least one zone and one site are needed".into(),
@@ -109,6 +120,7 @@ pub fn run(spec: &WorldSpec, pki: &TestPki) -> Result<RunSummary, WorldError> {
         .rng_seed(seeds.next_u64())
         .epoch(SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
         .simulation_duration(spec.duration + Duration::from_secs(60))
+        .tick_duration(spec.tick)
         .tcp_capacity(65_536)
         .build();
 

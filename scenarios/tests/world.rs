@@ -24,6 +24,7 @@ fn spec(seed: u64) -> WorldSpec {
             bitrate_bps: 64_000,
             ..CameraConfig::default()
         },
+        tick: camproof_scenarios::world::DEFAULT_TICK,
     }
 }
 
