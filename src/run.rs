@@ -51,7 +51,7 @@ pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
     let pki = TestPki::try_generate(args.pki_seed, &PkiOptions::default(), cache.as_mut())
         .context("generating the test PKI")?;
     let started = Instant::now();
-    let summary = world::run(spec, &pki).context("running the world")?;
+    let summary = world::run(spec, &pki, cache.as_mut()).context("running the world")?;
     let wall = started.elapsed();
 
     print_summary(&scenario, &summary, wall);

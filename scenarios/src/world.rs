@@ -13,7 +13,7 @@ use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats};
 use camproof_platform::net::{SimClock, SimNet};
 use camproof_platform::trace::Trace;
 use camproof_protocol::cdp::{ClientConfig, ServerConfig, ServerContext};
-use camproof_protocol::pki::TestPki;
+use camproof_protocol::pki::{KeyCache, TestPki};
 use camproof_simulated_devices::camera::{Camera, CameraConfig, FleetStats};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -91,8 +91,13 @@ pub struct RunSummary {
     pub trace_hash: String,
 }
 
-/// Runs the world described by `spec` with identities from `pki`.
-pub fn run(spec: &WorldSpec, pki: &TestPki) -> Result<RunSummary, WorldError> {
+/// Runs the world described by `spec` with identities from `pki`; device certificates
+/// are kept in `cache` between runs.
+pub fn run(
+    spec: &WorldSpec,
+    pki: &TestPki,
+    cache: &mut dyn KeyCache,
+) -> Result<RunSummary, WorldError> {
     if spec.tick.is_zero() || spec.tick > Duration::from_secs(1) {
         return Err(WorldError::Invalid(
             "the tick must be between 1 µs and 1 s".into(),
@@ -176,7 +181,12 @@ pub fn run(spec: &WorldSpec, pki: &TestPki) -> Result<RunSummary, WorldError> {
                 gateways,
                 ..spec.camera.clone()
             });
-            devices.push((index, config, Arc::new(pki.device(index)), seeds.next_u64()));
+            devices.push((
+                index,
+                config,
+                Arc::new(pki.device_cached(index, cache)),
+                seeds.next_u64(),
+            ));
         }
         let client_config = client_config.clone();
         let fleet = fleet.clone();

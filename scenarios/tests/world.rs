@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use camproof_protocol::pki::{PkiOptions, TestPki};
+use camproof_protocol::pki::{NoCache, PkiOptions, TestPki};
 use camproof_scenarios::world::{run, WorldSpec};
 use camproof_simulated_devices::camera::CameraConfig;
 
@@ -30,7 +30,7 @@ fn spec(seed: u64) -> WorldSpec {
 
 #[test]
 fn every_camera_comes_online_and_streams() {
-    let s = run(&spec(1), pki()).expect("run");
+    let s = run(&spec(1), pki(), &mut NoCache).expect("run");
     assert_eq!(s.cameras, 12);
     assert_eq!(s.cameras_online, 12, "{s:#?}");
     assert_eq!(s.fleet.handshakes, 12);
@@ -50,9 +50,9 @@ fn every_camera_comes_online_and_streams() {
 
 #[test]
 fn same_seed_same_trace_other_seed_other_trace() {
-    let a = run(&spec(7), pki()).expect("run a");
-    let b = run(&spec(7), pki()).expect("run b");
-    let c = run(&spec(8), pki()).expect("run c");
+    let a = run(&spec(7), pki(), &mut NoCache).expect("run a");
+    let b = run(&spec(7), pki(), &mut NoCache).expect("run b");
+    let c = run(&spec(8), pki(), &mut NoCache).expect("run c");
     assert_eq!(a.trace_hash, b.trace_hash);
     assert_eq!(a, b);
     assert_ne!(a.trace_hash, c.trace_hash);
