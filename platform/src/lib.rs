@@ -5,6 +5,7 @@
 //! monitoring and the replicated store follow.
 #![deny(missing_docs)]
 
+pub mod accounts;
 pub mod gateway;
 pub mod net;
 pub mod trace;

@@ -6,3 +6,4 @@
 #![deny(missing_docs)]
 
 pub mod camera;
+pub mod netip_server;

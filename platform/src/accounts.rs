@@ -1,0 +1,1 @@
+//! Accounts: registration, login with a second factor, lockout, erasure (being written).

@@ -1,0 +1,1 @@
+//! The simulated camera's NETIP/DVRIP LAN server (being written).
