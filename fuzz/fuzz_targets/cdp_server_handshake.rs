@@ -5,13 +5,11 @@
 //! device really sent, in order, each record at most once.
 #![no_main]
 
-use std::sync::{Arc, OnceLock};
 
 use arbitrary::Arbitrary;
 use camproof_protocol::cdp::{
-    ClientConfig, ClientConnection, Event, ServerConfig, ServerConnection, ServerContext,
+    ClientConnection, Event, ServerConnection, ServerContext,
 };
-use camproof_protocol::pki::{DeviceCredentials, TestPki};
 use camproof_protocol::Timestamp;
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha8Rng;
@@ -50,32 +48,8 @@ struct Input {
     steps: Vec<Step>,
 }
 
-struct World {
-    pki: &'static TestPki,
-    devices: Vec<Arc<DeviceCredentials>>,
-    client_cfg: Arc<ClientConfig>,
-    server_cfg: Arc<ServerConfig>,
-}
-
-fn world() -> &'static World {
-    static W: OnceLock<World> = OnceLock::new();
-    W.get_or_init(|| {
-        let pki = common::pki();
-        let mut client_cfg = ClientConfig::new(pki.trust_store());
-        client_cfg.rekey_after = 3;
-        let mut server_cfg = ServerConfig::new(pki.server("gw", 0));
-        server_cfg.rekey_after = 2;
-        World {
-            devices: (0..4).map(|i| Arc::new(pki.device(i))).collect(),
-            client_cfg: Arc::new(client_cfg),
-            server_cfg: Arc::new(server_cfg),
-            pki,
-        }
-    })
-}
-
 fuzz_target!(|input: Input| {
-    let w = world();
+    let w = common::world(3, 2);
     let mut rng = ChaCha8Rng::seed_from_u64(u64::from(input.seed));
     let mut now = Timestamp::from_secs(1_800_000_000);
     let creds = w.devices[usize::from(input.seed % 4)].clone();

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use rand_chacha::ChaCha20Rng;
-use rand_core::{CryptoRngCore, RngCore, SeedableRng};
+use rand_core::{CryptoRngCore, SeedableRng};
 use sha2::{Digest, Sha256};
-use x25519_dalek::{EphemeralSecret, PublicKey as X25519Public};
+use x25519_dalek::EphemeralSecret;
 use zeroize::Zeroizing;
 
 use super::frame::{encode_frame, Frame, FrameType};
@@ -16,8 +16,8 @@ use super::messages::{
 };
 use super::record::{expand, ContentType, SessionSecrets};
 use super::{
-    agree, check_skew, CdpError, ClientConfig, Core, Event, PeerMisbehaved, SessionTicket,
-    PROTOCOL_VERSION,
+    agree, check_skew, fresh_share, CdpError, ClientConfig, Core, Event, PeerMisbehaved,
+    SessionTicket, PROTOCOL_VERSION,
 };
 use crate::pki::{DeviceCredentials, PeerIdentity, PublicKey};
 use crate::sig::sign_pss;
@@ -87,14 +87,12 @@ impl ClientConnection {
         rng: &mut impl CryptoRngCore,
     ) -> Self {
         let mut conn = Self::blank(config, credentials, rng);
-        let secret = EphemeralSecret::random_from_rng(&mut conn.rng);
-        let mut random = [0u8; 32];
-        conn.rng.fill_bytes(&mut random);
+        let (secret, key_share, random) = fresh_share(&mut conn.rng);
         let hello = ClientHello {
             version: PROTOCOL_VERSION,
             random,
             timestamp: now,
-            key_share: X25519Public::from(&secret).to_bytes(),
+            key_share,
         };
         let frame = Frame {
             kind: FrameType::ClientHello,
@@ -120,15 +118,13 @@ impl ClientConnection {
         rng: &mut impl CryptoRngCore,
     ) -> Self {
         let mut conn = Self::blank(config, credentials, rng);
-        let secret = EphemeralSecret::random_from_rng(&mut conn.rng);
-        let mut random = [0u8; 32];
-        conn.rng.fill_bytes(&mut random);
+        let (secret, key_share, random) = fresh_share(&mut conn.rng);
         let mut hello = ResumeHello {
             version: PROTOCOL_VERSION,
             ticket_id: ticket.id,
             random,
             timestamp: now,
-            key_share: X25519Public::from(&secret).to_bytes(),
+            key_share,
             binder: [0; 32],
         };
         let core = hello.encode_core();

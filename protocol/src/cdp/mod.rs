@@ -434,6 +434,17 @@ impl SessionTicket {
     }
 }
 
+/// A fresh ephemeral X25519 secret, its public key share, and a fresh hello random.
+fn fresh_share(
+    rng: &mut rand_chacha::ChaCha20Rng,
+) -> (x25519_dalek::EphemeralSecret, [u8; 32], [u8; 32]) {
+    let secret = x25519_dalek::EphemeralSecret::random_from_rng(&mut *rng);
+    let share = x25519_dalek::PublicKey::from(&secret).to_bytes();
+    let mut random = [0u8; 32];
+    rand_core::RngCore::fill_bytes(rng, &mut random);
+    (secret, share, random)
+}
+
 /// X25519 with the peer's key share, refusing a low-order point (all-zero secret).
 fn agree(
     secret: x25519_dalek::EphemeralSecret,

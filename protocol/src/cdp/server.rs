@@ -6,7 +6,7 @@ use ed25519_dalek::Signer;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRngCore, RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
-use x25519_dalek::{EphemeralSecret, PublicKey as X25519Public, SharedSecret};
+use x25519_dalek::SharedSecret;
 use zeroize::Zeroizing;
 
 use super::client::{
@@ -19,8 +19,8 @@ use super::messages::{
 };
 use super::record::{ContentType, SessionSecrets};
 use super::{
-    agree, check_skew, CdpError, Core, Event, LocalError, PeerMisbehaved, ServerConfig,
-    ServerContext,
+    agree, check_skew, fresh_share, CdpError, Core, Event, LocalError, PeerMisbehaved,
+    ServerConfig, ServerContext,
 };
 use crate::pki::{PeerIdentity, PublicKey};
 use crate::sig::verify_pss;
@@ -189,11 +189,8 @@ impl ServerConnection {
         &mut self,
         peer_share: [u8; 32],
     ) -> Result<([u8; 32], SharedSecret, [u8; 32]), CdpError> {
-        let secret = EphemeralSecret::random_from_rng(&mut self.rng);
-        let key_share = X25519Public::from(&secret).to_bytes();
+        let (secret, key_share, random) = fresh_share(&mut self.rng);
         let shared = agree(secret, peer_share)?;
-        let mut random = [0u8; 32];
-        self.rng.fill_bytes(&mut random);
         Ok((key_share, shared, random))
     }
 
