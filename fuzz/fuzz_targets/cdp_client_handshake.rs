@@ -5,11 +5,8 @@
 //! real platform, and delivers only data the platform really sent, in order, at most once.
 #![no_main]
 
-
 use arbitrary::Arbitrary;
-use camproof_protocol::cdp::{
-    ClientConnection, Event, ServerConnection, ServerContext,
-};
+use camproof_protocol::cdp::{ClientConnection, Event, ServerConnection, ServerContext};
 use camproof_protocol::Timestamp;
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha8Rng;

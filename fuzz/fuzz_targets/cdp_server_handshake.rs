@@ -5,11 +5,8 @@
 //! device really sent, in order, each record at most once.
 #![no_main]
 
-
 use arbitrary::Arbitrary;
-use camproof_protocol::cdp::{
-    ClientConnection, Event, ServerConnection, ServerContext,
-};
+use camproof_protocol::cdp::{ClientConnection, Event, ServerConnection, ServerContext};
 use camproof_protocol::Timestamp;
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha8Rng;

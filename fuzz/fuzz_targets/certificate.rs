@@ -24,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
         // In the CA position only the real vendor certificate can verify: the device
         // certificate's signature pins its issuer's key.
         let device = pki().device(0).chain()[0].clone();
-        if trust.verify_device_chain(&[device, cert.clone()], now).is_ok() {
+        if trust
+            .verify_device_chain(&[device, cert.clone()], now)
+            .is_ok()
+        {
             assert_eq!(cert.key, vendor.key, "a forged CA verified a real device");
         }
     }
