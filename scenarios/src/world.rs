@@ -168,7 +168,9 @@ pub fn run(
         });
     }
 
-    let client_config = Arc::new(ClientConfig::new(pki.trust_store()));
+    let mut client_config = ClientConfig::new(pki.trust_store());
+    client_config.flaws = spec.camera.flaws.device;
+    let client_config = Arc::new(client_config);
     for site in 0..spec.sites {
         let mut devices = Vec::with_capacity(spec.cameras_per_site as usize);
         for c in 0..spec.cameras_per_site {

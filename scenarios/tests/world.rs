@@ -57,3 +57,92 @@ fn same_seed_same_trace_other_seed_other_trace() {
     assert_eq!(a, b);
     assert_ne!(a.trace_hash, c.trace_hash);
 }
+
+fn flawed(seed: u64, flaws: camproof_simulated_devices::camera::CameraFlaws) -> WorldSpec {
+    let mut s = spec(seed);
+    s.sites = 1;
+    s.camera.fps = 0;
+    s.camera.flaws = flaws;
+    s
+}
+
+/// Flawed profile "large clock skew": the platform refuses every handshake (CDP-HS-07),
+/// so the camera never comes online; a drift real fleets show (15 s) is tolerated.
+#[test]
+fn clock_skew_profile_is_refused_by_the_platform() {
+    use camproof_simulated_devices::camera::CameraFlaws;
+    let drift = run(
+        &flawed(
+            11,
+            CameraFlaws {
+                clock_skew_secs: 15,
+                ..CameraFlaws::default()
+            },
+        ),
+        pki(),
+        &mut NoCache,
+    )
+    .expect("run");
+    assert_eq!(drift.cameras_online, 4);
+    let skewed = run(
+        &flawed(
+            11,
+            CameraFlaws {
+                clock_skew_secs: 300,
+                ..CameraFlaws::default()
+            },
+        ),
+        pki(),
+        &mut NoCache,
+    )
+    .expect("run");
+    assert_eq!(skewed.cameras_online, 0);
+    assert_eq!(skewed.gateways.handshakes, 0);
+    assert!(
+        skewed
+            .gateways
+            .failures
+            .get("ClockSkew")
+            .copied()
+            .unwrap_or(0)
+            >= 4,
+        "{:?}",
+        skewed.gateways.failures
+    );
+}
+
+/// Flawed profile "no backoff": refused cameras retry in lockstep every 100 ms instead of
+/// backing off exponentially with jitter, multiplying the load on the gateway.
+#[test]
+fn no_backoff_profile_hammers_the_gateway() {
+    use camproof_simulated_devices::camera::CameraFlaws;
+    let refused = CameraFlaws {
+        clock_skew_secs: 300,
+        ..CameraFlaws::default()
+    };
+    let reference = run(&flawed(12, refused), pki(), &mut NoCache).expect("run");
+    let herd = run(
+        &flawed(
+            12,
+            CameraFlaws {
+                no_backoff: true,
+                ..refused
+            },
+        ),
+        pki(),
+        &mut NoCache,
+    )
+    .expect("run");
+    let per_camera = |s: &camproof_scenarios::world::RunSummary| s.fleet.connect_attempts / 4;
+    assert!(
+        per_camera(&reference) <= 12,
+        "reference retried {} times",
+        per_camera(&reference)
+    );
+    assert!(
+        per_camera(&herd) >= 10 * per_camera(&reference),
+        "herd {} vs reference {}",
+        per_camera(&herd),
+        per_camera(&reference)
+    );
+}

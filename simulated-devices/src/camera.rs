@@ -19,6 +19,20 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Deliberate defects of a flawed firmware profile; all off in the reference camera.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CameraFlaws {
+    /// The camera's clock is this many seconds ahead (negative: behind) of true time.
+    pub clock_skew_secs: i64,
+    /// Reconnect after a fixed 100 ms, without backoff or jitter (a thundering herd).
+    pub no_backoff: bool,
+    /// Defects of the CDP/1 implementation (nonce reuse, no replay check).
+    pub device: camproof_protocol::cdp::DeviceFlaws,
+}
+
+/// How a camera without backoff retries: fast and in lockstep.
+pub const NO_BACKOFF_RETRY: Duration = Duration::from_millis(100);
+
 /// Firmware settings shared by a fleet of cameras.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CameraConfig {
@@ -40,6 +54,8 @@ pub struct CameraConfig {
     pub boot_window: Duration,
     /// Give up a connection attempt after this long.
     pub connect_timeout: Duration,
+    /// Defects of a flawed profile (none by default).
+    pub flaws: CameraFlaws,
 }
 
 impl Default for CameraConfig {
@@ -54,6 +70,7 @@ impl Default for CameraConfig {
             backoff_max: Duration::from_secs(60),
             boot_window: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
+            flaws: CameraFlaws::default(),
         }
     }
 }
@@ -172,10 +189,20 @@ impl Camera {
 
     /// Full jitter: a uniform delay up to `min(max, base * 2^attempt)`.
     fn backoff(&mut self, attempt: u32) -> Duration {
+        if self.config.flaws.no_backoff {
+            return NO_BACKOFF_RETRY;
+        }
         let base = u64::try_from(self.config.backoff_base.as_micros()).unwrap_or(u64::MAX);
         let max = u64::try_from(self.config.backoff_max.as_micros()).unwrap_or(u64::MAX);
         let bound = base.saturating_mul(1u64 << attempt.min(30)).min(max).max(1);
         Duration::from_micros(self.rng.next_u64() % bound)
+    }
+
+    /// The camera's own idea of the time: the true time plus its clock's skew.
+    fn local_time<C: Clock>(&self, clock: &C) -> camproof_protocol::Timestamp {
+        let now = clock.now().as_micros();
+        let skew = self.config.flaws.clock_skew_secs.saturating_mul(1_000_000);
+        camproof_protocol::Timestamp::from_micros(now.saturating_add_signed(skew))
     }
 
     async fn session<S, C>(&mut self, stream: S, clock: &C) -> SessionEnd
@@ -183,7 +210,7 @@ impl Camera {
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
         C: Clock,
     {
-        let now = clock.now();
+        let now = self.local_time(clock);
         let mut conn = match self.ticket.take().filter(|t| t.is_valid(now)) {
             Some(ticket) => ClientConnection::resume(
                 self.client_config.clone(),
@@ -235,7 +262,7 @@ impl Camera {
                         Ok(0) | Err(_) => break SessionEnd::Failed,
                         Ok(n) => n,
                     };
-                    if conn.handle_bytes(clock.now(), &buf[..n]).is_err() {
+                    if conn.handle_bytes(self.local_time(clock), &buf[..n]).is_err() {
                         // Send the alert the connection queued, then give up.
                         out.clear();
                         conn.poll_transmit(&mut out);
@@ -257,7 +284,7 @@ impl Camera {
                     }
                 }
                 _ = heartbeat.tick(), if established => {
-                    let uptime = u32::try_from(clock.now().as_secs()).unwrap_or(u32::MAX);
+                    let uptime = u32::try_from(self.local_time(clock).as_secs()).unwrap_or(u32::MAX);
                     let hb = AppMessage::Heartbeat { seq: heartbeat_seq, uptime_secs: uptime };
                     heartbeat_seq = heartbeat_seq.wrapping_add(1);
                     if conn.send(&hb.encode()).is_err() {
@@ -269,7 +296,7 @@ impl Camera {
                     let len = if keyframe { avg_frame * 3 } else { avg_frame };
                     let payload = vec![0u8; len.min(camproof_protocol::cdp::MAX_RECORD_PAYLOAD - 128)];
                     frame_no += 1;
-                    let Ok(frame) = sealer.seal(clock.now(), keyframe, Codec::H264, &payload) else {
+                    let Ok(frame) = sealer.seal(self.local_time(clock), keyframe, Codec::H264, &payload) else {
                         break SessionEnd::Failed;
                     };
                     let bytes = frame.len() as u64;

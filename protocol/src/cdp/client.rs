@@ -326,6 +326,7 @@ impl ClientConnection {
             secrets.client_to_server,
             secrets.server_to_client,
             self.config.rekey_after,
+            self.config.flaws,
         );
         Ok(State::AwaitTicket(AwaitTicket {
             peer,
@@ -365,6 +366,7 @@ impl ClientConnection {
             secrets.client_to_server,
             secrets.server_to_client,
             self.config.rekey_after,
+            self.config.flaws,
         );
         Ok(State::AwaitTicket(AwaitTicket {
             peer: st.ticket.server,

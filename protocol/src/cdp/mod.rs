@@ -326,6 +326,17 @@ pub enum Event {
     },
 }
 
+/// Deliberate defects of flawed camera firmware, for certification negative tests.
+///
+/// All `false` in the reference device; the platform never sets them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceFlaws {
+    /// Seal every record with the same nonce (the sequence never advances).
+    pub reuse_record_nonces: bool,
+    /// Accept a record whose sequence number was already used (no replay check).
+    pub accept_replayed_records: bool,
+}
+
 /// Device-side configuration.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -339,6 +350,8 @@ pub struct ClientConfig {
     pub max_frame_len: usize,
     /// If set, the platform certificate's subject must equal this.
     pub expected_server: Option<String>,
+    /// Defects of a flawed firmware profile (none in the reference device).
+    pub flaws: DeviceFlaws,
 }
 
 impl ClientConfig {
@@ -350,6 +363,7 @@ impl ClientConfig {
             rekey_after: DEFAULT_REKEY_AFTER,
             max_frame_len: MAX_FRAME_LEN,
             expected_server: None,
+            flaws: DeviceFlaws::default(),
         }
     }
 }
@@ -536,9 +550,14 @@ impl Core {
         send: Zeroizing<[u8; 32]>,
         recv: Zeroizing<[u8; 32]>,
         rekey_after: u64,
+        flaws: DeviceFlaws,
     ) {
-        self.sealer = Some(Sealer::new(send, rekey_after));
-        self.opener = Some(Opener::new(recv));
+        let mut sealer = Sealer::new(send, rekey_after);
+        sealer.reuse_nonces = flaws.reuse_record_nonces;
+        let mut opener = Opener::new(recv);
+        opener.skip_replay_check = flaws.accept_replayed_records;
+        self.sealer = Some(sealer);
+        self.opener = Some(opener);
     }
 
     fn seal(&mut self, content: ContentType, data: &[u8]) -> Result<(), CdpError> {

@@ -134,6 +134,8 @@ pub(crate) struct Sealer {
     epoch: u32,
     seq: u64,
     rekey_after: u64,
+    /// Never advance the sequence, so every record reuses one nonce (a flawed sender).
+    pub reuse_nonces: bool,
 }
 
 impl Sealer {
@@ -143,6 +145,7 @@ impl Sealer {
             epoch: 0,
             seq: 0,
             rekey_after: rekey_after.max(1),
+            reuse_nonces: false,
         }
     }
 
@@ -172,10 +175,12 @@ impl Sealer {
             .into());
         }
         let seq = self.seq;
-        self.seq = self
-            .seq
-            .checked_add(1)
-            .ok_or(LocalError::SequenceExhausted)?;
+        if !self.reuse_nonces {
+            self.seq = self
+                .seq
+                .checked_add(1)
+                .ok_or(LocalError::SequenceExhausted)?;
+        }
         let body_len = RECORD_HEADER_LEN + data.len() + 1 + TAG_LEN;
         out.reserve(4 + 1 + body_len);
         out.put_u32((1 + body_len) as u32);

@@ -338,6 +338,7 @@ impl ServerConnection {
             secrets.server_to_client,
             secrets.client_to_server,
             self.config.rekey_after,
+            super::DeviceFlaws::default(),
         );
         let mut id = [0u8; TICKET_ID_LEN];
         self.rng.fill_bytes(&mut id);

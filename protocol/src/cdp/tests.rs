@@ -747,6 +747,83 @@ fn cdp_key_02_low_order_key_share_refused() {
     );
 }
 
+/// Flawed profile `accept_replayed_records`: the flawed device accepts a replayed
+/// record twice, where the reference device refuses it (CDP-REC-02).
+#[test]
+fn flaw_accept_replayed_records_is_observable() {
+    for flawed in [false, true] {
+        let mut p = Pair::with(40, |c, _| c.flaws.accept_replayed_records = flawed);
+        p.drive();
+        p.client_events();
+        p.server.send(b"unlock").unwrap();
+        let mut record = Vec::new();
+        p.server.poll_transmit(&mut record);
+        p.client.handle_bytes(p.now, &record).unwrap();
+        let replay = p.client.handle_bytes(p.now, &record);
+        let data: Vec<_> = p
+            .client_events()
+            .into_iter()
+            .filter(|e| matches!(e, Event::Data(_)))
+            .collect();
+        if flawed {
+            assert_eq!(replay, Ok(()));
+            assert_eq!(
+                data.len(),
+                2,
+                "the flawed device executes the command twice"
+            );
+        } else {
+            assert!(matches!(
+                replay,
+                Err(CdpError::PeerMisbehaved(
+                    PeerMisbehaved::ReplayedRecord { .. }
+                ))
+            ));
+            assert_eq!(data.len(), 1);
+        }
+    }
+}
+
+/// Flawed profile `reuse_record_nonces`: two records share a nonce, so the XOR of the
+/// ciphertexts is the XOR of the plaintexts; the reference platform refuses the second
+/// record as a replay (CDP-REC-02).
+#[test]
+fn flaw_reuse_record_nonces_is_observable() {
+    let mut p = Pair::with(41, |c, _| c.flaws.reuse_record_nonces = true);
+    p.drive();
+    p.server_events();
+    let (a, b) = (b"temperature=21.5C".to_vec(), b"password=hunter22".to_vec());
+    let mut frames = Vec::new();
+    for m in [&a, &b] {
+        p.client.send(m).unwrap();
+        let mut f = Vec::new();
+        p.client.poll_transmit(&mut f);
+        frames.push(f);
+    }
+    // Same epoch and sequence in both headers.
+    assert_eq!(frames[0][5..17], frames[1][5..17]);
+    let ct = |f: &Vec<u8>| f[17..17 + a.len()].to_vec();
+    let xor_ct: Vec<u8> = ct(&frames[0])
+        .iter()
+        .zip(ct(&frames[1]))
+        .map(|(x, y)| x ^ y)
+        .collect();
+    let xor_pt: Vec<u8> = a.iter().zip(&b).map(|(x, y)| x ^ y).collect();
+    assert_eq!(xor_ct, xor_pt, "keystream reuse leaks the plaintexts' XOR");
+    p.server
+        .handle_bytes(p.now, &frames[0], &mut p.ctx)
+        .unwrap();
+    assert!(matches!(
+        p.server.handle_bytes(p.now, &frames[1], &mut p.ctx),
+        Err(CdpError::PeerMisbehaved(
+            PeerMisbehaved::ReplayedRecord { .. }
+        ))
+    ));
+    // The reference device never repeats a sequence number.
+    let (_, frames) = established_with_records(42, &[b"x", b"y"]);
+    assert_ne!(frames[0][5..17], frames[1][5..17]);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(16))]
 
