@@ -142,8 +142,10 @@ pub struct WorldBenchArgs {
     pub cameras: u64,
     /// Camera sites (simulated hosts).
     pub sites: u32,
-    /// Gateway zones.
-    pub zones: u32,
+    /// Regions (the first N of cn, americas, eu-africa, apac).
+    pub regions: u32,
+    /// Availability zones per region.
+    pub zones_per_region: u32,
     /// Simulated duration.
     pub duration: Duration,
     /// Video frames per second per camera (0: heartbeats only).
@@ -165,8 +167,8 @@ pub fn world(
     use camproof_simulated_devices::camera::CameraConfig;
 
     ensure!(
-        args.sites > 0 && args.zones > 0,
-        "--sites and --zones must be positive"
+        args.sites > 0 && (1..=4).contains(&args.regions) && args.zones_per_region > 0,
+        "--sites and --zones-per-region must be positive, --regions 1 to 4"
     );
     ensure!(
         args.cameras >= u64::from(args.sites),
@@ -176,7 +178,11 @@ pub fn world(
         u32::try_from(args.cameras / u64::from(args.sites)).context("too many cameras per site")?;
     let spec = WorldSpec {
         seed: args.seed,
-        zones: args.zones,
+        regions: world::REGIONS[..args.regions as usize]
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+        zones_per_region: args.zones_per_region,
         sites: args.sites,
         cameras_per_site: per_site,
         duration: args.duration,
@@ -189,10 +195,11 @@ pub fn world(
         tick: args.tick,
     };
     println!(
-        "camproof bench world: {} cameras in {} sites, {} gateway zones, {} simulated, {}",
+        "camproof bench world: {} cameras in {} sites, {} regions x {} zones, {} simulated, {}",
         spec.cameras(),
         spec.sites,
-        spec.zones,
+        spec.regions.len(),
+        spec.zones_per_region,
         humantime::format_duration(spec.duration),
         if args.fps == 0 {
             "heartbeats only".to_string()

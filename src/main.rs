@@ -113,9 +113,12 @@ enum BenchCommand {
         /// Camera sites (simulated hosts).
         #[arg(long, default_value_t = 40)]
         sites: u32,
-        /// Gateway zones (4 regions x 3 zones = 12).
-        #[arg(long, default_value_t = 12)]
-        zones: u32,
+        /// Regions (1 to 4: cn, americas, eu-africa, apac).
+        #[arg(long, default_value_t = 4)]
+        regions: u32,
+        /// Availability zones per region (one gateway each).
+        #[arg(long, default_value_t = 3)]
+        zones_per_region: u32,
         /// Simulated duration.
         #[arg(long, default_value = "10m")]
         duration: String,
@@ -236,7 +239,8 @@ fn main() -> ExitCode {
                 BenchCommand::World {
                     cameras,
                     sites,
-                    zones,
+                    regions,
+                    zones_per_region,
                     duration,
                     fps,
                     bitrate_kbps,
@@ -249,7 +253,8 @@ fn main() -> ExitCode {
                 bench::WorldBenchArgs {
                     cameras,
                     sites,
-                    zones,
+                    regions,
+                    zones_per_region,
                     duration: d.unwrap_or_default(),
                     fps,
                     bitrate_kbps,

@@ -92,17 +92,25 @@ fn ms(d: Option<Duration>) -> String {
 fn print_summary(scenario: &Scenario, s: &RunSummary, wall: Duration) {
     let w = &scenario.world;
     println!(
-        "camproof run {} (seed {}): {} cameras in {} sites, {} zones, {} simulated",
+        "camproof run {} (seed {}): {} cameras in {} sites, {} regions x {} zones, {} simulated",
         scenario.name,
         s.seed,
         s.cameras,
         w.sites,
-        w.zones,
+        w.regions.len(),
+        w.zones_per_region,
         humantime::format_duration(s.simulated)
     );
+    let by_region: Vec<String> = s
+        .online_by_region
+        .iter()
+        .map(|(r, (on, all))| format!("{r} {on}/{all}"))
+        .collect();
     println!(
-        "  cameras online   {}/{} at the end",
-        s.cameras_online, s.cameras
+        "  cameras online   {}/{} at the end ({})",
+        s.cameras_online,
+        s.cameras,
+        by_region.join(", ")
     );
     let failures: u64 = s.gateways.failures.values().sum();
     println!(
@@ -152,6 +160,11 @@ fn write_result(
         "seed": s.seed,
         "cameras": s.cameras,
         "cameras_online": s.cameras_online,
+        "online_by_region": s
+            .online_by_region
+            .iter()
+            .map(|(r, (on, all))| (r.clone(), serde_json::json!({ "online": on, "cameras": all })))
+            .collect::<serde_json::Map<_, _>>(),
         "simulated_seconds": s.simulated.as_secs_f64(),
         "wall_seconds": wall.as_secs_f64(),
         "handshakes": s.gateways.handshakes,

@@ -9,7 +9,8 @@
 //! duration = "2m"
 //!
 //! [world]
-//! zones = 3
+//! regions = ["eu-africa", "apac"]
+//! zones_per_region = 3
 //! sites = 10
 //! cameras_per_site = 30
 //!
@@ -50,9 +51,12 @@ pub struct ScenarioFile {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorldSection {
-    /// Availability zones (one gateway each).
+    /// Regions (default: all four).
+    #[serde(default = "default_regions")]
+    pub regions: Vec<String>,
+    /// Availability zones per region (one gateway each).
     #[serde(default = "default_zones")]
-    pub zones: u32,
+    pub zones_per_region: u32,
     /// Customer sites (simulated hosts).
     pub sites: u32,
     /// Cameras per site.
@@ -61,6 +65,13 @@ pub struct WorldSection {
 
 fn default_zones() -> u32 {
     3
+}
+
+fn default_regions() -> Vec<String> {
+    crate::world::REGIONS
+        .iter()
+        .map(|r| r.to_string())
+        .collect()
 }
 
 /// `[camera]`.
@@ -140,18 +151,32 @@ impl Scenario {
                 )
             })?;
         let w = &raw.world;
-        if w.zones == 0 || w.zones > 12 {
+        let distinct: std::collections::BTreeSet<&String> = w.regions.iter().collect();
+        let regions_ok = !w.regions.is_empty()
+            && distinct.len() == w.regions.len()
+            && w.regions
+                .iter()
+                .all(|r| crate::world::REGIONS.contains(&r.as_str()));
+        if !regions_ok {
             return Err(value_err(
-                "world.zones",
-                w.zones.to_string(),
-                "between 1 and 12",
+                "world.regions",
+                format!("{:?}", w.regions),
+                "distinct names from \"cn\", \"americas\", \"eu-africa\", \"apac\"",
             ));
         }
-        if w.sites == 0 || w.sites + w.zones > MAX_HOSTS {
+        if w.zones_per_region == 0 || w.zones_per_region > 6 {
+            return Err(value_err(
+                "world.zones_per_region",
+                w.zones_per_region.to_string(),
+                "between 1 and 6",
+            ));
+        }
+        let gateways = w.regions.len() as u32 * w.zones_per_region;
+        if w.sites == 0 || w.sites + gateways > MAX_HOSTS {
             return Err(value_err(
                 "world.sites",
                 w.sites.to_string(),
-                "at least 1, and sites + zones at most 200",
+                "at least 1, and sites + gateways at most 200",
             ));
         }
         if w.cameras_per_site == 0 || w.cameras_per_site > 10_000 {
@@ -204,7 +229,8 @@ impl Scenario {
             description: raw.description,
             world: WorldSpec {
                 seed: 0,
-                zones: w.zones,
+                regions: w.regions.clone(),
+                zones_per_region: w.zones_per_region,
                 sites: w.sites,
                 cameras_per_site: w.cameras_per_site,
                 duration,
@@ -229,7 +255,7 @@ name = "smoke"
 duration = "2m"
 
 [world]
-zones = 2
+regions = ["eu-africa", "apac"]
 sites = 4
 cameras_per_site = 25
 
@@ -248,6 +274,8 @@ bitrate_kbps = 128
         assert_eq!(s.world.camera.heartbeat, Duration::from_secs(10));
         assert_eq!(s.world.camera.bitrate_bps, 128_000);
         assert_eq!(s.world.camera.gop, CameraConfig::default().gop);
+        assert_eq!(s.world.regions, ["eu-africa", "apac"]);
+        assert_eq!(s.world.zones_per_region, 3);
     }
 
     #[test]
@@ -281,6 +309,14 @@ bitrate_kbps = 128
             err,
             ScenarioError::Value {
                 key: "camera.fps",
+                ..
+            }
+        ));
+        let err = Scenario::parse("s.toml", &GOOD.replace("\"apac\"", "\"mars\"")).unwrap_err();
+        assert!(matches!(
+            err,
+            ScenarioError::Value {
+                key: "world.regions",
                 ..
             }
         ));

@@ -5,6 +5,7 @@
 //! tasks, each with its own TCP connection.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -23,15 +24,21 @@ use thiserror::Error;
 pub const EPOCH_SECS: u64 = 1_799_913_600;
 /// The port gateways listen on.
 pub const GATEWAY_PORT: u16 = 7443;
+/// The platform's regions.
+pub const REGIONS: [&str; 4] = ["cn", "americas", "eu-africa", "apac"];
+/// Latency between hosts in different regions (within a region: 1-10 ms).
+pub const CROSS_REGION_LATENCY: Duration = Duration::from_millis(120);
 
 /// What to build and how long to run it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorldSpec {
     /// Seed of every random draw in the run.
     pub seed: u64,
-    /// Availability zones, one gateway each.
-    pub zones: u32,
-    /// Customer sites (simulated hosts).
+    /// Regions of the platform (names from [`REGIONS`]).
+    pub regions: Vec<String>,
+    /// Availability zones per region, one gateway each.
+    pub zones_per_region: u32,
+    /// Customer sites (simulated hosts), spread over the regions in turn.
     pub sites: u32,
     /// Cameras per site.
     pub cameras_per_site: u32,
@@ -51,6 +58,16 @@ impl WorldSpec {
     /// Total cameras in the world.
     pub fn cameras(&self) -> u64 {
         u64::from(self.sites) * u64::from(self.cameras_per_site)
+    }
+
+    /// Gateway hosts: one per zone of every region.
+    pub fn gateways(&self) -> u32 {
+        self.regions.len() as u32 * self.zones_per_region
+    }
+
+    /// The region of site `site`.
+    pub fn site_region(&self, site: u32) -> &str {
+        &self.regions[site as usize % self.regions.len()]
     }
 }
 
@@ -75,6 +92,8 @@ pub struct RunSummary {
     pub cameras: u64,
     /// Cameras with an established session at the end.
     pub cameras_online: u64,
+    /// Per region: (cameras online at the end, cameras homed there).
+    pub online_by_region: BTreeMap<String, (u64, u64)>,
     /// Simulated time that ran.
     pub simulated: Duration,
     /// Camera-side counters.
@@ -103,22 +122,25 @@ pub fn run(
             "the tick must be between 1 µs and 1 s".into(),
         ));
     }
-    if spec.zones == 0 || spec.sites == 0 {
+    if spec.regions.is_empty() || spec.zones_per_region == 0 || spec.sites == 0 {
         return Err(WorldError::Invalid(
-            "at least one zone and one site are needed".into(),
+            "at least one region, one zone and one site are needed".into(),
         ));
     }
-    if spec.sites + spec.zones > 200 {
+    if let Some(bad) = spec.regions.iter().find(|r| !REGIONS.contains(&r.as_str())) {
         return Err(WorldError::Invalid(format!(
-            "{} hosts: keep sites + zones within 200 (turmoil walks every host pair each tick)",
-            spec.sites + spec.zones
+            "unknown region {bad:?}; the regions are {REGIONS:?}"
+        )));
+    }
+    if spec.sites + spec.gateways() > 200 {
+        return Err(WorldError::Invalid(format!(
+            "{} hosts: keep sites + gateways within 200 (turmoil walks every host pair each tick)",
+            spec.sites + spec.gateways()
         )));
     }
     let cameras = spec.cameras();
     let mut seeds = ChaCha8Rng::seed_from_u64(spec.seed);
     let trace = Trace::new(64);
-    let gateway_stats: Vec<Rc<RefCell<GatewayStats>>> =
-        (0..spec.zones).map(|_| Rc::default()).collect();
     let fleet = Rc::new(RefCell::new(FleetStats::default()));
 
     let mut sim = turmoil::Builder::new()
@@ -126,30 +148,38 @@ pub fn run(
         .epoch(SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
         .simulation_duration(spec.duration + Duration::from_secs(60))
         .tick_duration(spec.tick)
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(Duration::from_millis(10))
         .tcp_capacity(65_536)
         .build();
 
-    let gateway_names: Vec<String> = (0..spec.zones).map(|z| format!("gw-{}", z + 1)).collect();
-    let endpoints: Vec<String> = gateway_names
-        .iter()
-        .map(|n| format!("{n}:{GATEWAY_PORT}"))
-        .collect();
-    for (z, name) in gateway_names.iter().enumerate() {
-        let server_config = Arc::new(ServerConfig::new(pki.server(name, z as u64)));
-        let fallbacks: Vec<String> = endpoints
+    // Gateways: one per zone, named gw-<region>-<zone>.
+    let mut gateways: Vec<(String, String)> = Vec::new(); // (region, host name)
+    for region in &spec.regions {
+        for z in 0..spec.zones_per_region {
+            gateways.push((region.clone(), format!("gw-{region}-{}", z + 1)));
+        }
+    }
+    let endpoint = |host: &str| format!("{host}:{GATEWAY_PORT}");
+    let gateway_stats: Vec<Rc<RefCell<GatewayStats>>> =
+        gateways.iter().map(|_| Rc::default()).collect();
+    for (g, (region, name)) in gateways.iter().enumerate() {
+        let server_config = Arc::new(ServerConfig::new(pki.server(name, g as u64)));
+        // Fallbacks a gateway hands out: the other zones of its region.
+        let fallbacks: Vec<String> = gateways
             .iter()
-            .filter(|e| !e.starts_with(&format!("{name}:")))
-            .cloned()
+            .filter(|(r, n)| r == region && n != name)
+            .map(|(_, n)| endpoint(n))
             .collect();
         let config = GatewayConfig {
             name: name.clone(),
             listen: format!("0.0.0.0:{GATEWAY_PORT}"),
-            relay: format!("relay-{}:{}", z + 1, GATEWAY_PORT + 1),
+            relay: format!("relay-{region}:{}", GATEWAY_PORT + 1),
             fallbacks,
             idle_timeout: spec.camera.heartbeat * 3,
         };
         let trust = pki.trust_store();
-        let stats = gateway_stats[z].clone();
+        let stats = gateway_stats[g].clone();
         let trace = trace.clone();
         let seed = seeds.next_u64();
         sim.host(name.as_str(), move || {
@@ -171,18 +201,32 @@ pub fn run(
     let mut client_config = ClientConfig::new(pki.trust_store());
     client_config.flaws = spec.camera.flaws.device;
     let client_config = Arc::new(client_config);
+    let mut homes: BTreeMap<u64, String> = BTreeMap::new();
+    let mut site_names = Vec::new();
     for site in 0..spec.sites {
+        let region = spec.site_region(site).to_string();
+        let home: Vec<String> = gateways
+            .iter()
+            .filter(|(r, _)| *r == region)
+            .map(|(_, n)| endpoint(n))
+            .collect();
+        let away: Vec<String> = gateways
+            .iter()
+            .filter(|(r, _)| *r != region)
+            .map(|(_, n)| endpoint(n))
+            .collect();
         let mut devices = Vec::with_capacity(spec.cameras_per_site as usize);
         for c in 0..spec.cameras_per_site {
             let index = u64::from(site) * u64::from(spec.cameras_per_site) + u64::from(c);
-            // Each camera prefers the gateway of its home zone, then the others.
-            let zone = (index % u64::from(spec.zones)) as usize;
-            let mut gateways = endpoints.clone();
-            gateways.rotate_left(zone);
+            // Home-region zones first, spread over the zones; other regions last.
+            let mut gateways = home.clone();
+            gateways.rotate_left((index % home.len() as u64) as usize);
+            gateways.extend(away.iter().cloned());
             let config = Rc::new(CameraConfig {
                 gateways,
                 ..spec.camera.clone()
             });
+            homes.insert(index, region.clone());
             devices.push((
                 index,
                 config,
@@ -190,9 +234,11 @@ pub fn run(
                 seeds.next_u64(),
             ));
         }
+        let site_name = format!("site-{region}-{site}");
+        site_names.push((region, site_name.clone()));
         let client_config = client_config.clone();
         let fleet = fleet.clone();
-        sim.host(format!("site-{site}").as_str(), move || {
+        sim.host(site_name.as_str(), move || {
             let devices = devices.clone();
             let client_config = client_config.clone();
             let fleet = fleet.clone();
@@ -217,6 +263,15 @@ pub fn run(
                 Ok(())
             }
         });
+    }
+
+    // Links between regions are long; within a region they keep the 1-10 ms default.
+    for (site_region, site) in &site_names {
+        for (gw_region, gw) in &gateways {
+            if site_region != gw_region {
+                sim.set_link_latency(site.as_str(), gw.as_str(), CROSS_REGION_LATENCY);
+            }
+        }
     }
 
     let duration = spec.duration;
@@ -249,10 +304,19 @@ pub fn run(
     let mut latencies = gateways.frame_latency_us.clone();
     latencies.sort_unstable();
     let fleet = fleet.borrow().clone();
+    let mut online_by_region: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (index, region) in &homes {
+        let entry = online_by_region.entry(region.clone()).or_default();
+        entry.1 += 1;
+        if fleet.online.contains(index) {
+            entry.0 += 1;
+        }
+    }
     Ok(RunSummary {
         seed: spec.seed,
         cameras,
         cameras_online: fleet.online.len() as u64,
+        online_by_region,
         simulated: spec.duration,
         latency_p50: percentile(&latencies, 50),
         latency_p99: percentile(&latencies, 99),

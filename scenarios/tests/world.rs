@@ -15,7 +15,8 @@ fn pki() -> &'static TestPki {
 fn spec(seed: u64) -> WorldSpec {
     WorldSpec {
         seed,
-        zones: 2,
+        regions: vec!["eu-africa".into(), "apac".into()],
+        zones_per_region: 2,
         sites: 3,
         cameras_per_site: 4,
         duration: Duration::from_secs(60),
@@ -46,6 +47,17 @@ fn every_camera_comes_online_and_streams() {
     assert!(s.gateways.video_frames <= s.fleet.frames_sent);
     assert!(s.latency_p50.is_some() && s.latency_p99 >= s.latency_p50);
     assert!(s.gateways.failures.is_empty(), "{:?}", s.gateways.failures);
+    // Sites alternate regions: eu-africa has sites 0 and 2, apac site 1.
+    assert_eq!(s.online_by_region.get("eu-africa"), Some(&(8, 8)));
+    assert_eq!(s.online_by_region.get("apac"), Some(&(4, 4)));
+}
+
+#[test]
+fn unknown_regions_are_refused() {
+    let mut s = spec(1);
+    s.regions.push("mars".into());
+    let err = run(&s, pki(), &mut NoCache).unwrap_err().to_string();
+    assert!(err.contains("unknown region \"mars\""), "{err}");
 }
 
 #[test]
