@@ -169,7 +169,8 @@ mod tests {
         local.block_on(&rt, async {
             let listener = TokioNet.bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap().to_string();
-            let config = NetipCameraConfig::reference("SN-E2E", "Str0ng-Pass");
+            let mut config = NetipCameraConfig::reference("SN-E2E", "Str0ng-Pass");
+            config.max_connections = 2;
             let camera = Rc::new(RefCell::new(
                 NetipCamera::new(config, SystemClock.now()).unwrap(),
             ));
@@ -207,6 +208,10 @@ mod tests {
                         let media = read_packet(&mut m, &mut mdec).await;
                         assert_eq!(media.message_id(), MessageId::MONITOR_DATA);
                         assert_eq!(media.header().sequence, 1);
+                        // A third connection is over the limit: closed at once.
+                        let mut extra = TokioNet.connect(&addr).await.unwrap();
+                        let mut byte = [0u8; 1];
+                        assert!(matches!(extra.read(&mut byte).await, Ok(0) | Err(_)));
                     }
                     let logout = Request::Logout(NamedRequest::new("", SessionId(sid)));
                     let p = ask(&mut s, &mut dec, logout, sid).await;
@@ -214,6 +219,10 @@ mod tests {
                         panic!("not a logout reply");
                     };
                     assert_eq!(r.ret, Ret::Ok);
+                    drop(s);
+                    while camera.borrow().open_connections() > 0 {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
                 }
             };
             tokio::time::timeout(Duration::from_secs(5), run)
