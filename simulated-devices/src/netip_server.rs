@@ -1,1 +1,0 @@
-//! The simulated camera's NETIP/DVRIP LAN server (being written).

@@ -1,0 +1,240 @@
+//! The async driver: accepts NETIP connections and runs one [`NetipSession`] per
+//! connection on the current thread.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use camproof_platform::net::{Clock, Listener};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::camera::NetipCamera;
+use super::session::NetipSession;
+
+/// How long a write may wait for a client that does not read before the connection is
+/// dropped (a stalled viewer must not pin a stream forever).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Pause after a failed `accept` (out of descriptors, aborted handshake) before retrying.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+/// Serves NETIP on `listener` for `camera` until the task is dropped.
+///
+/// Each accepted connection runs as its own `tokio::task::spawn_local` task, so this must
+/// run inside a `tokio::task::LocalSet` (turmoil hosts and the CLI's current-thread
+/// runtime provide one). Connections above the camera's `max_connections` are closed at
+/// once; an idle connection is closed after three keepalive intervals; live media is
+/// streamed while monitoring is started. Session events are recorded in the camera
+/// ([`NetipCamera::take_events`]).
+///
+/// ```no_run
+/// # use std::{cell::RefCell, rc::Rc};
+/// # use camproof_platform::net::{Net, SystemClock, TokioNet};
+/// # use camproof_protocol::Timestamp;
+/// # use camproof_platform::net::Clock;
+/// # use camproof_simulated_devices::netip_server::*;
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = NetipCameraConfig::reference("SN0001", "Str0ng-Pass");
+/// let camera = Rc::new(RefCell::new(NetipCamera::new(config, SystemClock.now())?));
+/// let listener = TokioNet.bind("127.0.0.1:34567").await?;
+/// serve_netip(listener, SystemClock, camera).await;
+/// # Ok(()) }
+/// ```
+pub async fn serve_netip<L, C>(listener: L, clock: C, camera: Rc<RefCell<NetipCamera>>)
+where
+    L: Listener,
+    L::Stream: AsyncRead + AsyncWrite + Unpin + 'static,
+    C: Clock,
+{
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _peer)) => stream,
+            Err(_) => {
+                tokio::time::sleep(ACCEPT_RETRY).await;
+                continue;
+            }
+        };
+        let full = {
+            let cam = camera.borrow();
+            cam.open_connections() >= cam.config().max_connections
+        };
+        if full {
+            drop(stream);
+            continue;
+        }
+        tokio::task::spawn_local(serve_connection(stream, clock.clone(), camera.clone()));
+    }
+}
+
+/// Runs one NETIP connection on `stream` until either side closes it.
+pub async fn serve_connection<S, C>(mut stream: S, clock: C, camera: Rc<RefCell<NetipCamera>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    C: Clock,
+{
+    let mut session = NetipSession::new(camera.clone(), clock.now());
+    let connection = session.connection();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut out = Vec::new();
+    loop {
+        out.clear();
+        if session.poll_transmit(&mut out) {
+            let written = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&out)).await;
+            if !matches!(written, Ok(Ok(()))) {
+                session.close();
+            }
+        }
+        {
+            let mut cam = camera.borrow_mut();
+            while let Some(event) = session.poll_event() {
+                cam.record_event(connection, event);
+            }
+        }
+        if session.is_closed() {
+            break;
+        }
+        let sleep = session
+            .poll_timeout()
+            .map(|at| at.saturating_since(clock.now()));
+        tokio::select! {
+            biased;
+            read = stream.read(&mut buf) => {
+                match read {
+                    Ok(n) if n > 0 => {
+                        let data = buf.get(..n).unwrap_or_default();
+                        // A framing error closes the session; the loop flushes and ends.
+                        let _ = session.handle_bytes(clock.now(), data);
+                    }
+                    _ => session.close(),
+                }
+            }
+            _ = tokio::time::sleep(sleep.unwrap_or(Duration::from_secs(3600))) => {
+                session.handle_timeout(clock.now());
+            }
+        }
+    }
+    let _ = stream.shutdown().await;
+    let mut cam = camera.borrow_mut();
+    while let Some(event) = session.poll_event() {
+        cam.record_event(connection, event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netip_server::{NetipCameraConfig, NetipEvent};
+    use camproof_platform::net::{Net, SystemClock, TokioNet};
+    use camproof_protocol::netip::{
+        LoginRequest, MessageId, MonitorAction, MonitorRequest, NamedRequest, Packet,
+        PacketDecoder, Reply, Request, Ret, SessionId,
+    };
+    use tokio::net::TcpStream;
+
+    async fn read_packet(stream: &mut TcpStream, decoder: &mut PacketDecoder) -> Packet {
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(p) = decoder.poll_packet() {
+                return p.unwrap();
+            }
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "server closed the connection");
+            decoder.handle_bytes(&buf[..n]);
+        }
+    }
+
+    async fn ask(
+        stream: &mut TcpStream,
+        dec: &mut PacketDecoder,
+        req: Request,
+        sid: u32,
+    ) -> Packet {
+        let pk = req.to_packet(sid, 42).unwrap();
+        stream.write_all(&pk.encode()).await.unwrap();
+        let reply = read_packet(stream, dec).await;
+        assert_eq!(reply.header().sequence, 42);
+        assert_eq!(reply.message_id(), req.message_id().reply());
+        reply
+    }
+
+    /// NETIP-SRV-31: the driver serves every accepted connection as its own session
+    /// over real TCP: login, SystemInfo, live media on a claimed connection, logout.
+    #[test]
+    fn netip_srv_31_driver_over_loopback() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, async {
+            let listener = TokioNet.bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            let mut config = NetipCameraConfig::reference("SN-E2E", "Str0ng-Pass");
+            config.max_connections = 2;
+            let camera = Rc::new(RefCell::new(
+                NetipCamera::new(config, SystemClock.now()).unwrap(),
+            ));
+            let server =
+                tokio::task::spawn_local(serve_netip(listener, SystemClock, camera.clone()));
+            let run = async {
+                for round in 1..=3u32 {
+                    let mut s = TokioNet.connect(&addr).await.unwrap();
+                    let mut dec = PacketDecoder::default();
+                    let login = Request::Login(LoginRequest::new("admin", "Str0ng-Pass"));
+                    let p = ask(&mut s, &mut dec, login, 0).await;
+                    let Ok(Reply::Login(r)) = Reply::decode(p.message_id(), p.payload()) else {
+                        panic!("not a login reply");
+                    };
+                    assert_eq!(r.ret, Ret::Ok);
+                    let sid = p.header().session_id;
+                    assert_eq!(sid, round);
+                    let info = Request::Info(NamedRequest::new("SystemInfo", SessionId(sid)));
+                    let p = ask(&mut s, &mut dec, info, sid).await;
+                    let Ok(Reply::SystemInfo(info)) = Reply::decode(p.message_id(), p.payload())
+                    else {
+                        panic!("not a SystemInfo reply");
+                    };
+                    assert_eq!(info.system_info.unwrap().serial_no, "SN-E2E");
+                    if round == 1 {
+                        // A second connection claims and starts the media.
+                        let mut m = TokioNet.connect(&addr).await.unwrap();
+                        let mut mdec = PacketDecoder::default();
+                        let claim = Request::MonitorClaim(MonitorRequest::new(
+                            MonitorAction::Start,
+                            SessionId(sid),
+                        ));
+                        let p = ask(&mut m, &mut mdec, claim, sid).await;
+                        assert_eq!(p.header().session_id, sid);
+                        let media = read_packet(&mut m, &mut mdec).await;
+                        assert_eq!(media.message_id(), MessageId::MONITOR_DATA);
+                        assert_eq!(media.header().sequence, 1);
+                        // A third connection is over the limit: closed at once.
+                        let mut extra = TokioNet.connect(&addr).await.unwrap();
+                        let mut byte = [0u8; 1];
+                        assert!(matches!(extra.read(&mut byte).await, Ok(0) | Err(_)));
+                    }
+                    let logout = Request::Logout(NamedRequest::new("", SessionId(sid)));
+                    let p = ask(&mut s, &mut dec, logout, sid).await;
+                    let Ok(Reply::Logout(r)) = Reply::decode(p.message_id(), p.payload()) else {
+                        panic!("not a logout reply");
+                    };
+                    assert_eq!(r.ret, Ret::Ok);
+                    drop(s);
+                    while camera.borrow().open_connections() > 0 {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(5), run)
+                .await
+                .expect("the exchange finishes within 5 s");
+            server.abort();
+            let events = camera.borrow_mut().take_events();
+            let logins = events
+                .iter()
+                .filter(|(_, e)| matches!(e, NetipEvent::LoggedIn { .. }))
+                .count();
+            assert_eq!(logins, 3);
+        });
+    }
+}
