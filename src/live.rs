@@ -185,3 +185,81 @@ pub fn swarm(args: SwarmArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> 
         ExitCode::from(1)
     })
 }
+
+/// A NETIP flaw that `camproof camera --flaw` can switch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NetipFlaw {
+    /// admin with the empty password (SEC Consult 2018).
+    EmptyAdminPassword,
+    /// hidden account default/tluafed (CVE-2018-17919).
+    HiddenDefaultAccount,
+    /// commands executed before login (CVE-2024-3765).
+    CommandsBeforeLogin,
+    /// firmware installed without verification.
+    AcceptUnsignedUpgrade,
+    /// no lockout after failed logins.
+    NoLockout,
+    /// signed but older firmware installed.
+    AcceptDowngrade,
+}
+
+/// Runs one simulated camera whose NETIP port third-party DVRIP tools can talk to.
+pub fn camera(
+    netip: String,
+    serial: String,
+    admin_password: String,
+    flaws: Vec<NetipFlaw>,
+    duration: Option<Duration>,
+    pki_seed: u64,
+    mut cache: Box<dyn KeyCache>,
+) -> Result<ExitCode> {
+    use camproof_platform::net::Clock;
+    use camproof_simulated_devices::netip_server::{serve_netip, NetipCamera, NetipCameraConfig};
+    use rsa::traits::PublicKeyParts as _;
+
+    let pki = TestPki::try_generate(pki_seed, &PkiOptions::default(), cache.as_mut())
+        .context("generating the test PKI")?;
+    let mut config = NetipCameraConfig::reference(&serial, &admin_password);
+    let vendor = pki.vendor_key(0).context("the test PKI has no vendor")?;
+    config.vendor_key = Some(vendor.to_public_key());
+    for flaw in &flaws {
+        let f = &mut config.flaws;
+        match flaw {
+            NetipFlaw::EmptyAdminPassword => f.empty_admin_password = true,
+            NetipFlaw::HiddenDefaultAccount => f.hidden_default_account = true,
+            NetipFlaw::CommandsBeforeLogin => f.commands_before_login = true,
+            NetipFlaw::AcceptUnsignedUpgrade => f.accept_unsigned_upgrade = true,
+            NetipFlaw::NoLockout => f.no_lockout = true,
+            NetipFlaw::AcceptDowngrade => f.accept_downgrade = true,
+        }
+    }
+    let camera = NetipCamera::new(config, SystemClock.now()).context("configuring the camera")?;
+    let camera = Rc::new(RefCell::new(camera));
+    let rt = runtime()?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async {
+        let listener = TokioNet.bind(&netip).await.with_context(|| format!("binding {netip}"))?;
+        let addr = Listener::local_addr(&listener).context("reading the bound address")?;
+        let flaw_names: Vec<String> = flaws.iter().map(|f| format!("{f:?}")).collect();
+        println!(
+            "camproof camera {serial}: NETIP on {addr}, firmware signed by vendor-0 (pki seed {pki_seed}, {}-bit key), flaws: {}",
+            vendor.size() * 8,
+            if flaw_names.is_empty() { "none".to_string() } else { flaw_names.join(", ") }
+        );
+        let serving = serve_netip(listener, SystemClock, camera.clone());
+        match duration {
+            Some(d) => {
+                tokio::select! {
+                    biased;
+                    _ = serving => {}
+                    _ = tokio::time::sleep(d) => {}
+                }
+            }
+            None => serving.await,
+        }
+        anyhow::Ok(())
+    })?;
+    let events = camera.borrow_mut().take_events();
+    println!("camera stopped after {} session events", events.len());
+    Ok(ExitCode::SUCCESS)
+}

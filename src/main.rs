@@ -96,6 +96,34 @@ enum Command {
         #[command(flatten)]
         keys: KeyCacheArgs,
     },
+    /// Run one simulated camera whose NETIP/DVRIP port third-party tools can talk to.
+    Camera {
+        /// Address of the NETIP port.
+        #[arg(long, default_value = "127.0.0.1:34567")]
+        netip: String,
+        /// The camera's serial number.
+        #[arg(long, default_value = "CAMPROOF0000001")]
+        serial: String,
+        /// The admin password (required unless --flaw empty-admin-password).
+        #[arg(
+            long,
+            env = "CAMPROOF_NETIP_PASSWORD",
+            hide_env_values = true,
+            default_value = ""
+        )]
+        admin_password: String,
+        /// Behave like vulnerable firmware (repeatable).
+        #[arg(long = "flaw", value_enum)]
+        flaws: Vec<live::NetipFlaw>,
+        /// Stop after this long (e.g. 60s); runs until killed otherwise.
+        #[arg(long)]
+        duration: Option<String>,
+        /// Seed of the test PKI whose vendor-0 key signs accepted firmware.
+        #[arg(long, default_value_t = 1)]
+        pki_seed: u64,
+        #[command(flatten)]
+        keys: KeyCacheArgs,
+    },
     /// Benchmarks that print figures (wall-clock, this machine).
     Bench {
         #[command(subcommand)]
@@ -228,6 +256,25 @@ fn main() -> ExitCode {
                     seed,
                     pki_seed,
                 },
+                keycache::open(keys.key_cache, keys.no_key_cache),
+            )
+        }),
+        Command::Camera {
+            netip,
+            serial,
+            admin_password,
+            flaws,
+            duration,
+            pki_seed,
+            keys,
+        } => parse_opt_duration(duration.as_deref()).and_then(|duration| {
+            live::camera(
+                netip,
+                serial,
+                admin_password,
+                flaws,
+                duration,
+                pki_seed,
                 keycache::open(keys.key_cache, keys.no_key_cache),
             )
         }),
