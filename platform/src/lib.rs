@@ -1,8 +1,10 @@
 //! The camproof reference cloud.
 //!
 //! Today: the [`net`] seam (one code path on turmoil and on real sockets), the device
-//! [`gateway`], the video [`relay`] core, and the run [`trace`]. Accounts, registry, signaling, relay, OTA,
-//! monitoring and the replicated store follow.
+//! [`gateway`], the [`accounts`] service (registration, argon2, TOTP, lockout,
+//! abnormal-login detection, erasure and export), the video [`relay`] core, and the run
+//! [`trace`]. The device registry, signaling, OTA, monitoring and the replicated store
+//! follow.
 #![deny(missing_docs)]
 
 pub mod accounts;

@@ -1,1 +1,0 @@
-//! Accounts: registration, login with a second factor, lockout, erasure (being written).
