@@ -10,5 +10,7 @@
 pub mod accounts;
 pub mod gateway;
 pub mod net;
+pub mod ota;
+pub mod registry;
 pub mod relay;
 pub mod trace;

@@ -1,0 +1,1 @@
+//! OTA service: signed image catalog, staged rollout, install results (being written).

@@ -1,0 +1,1 @@
+//! Device registry: binding devices to accounts, tenant isolation, authorization codes (being written).
