@@ -193,6 +193,7 @@ pub fn world(
             ..CameraConfig::default()
         },
         tick: args.tick,
+        faults: Vec::new(),
     };
     println!(
         "camproof bench world: {} cameras in {} sites, {} regions x {} zones, {} simulated, {}",

@@ -132,7 +132,33 @@ fn print_summary(scenario: &Scenario, s: &RunSummary, wall: Duration) {
         ms(s.latency_p50),
         ms(s.latency_p99)
     );
-    println!("  alerts           none (monitoring is not built yet)");
+    for (at, fault) in &s.faults {
+        println!(
+            "  fault            at {}: {fault:?}",
+            humantime::format_duration(*at)
+        );
+    }
+    if s.alerts.is_empty() {
+        println!("  alerts           none");
+    }
+    for a in &s.alerts {
+        let since = |t: camproof_protocol::Timestamp| {
+            humantime::format_duration(Duration::from_secs(
+                t.as_secs().saturating_sub(world::EPOCH_SECS),
+            ))
+        };
+        println!(
+            "  alert            {} on {}: cause began at {}, fired at {}{} ({})",
+            a.kind,
+            a.host,
+            since(a.began),
+            since(a.fired),
+            a.resolved
+                .map(|r| format!(", resolved at {}", since(r)))
+                .unwrap_or_default(),
+            a.detail
+        );
+    }
     println!(
         "  trace            {} events, sha256 {}",
         s.trace_events, s.trace_hash
@@ -177,6 +203,16 @@ fn write_result(
         "frame_latency_p50_us": us(s.latency_p50),
         "frame_latency_p99_us": us(s.latency_p99),
         "gateway_failures": s.gateways.failures,
+        "faults": s.faults.iter().map(|(at, f)| serde_json::json!({"at_seconds": at.as_secs_f64(), "action": format!("{f:?}")})).collect::<Vec<_>>(),
+        "alerts": s.alerts.iter().map(|a| serde_json::json!({
+            "kind": a.kind.to_string(),
+            "host": a.host,
+            "service": a.service,
+            "began_us": a.began.as_micros(),
+            "fired_us": a.fired.as_micros(),
+            "resolved_us": a.resolved.map(|r| r.as_micros()),
+            "detail": a.detail,
+        })).collect::<Vec<_>>(),
         "trace_events": s.trace_events,
         "trace_sha256": s.trace_hash,
         "verdict": verdict,

@@ -2,13 +2,13 @@
 //!
 //! Today: the [`net`] seam (one code path on turmoil and on real sockets), the device
 //! [`gateway`], the [`accounts`] service (registration, argon2, TOTP, lockout,
-//! abnormal-login detection, erasure and export), the video [`relay`] core, and the run
-//! [`trace`]. The device registry, signaling, OTA, monitoring and the replicated store
-//! follow.
+//! abnormal-login detection, erasure and export), the video [`relay`] core, [`monitoring`] with alert rules, and the run
+//! [`trace`]. The device registry, signaling, OTA and the replicated store follow.
 #![deny(missing_docs)]
 
 pub mod accounts;
 pub mod gateway;
+pub mod monitoring;
 pub mod net;
 pub mod ota;
 pub mod registry;

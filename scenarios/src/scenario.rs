@@ -45,6 +45,21 @@ pub struct ScenarioFile {
     /// Camera firmware settings.
     #[serde(default)]
     pub camera: CameraSection,
+    /// The fault timeline.
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<FaultSection>,
+}
+
+/// One `[[fault]]`: a time and exactly one action.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSection {
+    /// Simulated time since the start (`"30s"`).
+    pub at: toml::Spanned<String>,
+    /// Crash this host.
+    pub crash: Option<toml::Spanned<String>>,
+    /// Restart this host.
+    pub restart: Option<toml::Spanned<String>>,
 }
 
 /// `[world]`.
@@ -109,6 +124,16 @@ pub enum ScenarioError {
         /// The file.
         file: String,
         /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A fault names something that does not exist or cannot happen.
+    #[error("{file}:{line}: {message}")]
+    Fault {
+        /// The file.
+        file: String,
+        /// The line of the offending value.
+        line: usize,
+        /// What is wrong and what to write instead.
         message: String,
     },
     /// A value is out of range or malformed.
@@ -224,21 +249,82 @@ impl Scenario {
             }
             camera.gop = gop;
         }
+        let mut world = WorldSpec {
+            seed: 0,
+            regions: w.regions.clone(),
+            zones_per_region: w.zones_per_region,
+            sites: w.sites,
+            cameras_per_site: w.cameras_per_site,
+            duration,
+            camera,
+            tick: crate::world::DEFAULT_TICK,
+            faults: Vec::new(),
+        };
+        let hosts: Vec<String> = world
+            .gateway_names()
+            .into_iter()
+            .chain(world.site_names())
+            .collect();
+        for f in &raw.faults {
+            let fault_err = |span: std::ops::Range<usize>, message: String| ScenarioError::Fault {
+                file: file.to_string(),
+                line: line_of(text, span.start),
+                message,
+            };
+            let at = parse_duration(f.at.get_ref()).ok_or_else(|| {
+                fault_err(
+                    f.at.span(),
+                    format!(
+                        "fault time {:?}: write a duration such as \"30s\"",
+                        f.at.get_ref()
+                    ),
+                )
+            })?;
+            if at >= duration {
+                return Err(fault_err(
+                    f.at.span(),
+                    format!(
+                        "fault at {} is not before the end of the run ({})",
+                        f.at.get_ref(),
+                        raw.duration
+                    ),
+                ));
+            }
+            let action =
+                match (&f.crash, &f.restart) {
+                    (Some(h), None) => (h, crate::world::FaultAction::Crash(h.get_ref().clone())),
+                    (None, Some(h)) => (h, crate::world::FaultAction::Restart(h.get_ref().clone())),
+                    _ => return Err(fault_err(
+                        f.at.span(),
+                        "a fault needs exactly one of `crash = \"host\"` or `restart = \"host\"`"
+                            .to_string(),
+                    )),
+                };
+            let (host, action) = action;
+            if !hosts.iter().any(|h| h == host.get_ref()) {
+                return Err(fault_err(
+                    host.span(),
+                    format!(
+                        "unknown host {:?}; this world's hosts are {}",
+                        host.get_ref(),
+                        hosts.join(", ")
+                    ),
+                ));
+            }
+            world.faults.push(crate::world::Fault { at, action });
+        }
         Ok(Scenario {
             name: raw.name,
             description: raw.description,
-            world: WorldSpec {
-                seed: 0,
-                regions: w.regions.clone(),
-                zones_per_region: w.zones_per_region,
-                sites: w.sites,
-                cameras_per_site: w.cameras_per_site,
-                duration,
-                camera,
-                tick: crate::world::DEFAULT_TICK,
-            },
+            world,
         })
     }
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(1, |before| before.matches('\n').count() + 1)
 }
 
 /// Parses `"90s"`, `"10m"`, `"1h 30m"`.
@@ -287,6 +373,39 @@ bitrate_kbps = 128
         assert!(err.starts_with("smoke.toml: "), "{err}");
         assert!(err.contains("unknown field `framerate`"), "{err}");
         assert!(err.contains("line 13"), "{err}");
+    }
+
+    #[test]
+    fn faults_parse_and_bad_faults_name_their_line() {
+        let with = |fault: &str| format!("{GOOD}\n[[fault]]\n{fault}\n");
+        let s = Scenario::parse("f.toml", &with("at = \"30s\"\ncrash = \"gw-apac-2\"")).unwrap();
+        assert_eq!(s.world.faults.len(), 1);
+        assert_eq!(s.world.faults[0].at, Duration::from_secs(30));
+        let err =
+            Scenario::parse("f.toml", &with("at = \"30s\"\ncrash = \"gw-apac-9\"")).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("f.toml:17: unknown host \"gw-apac-9\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("gw-eu-africa-1"),
+            "the hint lists the hosts: {text}"
+        );
+        let err =
+            Scenario::parse("f.toml", &with("at = \"5m\"\ncrash = \"gw-apac-1\"")).unwrap_err();
+        assert!(
+            err.to_string().contains("is not before the end of the run"),
+            "{err}"
+        );
+        let err = Scenario::parse("f.toml", &with("at = \"5s\"")).unwrap_err();
+        assert!(err.to_string().contains("exactly one of"), "{err}");
+        let err = Scenario::parse(
+            "f.toml",
+            &with("at = \"5s\"\ncrash = \"gw-apac-1\"\nreboot = 1"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown field `reboot`"), "{err}");
     }
 
     #[test]

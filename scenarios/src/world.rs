@@ -11,10 +11,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats};
+use camproof_platform::monitoring::{Alert, Metric, Monitor, Sample};
 use camproof_platform::net::{SimClock, SimNet};
 use camproof_platform::trace::Trace;
 use camproof_protocol::cdp::{ClientConfig, ServerConfig, ServerContext};
 use camproof_protocol::pki::{KeyCache, TestPki};
+use camproof_protocol::Timestamp;
 use camproof_simulated_devices::camera::{Camera, CameraConfig, FleetStats};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -49,7 +51,39 @@ pub struct WorldSpec {
     /// Simulated time per simulator step: finer resolves latency better, coarser runs
     /// faster (turmoil visits every host pair each step).
     pub tick: Duration,
+    /// Faults to inject, at simulated times.
+    pub faults: Vec<Fault>,
 }
+
+/// One fault at a simulated time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// Simulated time since the start of the run.
+    pub at: Duration,
+    /// What happens.
+    pub action: FaultAction,
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultAction {
+    /// The host stops: its software and connections are gone.
+    Crash(String),
+    /// The host's software starts again (after a crash, or as a restart).
+    Restart(String),
+}
+
+impl FaultAction {
+    /// The host the fault acts on.
+    pub fn host(&self) -> &str {
+        match self {
+            FaultAction::Crash(h) | FaultAction::Restart(h) => h,
+        }
+    }
+}
+
+/// How often the world's metrics pipeline samples the platform's hosts.
+pub const MONITOR_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The default simulator step.
 pub const DEFAULT_TICK: Duration = Duration::from_millis(1);
@@ -68,6 +102,24 @@ impl WorldSpec {
     /// The region of site `site`.
     pub fn site_region(&self, site: u32) -> &str {
         &self.regions[site as usize % self.regions.len()]
+    }
+
+    /// The names of the platform's gateway hosts, in order.
+    pub fn gateway_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for region in &self.regions {
+            for z in 0..self.zones_per_region {
+                names.push(format!("gw-{region}-{}", z + 1));
+            }
+        }
+        names
+    }
+
+    /// The names of the camera site hosts, in order.
+    pub fn site_names(&self) -> Vec<String> {
+        (0..self.sites)
+            .map(|site| format!("site-{}-{site}", self.site_region(site)))
+            .collect()
     }
 }
 
@@ -104,6 +156,10 @@ pub struct RunSummary {
     pub latency_p50: Option<Duration>,
     /// 99th-percentile camera-to-gateway frame latency.
     pub latency_p99: Option<Duration>,
+    /// Alerts the monitoring fired, with when their cause began.
+    pub alerts: Vec<Alert>,
+    /// Faults applied, with their simulated times.
+    pub faults: Vec<(Duration, FaultAction)>,
     /// Events in the trace.
     pub trace_events: u64,
     /// SHA-256 of the ordered trace.
@@ -136,6 +192,23 @@ pub fn run(
         return Err(WorldError::Invalid(format!(
             "{} hosts: keep sites + gateways within 200 (turmoil walks every host pair each tick)",
             spec.sites + spec.gateways()
+        )));
+    }
+    let hosts: Vec<String> = spec
+        .gateway_names()
+        .into_iter()
+        .chain(spec.site_names())
+        .collect();
+    if let Some(f) = spec
+        .faults
+        .iter()
+        .find(|f| !hosts.iter().any(|h| h == f.action.host()))
+    {
+        return Err(WorldError::Invalid(format!(
+            "fault at {:?} names unknown host {:?}; hosts are {}",
+            f.at,
+            f.action.host(),
+            hosts.join(", ")
         )));
     }
     let cameras = spec.cameras();
@@ -234,7 +307,7 @@ pub fn run(
                 seeds.next_u64(),
             ));
         }
-        let site_name = format!("site-{region}-{site}");
+        let site_name = spec.site_names()[site as usize].clone();
         site_names.push((region, site_name.clone()));
         let client_config = client_config.clone();
         let fleet = fleet.clone();
@@ -279,8 +352,54 @@ pub fn run(
         tokio::time::sleep(duration).await;
         Ok(())
     });
-    sim.run()
-        .map_err(|e| WorldError::Simulation(e.to_string()))?;
+    // Step the simulation ourselves: faults are applied and the platform's hosts sampled
+    // between steps, at simulated times.
+    let mut faults: Vec<Fault> = spec.faults.clone();
+    faults.sort_by_key(|f| f.at);
+    let mut faults = std::collections::VecDeque::from(faults);
+    let mut applied = Vec::new();
+    let mut monitor = Monitor::standard();
+    let mut next_sample = Duration::ZERO;
+    let epoch = Timestamp::from_secs(EPOCH_SECS);
+    loop {
+        let elapsed = sim.elapsed();
+        let now = epoch.saturating_add(elapsed);
+        while faults.front().is_some_and(|f| f.at <= elapsed) {
+            let Some(fault) = faults.pop_front() else {
+                break;
+            };
+            match &fault.action {
+                FaultAction::Crash(h) => sim.crash(h.as_str()),
+                FaultAction::Restart(h) => sim.bounce(h.as_str()),
+            }
+            trace.record(now, format!("fault {:?}", fault.action));
+            applied.push((elapsed, fault.action));
+        }
+        if elapsed >= next_sample {
+            // A running host reports itself up; a crashed one reports nothing.
+            for (_, name) in &gateways {
+                if sim.is_host_running(name.as_str()) {
+                    monitor.observe(Sample::new(name, "gateway", Metric::Up, 1.0, now));
+                }
+            }
+            for alert in monitor.evaluate(now) {
+                trace.record(
+                    now,
+                    format!(
+                        "alert {} on {} (began {})",
+                        alert.kind, alert.host, alert.began
+                    ),
+                );
+            }
+            next_sample += MONITOR_INTERVAL;
+        }
+        if sim
+            .step()
+            .map_err(|e| WorldError::Simulation(e.to_string()))?
+        {
+            break;
+        }
+    }
 
     let mut gateways = GatewayStats::default();
     for s in &gateway_stats {
@@ -322,6 +441,8 @@ pub fn run(
         latency_p99: percentile(&latencies, 99),
         fleet,
         gateways,
+        alerts: monitor.alerts().to_vec(),
+        faults: applied,
         trace_events: trace.len(),
         trace_hash: trace.hash_hex(),
     })

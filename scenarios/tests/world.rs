@@ -26,6 +26,7 @@ fn spec(seed: u64) -> WorldSpec {
             ..CameraConfig::default()
         },
         tick: camproof_scenarios::world::DEFAULT_TICK,
+        faults: Vec::new(),
     }
 }
 
@@ -157,4 +158,71 @@ fn no_backoff_profile_hammers_the_gateway() {
         per_camera(&herd),
         per_camera(&reference)
     );
+}
+
+/// Zone outage: a gateway crashes; its cameras fail over to the region's other zones and
+/// monitoring raises ServiceNotRunning for it within 60 s; the restart resolves it.
+#[test]
+fn zone_outage_fails_over_and_alerts() {
+    use camproof_platform::monitoring::AlertKind;
+    use camproof_scenarios::world::{Fault, FaultAction};
+    let mut s = spec(21);
+    s.regions = vec!["eu-africa".into()];
+    s.zones_per_region = 3;
+    s.camera.fps = 0;
+    s.duration = Duration::from_secs(180);
+    let crash_at = Duration::from_secs(40);
+    s.faults = vec![
+        Fault {
+            at: crash_at,
+            action: FaultAction::Crash("gw-eu-africa-1".into()),
+        },
+        Fault {
+            at: Duration::from_secs(140),
+            action: FaultAction::Restart("gw-eu-africa-1".into()),
+        },
+    ];
+    let r = run(&s, pki(), &mut NoCache).expect("run");
+    assert_eq!(r.cameras_online, 12, "{r:#?}");
+    // Cameras homed on zone 1 reconnected elsewhere.
+    assert!(
+        r.gateways.handshakes + r.gateways.resumptions > 12,
+        "{:?}",
+        r.gateways
+    );
+    assert_eq!(r.faults.len(), 2);
+    assert_eq!(r.alerts.len(), 1, "{:#?}", r.alerts);
+    let alert = &r.alerts[0];
+    assert_eq!(alert.kind, AlertKind::ServiceNotRunning);
+    assert_eq!(alert.host, "gw-eu-africa-1");
+    let epoch = camproof_protocol::Timestamp::from_secs(camproof_scenarios::world::EPOCH_SECS);
+    let crashed = epoch.saturating_add(crash_at);
+    let deadline = Duration::from_secs(60);
+    assert!(
+        alert.fired.saturating_since(crashed) <= deadline,
+        "{alert:?}"
+    );
+    assert!(
+        alert.resolved.is_some(),
+        "restart resolves the alert: {alert:?}"
+    );
+    // Without the fault, no alert.
+    let mut healthy = s.clone();
+    healthy.faults.clear();
+    assert!(run(&healthy, pki(), &mut NoCache)
+        .expect("run")
+        .alerts
+        .is_empty());
+}
+
+#[test]
+fn faults_on_unknown_hosts_are_refused() {
+    use camproof_scenarios::world::{Fault, FaultAction};
+    let mut s = spec(1);
+    s.faults = vec![Fault {
+        at: Duration::from_secs(1),
+        action: FaultAction::Crash("gw-mars-1".into()),
+    }];
+    let err = run(&s, pki(), &mut NoCache).unwrap_err().to_string();
+    assert!(err.contains("unknown host \"gw-mars-1\""), "{err}");
 }

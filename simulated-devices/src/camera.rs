@@ -125,7 +125,12 @@ enum SessionEnd {
     AfterEstablished,
     /// It never got established.
     Failed,
+    /// The gateway stopped answering heartbeats: try the next endpoint at once.
+    GatewaySilent,
 }
+
+/// Heartbeats that may go unanswered before the camera gives up on its gateway.
+pub const MISSED_ACKS_BEFORE_FAILOVER: u32 = 3;
 
 impl Camera {
     /// Camera `index` with its credentials and a seeded RNG for every random draw.
@@ -175,6 +180,10 @@ impl Camera {
             };
             match end {
                 SessionEnd::AfterEstablished => attempt = 0,
+                SessionEnd::GatewaySilent => {
+                    attempt = 0;
+                    next_endpoint += 1;
+                }
                 SessionEnd::Failed => {
                     self.stats.borrow_mut().failures += 1;
                     // Try the next endpoint: the home gateway may be down.
@@ -242,6 +251,8 @@ impl Camera {
         let mut frames = tokio::time::interval(frame_interval);
         frames.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut heartbeat_seq = 0u32;
+        let mut last_ack = now;
+        let silence_limit = self.config.heartbeat * MISSED_ACKS_BEFORE_FAILOVER;
         let mut frame_no = 0u64;
         let mut established = false;
         let avg_frame = if self.config.fps > 0 {
@@ -277,13 +288,20 @@ impl Camera {
                                 if resumed { stats.resumptions += 1 } else { stats.handshakes += 1 }
                                 stats.online.insert(self.index);
                             }
-                            Event::Data(bytes) => self.on_message(&mut conn, &bytes),
+                            Event::Data(bytes) => {
+                                if self.on_message(&mut conn, &bytes) {
+                                    last_ack = self.local_time(clock);
+                                }
+                            }
                             Event::KeyUpdated { .. } => {}
                             Event::Closed { .. } => {}
                         }
                     }
                 }
                 _ = heartbeat.tick(), if established => {
+                    if self.local_time(clock).saturating_since(last_ack) > silence_limit {
+                        break SessionEnd::GatewaySilent;
+                    }
                     let uptime = u32::try_from(self.local_time(clock).as_secs()).unwrap_or(u32::MAX);
                     let hb = AppMessage::Heartbeat { seq: heartbeat_seq, uptime_secs: uptime };
                     heartbeat_seq = heartbeat_seq.wrapping_add(1);
@@ -313,16 +331,20 @@ impl Camera {
         if let Some(ticket) = conn.take_ticket() {
             self.ticket = Some(ticket);
         }
-        if established {
-            SessionEnd::AfterEstablished
-        } else {
-            end
+        match end {
+            SessionEnd::GatewaySilent => end,
+            _ if established => SessionEnd::AfterEstablished,
+            _ => end,
         }
     }
 
-    fn on_message(&mut self, conn: &mut ClientConnection, bytes: &[u8]) {
+    /// Handles one message from the platform; returns whether it was a heartbeat ack.
+    fn on_message(&mut self, conn: &mut ClientConnection, bytes: &[u8]) -> bool {
         match AppMessage::decode(bytes) {
-            Ok(AppMessage::HeartbeatAck { .. }) => self.stats.borrow_mut().heartbeats_acked += 1,
+            Ok(AppMessage::HeartbeatAck { .. }) => {
+                self.stats.borrow_mut().heartbeats_acked += 1;
+                return true;
+            }
             Ok(AppMessage::Assign { fallbacks, .. }) => {
                 // Keep the current endpoint first, then the platform's fallbacks.
                 for f in fallbacks {
@@ -342,5 +364,6 @@ impl Camera {
             // Anything else from the platform is ignored by this firmware.
             _ => {}
         }
+        false
     }
 }
