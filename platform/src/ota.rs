@@ -1,1 +1,0 @@
-//! OTA service: signed image catalog, staged rollout, install results (being written).
