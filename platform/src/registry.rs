@@ -1,1 +1,0 @@
-//! Device registry: binding devices to accounts, tenant isolation, authorization codes (being written).
