@@ -2,8 +2,11 @@
 //!
 //! Today: the [`net`] seam (one code path on turmoil and on real sockets), the device
 //! [`gateway`], the [`accounts`] service (registration, argon2, TOTP, lockout,
-//! abnormal-login detection, erasure and export), the video [`relay`] core, [`monitoring`] with alert rules, and the run
-//! [`trace`]. The device registry, signaling, OTA and the replicated store follow.
+//! abnormal-login detection, erasure and export), the device [`registry`] (binding,
+//! serial reveal, tenant isolation, authorization codes), the [`ota`] service (signed
+//! catalog, staged rollout, install results), the video [`relay`] core, [`monitoring`]
+//! with alert rules, and the run [`trace`]. Signaling from the app and the replicated
+//! store follow.
 #![deny(missing_docs)]
 
 pub mod accounts;

@@ -16,7 +16,7 @@
 //! use camproof_protocol::Timestamp;
 //!
 //! let mut m = Monitor::new(vec![Rule::high_disk(0.9, Duration::from_secs(60))]);
-//! let t = |s| Timestamp::from_secs(1_800_000_000 + s);
+//! let t = |s: u64| Timestamp::from_secs(1_800_000_000 + s);
 //! m.observe(Sample::new("store-eu-1", "store", Metric::DiskUsedRatio, 0.95, t(0)));
 //! assert!(m.evaluate(t(30)).is_empty());
 //! let fired = m.evaluate(t(60));
