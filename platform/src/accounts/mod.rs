@@ -56,8 +56,8 @@ pub use geo::{GeoPoint, Region, UnknownRegion};
 pub use limiter::{FailureLimiter, LockoutPolicy};
 pub use password::{Argon2Config, PasswordHashString, PasswordPolicy, WeakPassword};
 pub use records::{
-    user_key_prefix, AbnormalReason, AccountExport, ErasureRecord, ErasureViolation, Keyspace,
-    LoginOutcome, LoginRecord, Notification, NotificationKind, SessionSummary, UserId,
+    user_key_prefix, AbnormalReason, AccountExport, Erasure, ErasureRecord, ErasureViolation,
+    Keyspace, LoginOutcome, LoginRecord, Notification, NotificationKind, SessionSummary, UserId,
 };
 pub use totp::{Totp, TotpEnrolment, TotpError};
 

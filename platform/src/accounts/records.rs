@@ -330,25 +330,26 @@ pub struct ErasureRecord {
     pub sessions_revoked: usize,
 }
 
-impl ErasureRecord {
+/// An erasure of one user's data, as every replica applies and checks it.
+///
+/// Each service says which records are the user's ([`Erasure::mentions`]); removing them
+/// from a replica and proving none remains are the same for every service.
+pub trait Erasure {
+    /// The erased user.
+    fn erased_user(&self) -> &UserId;
+
     /// Whether `key` (with `value`) holds data of the erased user.
-    fn mentions(&self, key: &str, value: &[u8]) -> bool {
-        key.starts_with(&self.key_prefix)
-            || key == self.directory_key
-            || key.contains(self.user_id.as_str())
-            || contains(value, self.user_id.as_str().as_bytes())
-    }
+    fn mentions(&self, key: &str, value: &[u8]) -> bool;
 
     /// Removes the user's records from a replica's keyspace; returns how many went.
-    pub fn apply(&self, keyspace: &mut Keyspace) -> usize {
+    fn apply(&self, keyspace: &mut Keyspace) -> usize {
         let before = keyspace.len();
         keyspace.retain(|k, v| !self.mentions(k, v));
         before - keyspace.len()
     }
 
-    /// Checks that no key of the erased user remains in `keyspace`: none under its
-    /// prefix, not its directory entry, and no other key or value naming its id.
-    pub fn verify(&self, keyspace: &Keyspace) -> Result<(), ErasureViolation> {
+    /// Checks that no record of the erased user remains in `keyspace`.
+    fn verify(&self, keyspace: &Keyspace) -> Result<(), ErasureViolation> {
         let keys: Vec<String> = keyspace
             .iter()
             .filter(|(k, v)| self.mentions(k, v))
@@ -358,10 +359,24 @@ impl ErasureRecord {
             Ok(())
         } else {
             Err(ErasureViolation {
-                user_id: self.user_id.clone(),
+                user_id: self.erased_user().clone(),
                 keys,
             })
         }
+    }
+}
+
+impl Erasure for ErasureRecord {
+    fn erased_user(&self) -> &UserId {
+        &self.user_id
+    }
+
+    /// Under the user's prefix, the directory entry, or any key or value naming its id.
+    fn mentions(&self, key: &str, value: &[u8]) -> bool {
+        key.starts_with(&self.key_prefix)
+            || key == self.directory_key
+            || key.contains(self.user_id.as_str())
+            || contains(value, self.user_id.as_str().as_bytes())
     }
 }
 

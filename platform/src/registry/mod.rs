@@ -63,8 +63,8 @@ use zeroize::Zeroizing;
 
 use crate::accounts::records::ts_micros;
 use crate::accounts::{
-    Accounts, ErasureViolation, FailureLimiter, Keyspace, LockoutPolicy, LoginAttempt, LoginError,
-    Region, UserId,
+    Accounts, Erasure, FailureLimiter, Keyspace, LockoutPolicy, LoginAttempt, LoginError, Region,
+    UserId,
 };
 
 /// Longest certificate subject accepted at provisioning, in characters.
@@ -1396,37 +1396,17 @@ pub struct RegistryErasure {
     pub devices_unbound: usize,
 }
 
-impl RegistryErasure {
+impl Erasure for RegistryErasure {
+    fn erased_user(&self) -> &UserId {
+        &self.user_id
+    }
+
+    /// Under the user's prefix, or any key or value naming its id.
     fn mentions(&self, key: &str, value: &[u8]) -> bool {
         let id = self.user_id.as_str().as_bytes();
         key.starts_with(&self.key_prefix)
             || key.contains(self.user_id.as_str())
             || (!id.is_empty() && value.windows(id.len()).any(|w| w == id))
-    }
-
-    /// Removes the user's records from a replica's keyspace; returns how many went.
-    pub fn apply(&self, keyspace: &mut Keyspace) -> usize {
-        let before = keyspace.len();
-        keyspace.retain(|k, v| !self.mentions(k, v));
-        before - keyspace.len()
-    }
-
-    /// Checks that no key of the erased user remains in `keyspace`: none under its
-    /// prefix, and no other key or value naming its id.
-    pub fn verify(&self, keyspace: &Keyspace) -> Result<(), ErasureViolation> {
-        let keys: Vec<String> = keyspace
-            .iter()
-            .filter(|(k, v)| self.mentions(k, v))
-            .map(|(k, _)| k.clone())
-            .collect();
-        if keys.is_empty() {
-            Ok(())
-        } else {
-            Err(ErasureViolation {
-                user_id: self.user_id.clone(),
-                keys,
-            })
-        }
     }
 }
 
