@@ -209,8 +209,7 @@ pub fn world(
         }
     );
     let start = Instant::now();
-    let pki = TestPki::try_generate(1, &PkiOptions::default(), cache.as_mut())
-        .context("generating the test PKI")?;
+    let pki = crate::keycache::platform_pki(1, cache.as_mut())?;
     let setup = start.elapsed();
     let start = Instant::now();
     let summary = world::run(&spec, &pki, cache.as_mut()).context("running the world")?;

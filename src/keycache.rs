@@ -3,7 +3,8 @@
 use std::fs;
 use std::path::PathBuf;
 
-use camproof_protocol::pki::{KeyCache, NoCache};
+use anyhow::Context;
+use camproof_protocol::pki::{KeyCache, NoCache, PkiOptions, TestPki};
 
 /// Keys stored one file per name (`<name>.der`, PKCS#8) in a directory.
 pub struct DirKeyCache {
@@ -42,4 +43,10 @@ pub fn open(dir: Option<PathBuf>, disabled: bool) -> Box<dyn KeyCache> {
         Some(dir) => Box::new(DirKeyCache { dir }),
         None => Box::new(NoCache),
     }
+}
+
+/// The platform's test PKI for `seed` (default shape), with keys from `cache`.
+pub fn platform_pki(seed: u64, cache: &mut dyn KeyCache) -> anyhow::Result<TestPki> {
+    TestPki::try_generate(seed, &PkiOptions::default(), cache)
+        .with_context(|| format!("generating the test PKI (seed {seed})"))
 }

@@ -14,7 +14,7 @@ use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats};
 use camproof_platform::net::{Listener, Net, SystemClock, TokioNet};
 use camproof_platform::trace::Trace;
 use camproof_protocol::cdp::{ClientConfig, ServerConfig, ServerContext};
-use camproof_protocol::pki::{KeyCache, PkiOptions, TestPki};
+use camproof_protocol::pki::KeyCache;
 use camproof_simulated_devices::camera::{Camera, CameraConfig, FleetStats};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
@@ -36,8 +36,7 @@ pub fn serve(
     pki_seed: u64,
     mut cache: Box<dyn KeyCache>,
 ) -> Result<ExitCode> {
-    let pki = TestPki::try_generate(pki_seed, &PkiOptions::default(), cache.as_mut())
-        .context("generating the test PKI")?;
+    let pki = crate::keycache::platform_pki(pki_seed, cache.as_mut())?;
     let rt = runtime()?;
     let local = tokio::task::LocalSet::new();
     let stats = Rc::new(RefCell::new(GatewayStats::default()));
@@ -117,8 +116,7 @@ pub fn swarm(args: SwarmArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> 
         "--cameras must be 1 to 10000"
     );
     ensure!(args.fps <= 60, "--fps must be 0 to 60");
-    let pki = TestPki::try_generate(args.pki_seed, &PkiOptions::default(), cache.as_mut())
-        .context("generating the test PKI")?;
+    let pki = crate::keycache::platform_pki(args.pki_seed, cache.as_mut())?;
     let mut client_config = ClientConfig::new(pki.trust_store());
     client_config.expected_server = Some(GATEWAY_NAME.into());
     let client_config = Arc::new(client_config);
@@ -217,8 +215,7 @@ pub fn camera(
     use camproof_simulated_devices::netip_server::{serve_netip, NetipCamera, NetipCameraConfig};
     use rsa::traits::PublicKeyParts as _;
 
-    let pki = TestPki::try_generate(pki_seed, &PkiOptions::default(), cache.as_mut())
-        .context("generating the test PKI")?;
+    let pki = crate::keycache::platform_pki(pki_seed, cache.as_mut())?;
     let mut config = NetipCameraConfig::reference(&serial, &admin_password);
     let vendor = pki.vendor_key(0).context("the test PKI has no vendor")?;
     config.vendor_key = Some(vendor.to_public_key());

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use camproof_protocol::pki::{KeyCache, PkiOptions, TestPki};
+use camproof_protocol::pki::KeyCache;
 use camproof_scenarios::scenario::{parse_duration, Scenario};
 use camproof_scenarios::world::{self, RunSummary};
 
@@ -48,8 +48,7 @@ pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
             .with_context(|| format!("--duration {d:?}: expected a duration such as 90s or 10m"))?;
     }
 
-    let pki = TestPki::try_generate(args.pki_seed, &PkiOptions::default(), cache.as_mut())
-        .context("generating the test PKI")?;
+    let pki = crate::keycache::platform_pki(args.pki_seed, cache.as_mut())?;
     let started = Instant::now();
     let summary = world::run(spec, &pki, cache.as_mut()).context("running the world")?;
     let wall = started.elapsed();
