@@ -56,7 +56,7 @@ pub fn serve(
                 idle_timeout: Duration::from_secs(90),
             },
             Arc::new(ServerConfig::new(pki.server(GATEWAY_NAME, 0))),
-            ServerContext::new(pki.trust_store()),
+            Rc::new(RefCell::new(ServerContext::new(pki.trust_store()))),
             pki_seed,
             stats.clone(),
             Trace::new(0),

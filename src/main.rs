@@ -197,6 +197,7 @@ fn parse_opt_duration(text: Option<&str>) -> anyhow::Result<Option<std::time::Du
 }
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo { seed, frames, keys } => demo::run(
@@ -318,5 +319,16 @@ fn main() -> ExitCode {
             eprintln!("camproof: error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Lets a closed pipe end the process quietly (`camproof run ... | head`), as other Unix
+/// tools do, instead of the Rust default of panicking on the next write.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting SIGPIPE to its default disposition at start-up, before any thread
+    // exists, has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -65,7 +65,9 @@ pub struct GatewayStats {
 pub struct Gateway {
     config: GatewayConfig,
     server_config: Arc<ServerConfig>,
-    context: RefCell<ServerContext>,
+    /// Shared with the region's other gateways: one nonce cache and one ticket store, so
+    /// a replayed hello is caught and a ticket resumes at any zone of the region.
+    context: Rc<RefCell<ServerContext>>,
     rng: RefCell<ChaCha8Rng>,
     stats: Rc<RefCell<GatewayStats>>,
     trace: Trace,
@@ -80,11 +82,12 @@ impl std::fmt::Debug for Gateway {
 }
 
 impl Gateway {
-    /// A gateway with its CDP/1 configuration, shared context, RNG seed and counters.
+    /// A gateway with its CDP/1 configuration, the context it shares with its region's
+    /// other gateways, an RNG seed and counters.
     pub fn new(
         config: GatewayConfig,
         server_config: Arc<ServerConfig>,
-        context: ServerContext,
+        context: Rc<RefCell<ServerContext>>,
         seed: u64,
         stats: Rc<RefCell<GatewayStats>>,
         trace: Trace,
@@ -92,7 +95,7 @@ impl Gateway {
         Rc::new(Gateway {
             config,
             server_config,
-            context: RefCell::new(context),
+            context,
             rng: RefCell::new(ChaCha8Rng::seed_from_u64(seed)),
             stats,
             trace,

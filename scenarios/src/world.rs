@@ -236,6 +236,18 @@ pub fn run(
     let endpoint = |host: &str| format!("{host}:{GATEWAY_PORT}");
     let gateway_stats: Vec<Rc<RefCell<GatewayStats>>> =
         gateways.iter().map(|_| Rc::default()).collect();
+    // One CDP/1 context per region (in production it lives in the region's replicated
+    // store): its zones share the nonce cache and the ticket store.
+    let contexts: BTreeMap<String, Rc<RefCell<ServerContext>>> = spec
+        .regions
+        .iter()
+        .map(|r| {
+            (
+                r.clone(),
+                Rc::new(RefCell::new(ServerContext::new(pki.trust_store()))),
+            )
+        })
+        .collect();
     for (g, (region, name)) in gateways.iter().enumerate() {
         let server_config = Arc::new(ServerConfig::new(pki.server(name, g as u64)));
         // Fallbacks a gateway hands out: the other zones of its region.
@@ -251,7 +263,7 @@ pub fn run(
             fallbacks,
             idle_timeout: spec.camera.heartbeat * 3,
         };
-        let trust = pki.trust_store();
+        let context = contexts[region].clone();
         let stats = gateway_stats[g].clone();
         let trace = trace.clone();
         let seed = seeds.next_u64();
@@ -259,7 +271,7 @@ pub fn run(
             let gateway = Gateway::new(
                 config.clone(),
                 server_config.clone(),
-                ServerContext::new(trust.clone()),
+                context.clone(),
                 seed,
                 stats.clone(),
                 trace.clone(),
