@@ -56,10 +56,14 @@ pub struct ScenarioFile {
 pub struct FaultSection {
     /// Simulated time since the start (`"30s"`).
     pub at: toml::Spanned<String>,
-    /// Crash this host.
+    /// Crash this host (or `region:<name>`: all its gateways).
     pub crash: Option<toml::Spanned<String>>,
     /// Restart this host.
     pub restart: Option<toml::Spanned<String>>,
+    /// Cut all traffic between two targets.
+    pub partition: Option<toml::Spanned<Vec<String>>>,
+    /// Let traffic between two targets pass again.
+    pub heal: Option<toml::Spanned<Vec<String>>>,
 }
 
 /// `[world]`.
@@ -290,23 +294,44 @@ impl Scenario {
                     ),
                 ));
             }
-            let action =
-                match (&f.crash, &f.restart) {
-                    (Some(h), None) => (h, crate::world::FaultAction::Crash(h.get_ref().clone())),
-                    (None, Some(h)) => (h, crate::world::FaultAction::Restart(h.get_ref().clone())),
-                    _ => return Err(fault_err(
+            use crate::world::FaultAction;
+            let pair = |p: &toml::Spanned<Vec<String>>| match p.get_ref().as_slice() {
+                [a, b] => Ok((a.clone(), b.clone())),
+                _ => Err(fault_err(
+                    p.span(),
+                    "a partition or heal names exactly two targets: [\"a\", \"b\"]".to_string(),
+                )),
+            };
+            let (span, action) = match (&f.crash, &f.restart, &f.partition, &f.heal) {
+                (Some(h), None, None, None) => (h.span(), FaultAction::Crash(h.get_ref().clone())),
+                (None, Some(h), None, None) => {
+                    (h.span(), FaultAction::Restart(h.get_ref().clone()))
+                }
+                (None, None, Some(p), None) => {
+                    let (a, b) = pair(p)?;
+                    (p.span(), FaultAction::Partition(a, b))
+                }
+                (None, None, None, Some(p)) => {
+                    let (a, b) = pair(p)?;
+                    (p.span(), FaultAction::Heal(a, b))
+                }
+                _ => {
+                    return Err(fault_err(
                         f.at.span(),
-                        "a fault needs exactly one of `crash = \"host\"` or `restart = \"host\"`"
+                        "a fault needs exactly one of `crash`, `restart`, `partition` or `heal`"
                             .to_string(),
-                    )),
-                };
-            let (host, action) = action;
-            if !hosts.iter().any(|h| h == host.get_ref()) {
+                    ))
+                }
+            };
+            if let Some(unknown) = action
+                .targets()
+                .into_iter()
+                .find(|t| world.resolve_target(t).is_none())
+            {
                 return Err(fault_err(
-                    host.span(),
+                    span,
                     format!(
-                        "unknown host {:?}; this world's hosts are {}",
-                        host.get_ref(),
+                        "unknown host {unknown:?}; this world's hosts are {} (or region:<name>)",
                         hosts.join(", ")
                     ),
                 ));
@@ -400,6 +425,24 @@ bitrate_kbps = 128
         );
         let err = Scenario::parse("f.toml", &with("at = \"5s\"")).unwrap_err();
         assert!(err.to_string().contains("exactly one of"), "{err}");
+        let s = Scenario::parse(
+            "f.toml",
+            &with("at = \"5s\"\npartition = [\"site-apac-1\", \"region:apac\"]"),
+        )
+        .unwrap();
+        assert_eq!(
+            s.world.faults[0].action,
+            crate::world::FaultAction::Partition("site-apac-1".into(), "region:apac".into())
+        );
+        let err =
+            Scenario::parse("f.toml", &with("at = \"5s\"\nheal = [\"site-apac-1\"]")).unwrap_err();
+        assert!(err.to_string().contains("exactly two targets"), "{err}");
+        let err =
+            Scenario::parse("f.toml", &with("at = \"5s\"\ncrash = \"region:mars\"")).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown host \"region:mars\""),
+            "{err}"
+        );
         let err = Scenario::parse(
             "f.toml",
             &with("at = \"5s\"\ncrash = \"gw-apac-1\"\nreboot = 1"),

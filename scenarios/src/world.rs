@@ -64,20 +64,26 @@ pub struct Fault {
     pub action: FaultAction,
 }
 
-/// What a fault does.
+/// What a fault does. A target is a host name, or `region:<name>` for every gateway of
+/// a region.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FaultAction {
-    /// The host stops: its software and connections are gone.
+    /// The targets stop: their software and connections are gone.
     Crash(String),
-    /// The host's software starts again (after a crash, or as a restart).
+    /// The targets' software starts again (after a crash, or as a restart).
     Restart(String),
+    /// No traffic passes between the two targets, in either direction.
+    Partition(String, String),
+    /// Traffic between the two targets passes again.
+    Heal(String, String),
 }
 
 impl FaultAction {
-    /// The host the fault acts on.
-    pub fn host(&self) -> &str {
+    /// The targets the fault names.
+    pub fn targets(&self) -> Vec<&str> {
         match self {
-            FaultAction::Crash(h) | FaultAction::Restart(h) => h,
+            FaultAction::Crash(t) | FaultAction::Restart(t) => vec![t],
+            FaultAction::Partition(a, b) | FaultAction::Heal(a, b) => vec![a, b],
         }
     }
 }
@@ -113,6 +119,26 @@ impl WorldSpec {
             }
         }
         names
+    }
+
+    /// The hosts a fault target names: one host, or every gateway of `region:<name>`;
+    /// `None` if it names nothing in this world.
+    pub fn resolve_target(&self, target: &str) -> Option<Vec<String>> {
+        if let Some(region) = target.strip_prefix("region:") {
+            if !self.regions.iter().any(|r| r == region) {
+                return None;
+            }
+            let prefix = format!("gw-{region}-");
+            return Some(
+                self.gateway_names()
+                    .into_iter()
+                    .filter(|g| g.starts_with(&prefix))
+                    .collect(),
+            );
+        }
+        let known = self.gateway_names().iter().any(|h| h == target)
+            || self.site_names().iter().any(|h| h == target);
+        known.then(|| vec![target.to_string()])
     }
 
     /// The names of the camera site hosts, in order.
@@ -194,20 +220,21 @@ pub fn run(
             spec.sites + spec.gateways()
         )));
     }
-    let hosts: Vec<String> = spec
-        .gateway_names()
-        .into_iter()
-        .chain(spec.site_names())
-        .collect();
-    if let Some(f) = spec
-        .faults
-        .iter()
-        .find(|f| !hosts.iter().any(|h| h == f.action.host()))
-    {
+    if let Some((f, target)) = spec.faults.iter().find_map(|f| {
+        f.action
+            .targets()
+            .into_iter()
+            .find(|t| spec.resolve_target(t).is_none())
+            .map(|t| (f, t))
+    }) {
+        let hosts: Vec<String> = spec
+            .gateway_names()
+            .into_iter()
+            .chain(spec.site_names())
+            .collect();
         return Err(WorldError::Invalid(format!(
-            "fault at {:?} names unknown host {:?}; hosts are {}",
+            "fault at {:?} names unknown host {target:?}; hosts are {} (or region:<name>)",
             f.at,
-            f.action.host(),
             hosts.join(", ")
         )));
     }
@@ -380,9 +407,30 @@ pub fn run(
             let Some(fault) = faults.pop_front() else {
                 break;
             };
+            let hosts = |t: &str| spec.resolve_target(t).unwrap_or_default();
             match &fault.action {
-                FaultAction::Crash(h) => sim.crash(h.as_str()),
-                FaultAction::Restart(h) => sim.bounce(h.as_str()),
+                FaultAction::Crash(t) => {
+                    for h in hosts(t) {
+                        sim.crash(h.as_str());
+                    }
+                }
+                FaultAction::Restart(t) => {
+                    for h in hosts(t) {
+                        sim.bounce(h.as_str());
+                    }
+                }
+                FaultAction::Partition(a, b) | FaultAction::Heal(a, b) => {
+                    let heal = matches!(fault.action, FaultAction::Heal(..));
+                    for x in hosts(a) {
+                        for y in hosts(b) {
+                            if heal {
+                                sim.repair(x.as_str(), y.as_str());
+                            } else {
+                                sim.partition(x.as_str(), y.as_str());
+                            }
+                        }
+                    }
+                }
             }
             trace.record(now, format!("fault {:?}", fault.action));
             applied.push((elapsed, fault.action));

@@ -224,3 +224,67 @@ fn faults_on_unknown_hosts_are_refused() {
     let err = run(&s, pki(), &mut NoCache).unwrap_err().to_string();
     assert!(err.contains("unknown host \"gw-mars-1\""), "{err}");
 }
+
+/// Region loss: every gateway of a region crashes; its cameras fail over to the other
+/// region's gateways and stream again; monitoring alerts for each lost gateway.
+#[test]
+fn region_loss_fails_over_across_regions() {
+    use camproof_platform::monitoring::AlertKind;
+    use camproof_scenarios::world::{Fault, FaultAction};
+    let mut s = spec(31);
+    s.sites = 4;
+    s.cameras_per_site = 3;
+    s.camera.fps = 0;
+    s.duration = Duration::from_secs(240);
+    s.faults = vec![Fault {
+        at: Duration::from_secs(30),
+        action: FaultAction::Crash("region:eu-africa".into()),
+    }];
+    let r = run(&s, pki(), &mut NoCache).expect("run");
+    assert_eq!(r.online_by_region.get("eu-africa"), Some(&(6, 6)), "{r:#?}");
+    assert_eq!(r.cameras_online, 12);
+    let lost: Vec<&str> = r
+        .alerts
+        .iter()
+        .filter(|a| a.kind == AlertKind::ServiceNotRunning)
+        .map(|a| a.host.as_str())
+        .collect();
+    assert_eq!(lost, ["gw-eu-africa-1", "gw-eu-africa-2"]);
+}
+
+/// Partition and heal: a site cut off from every gateway loses its sessions; after the
+/// heal its cameras reconnect and all are online at the end.
+#[test]
+fn partition_then_heal_reconnects() {
+    use camproof_scenarios::world::{Fault, FaultAction};
+    let mut s = spec(32);
+    s.camera.fps = 0;
+    s.duration = Duration::from_secs(300);
+    let cut = |at, heal: bool, region: &str| Fault {
+        at: Duration::from_secs(at),
+        action: if heal {
+            FaultAction::Heal("site-apac-1".into(), format!("region:{region}"))
+        } else {
+            FaultAction::Partition("site-apac-1".into(), format!("region:{region}"))
+        },
+    };
+    s.faults = vec![
+        cut(30, false, "apac"),
+        cut(30, false, "eu-africa"),
+        cut(150, true, "apac"),
+        cut(150, true, "eu-africa"),
+    ];
+    let r = run(&s, pki(), &mut NoCache).expect("run");
+    assert_eq!(r.cameras_online, 12, "{r:#?}");
+    // The 4 cameras of site-apac-1 lost their sessions and came back.
+    assert!(
+        r.gateways.handshakes + r.gateways.resumptions >= 16,
+        "{:?}",
+        r.gateways
+    );
+    // Without the heal they stay offline.
+    let mut unhealed = s.clone();
+    unhealed.faults.truncate(2);
+    let u = run(&unhealed, pki(), &mut NoCache).expect("run");
+    assert_eq!(u.cameras_online, 8, "{:?}", u.online_by_region);
+}
