@@ -27,7 +27,8 @@ fuzz_target!(|data: &[u8]| {
     while let Ok(Some(frame)) = decoder.next_frame() {
         assert!(frame.body.len() < MAX_FRAME_LEN);
         match frame.kind {
-            FrameType::ClientHello => {
+            // An app's hello has the ClientHello layout.
+            FrameType::ClientHello | FrameType::AppHello => {
                 if let Ok(m) = ClientHello::decode(&frame.body) {
                     assert_eq!(m.encode(), frame.body, "ClientHello re-encodes differently");
                 }

@@ -34,8 +34,6 @@
 
 use std::fmt;
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes256Gcm, Key, Nonce, Tag};
 use hkdf::Hkdf;
 use rand_core::CryptoRngCore;
 use sha2::Sha256;
@@ -306,11 +304,20 @@ impl VideoHeader {
     /// For relays that cut frames out of a byte stream: validates the header fields
     /// (magic, version, flags, codec, length bounds) as soon as all of them are present.
     pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, VideoError> {
+        Ok(VideoHeader::peek(buf)?.map(|(_, len)| len))
+    }
+
+    /// The header of the frame that starts `buf` and the frame's total length, or `None`
+    /// while the header is incomplete.
+    ///
+    /// Like [`frame_len`](Self::frame_len), for relays that route a frame before all of
+    /// its bytes have arrived; the header is not authenticated until the viewer opens it.
+    pub fn peek(buf: &[u8]) -> Result<Option<(VideoHeader, usize)>, VideoError> {
         if buf.len() < HEADER_LEN {
             return Ok(None);
         }
-        let (_, ct_len) = read_header(&mut Reader::new(buf))?;
-        Ok(Some(HEADER_LEN + ct_len))
+        let (header, ct_len) = read_header(&mut Reader::new(buf))?;
+        Ok(Some((header, HEADER_LEN + ct_len)))
     }
 
     /// Appends the header bytes, declaring `ciphertext_len` bytes of ciphertext to follow.
@@ -451,9 +458,75 @@ fn derive_okm(
     okm
 }
 
+/// AES-256-GCM as frames use it: header as AAD, tag detached, 12-byte nonce.
+///
+/// The one seam between the frame layer and a cipher implementation. `ring` is the
+/// backend (measured here: about 5× RustCrypto `aes-gcm` 0.10 at 1-64 KiB, see
+/// `docs/relay.md`); RustCrypto's implements it too and the tests check that both
+/// produce the same bytes (AES-256-GCM is AES-256-GCM).
+trait FrameAead: Send + Sync {
+    /// Encrypts `body` in place; `None` if the input is too long for GCM.
+    fn seal(&self, nonce: [u8; 12], aad: &[u8], body: &mut [u8]) -> Option<[u8; TAG_LEN]>;
+    /// Decrypts `body` in place; `false` (and `body` unspecified) if the tag fails.
+    fn open(&self, nonce: [u8; 12], aad: &[u8], body: &mut [u8], tag: &[u8; TAG_LEN]) -> bool;
+}
+
+/// `ring`'s AES-256-GCM. Unlike the `aes` crate it does not wipe its expanded round keys
+/// on drop; the pairing secret and the derived key bytes still are wiped.
+struct RingAead(ring::aead::LessSafeKey);
+
+impl RingAead {
+    fn new(key: &[u8]) -> Option<Self> {
+        let key = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, key).ok()?;
+        Some(RingAead(ring::aead::LessSafeKey::new(key)))
+    }
+}
+
+impl FrameAead for RingAead {
+    fn seal(&self, nonce: [u8; 12], aad: &[u8], body: &mut [u8]) -> Option<[u8; TAG_LEN]> {
+        let nonce = ring::aead::Nonce::assume_unique_for_key(nonce);
+        let tag = self
+            .0
+            .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), body)
+            .ok()?;
+        tag.as_ref().try_into().ok()
+    }
+
+    fn open(&self, nonce: [u8; 12], aad: &[u8], body: &mut [u8], tag: &[u8; TAG_LEN]) -> bool {
+        let nonce = ring::aead::Nonce::assume_unique_for_key(nonce);
+        let tag = ring::aead::Tag::from(*tag);
+        self.0
+            .open_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), tag, body, 0..)
+            .is_ok()
+    }
+}
+
+/// RustCrypto's AES-256-GCM, kept to cross-check the `ring` backend byte for byte.
+#[cfg(test)]
+struct RustCryptoAead(aes_gcm::Aes256Gcm);
+
+#[cfg(test)]
+impl FrameAead for RustCryptoAead {
+    fn seal(&self, nonce: [u8; 12], aad: &[u8], body: &mut [u8]) -> Option<[u8; TAG_LEN]> {
+        use aes_gcm::aead::AeadInPlace;
+        let tag = self
+            .0
+            .encrypt_in_place_detached(&nonce.into(), aad, body)
+            .ok()?;
+        Some(tag.into())
+    }
+
+    fn open(&self, nonce: [u8; 12], aad: &[u8], body: &mut [u8], tag: &[u8; TAG_LEN]) -> bool {
+        use aes_gcm::aead::AeadInPlace;
+        self.0
+            .decrypt_in_place_detached(&nonce.into(), aad, body, tag.into())
+            .is_ok()
+    }
+}
+
 /// The AEAD key and nonce salt of one (stream, epoch); wiped on drop.
 struct FrameKey {
-    aead: Aes256Gcm,
+    aead: Box<dyn FrameAead>,
     salt: [u8; SALT_LEN],
 }
 
@@ -464,18 +537,19 @@ impl FrameKey {
         let mut salt_bytes = [0u8; SALT_LEN];
         salt_bytes.copy_from_slice(salt);
         FrameKey {
-            aead: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)),
+            // A 32-byte key is always a valid AES-256 key.
+            aead: Box::new(RingAead::new(key).expect("32-byte AES-256 key")),
             salt: salt_bytes,
         }
     }
 
     /// salt (4 bytes) || seq (8 bytes, big-endian).
-    fn nonce(&self, seq: u64) -> Nonce<aes_gcm::aead::consts::U12> {
+    fn nonce(&self, seq: u64) -> [u8; 12] {
         let mut n = [0u8; 12];
         let (salt, ctr) = n.split_at_mut(SALT_LEN);
         salt.copy_from_slice(&self.salt);
         ctr.copy_from_slice(&seq.to_be_bytes());
-        Nonce::from(n)
+        n
     }
 
     /// Authenticates and decrypts; `None` if the tag does not verify.
@@ -484,16 +558,18 @@ impl FrameKey {
         let (body, tag) = ciphertext.split_at(body_len);
         let tag: [u8; TAG_LEN] = tag.try_into().ok()?;
         let mut buf = body.to_vec();
-        self.aead
-            .decrypt_in_place_detached(&self.nonce(seq), aad, &mut buf, &Tag::from(tag))
-            .ok()?;
+        if !self.aead.open(self.nonce(seq), aad, &mut buf, &tag) {
+            // Unauthenticated plaintext never leaves; wipe it.
+            buf.zeroize();
+            return None;
+        }
         Some(buf)
     }
 }
 
 impl Drop for FrameKey {
     fn drop(&mut self) {
-        // The cipher wipes its round keys itself (the `aes` crate's `zeroize` feature).
+        // The derived key bytes were wiped by `Zeroizing`; see `RingAead` on round keys.
         self.salt.zeroize();
     }
 }
@@ -606,13 +682,9 @@ impl FrameSealer {
         out.extend_from_slice(payload);
         let frame = out.get_mut(start..).unwrap_or_default();
         let (aad, body) = frame.split_at_mut(HEADER_LEN.min(frame.len()));
-        match self
-            .key
-            .aead
-            .encrypt_in_place_detached(&self.key.nonce(seq), aad, body)
-        {
-            Ok(tag) => out.extend_from_slice(&tag),
-            Err(_) => {
+        match self.key.aead.seal(self.key.nonce(seq), aad, body) {
+            Some(tag) => out.extend_from_slice(&tag),
+            None => {
                 out.truncate(start);
                 return Err(too_large);
             }
@@ -886,6 +958,31 @@ mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
+    }
+
+    /// The `ring` backend and RustCrypto's `aes-gcm` produce the same bytes and open
+    /// each other's frames (VID-AEAD-01's known answers run on `ring`).
+    #[test]
+    fn ring_and_rustcrypto_agree() {
+        use aes_gcm::KeyInit;
+        let key = [0x5C; 32];
+        let ring = RingAead::new(&key).unwrap();
+        let rc = RustCryptoAead(aes_gcm::Aes256Gcm::new((&key).into()));
+        let aad = [7u8; HEADER_LEN];
+        for len in [0usize, 1, 15, 16, 17, 1000, 65_536] {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+            let nonce = [len as u8; 12];
+            let (mut a, mut b) = (plain.clone(), plain.clone());
+            let ta = ring.seal(nonce, &aad, &mut a).unwrap();
+            let tb = rc.seal(nonce, &aad, &mut b).unwrap();
+            assert_eq!((&a, ta), (&b, tb), "{len} bytes");
+            assert!(rc.open(nonce, &aad, &mut a, &ta));
+            assert!(ring.open(nonce, &aad, &mut b, &tb));
+            assert_eq!((&a, &b), (&plain, &plain));
+            let mut bad = ta;
+            bad[0] ^= 1;
+            assert!(!ring.open(nonce, &aad, &mut a.clone(), &bad));
+        }
     }
 
     /// One frame of `stream`/`epoch` with sequence `seq`; its payload is `seq` itself.

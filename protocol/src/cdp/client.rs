@@ -63,7 +63,8 @@ struct AwaitTicket {
 /// loop.
 pub struct ClientConnection {
     config: Arc<ClientConfig>,
-    credentials: Arc<DeviceCredentials>,
+    /// `None` for an app: the platform is authenticated, the client is not.
+    credentials: Option<Arc<DeviceCredentials>>,
     rng: ChaCha20Rng,
     core: Core,
     state: State,
@@ -86,6 +87,28 @@ impl ClientConnection {
         now: Timestamp,
         rng: &mut impl CryptoRngCore,
     ) -> Self {
+        Self::open(config, Some(credentials), FrameType::ClientHello, now, rng)
+    }
+
+    /// Starts an app's server-authenticated handshake (`AppHello`) at time `now`.
+    ///
+    /// The platform proves its identity exactly as to a device; the app presents no
+    /// certificate and no ticket is issued. The user signs in inside the session.
+    pub fn connect_app(
+        config: Arc<ClientConfig>,
+        now: Timestamp,
+        rng: &mut impl CryptoRngCore,
+    ) -> Self {
+        Self::open(config, None, FrameType::AppHello, now, rng)
+    }
+
+    fn open(
+        config: Arc<ClientConfig>,
+        credentials: Option<Arc<DeviceCredentials>>,
+        kind: FrameType,
+        now: Timestamp,
+        rng: &mut impl CryptoRngCore,
+    ) -> Self {
         let mut conn = Self::blank(config, credentials, rng);
         let (secret, key_share, random) = fresh_share(&mut conn.rng);
         let hello = ClientHello {
@@ -95,7 +118,7 @@ impl ClientConnection {
             key_share,
         };
         let frame = Frame {
-            kind: FrameType::ClientHello,
+            kind,
             body: hello.encode(),
         };
         encode_frame(frame.kind, &frame.body, &mut conn.core.out);
@@ -117,7 +140,7 @@ impl ClientConnection {
         now: Timestamp,
         rng: &mut impl CryptoRngCore,
     ) -> Self {
-        let mut conn = Self::blank(config, credentials, rng);
+        let mut conn = Self::blank(config, Some(credentials), rng);
         let (secret, key_share, random) = fresh_share(&mut conn.rng);
         let mut hello = ResumeHello {
             version: PROTOCOL_VERSION,
@@ -146,7 +169,7 @@ impl ClientConnection {
 
     fn blank(
         config: Arc<ClientConfig>,
-        credentials: Arc<DeviceCredentials>,
+        credentials: Option<Arc<DeviceCredentials>>,
         rng: &mut impl CryptoRngCore,
     ) -> Self {
         let mut seed = [0u8; 32];
@@ -166,7 +189,20 @@ impl ClientConnection {
     pub fn handle_bytes(&mut self, now: Timestamp, data: &[u8]) -> Result<(), CdpError> {
         self.core.receive(data)?;
         while let Some(frame) = self.core.next_frame().map_err(|e| self.fail(e))? {
-            self.handle_frame(now, frame).map_err(|e| self.fail(e))?;
+            // Flawed firmware only: remember the session so a bad record can be dropped.
+            let lenient = match &self.state {
+                State::Established { peer } if self.config.flaws.ignore_bad_records => {
+                    Some(peer.clone())
+                }
+                _ => None,
+            };
+            match (self.handle_frame(now, frame), lenient) {
+                (Ok(()), _) => {}
+                (Err(e), Some(peer)) if is_bad_record(&e) => {
+                    self.state = State::Established { peer };
+                }
+                (Err(e), _) => return Err(self.fail(e)),
+            }
         }
         Ok(())
     }
@@ -272,7 +308,15 @@ impl ClientConnection {
     ) -> Result<State, CdpError> {
         let (hello, core_len) = ServerHello::decode(&frame.body)?;
         check_skew(hello.timestamp, now, self.config.skew_window)?;
-        let peer = self.config.trust.verify_server(&hello.certificate, now)?;
+        let peer = if self.config.flaws.accept_any_server_certificate {
+            PeerIdentity {
+                subject: hello.certificate.subject.clone(),
+                serial: hello.certificate.serial,
+                issuer: hello.certificate.issuer.clone(),
+            }
+        } else {
+            self.config.trust.verify_server(&hello.certificate, now)?
+        };
         if let Some(expected) = &self.config.expected_server {
             if *expected != peer.subject {
                 return Err(PeerMisbehaved::WrongServer {
@@ -299,7 +343,27 @@ impl ClientConnection {
         let shared = agree(st.secret, hello.key_share)?;
 
         let server_hello = frame.content();
-        let auth_core = ClientAuth::encode_core(self.credentials.chain());
+        let Some(credentials) = self.credentials.clone() else {
+            // An app: the session starts now, keyed by the two hellos alone.
+            let transcript: [u8; 32] = Sha256::new()
+                .chain_update(&st.client_hello)
+                .chain_update(&server_hello)
+                .finalize()
+                .into();
+            let secrets = SessionSecrets::derive(shared.as_bytes(), &transcript);
+            self.core.install_keys(
+                secrets.client_to_server,
+                secrets.server_to_client,
+                self.config.rekey_after,
+                self.config.flaws,
+            );
+            self.core.events.push_back(Event::Connected {
+                peer: peer.clone(),
+                resumed: false,
+            });
+            return Ok(State::Established { peer });
+        };
+        let auth_core = ClientAuth::encode_core(credentials.chain());
         let to_sign = Sha256::new()
             .chain_update(&st.client_hello)
             .chain_update(&server_hello)
@@ -309,8 +373,8 @@ impl ClientConnection {
         let mut msg = CLIENT_SIGNATURE_CONTEXT.to_vec();
         msg.extend_from_slice(&to_sign);
         let auth = ClientAuth {
-            chain: self.credentials.chain().to_vec(),
-            signature: sign_pss(self.credentials.key(), &mut self.rng, &msg),
+            chain: credentials.chain().to_vec(),
+            signature: sign_pss(credentials.key(), &mut self.rng, &msg),
         };
         let auth_body = auth.encode();
         encode_frame(FrameType::ClientAuth, &auth_body, &mut self.core.out);
@@ -414,6 +478,19 @@ impl State {
             State::Failed => "failed",
         }
     }
+}
+
+/// Whether `e` is a record that failed to open (what the `ignore_bad_records` flaw drops).
+fn is_bad_record(e: &CdpError) -> bool {
+    matches!(
+        e,
+        CdpError::PeerMisbehaved(
+            PeerMisbehaved::ReplayedRecord { .. }
+                | PeerMisbehaved::ReorderedRecord { .. }
+                | PeerMisbehaved::TruncatedRecord { .. }
+                | PeerMisbehaved::TamperedRecord { .. }
+        )
+    )
 }
 
 /// Decodes a ticket record: `ticket id (16) | lifetime in seconds (u32)`.

@@ -25,6 +25,8 @@ pub enum FrameType {
     ResumeHello,
     /// Platform → device: accepts a resumption.
     ResumeAccept,
+    /// App → platform: opens a server-authenticated handshake (the user signs in inside).
+    AppHello,
     /// Either side: a plaintext alert explaining why the connection ends.
     Alert,
     /// Either side: a sealed record.
@@ -40,6 +42,7 @@ impl FrameType {
             FrameType::ClientAuth => 0x03,
             FrameType::ResumeHello => 0x04,
             FrameType::ResumeAccept => 0x05,
+            FrameType::AppHello => 0x06,
             FrameType::Alert => 0x15,
             FrameType::Record => 0x17,
         }
@@ -53,6 +56,7 @@ impl FrameType {
             0x03 => FrameType::ClientAuth,
             0x04 => FrameType::ResumeHello,
             0x05 => FrameType::ResumeAccept,
+            0x06 => FrameType::AppHello,
             0x15 => FrameType::Alert,
             0x17 => FrameType::Record,
             other => return Err(InvalidMessage::UnknownFrameType(other)),
@@ -265,6 +269,7 @@ mod tests {
             FrameType::ClientAuth,
             FrameType::ResumeHello,
             FrameType::ResumeAccept,
+            FrameType::AppHello,
             FrameType::Alert,
             FrameType::Record,
         ])

@@ -64,7 +64,7 @@ use std::time::Duration;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-pub use app::{AppMessage, CommandKind};
+pub use app::{AppMessage, AppStatus, CommandKind, DeviceEntry, LiveViewGrant, SecretText};
 pub use client::ClientConnection;
 pub use frame::{FrameDecoder, FrameType, MAX_FRAME_LEN, MAX_RECORD_PAYLOAD};
 pub use guard::{NonceCache, NonceVerdict, TicketStore};
@@ -310,6 +310,9 @@ pub enum Event {
         /// Whether a ticket resumed an earlier session.
         resumed: bool,
     },
+    /// Platform side: an app finished the server-authenticated handshake. The app is
+    /// anonymous until its user signs in inside the session.
+    AppConnected,
     /// Application data arrived.
     Data(Vec<u8>),
     /// One direction moved to a new key epoch.
@@ -335,6 +338,12 @@ pub struct DeviceFlaws {
     pub reuse_record_nonces: bool,
     /// Accept a record whose sequence number was already used (no replay check).
     pub accept_replayed_records: bool,
+    /// Accept any platform certificate whose key signs the transcript: no check of
+    /// issuer, validity period or revocation (a device that trusts whoever answers).
+    pub accept_any_server_certificate: bool,
+    /// Once established, silently drop a record that fails to open (replayed,
+    /// reordered, truncated, tampered) and keep the connection, instead of failing it.
+    pub ignore_bad_records: bool,
 }
 
 /// Device-side configuration.

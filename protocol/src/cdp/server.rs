@@ -150,6 +150,7 @@ impl ServerConnection {
             (State::AwaitHello, FrameType::ClientHello) => {
                 self.on_client_hello(now, &frame, ctx)?
             }
+            (State::AwaitHello, FrameType::AppHello) => self.on_app_hello(now, &frame, ctx)?,
             (State::AwaitHello, FrameType::ResumeHello) => {
                 self.on_resume_hello(now, &frame, ctx)?
             }
@@ -219,6 +220,53 @@ impl ServerConnection {
         frame: &Frame,
         ctx: &mut ServerContext,
     ) -> Result<State, CdpError> {
+        let (shared, client_hello, server_hello) = self.answer_hello(now, frame, ctx)?;
+        Ok(State::AwaitClientAuth(AwaitClientAuth {
+            shared,
+            client_hello,
+            server_hello,
+        }))
+    }
+
+    /// An app's hello: the platform authenticates itself as to a device, and the session
+    /// starts at once, keyed by the two hellos. No ticket: apps sign in again.
+    fn on_app_hello(
+        &mut self,
+        now: Timestamp,
+        frame: &Frame,
+        ctx: &mut ServerContext,
+    ) -> Result<State, CdpError> {
+        let (shared, app_hello, server_hello) = self.answer_hello(now, frame, ctx)?;
+        let transcript: [u8; 32] = Sha256::new()
+            .chain_update(&app_hello)
+            .chain_update(&server_hello)
+            .finalize()
+            .into();
+        let secrets = SessionSecrets::derive(shared.as_bytes(), &transcript);
+        self.core.install_keys(
+            secrets.server_to_client,
+            secrets.client_to_server,
+            self.config.rekey_after,
+            super::DeviceFlaws::default(),
+        );
+        self.core.events.push_back(Event::AppConnected);
+        Ok(State::Established {
+            peer: PeerIdentity {
+                subject: String::new(),
+                serial: 0,
+                issuer: String::new(),
+            },
+        })
+    }
+
+    /// Checks a ClientHello or AppHello and queues the signed ServerHello; returns the
+    /// agreed secret and the two frame contents for the transcript.
+    fn answer_hello(
+        &mut self,
+        now: Timestamp,
+        frame: &Frame,
+        ctx: &mut ServerContext,
+    ) -> Result<(SharedSecret, Vec<u8>, Vec<u8>), CdpError> {
         let hello = ClientHello::decode(&frame.body)?;
         self.check_fresh(now, hello.timestamp, &hello.random, ctx)?;
         let (key_share, shared, random) = self.key_exchange(hello.key_share)?;
@@ -237,11 +285,7 @@ impl ServerConnection {
         encode_frame(FrameType::ServerHello, &body, &mut self.core.out);
         let mut server_hello = vec![FrameType::ServerHello.to_byte()];
         server_hello.extend_from_slice(&body);
-        Ok(State::AwaitClientAuth(AwaitClientAuth {
-            shared,
-            client_hello,
-            server_hello,
-        }))
+        Ok((shared, client_hello, server_hello))
     }
 
     fn on_client_auth(

@@ -863,3 +863,80 @@ proptest! {
         let _ = p.client.handle_bytes(p.now, &data);
     }
 }
+
+/// A pair whose client is an app (`AppHello`), not a device.
+fn app_pair(seed: u64) -> Pair {
+    let mut p = Pair::new(seed);
+    let client = ClientConnection::connect_app(p.client_cfg.clone(), p.now, &mut p.rng);
+    p.reconnect(client);
+    p
+}
+
+/// CDP-APP-HS-01: an app authenticates the platform, presents no certificate, gets no
+/// ticket, and both sides exchange sealed records.
+#[test]
+fn cdp_app_hs_01_server_authenticated_session() {
+    let mut p = app_pair(11);
+    p.drive();
+    assert_eq!(p.client_err, None);
+    assert_eq!(p.server_err, None);
+    let ce = p.client_events();
+    let (server, resumed) = connected(&ce).expect("app connected");
+    assert_eq!(server.subject, "gw-eu-1");
+    assert!(!resumed);
+    assert_eq!(p.server_events(), vec![Event::AppConnected]);
+    p.client.send(b"sign me in").unwrap();
+    p.server.send(b"welcome").unwrap();
+    p.drive();
+    assert_eq!(p.server_events(), vec![Event::Data(b"sign me in".to_vec())]);
+    assert_eq!(p.client_events(), vec![Event::Data(b"welcome".to_vec())]);
+    assert!(p.client.take_ticket().is_none(), "apps get no ticket");
+    // No ClientAuth crossed the wire: the app has no key to sign with.
+    let wire: Vec<u8> = p.c2s_log.concat();
+    assert_eq!(wire[4], FrameType::AppHello.to_byte());
+}
+
+/// CDP-APP-HS-02: the app refuses a platform certificate it does not trust, exactly as a
+/// device does.
+#[test]
+fn cdp_app_hs_02_untrusted_platform_refused() {
+    let other = TestPki::generate(99, &crate::pki::PkiOptions::fast_for_tests());
+    let mut p = Pair::with(12, |_, server| {
+        *server = ServerConfig::new(other.server("gw-evil", 0));
+    });
+    let client = ClientConnection::connect_app(p.client_cfg.clone(), p.now, &mut p.rng);
+    p.reconnect(client);
+    p.drive();
+    assert!(
+        matches!(p.client_err, Some(CdpError::Certificate(_))),
+        "{:?}",
+        p.client_err
+    );
+    assert!(!p.client.is_established());
+}
+
+/// CDP-APP-HS-03: a replayed AppHello is refused by the nonce cache, and an AppHello
+/// outside the skew window by the clock check.
+#[test]
+fn cdp_app_hs_03_replay_and_skew() {
+    let mut p = app_pair(13);
+    p.drive();
+    assert_eq!(p.server_err, None);
+    let hello = p.c2s_log[0].clone();
+    let mut replay = ServerConnection::new(p.server_cfg.clone(), &mut p.rng);
+    let r = replay.handle_bytes(p.now, &hello, &mut p.ctx);
+    assert!(
+        matches!(
+            r,
+            Err(CdpError::PeerMisbehaved(PeerMisbehaved::ReplayedHandshake))
+        ),
+        "{r:?}"
+    );
+    let mut late = ServerConnection::new(p.server_cfg.clone(), &mut p.rng);
+    let r = late.handle_bytes(
+        p.now.saturating_add(Duration::from_secs(31)),
+        &hello,
+        &mut ServerContext::new(pki().trust_store()),
+    );
+    assert!(r.is_err(), "stale AppHello accepted");
+}
