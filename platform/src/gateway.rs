@@ -21,6 +21,7 @@ use rand_core::{RngCore, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::net::{Clock, Listener, Net};
+use crate::signaling::{AppSession, RegionServices};
 use crate::trace::Trace;
 
 /// How a gateway is set up.
@@ -59,6 +60,8 @@ pub struct GatewayStats {
     pub frame_latency_us: Vec<u64>,
     /// Devices connected right now, by certificate subject.
     pub online: BTreeMap<String, u64>,
+    /// App sessions established.
+    pub app_sessions: u64,
 }
 
 /// A device gateway endpoint.
@@ -68,9 +71,31 @@ pub struct Gateway {
     /// Shared with the region's other gateways: one nonce cache and one ticket store, so
     /// a replayed hello is caught and a ticket resumes at any zone of the region.
     context: Rc<RefCell<ServerContext>>,
+    /// The region's app-facing services; `None` refuses apps (a device-only gateway).
+    services: Option<Rc<RefCell<RegionServices>>>,
     rng: RefCell<ChaCha8Rng>,
+    next_connection: std::cell::Cell<u64>,
     stats: Rc<RefCell<GatewayStats>>,
     trace: Trace,
+}
+
+/// A device's firmware as its connection knows it.
+#[derive(Default)]
+struct DeviceOta {
+    /// Model and version, from its `DeviceInfo`.
+    info: Option<(String, String)>,
+    /// The model and version it was offered.
+    offered: Option<(String, camproof_protocol::ota::FirmwareVersion)>,
+}
+
+/// Who is on the other end of a gateway connection.
+enum Peer {
+    /// Handshake not finished.
+    Unknown,
+    /// An authenticated device, and what it runs and was offered.
+    Device(camproof_protocol::pki::PeerIdentity, DeviceOta),
+    /// An app (signed in or not).
+    App(AppSession),
 }
 
 impl std::fmt::Debug for Gateway {
@@ -92,11 +117,27 @@ impl Gateway {
         stats: Rc<RefCell<GatewayStats>>,
         trace: Trace,
     ) -> Rc<Self> {
+        Self::with_services(config, server_config, context, None, seed, stats, trace)
+    }
+
+    /// A gateway that also serves apps through its region's `services` (sign-in,
+    /// devices, authorization codes, signaling, live view).
+    pub fn with_services(
+        config: GatewayConfig,
+        server_config: Arc<ServerConfig>,
+        context: Rc<RefCell<ServerContext>>,
+        services: Option<Rc<RefCell<RegionServices>>>,
+        seed: u64,
+        stats: Rc<RefCell<GatewayStats>>,
+        trace: Trace,
+    ) -> Rc<Self> {
         Rc::new(Gateway {
             config,
             server_config,
             context,
+            services,
             rng: RefCell::new(ChaCha8Rng::seed_from_u64(seed)),
+            next_connection: std::cell::Cell::new(0),
             stats,
             trace,
         })
@@ -117,6 +158,17 @@ impl Gateway {
     where
         L::Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
     {
+        if let Some(services) = self.services.clone() {
+            // Commands whose device never answers are answered `Timeout`.
+            let clock = clock.clone();
+            tokio::task::spawn_local(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    services.borrow_mut().expire(clock.now());
+                }
+            });
+        }
         loop {
             let (stream, peer) = listener.accept().await?;
             self.stats.borrow_mut().connections += 1;
@@ -124,7 +176,7 @@ impl Gateway {
             let gw = self.clone();
             let clock = clock.clone();
             tokio::task::spawn_local(async move {
-                let result = gw.connection(stream, clock.clone(), conn_seed).await;
+                let result = gw.connection(stream, peer, clock.clone(), conn_seed).await;
                 if let Err(e) = result {
                     let kind = failure_kind(&e);
                     *gw.stats.borrow_mut().failures.entry(kind).or_default() += 1;
@@ -137,7 +189,13 @@ impl Gateway {
         }
     }
 
-    async fn connection<S, C>(&self, stream: S, clock: C, seed: u64) -> Result<(), GatewayError>
+    async fn connection<S, C>(
+        &self,
+        stream: S,
+        source: std::net::SocketAddr,
+        clock: C,
+        seed: u64,
+    ) -> Result<(), GatewayError>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
         C: Clock,
@@ -147,9 +205,28 @@ impl Gateway {
         let mut conn = ServerConnection::new(self.server_config.clone(), &mut rng);
         let mut buf = vec![0u8; 16 * 1024];
         let mut out = Vec::new();
-        let mut device: Option<String> = None;
+        let id = self.next_connection.get();
+        self.next_connection.set(id + 1);
+        // Messages for this connection from elsewhere: commands for a device, results
+        // for an app.
+        let (inbox_tx, mut inbox) = tokio::sync::mpsc::unbounded_channel::<AppMessage>();
+        let mut peer = Peer::Unknown;
         let result = loop {
-            let read = tokio::time::timeout(self.config.idle_timeout, rd.read(&mut buf)).await;
+            let read = tokio::select! {
+                biased;
+                Some(message) = inbox.recv() => {
+                    if let Err(e) = conn.send(&message.encode()) {
+                        break Err(GatewayError::Protocol(e));
+                    }
+                    out.clear();
+                    conn.poll_transmit(&mut out);
+                    if wr.write_all(&out).await.is_err() {
+                        break Err(GatewayError::Io(std::io::ErrorKind::BrokenPipe));
+                    }
+                    continue;
+                }
+                read = tokio::time::timeout(self.config.idle_timeout, rd.read(&mut buf)) => read,
+            };
             let n = match read {
                 Err(_) => break Err(GatewayError::IdleTimeout),
                 Ok(Err(e)) => break Err(GatewayError::Io(e.kind())),
@@ -158,38 +235,87 @@ impl Gateway {
             };
             let now = clock.now();
             let handled = conn.handle_bytes(now, &buf[..n], &mut self.context.borrow_mut());
+            let mut failed = None;
+            let mut closed = false;
             while let Some(event) = conn.poll_event() {
-                self.on_event(&mut conn, event, now, &mut device)?;
+                closed |= matches!(event, Event::Closed { clean: true });
+                if let Err(e) =
+                    self.on_event(&mut conn, event, now, &mut peer, id, source, &inbox_tx)
+                {
+                    failed = Some(e);
+                    break;
+                }
             }
             out.clear();
             conn.poll_transmit(&mut out);
             if !out.is_empty() && wr.write_all(&out).await.is_err() {
                 break Err(GatewayError::Io(std::io::ErrorKind::BrokenPipe));
             }
+            if let Some(e) = failed {
+                break Err(e);
+            }
+            if closed {
+                // The peer said goodbye: say it too, and whatever the socket does next is
+                // not a failure.
+                conn.close();
+                out.clear();
+                conn.poll_transmit(&mut out);
+                let _ = wr.write_all(&out).await;
+                let _ = wr.shutdown().await;
+                break Ok(());
+            }
             if let Err(e) = handled {
                 break Err(GatewayError::Protocol(e));
             }
         };
-        if let Some(subject) = device {
+        if let Peer::Device(device, _) = peer {
+            if let Some(services) = &self.services {
+                services
+                    .borrow_mut()
+                    .detach(&device, self.connection_key(id));
+            }
             let mut stats = self.stats.borrow_mut();
-            if let Some(count) = stats.online.get_mut(&subject) {
+            if let Some(count) = stats.online.get_mut(&device.subject) {
                 *count -= 1;
                 if *count == 0 {
-                    stats.online.remove(&subject);
+                    stats.online.remove(&device.subject);
                 }
             }
         }
         result
     }
 
+    /// A connection id unique across the region's gateways (they share one directory).
+    fn connection_key(&self, id: u64) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.config.name.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        h ^ id.rotate_left(32)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn on_event(
         &self,
         conn: &mut ServerConnection,
         event: Event,
         now: camproof_protocol::Timestamp,
-        device: &mut Option<String>,
+        peer_state: &mut Peer,
+        id: u64,
+        source: std::net::SocketAddr,
+        inbox: &tokio::sync::mpsc::UnboundedSender<AppMessage>,
     ) -> Result<(), GatewayError> {
+        if let Peer::App(app) = peer_state {
+            return self.on_app_event(conn, event, now, app);
+        }
         match event {
+            Event::AppConnected => {
+                if self.services.is_none() {
+                    return Err(GatewayError::UnexpectedMessage);
+                }
+                self.stats.borrow_mut().app_sessions += 1;
+                *peer_state = Peer::App(AppSession::new(source.ip(), inbox.clone()));
+            }
             Event::Connected { peer, resumed } => {
                 {
                     let mut stats = self.stats.borrow_mut();
@@ -209,7 +335,15 @@ impl Gateway {
                         peer.subject
                     ),
                 );
-                *device = Some(peer.subject);
+                if let Some(services) = &self.services {
+                    services.borrow_mut().attach(
+                        &peer,
+                        self.connection_key(id),
+                        &self.config.relay,
+                        inbox.clone(),
+                    );
+                }
+                *peer_state = Peer::Device(peer, DeviceOta::default());
                 let assign = AppMessage::Assign {
                     relay: self.config.relay.clone(),
                     fallbacks: self.config.fallbacks.clone(),
@@ -225,6 +359,8 @@ impl Gateway {
                         server_time: now,
                     };
                     conn.send(&ack.encode()).map_err(GatewayError::Protocol)?;
+                    // A heartbeat is also the device's check-in for firmware updates.
+                    self.check_ota(conn, peer_state, now)?;
                 }
                 Ok(AppMessage::Video(frame)) => {
                     let (header, _) =
@@ -237,11 +373,119 @@ impl Gateway {
                         .frame_latency_us
                         .push(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
                 }
-                Ok(AppMessage::CommandResult { .. }) => {}
+                Ok(AppMessage::CommandResult { id, status, body }) => {
+                    if let Some(services) = &self.services {
+                        services.borrow_mut().complete(id, status, body);
+                    }
+                }
+                Ok(AppMessage::DeviceInfo { model, version }) => {
+                    if let Peer::Device(_, ota) = &mut *peer_state {
+                        ota.info = Some((model, version));
+                        ota.offered = None;
+                    }
+                    self.check_ota(conn, peer_state, now)?;
+                }
+                Ok(AppMessage::OtaFetch { offset, len }) => {
+                    let (
+                        Some(services),
+                        Peer::Device(
+                            _,
+                            DeviceOta {
+                                offered: Some((model, version)),
+                                ..
+                            },
+                        ),
+                    ) = (&self.services, &*peer_state)
+                    else {
+                        return Err(GatewayError::UnexpectedMessage);
+                    };
+                    let chunk = services
+                        .borrow()
+                        .ota_chunk(model, *version, offset, len)
+                        .ok_or(GatewayError::UnexpectedMessage)?;
+                    conn.send(&chunk.encode()).map_err(GatewayError::Protocol)?;
+                }
+                Ok(AppMessage::OtaReport {
+                    version,
+                    result,
+                    reason,
+                }) => {
+                    if let (Some(services), Peer::Device(device, _)) =
+                        (&self.services, &*peer_state)
+                    {
+                        services.borrow_mut().ota_report(
+                            &device.subject,
+                            &version,
+                            result,
+                            &reason,
+                            now,
+                        );
+                        self.trace.record(
+                            now,
+                            format!("{} ota report {version} {result} {reason}", device.subject),
+                        );
+                    }
+                }
                 Ok(_) => return Err(GatewayError::UnexpectedMessage),
                 Err(_) => return Err(GatewayError::BadMessage),
             },
             Event::KeyUpdated { .. } | Event::Closed { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Offers the device an update if a rollout has one for it and none is under way.
+    fn check_ota(
+        &self,
+        conn: &mut ServerConnection,
+        peer_state: &mut Peer,
+        now: camproof_protocol::Timestamp,
+    ) -> Result<(), GatewayError> {
+        let (Some(services), Peer::Device(device, ota)) = (&self.services, peer_state) else {
+            return Ok(());
+        };
+        let (Some((model, version)), None) = (&ota.info, &ota.offered) else {
+            return Ok(());
+        };
+        let offer = services
+            .borrow_mut()
+            .ota_offer(&device.subject, model, version, now);
+        if let Some((message, offered)) = offer {
+            ota.offered = Some((model.clone(), offered));
+            conn.send(&message.encode())
+                .map_err(GatewayError::Protocol)?;
+        }
+        Ok(())
+    }
+
+    /// An event on an app's connection: requests go to the region's services.
+    fn on_app_event(
+        &self,
+        conn: &mut ServerConnection,
+        event: Event,
+        now: camproof_protocol::Timestamp,
+        app: &mut AppSession,
+    ) -> Result<(), GatewayError> {
+        let Event::Data(bytes) = event else {
+            return Ok(());
+        };
+        let request = AppMessage::decode(&bytes).map_err(|_| GatewayError::BadMessage)?;
+        let reply = match request {
+            // Apps keep their session alive like devices do.
+            AppMessage::Heartbeat { seq, .. } => Some(AppMessage::HeartbeatAck {
+                seq,
+                server_time: now,
+            }),
+            request => {
+                let services = self
+                    .services
+                    .as_ref()
+                    .ok_or(GatewayError::UnexpectedMessage)?;
+                services.borrow_mut().handle_app(app, request, now)
+            }
+        };
+        if let Some(reply) = reply {
+            conn.send(&reply.encode()).map_err(GatewayError::Protocol)?;
         }
         Ok(())
     }

@@ -4,9 +4,10 @@
 //! [`gateway`], the [`accounts`] service (registration, argon2, TOTP, lockout,
 //! abnormal-login detection, erasure and export), the device [`registry`] (binding,
 //! serial reveal, tenant isolation, authorization codes), the [`ota`] service (signed
-//! catalog, staged rollout, install results), the video [`relay`] core, [`monitoring`]
-//! with alert rules, and the run [`trace`]. Signaling from the app and the replicated
-//! store follow.
+//! catalog, staged rollout, install results), the video [`relay`] core and its socket driver [`relay_net`], [`monitoring`]
+//! with alert rules, the run [`trace`], app-facing [`signaling`] (sign-in, devices,
+//! authorization codes, commands, live view), the [`relay_service`] on the network, and
+//! the replicated per-region [`store`] (openraft).
 #![deny(missing_docs)]
 
 pub mod accounts;
@@ -16,4 +17,8 @@ pub mod net;
 pub mod ota;
 pub mod registry;
 pub mod relay;
+pub mod relay_net;
+pub mod relay_service;
+pub mod signaling;
+pub mod store;
 pub mod trace;

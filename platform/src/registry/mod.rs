@@ -755,6 +755,12 @@ impl Registry {
         (d.certificate_serial == identity.serial).then_some(id)
     }
 
+    /// The certificate subject of `device`, for routing to its session (never shown to
+    /// apps: listings carry the masked serial).
+    pub fn subject_of(&self, device: &DeviceId) -> Option<&str> {
+        self.devices.get(device).map(|d| d.subject.as_str())
+    }
+
     /// Records a device (at manufacture, or when its certificate first connects): it gets
     /// a random [`DeviceId`] and no owner.
     pub fn provision(

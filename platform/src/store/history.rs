@@ -1,0 +1,459 @@
+//! The store's observable history and the two safety checkers that read it.
+//!
+//! Replicas record, as they happen: each acknowledged write (at the leader, when it
+//! answers the client), each entry applied to a state machine, each leadership taken,
+//! and each storage fault. A [`History`] is shared by every replica of a simulation
+//! (single-threaded, like [`Trace`](crate::trace::Trace)); checkers belong to the
+//! harness and read it:
+//! - [`check_no_acked_write_lost`]: every acknowledged write is applied, at its index,
+//!   by every replica that reached that index, and by at least one.
+//! - [`check_one_leader_per_term`]: no term has two leaders, and every acknowledgement
+//!   came from its term's leader (no two writers).
+//!
+//! Events carry no keys or values, only hashes and operation ids, so the history keeps
+//! nothing that account erasure would have to remove.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::rc::Rc;
+
+use camproof_protocol::Timestamp;
+use sha2::{Digest, Sha256};
+
+use super::types::{NodeId, OpId};
+use crate::trace::Trace;
+
+/// One thing that happened in a region's store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreEvent {
+    /// `node` became leader of `term`.
+    Leader {
+        /// When.
+        at: Timestamp,
+        /// The term.
+        term: u64,
+        /// The node.
+        node: NodeId,
+    },
+    /// `node` acknowledged a write to its client.
+    Ack {
+        /// When.
+        at: Timestamp,
+        /// The acknowledging node.
+        node: NodeId,
+        /// Its term.
+        term: u64,
+        /// The entry's index (`None` when acknowledged before it was even appended: the
+        /// planted bug).
+        index: Option<u64>,
+        /// The operation.
+        op: OpId,
+        /// Fingerprint of the value written (0 for deletions).
+        value_hash: u64,
+    },
+    /// `node` applied an entry to its state machine.
+    Applied {
+        /// When.
+        at: Timestamp,
+        /// The node.
+        node: NodeId,
+        /// Entry index.
+        index: u64,
+        /// Entry term.
+        term: u64,
+        /// The operation (`None` for Raft's own entries: blank, membership).
+        op: Option<OpId>,
+    },
+    /// `node`'s storage failed; it stops (no more votes, appends or acks).
+    StorageFault {
+        /// When.
+        at: Timestamp,
+        /// The node.
+        node: NodeId,
+        /// The error.
+        error: String,
+    },
+}
+
+impl fmt::Display for StoreEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreEvent::Leader { at, term, node } => write!(f, "{at} leader t{term} n{node}"),
+            StoreEvent::Ack {
+                at,
+                node,
+                term,
+                index,
+                op,
+                value_hash,
+            } => write!(
+                f,
+                "{at} ack n{node} t{term} i{} {op} v{value_hash:016x}",
+                index.map_or("?".into(), |i| i.to_string())
+            ),
+            StoreEvent::Applied {
+                at,
+                node,
+                index,
+                term,
+                op,
+            } => write!(
+                f,
+                "{at} apply n{node} i{index} t{term} {}",
+                op.map_or("-".into(), |o| o.to_string())
+            ),
+            StoreEvent::StorageFault { at, node, error } => {
+                write!(f, "{at} storage-fault n{node} {error}")
+            }
+        }
+    }
+}
+
+/// A shared, append-only log of [`StoreEvent`]s (clones share it).
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    inner: Rc<RefCell<HistoryInner>>,
+}
+
+#[derive(Debug, Default)]
+struct HistoryInner {
+    events: Vec<StoreEvent>,
+    hash: Sha256,
+    trace: Option<Trace>,
+}
+
+impl History {
+    /// An empty history.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty history that also copies every event into the run's trace.
+    pub fn with_trace(trace: Trace) -> Self {
+        let h = Self::default();
+        h.inner.borrow_mut().trace = Some(trace);
+        h
+    }
+
+    /// Appends one event.
+    pub fn record(&self, event: StoreEvent) {
+        let mut h = self.inner.borrow_mut();
+        let line = event.to_string();
+        h.hash.update(line.as_bytes());
+        h.hash.update([b'\n']);
+        if let Some(t) = &h.trace {
+            let at = match &event {
+                StoreEvent::Leader { at, .. }
+                | StoreEvent::Ack { at, .. }
+                | StoreEvent::Applied { at, .. }
+                | StoreEvent::StorageFault { at, .. } => *at,
+            };
+            // The trace prefixes its own time; drop ours from the text.
+            let text = line.split_once(' ').map_or(line.as_str(), |(_, r)| r);
+            t.record(at, format!("store {text}"));
+        }
+        h.events.push(event);
+    }
+
+    /// Every event so far, in order.
+    pub fn events(&self) -> Vec<StoreEvent> {
+        self.inner.borrow().events.clone()
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.inner.borrow().events.len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// SHA-256 over every event's text, in order, as hex.
+    pub fn hash_hex(&self) -> String {
+        let d = self.inner.borrow().hash.clone().finalize();
+        d.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The acknowledgements recorded.
+    pub fn acks(&self) -> Vec<StoreEvent> {
+        self.inner
+            .borrow()
+            .events
+            .iter()
+            .filter(|e| matches!(e, StoreEvent::Ack { .. }))
+            .cloned()
+            .collect()
+    }
+
+    /// The leaderships recorded, as (term, node, time).
+    pub fn leaders(&self) -> Vec<(u64, NodeId, Timestamp)> {
+        self.inner
+            .borrow()
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                StoreEvent::Leader { at, term, node } => Some((*term, *node, *at)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A safety property the history breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Violation {
+    /// An acknowledged write was replaced at its index by another entry.
+    #[error("acknowledged write {op} at index {index} lost: node {node} applied {found} there")]
+    AckOverwritten {
+        /// The acknowledged operation.
+        op: OpId,
+        /// Its index.
+        index: u64,
+        /// A node that applied something else there.
+        node: NodeId,
+        /// What it applied.
+        found: String,
+    },
+    /// An acknowledged write was never applied by any replica.
+    #[error("acknowledged write {op} (index {index}) was applied by no replica")]
+    AckNeverApplied {
+        /// The operation.
+        op: OpId,
+        /// Its index, if known.
+        index: String,
+    },
+    /// Two nodes led the same term.
+    #[error("two leaders in term {term}: nodes {first} and {second}")]
+    TwoLeaders {
+        /// The term.
+        term: u64,
+        /// The first leader recorded.
+        first: NodeId,
+        /// Another.
+        second: NodeId,
+    },
+    /// A node acknowledged a write in a term it did not lead.
+    #[error("node {node} acknowledged {op} in term {term}, led by {leader}")]
+    AckByNonLeader {
+        /// The node.
+        node: NodeId,
+        /// The operation.
+        op: OpId,
+        /// The term.
+        term: u64,
+        /// The term's leader ("none" if nobody was recorded).
+        leader: String,
+    },
+}
+
+/// "No acknowledged write lost": every acknowledged write is applied, at its index, by
+/// every replica that applied that index, and by at least one replica.
+///
+/// Call it after the run has healed and converged (the liveness phase): a write that
+/// is acknowledged but not yet applied anywhere counts as lost. An acknowledgement
+/// without an index (ack before replication) must appear somewhere with its op id.
+pub fn check_no_acked_write_lost(history: &History) -> Result<(), Violation> {
+    let events = history.events();
+    // node -> index -> op applied there; op -> whether anyone applied it.
+    let mut applied: BTreeMap<NodeId, BTreeMap<u64, Option<OpId>>> = BTreeMap::new();
+    let mut seen_ops: BTreeMap<OpId, u64> = BTreeMap::new();
+    for e in &events {
+        if let StoreEvent::Applied {
+            node, index, op, ..
+        } = e
+        {
+            applied.entry(*node).or_default().insert(*index, *op);
+            if let Some(op) = op {
+                seen_ops.insert(*op, *index);
+            }
+        }
+    }
+    for e in &events {
+        let StoreEvent::Ack { op, index, .. } = e else {
+            continue;
+        };
+        match index {
+            Some(i) => {
+                let mut found_somewhere = false;
+                for (node, log) in &applied {
+                    match log.get(i) {
+                        Some(Some(got)) if got == op => found_somewhere = true,
+                        Some(got) => {
+                            return Err(Violation::AckOverwritten {
+                                op: *op,
+                                index: *i,
+                                node: *node,
+                                found: got.map_or("a raft entry".into(), |o| o.to_string()),
+                            })
+                        }
+                        None => {}
+                    }
+                }
+                if !found_somewhere {
+                    return Err(Violation::AckNeverApplied {
+                        op: *op,
+                        index: i.to_string(),
+                    });
+                }
+            }
+            None => {
+                if !seen_ops.contains_key(op) {
+                    return Err(Violation::AckNeverApplied {
+                        op: *op,
+                        index: "unknown".into(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// "No two writers": at most one leader per term, and every acknowledgement came from
+/// the leader of its term.
+///
+/// Holds at every point of a run (a safety property): it can be called as the run goes.
+pub fn check_one_leader_per_term(history: &History) -> Result<(), Violation> {
+    let mut leader_of: BTreeMap<u64, NodeId> = BTreeMap::new();
+    for e in history.events() {
+        match e {
+            StoreEvent::Leader { term, node, .. } => match leader_of.get(&term) {
+                Some(&first) if first != node => {
+                    return Err(Violation::TwoLeaders {
+                        term,
+                        first,
+                        second: node,
+                    })
+                }
+                _ => {
+                    leader_of.insert(term, node);
+                }
+            },
+            StoreEvent::Ack { node, term, op, .. } if leader_of.get(&term) != Some(&node) => {
+                return Err(Violation::AckByNonLeader {
+                    node,
+                    op,
+                    term,
+                    leader: leader_of
+                        .get(&term)
+                        .map_or("none".into(), |n| n.to_string()),
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: u64) -> Timestamp {
+        Timestamp::from_secs(s)
+    }
+    const OP: OpId = OpId { client: 1, seq: 1 };
+
+    #[test]
+    fn checkers_accept_a_clean_history_and_reject_each_violation() {
+        let h = History::new();
+        h.record(StoreEvent::Leader {
+            at: t(1),
+            term: 1,
+            node: 1,
+        });
+        for node in [1, 2] {
+            h.record(StoreEvent::Applied {
+                at: t(2),
+                node,
+                index: 5,
+                term: 1,
+                op: Some(OP),
+            });
+        }
+        h.record(StoreEvent::Ack {
+            at: t(2),
+            node: 1,
+            term: 1,
+            index: Some(5),
+            op: OP,
+            value_hash: 9,
+        });
+        assert_eq!(check_no_acked_write_lost(&h), Ok(()));
+        assert_eq!(check_one_leader_per_term(&h), Ok(()));
+
+        // Another op at the acked index on node 3: lost.
+        let lost = h.clone();
+        lost.record(StoreEvent::Applied {
+            at: t(3),
+            node: 3,
+            index: 5,
+            term: 2,
+            op: Some(OpId { client: 2, seq: 1 }),
+        });
+        assert!(matches!(
+            check_no_acked_write_lost(&lost),
+            Err(Violation::AckOverwritten { node: 3, .. })
+        ));
+
+        // A second leader in term 1.
+        let two = History::new();
+        for node in [1, 2] {
+            two.record(StoreEvent::Leader {
+                at: t(1),
+                term: 1,
+                node,
+            });
+        }
+        assert!(matches!(
+            check_one_leader_per_term(&two),
+            Err(Violation::TwoLeaders { term: 1, .. })
+        ));
+
+        // An ack by a node that did not lead that term; an ack never applied.
+        let rogue = History::new();
+        rogue.record(StoreEvent::Ack {
+            at: t(1),
+            node: 2,
+            term: 4,
+            index: None,
+            op: OP,
+            value_hash: 0,
+        });
+        assert!(matches!(
+            check_one_leader_per_term(&rogue),
+            Err(Violation::AckByNonLeader { .. })
+        ));
+        assert!(matches!(
+            check_no_acked_write_lost(&rogue),
+            Err(Violation::AckNeverApplied { .. })
+        ));
+    }
+
+    #[test]
+    fn hash_follows_events_and_trace_gets_copies() {
+        let trace = Trace::new(10);
+        let a = History::with_trace(trace.clone());
+        let b = History::new();
+        for h in [&a, &b] {
+            h.record(StoreEvent::Leader {
+                at: t(1),
+                term: 1,
+                node: 1,
+            });
+        }
+        assert_eq!(a.hash_hex(), b.hash_hex());
+        assert_eq!(trace.kept(), ["1.000000s store leader t1 n1"]);
+        b.record(StoreEvent::Leader {
+            at: t(2),
+            term: 2,
+            node: 2,
+        });
+        assert_ne!(a.hash_hex(), b.hash_hex());
+    }
+}
