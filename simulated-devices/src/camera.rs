@@ -12,8 +12,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use camproof_platform::net::{Clock, Net};
-use camproof_protocol::cdp::{AppMessage, ClientConfig, ClientConnection, Event, SessionTicket};
+use camproof_platform::relay_service::{encode_hello, RelayRole};
+use camproof_protocol::cdp::{
+    AppMessage, ClientConfig, ClientConnection, CommandKind, Event, LiveViewGrant, SessionTicket,
+};
+use camproof_protocol::ota::{DeviceFirmware, FirmwareVersion, ImageVerifier, SignedManifest};
 use camproof_protocol::pki::DeviceCredentials;
+use rsa::RsaPublicKey;
+
+use crate::netip_server::upgrade::{Policy, UpgradeOutcome, UpgradeReceiver};
+use crate::netip_server::NetipFlaws;
 use camproof_protocol::video::{Codec, FrameSealer, PairingSecret};
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
@@ -28,6 +36,20 @@ pub struct CameraFlaws {
     pub no_backoff: bool,
     /// Defects of the CDP/1 implementation (nonce reuse, no replay check).
     pub device: camproof_protocol::cdp::DeviceFlaws,
+    /// The video pairing secret is all zeros, so anyone (the relay too) can open frames.
+    pub weak_pairing_secret: bool,
+    /// Every streaming session reuses video key epoch 1 (sequence restarts: nonce reuse).
+    pub reuse_video_epoch: bool,
+    /// No frame carries the keyframe flag.
+    pub no_keyframe_flag: bool,
+    /// Keep presenting the first valid resumption ticket, even once spent or refused.
+    pub reuse_ticket: bool,
+    /// Ignore the fallback endpoints the platform assigns.
+    pub ignore_fallbacks: bool,
+    /// Install a cloud OTA image without checking its signature.
+    pub accept_unsigned_ota: bool,
+    /// Install a correctly signed image below the rollback floor.
+    pub accept_downgrade_ota: bool,
 }
 
 /// How a camera without backoff retries: fast and in lockstep.
@@ -54,6 +76,14 @@ pub struct CameraConfig {
     pub boot_window: Duration,
     /// Give up a connection attempt after this long.
     pub connect_timeout: Duration,
+    /// Longest a live view streams to the relay before the camera ends it.
+    pub live_view_max: Duration,
+    /// The camera's model (what OTA images must be built for).
+    pub model: String,
+    /// The firmware version in the active slot at first boot.
+    pub firmware: FirmwareVersion,
+    /// The vendor key firmware images must be signed with (`None`: no OTA possible).
+    pub vendor_key: Option<RsaPublicKey>,
     /// Defects of a flawed profile (none by default).
     pub flaws: CameraFlaws,
 }
@@ -70,6 +100,10 @@ impl Default for CameraConfig {
             backoff_max: Duration::from_secs(60),
             boot_window: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
+            live_view_max: Duration::from_secs(60),
+            model: "bullet-4k".to_owned(),
+            firmware: FirmwareVersion::new(1, 0, 0),
+            vendor_key: None,
             flaws: CameraFlaws::default(),
         }
     }
@@ -94,6 +128,22 @@ pub struct FleetStats {
     pub video_bytes_sent: u64,
     /// Cameras with an established session right now.
     pub online: BTreeSet<u64>,
+    /// Signaling commands answered.
+    pub commands: u64,
+    /// Live views started toward a relay.
+    pub live_views: u64,
+    /// Live-view frames sent to a relay.
+    pub live_frames_sent: u64,
+    /// Live views the relay refused or that failed to connect.
+    pub live_view_failures: u64,
+    /// OTA images installed (the camera rebooted into the other slot).
+    pub ota_installed: u64,
+    /// OTA images refused (signature, model, rollback, hash).
+    pub ota_refused: u64,
+    /// OTA downloads cut off by a lost session (the active slot is untouched).
+    pub ota_interrupted: u64,
+    /// Cameras by firmware version running now.
+    pub firmware: std::collections::BTreeMap<String, u64>,
 }
 
 /// One simulated camera.
@@ -105,6 +155,16 @@ pub struct Camera {
     rng: ChaCha8Rng,
     pairing: PairingSecret,
     boots: u32,
+    live_epoch: u32,
+    /// A/B slots: the firmware state of the active slot and what the other holds.
+    firmware: DeviceFirmware,
+    inactive_slot: Option<FirmwareVersion>,
+    /// An install to report once the camera is back up.
+    ota_report: Option<AppMessage>,
+    /// The image being downloaded, if any.
+    download: Option<Download>,
+    /// An image was installed: reboot into it when the current event is handled.
+    reboot: bool,
     endpoints: Vec<String>,
     ticket: Option<SessionTicket>,
     stats: Rc<RefCell<FleetStats>>,
@@ -142,8 +202,13 @@ impl Camera {
         mut rng: ChaCha8Rng,
         stats: Rc<RefCell<FleetStats>>,
     ) -> Self {
-        let pairing = PairingSecret::generate(&mut rng);
+        let pairing = if config.flaws.weak_pairing_secret {
+            PairingSecret::from_bytes([0; 32])
+        } else {
+            Self::pairing_secret(&mut rng)
+        };
         let endpoints = config.gateways.clone();
+        let firmware = DeviceFirmware::new(config.model.clone(), config.firmware, config.firmware);
         Camera {
             index,
             config,
@@ -152,10 +217,22 @@ impl Camera {
             rng,
             pairing,
             boots: 0,
+            live_epoch: 0,
+            firmware,
+            inactive_slot: None,
+            ota_report: None,
+            download: None,
+            reboot: false,
             endpoints,
             ticket: None,
             stats,
         }
+    }
+
+    /// The pairing secret a camera built with an RNG seeded like `rng` holds: its first
+    /// draw. The world hands the same secret to the owner's viewer (as pairing would).
+    pub fn pairing_secret(rng: &mut ChaCha8Rng) -> PairingSecret {
+        PairingSecret::generate(rng)
     }
 
     /// Runs the camera until the task is dropped.
@@ -164,6 +241,12 @@ impl Camera {
         if window > 0 {
             tokio::time::sleep(Duration::from_micros(self.rng.next_u64() % window)).await;
         }
+        *self
+            .stats
+            .borrow_mut()
+            .firmware
+            .entry(self.firmware.current.to_string())
+            .or_default() += 1;
         let mut attempt: u32 = 0;
         let mut next_endpoint = 0usize;
         loop {
@@ -175,7 +258,7 @@ impl Camera {
             let connected =
                 tokio::time::timeout(self.config.connect_timeout, net.connect(&endpoint)).await;
             let end = match connected {
-                Ok(Ok(stream)) => self.session(stream, &clock).await,
+                Ok(Ok(stream)) => self.session(stream, &net, &clock).await,
                 _ => SessionEnd::Failed,
             };
             match end {
@@ -214,13 +297,24 @@ impl Camera {
         camproof_protocol::Timestamp::from_micros(now.saturating_add_signed(skew))
     }
 
-    async fn session<S, C>(&mut self, stream: S, clock: &C) -> SessionEnd
+    async fn session<S, N, C>(&mut self, stream: S, net: &N, clock: &C) -> SessionEnd
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+        N: Net,
         C: Clock,
     {
         let now = self.local_time(clock);
-        let mut conn = match self.ticket.take().filter(|t| t.is_valid(now)) {
+        let ticket = if self.config.flaws.reuse_ticket {
+            self.ticket.clone()
+        } else {
+            self.ticket.take()
+        }
+        .filter(|t| t.is_valid(now));
+        // Kept in case the attempt dies before the platform says anything: then the
+        // platform never redeemed it, and the next attempt may still resume. (Had it
+        // redeemed it, the next attempt is refused and falls back to a full handshake.)
+        let mut unspent = ticket.clone();
+        let mut conn = match ticket {
             Some(ticket) => ClientConnection::resume(
                 self.client_config.clone(),
                 self.credentials.clone(),
@@ -237,7 +331,12 @@ impl Camera {
         };
         self.boots = self.boots.wrapping_add(1);
         // A new key epoch per session: a restarted stream never reuses a nonce.
-        let mut sealer = FrameSealer::new(&self.pairing, self.index as u32, self.boots);
+        let epoch = if self.config.flaws.reuse_video_epoch {
+            1
+        } else {
+            self.boots
+        };
+        let mut sealer = FrameSealer::new(&self.pairing, self.index as u32, epoch);
         let (mut rd, mut wr) = tokio::io::split(stream);
         let mut buf = vec![0u8; 16 * 1024];
         let mut out = Vec::new();
@@ -273,6 +372,7 @@ impl Camera {
                         Ok(0) | Err(_) => break SessionEnd::Failed,
                         Ok(n) => n,
                     };
+                    unspent = None;
                     if conn.handle_bytes(self.local_time(clock), &buf[..n]).is_err() {
                         // Send the alert the connection queued, then give up.
                         out.clear();
@@ -284,18 +384,39 @@ impl Camera {
                         match event {
                             Event::Connected { resumed, .. } => {
                                 established = true;
-                                let mut stats = self.stats.borrow_mut();
-                                if resumed { stats.resumptions += 1 } else { stats.handshakes += 1 }
-                                stats.online.insert(self.index);
-                            }
-                            Event::Data(bytes) => {
-                                if self.on_message(&mut conn, &bytes) {
-                                    last_ack = self.local_time(clock);
+                                {
+                                    let mut stats = self.stats.borrow_mut();
+                                    if resumed { stats.resumptions += 1 } else { stats.handshakes += 1 }
+                                    stats.online.insert(self.index);
+                                }
+                                let info = AppMessage::DeviceInfo {
+                                    model: self.firmware.model.clone(),
+                                    version: self.firmware.current.to_string(),
+                                };
+                                let _ = conn.send(&info.encode());
+                                if let Some(report) = self.ota_report.take() {
+                                    let _ = conn.send(&report.encode());
                                 }
                             }
-                            Event::KeyUpdated { .. } => {}
-                            Event::Closed { .. } => {}
+                            Event::Data(bytes) => {
+                                if self.on_message(&mut conn, &bytes, net, clock) {
+                                    last_ack = self.local_time(clock);
+                                }
+                                if self.reboot {
+                                    break;
+                                }
+                            }
+                            Event::KeyUpdated { .. } | Event::Closed { .. } | Event::AppConnected => {}
                         }
+                    }
+                    if self.reboot {
+                        // Boot into the new slot: the session ends, the camera comes back
+                        // with the new firmware and reports the install.
+                        out.clear();
+                        conn.poll_transmit(&mut out);
+                        let _ = wr.write_all(&out).await;
+                        self.reboot = false;
+                        break SessionEnd::AfterEstablished;
                     }
                 }
                 _ = heartbeat.tick(), if established => {
@@ -310,7 +431,8 @@ impl Camera {
                     }
                 }
                 _ = frames.tick(), if established && self.config.fps > 0 => {
-                    let keyframe = frame_no % u64::from(self.config.gop.max(1)) == 0;
+                    let keyframe = !self.config.flaws.no_keyframe_flag
+                        && frame_no % u64::from(self.config.gop.max(1)) == 0;
                     let len = if keyframe { avg_frame * 3 } else { avg_frame };
                     let payload = vec![0u8; len.min(camproof_protocol::cdp::MAX_RECORD_PAYLOAD - 128)];
                     frame_no += 1;
@@ -328,8 +450,17 @@ impl Camera {
             }
         };
         self.stats.borrow_mut().online.remove(&self.index);
-        if let Some(ticket) = conn.take_ticket() {
-            self.ticket = Some(ticket);
+        if self.download.take().is_some() {
+            // The old slot stays active; the platform offers the image again later.
+            self.stats.borrow_mut().ota_interrupted += 1;
+        }
+        if let Some(ticket) = conn.take_ticket().or(unspent) {
+            let now = self.local_time(clock);
+            let keep_old = self.config.flaws.reuse_ticket
+                && self.ticket.as_ref().is_some_and(|t| t.is_valid(now));
+            if !keep_old {
+                self.ticket = Some(ticket);
+            }
         }
         match end {
             SessionEnd::GatewaySilent => end,
@@ -339,13 +470,19 @@ impl Camera {
     }
 
     /// Handles one message from the platform; returns whether it was a heartbeat ack.
-    fn on_message(&mut self, conn: &mut ClientConnection, bytes: &[u8]) -> bool {
+    fn on_message<N: Net, C: Clock>(
+        &mut self,
+        conn: &mut ClientConnection,
+        bytes: &[u8],
+        net: &N,
+        clock: &C,
+    ) -> bool {
         match AppMessage::decode(bytes) {
             Ok(AppMessage::HeartbeatAck { .. }) => {
                 self.stats.borrow_mut().heartbeats_acked += 1;
                 return true;
             }
-            Ok(AppMessage::Assign { fallbacks, .. }) => {
+            Ok(AppMessage::Assign { fallbacks, .. }) if !self.config.flaws.ignore_fallbacks => {
                 // Keep the current endpoint first, then the platform's fallbacks.
                 for f in fallbacks {
                     if !self.endpoints.contains(&f) {
@@ -353,17 +490,272 @@ impl Camera {
                     }
                 }
             }
-            Ok(AppMessage::Command { id, .. }) => {
-                let result = AppMessage::CommandResult {
-                    id,
-                    status: 0,
-                    body: Vec::new(),
+            Ok(AppMessage::OtaOffer {
+                manifest,
+                image_size,
+            }) if self.download.is_none() => self.begin_download(conn, &manifest, image_size),
+            Ok(AppMessage::OtaChunk { offset, data }) => self.on_chunk(conn, offset, &data),
+            Ok(AppMessage::Command { id, kind, body }) => {
+                self.stats.borrow_mut().commands += 1;
+                let (status, body) = match kind {
+                    CommandKind::LiveView => match LiveViewGrant::decode(&body) {
+                        Ok(grant) => {
+                            // A fresh key epoch per live view: no nonce is ever reused,
+                            // even if the platform hands out a stream id again.
+                            self.live_epoch = self.live_epoch.wrapping_add(1);
+                            let epoch = self.live_epoch;
+                            tokio::task::spawn_local(live_view(LiveView {
+                                net: net.clone(),
+                                clock: clock.clone(),
+                                grant,
+                                pairing: self.pairing.clone(),
+                                epoch,
+                                config: self.config.clone(),
+                                stats: self.stats.clone(),
+                            }));
+                            (0, epoch.to_be_bytes().to_vec())
+                        }
+                        Err(_) => (2, Vec::new()),
+                    },
+                    // PTZ, snapshot and configuration succeed on the reference camera.
+                    _ => (0, Vec::new()),
                 };
+                let result = AppMessage::CommandResult { id, status, body };
                 let _ = conn.send(&result.encode());
             }
             // Anything else from the platform is ignored by this firmware.
             _ => {}
         }
         false
+    }
+}
+
+/// An OTA image arriving in chunks.
+struct Download {
+    receiver: UpgradeReceiver,
+    signed: Option<SignedManifest>,
+    image_size: u64,
+    received: u64,
+}
+
+/// Bytes asked for per OTA fetch.
+const OTA_FETCH: u32 = camproof_protocol::cdp::app::MAX_OTA_CHUNK as u32;
+
+impl Camera {
+    /// The firmware's upgrade policy: the real checks, minus what a flaw skips.
+    fn policy(&self) -> Policy<'_> {
+        Policy {
+            vendor_key: self.config.vendor_key.as_ref(),
+            firmware: &self.firmware,
+            flaws: NetipFlaws {
+                accept_unsigned_upgrade: self.config.flaws.accept_unsigned_ota,
+                accept_downgrade: self.config.flaws.accept_downgrade_ota,
+                ..NetipFlaws::none()
+            },
+        }
+    }
+
+    fn begin_download(&mut self, conn: &mut ClientConnection, manifest: &[u8], image_size: u64) {
+        let signed = SignedManifest::decode(manifest).ok();
+        let mut frame = (manifest.len() as u32).to_le_bytes().to_vec();
+        frame.extend_from_slice(manifest);
+        let limit = image_size.saturating_add(frame.len() as u64);
+        let mut receiver = UpgradeReceiver::new(limit);
+        if receiver.chunk(&frame, &self.policy()).is_err() {
+            let reason = self.refusal_code(signed.as_ref());
+            self.report_refusal(conn, signed.as_ref(), reason);
+            return;
+        }
+        self.download = Some(Download {
+            receiver,
+            signed,
+            image_size,
+            received: 0,
+        });
+        self.fetch_next(conn);
+    }
+
+    fn fetch_next(&mut self, conn: &mut ClientConnection) {
+        let Some(d) = &self.download else {
+            return;
+        };
+        let len = u32::try_from(d.image_size - d.received)
+            .unwrap_or(u32::MAX)
+            .min(OTA_FETCH);
+        let _ = conn.send(
+            &AppMessage::OtaFetch {
+                offset: d.received,
+                len,
+            }
+            .encode(),
+        );
+    }
+
+    fn on_chunk(&mut self, conn: &mut ClientConnection, offset: u64, data: &[u8]) {
+        let policy_flaws = self.policy().flaws;
+        let Some(mut d) = self.download.take() else {
+            return;
+        };
+        if offset != d.received || data.is_empty() {
+            // Not what was asked for: give up on this download (offered again later).
+            self.stats.borrow_mut().ota_interrupted += 1;
+            return;
+        }
+        let policy = Policy {
+            vendor_key: self.config.vendor_key.as_ref(),
+            firmware: &self.firmware,
+            flaws: policy_flaws,
+        };
+        if d.receiver.chunk(data, &policy).is_err() {
+            let reason = self.refusal_code(d.signed.as_ref());
+            self.report_refusal(conn, d.signed.as_ref(), reason);
+            return;
+        }
+        d.received += data.len() as u64;
+        if d.received < d.image_size {
+            self.download = Some(d);
+            self.fetch_next(conn);
+            return;
+        }
+        let before = self.firmware.current;
+        let mut firmware = self.firmware.clone();
+        let outcome = {
+            let policy = Policy {
+                vendor_key: self.config.vendor_key.as_ref(),
+                firmware: &self.firmware,
+                flaws: policy_flaws,
+            };
+            d.receiver.finish(&policy, &mut firmware)
+        };
+        match outcome {
+            UpgradeOutcome::Installed(version) => {
+                // Written to the inactive slot, which becomes active at the reboot.
+                self.firmware = firmware;
+                self.inactive_slot = Some(before);
+                self.ota_report = Some(AppMessage::OtaReport {
+                    version: version.to_string(),
+                    result: 0,
+                    reason: String::new(),
+                });
+                let mut stats = self.stats.borrow_mut();
+                stats.ota_installed += 1;
+                if let Some(n) = stats.firmware.get_mut(&before.to_string()) {
+                    *n = n.saturating_sub(1);
+                }
+                *stats.firmware.entry(version.to_string()).or_default() += 1;
+                self.reboot = true;
+            }
+            UpgradeOutcome::Refused(_) => {
+                let reason = self.refusal_code(d.signed.as_ref());
+                self.report_refusal(conn, d.signed.as_ref(), reason);
+            }
+        }
+    }
+
+    /// Why the reference policy refuses `signed` (for the report to the platform).
+    fn refusal_code(&self, signed: Option<&SignedManifest>) -> &'static str {
+        use camproof_platform::ota::RefusalCode;
+        let (Some(signed), Some(key)) = (signed, self.config.vendor_key.as_ref()) else {
+            return RefusalCode::Malformed.as_str();
+        };
+        match ImageVerifier::new(signed, &self.firmware, key) {
+            Err(e) => RefusalCode::from(&e).as_str(),
+            // The manifest was fine: the image did not match it.
+            Ok(_) => RefusalCode::HashMismatch.as_str(),
+        }
+    }
+
+    fn report_refusal(
+        &mut self,
+        conn: &mut ClientConnection,
+        signed: Option<&SignedManifest>,
+        reason: &str,
+    ) {
+        self.stats.borrow_mut().ota_refused += 1;
+        let version = signed
+            .map(|s| s.manifest().version.to_string())
+            .unwrap_or_default();
+        let _ = conn.send(
+            &AppMessage::OtaReport {
+                version,
+                result: 1,
+                reason: reason.to_owned(),
+            }
+            .encode(),
+        );
+    }
+}
+
+/// One live view: where to stream, with what, for how long.
+struct LiveView<N, C> {
+    net: N,
+    clock: C,
+    grant: LiveViewGrant,
+    pairing: PairingSecret,
+    epoch: u32,
+    config: Rc<CameraConfig>,
+    stats: Rc<RefCell<FleetStats>>,
+}
+
+/// Streams sealed frames to the relay named in the grant until the view's time is up or
+/// the relay goes away.
+async fn live_view<N: Net, C: Clock>(view: LiveView<N, C>) {
+    let LiveView {
+        net,
+        clock,
+        grant,
+        pairing,
+        epoch,
+        config,
+        stats,
+    } = view;
+    let mut sealer = FrameSealer::new(&pairing, grant.stream_id, epoch);
+    drop(pairing);
+    let ok = async {
+        let mut stream = tokio::time::timeout(config.connect_timeout, net.connect(&grant.relay))
+            .await
+            .ok()?
+            .ok()?;
+        stream
+            .write_all(&encode_hello(
+                RelayRole::Camera,
+                grant.stream_id,
+                &grant.token,
+            ))
+            .await
+            .ok()?;
+        let mut admitted = [0u8; 1];
+        stream.read_exact(&mut admitted).await.ok()?;
+        if admitted[0] != 0 {
+            return None;
+        }
+        stats.borrow_mut().live_views += 1;
+        let fps = if config.fps > 0 { config.fps } else { 15 };
+        let avg = (config.bitrate_bps / 8 / u64::from(fps)) as usize;
+        let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / u64::from(fps)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let frames = u64::from(fps) * config.live_view_max.as_secs().max(1);
+        let skew = config.flaws.clock_skew_secs.saturating_mul(1_000_000);
+        let mut out = Vec::new();
+        for n in 0..frames {
+            tick.tick().await;
+            let keyframe = n % u64::from(config.gop.max(1)) == 0;
+            let len = if keyframe { avg * 3 } else { avg };
+            let payload = vec![0u8; len.min(camproof_platform::relay_service::MAX_RELAY_FRAME / 2)];
+            let now = camproof_protocol::Timestamp::from_micros(
+                clock.now().as_micros().saturating_add_signed(skew),
+            );
+            let frame = sealer.seal(now, keyframe, Codec::H264, &payload).ok()?;
+            out.clear();
+            out.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+            out.extend_from_slice(&frame);
+            stream.write_all(&out).await.ok()?;
+            stats.borrow_mut().live_frames_sent += 1;
+        }
+        Some(())
+    }
+    .await;
+    if ok.is_none() {
+        stats.borrow_mut().live_view_failures += 1;
     }
 }

@@ -1,9 +1,11 @@
 //! Simulated camera firmware, the viewer app client and attackers.
 //!
-//! Today: the [`camera`] model (CDP/1 session, heartbeats, sealed video, fallbacks,
-//! reconnect with backoff and jitter). Flawed profiles, the NETIP LAN server, the viewer
-//! and the attackers follow.
+//! The [`camera`] model (CDP/1 session, heartbeats, sealed video, signaling, live view
+//! to the relay, fallbacks, reconnect with backoff and jitter, flawed profiles), its
+//! NETIP LAN server ([`netip_server`]), and the [`viewer`] app (sign-in with a second
+//! factor, devices, signaling, end-to-end verified live view).
 #![deny(missing_docs)]
 
 pub mod camera;
 pub mod netip_server;
+pub mod viewer;

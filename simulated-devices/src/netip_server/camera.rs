@@ -89,6 +89,12 @@ pub struct NetipFlaws {
     /// A correctly signed image older than the installed one, or below the rollback
     /// floor, is installed.
     pub accept_downgrade: bool,
+    /// A config get of `System.ExUserMap` answers every account with its password hash,
+    /// which NETIP accepts in place of the password (a credential on the wire).
+    pub secrets_in_config: bool,
+    /// Firmware is written over the running slot: an upload cut off mid-image leaves a
+    /// half-written image that boots as version 0.0.0.
+    pub single_slot_flash: bool,
 }
 
 impl NetipFlaws {
@@ -101,6 +107,8 @@ impl NetipFlaws {
             accept_unsigned_upgrade: false,
             no_lockout: false,
             accept_downgrade: false,
+            secrets_in_config: false,
+            single_slot_flash: false,
         }
     }
 
@@ -113,6 +121,8 @@ impl NetipFlaws {
             accept_unsigned_upgrade: true,
             no_lockout: true,
             accept_downgrade: true,
+            secrets_in_config: true,
+            single_slot_flash: true,
         }
     }
 }
@@ -329,6 +339,18 @@ impl NetipCamera {
             reboots: 0,
             events: VecDeque::new(),
         })
+    }
+
+    /// The `System.ExUserMap` section a camera with the `secrets_in_config` flaw
+    /// answers: every account with its password hash. Built on request, never stored,
+    /// so no `Debug` output carries it.
+    pub(crate) fn leaked_user_map(&self) -> Value {
+        let users: Vec<Value> = self
+            .accounts
+            .iter()
+            .map(|(name, a)| json!({"Name": name, "Password": a.password.0}))
+            .collect();
+        json!({ "User": users })
     }
 
     /// The configuration the camera was built from.

@@ -47,7 +47,7 @@
 mod camera;
 mod driver;
 mod session;
-mod upgrade;
+pub(crate) mod upgrade;
 
 pub use camera::{
     synthetic_recordings, MediaSettings, NetipCamera, NetipCameraConfig, NetipFlaws,

@@ -345,7 +345,14 @@ impl NetipSession {
     fn close_with(&mut self, reason: CloseReason) {
         self.state = State::Closed;
         self.stream = None;
-        self.upgrade = None;
+        if self.upgrade.take().is_some() {
+            if let Ok(mut cam) = self.camera.try_borrow_mut() {
+                if cam.config.flaws.single_slot_flash {
+                    // The running slot was half overwritten: it boots as nothing known.
+                    cam.firmware.current = FirmwareVersion::new(0, 0, 0);
+                }
+            }
+        }
         self.release();
         self.events.push_back(NetipEvent::Closed { reason });
     }
@@ -671,7 +678,14 @@ impl NetipSession {
                 self.reply(header, reply);
             }
             Request::ConfigGet(r) | Request::ConfigGetDefault(r) => {
-                let value = self.camera.borrow().settings.get(&r.name).cloned();
+                let value = {
+                    let cam = self.camera.borrow();
+                    if r.name == "System.ExUserMap" && cam.config.flaws.secrets_in_config {
+                        Some(cam.leaked_user_map())
+                    } else {
+                        cam.settings.get(&r.name).cloned()
+                    }
+                };
                 let reply = NamedValueReply {
                     ret: if value.is_some() {
                         Ret::Ok

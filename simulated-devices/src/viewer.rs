@@ -1,0 +1,500 @@
+//! The viewer app: a user on a phone who signs in, lists their cameras, sends
+//! signaling commands and watches live video end to end.
+//!
+//! A [`Viewer`] is one task. Each round it opens an app session to a gateway of its home
+//! region (`AppHello`: the platform is authenticated, the app is not), signs in with
+//! password and, when asked, a one-time code from its authenticator, lists its devices,
+//! gets an authorization code and sends a PTZ command, then asks for a live view. With
+//! the grant it connects to the relay and opens every frame with the pairing secret it
+//! shares with the camera, counting frames verified, lost, reordered, replayed and
+//! tampered with, and the capture-to-screen latency.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use camproof_platform::accounts::Totp;
+use camproof_platform::net::{Clock, Net};
+use camproof_platform::relay_service::{encode_hello, RelayRole, MAX_RELAY_FRAME};
+use camproof_protocol::cdp::{
+    AppMessage, AppStatus, ClientConfig, ClientConnection, CommandKind, Event, LiveViewGrant,
+    SecretText,
+};
+use camproof_protocol::video::{FrameOpener, PairingSecret, VideoError};
+use rand_chacha::ChaCha8Rng;
+use rand_core::RngCore;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A viewer's account and habits.
+#[derive(Clone)]
+pub struct ViewerConfig {
+    /// Gateway endpoints of the user's home region, in order of preference.
+    pub gateways: Vec<String>,
+    /// Username.
+    pub username: String,
+    /// Password.
+    pub password: SecretText,
+    /// The authenticator's secret (base32), if the user enrolled one.
+    pub totp_secret: Option<SecretText>,
+    /// Pairing secrets of the user's cameras, by device id.
+    pub pairings: BTreeMap<String, PairingSecret>,
+    /// Whether the user steers cameras (PTZ) besides watching (owners do; people a
+    /// camera is shared with may only watch).
+    pub send_commands: bool,
+    /// Whether the user opens live views (off: sign-in, listing and commands only, the
+    /// signaling load without video).
+    pub live_view: bool,
+    /// How long one live view is watched.
+    pub watch: Duration,
+    /// Pause between rounds.
+    pub pause: Duration,
+    /// Users start at a random moment within this window.
+    pub start_window: Duration,
+    /// Give up on a connection attempt or an answer after this long.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for ViewerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViewerConfig")
+            .field("username", &self.username)
+            .field("devices", &self.pairings.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters a population of viewers shares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ViewerStats {
+    /// Sign-ins completed.
+    pub logins: u64,
+    /// Sign-ins that needed the one-time code.
+    pub second_factor_prompts: u64,
+    /// Sign-ins refused, by the platform's status (`Refused`, `Locked`, ...).
+    pub login_refusals: BTreeMap<String, u64>,
+    /// Signaling commands answered ok by the camera.
+    pub commands_ok: u64,
+    /// Signaling commands refused or unanswered.
+    pub commands_failed: u64,
+    /// Live views granted and admitted at the relay.
+    pub live_views: u64,
+    /// Live views that failed (no grant, relay refused or unreachable).
+    pub live_view_failures: u64,
+    /// Frames that decrypted and verified.
+    pub frames_verified: u64,
+    /// Frames the opener refused, by reason (replayed, reordered, tampered, ...).
+    pub frames_rejected: BTreeMap<String, u64>,
+    /// Frames lost in transit (gaps in the sequence).
+    pub frames_lost: u64,
+    /// Capture-to-viewer latency of verified frames, µs.
+    pub latency_us: Vec<u64>,
+}
+
+/// One simulated user with the viewer app.
+pub struct Viewer {
+    config: Rc<ViewerConfig>,
+    client_config: Arc<ClientConfig>,
+    rng: ChaCha8Rng,
+    stats: Rc<RefCell<ViewerStats>>,
+    last_code_step: Option<u64>,
+}
+
+impl std::fmt::Debug for Viewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Viewer")
+            .field("username", &self.config.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a round ended early.
+#[derive(Debug)]
+enum RoundError {
+    Connect,
+    Session,
+    Timeout,
+    Login(AppStatus),
+}
+
+/// A signed-in app session over one gateway connection.
+struct AppChannel<S> {
+    conn: ClientConnection,
+    stream: S,
+    buf: Vec<u8>,
+    out: Vec<u8>,
+    timeout: Duration,
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> AppChannel<S> {
+    async fn flush(&mut self) -> Result<(), RoundError> {
+        self.out.clear();
+        self.conn.poll_transmit(&mut self.out);
+        if !self.out.is_empty() {
+            self.stream
+                .write_all(&self.out)
+                .await
+                .map_err(|_| RoundError::Session)?;
+        }
+        Ok(())
+    }
+
+    /// Reads until the next event, feeding the connection.
+    async fn next_event<C: Clock>(&mut self, clock: &C) -> Result<Event, RoundError> {
+        loop {
+            if let Some(event) = self.conn.poll_event() {
+                return Ok(event);
+            }
+            self.flush().await?;
+            let n = tokio::time::timeout(self.timeout, self.stream.read(&mut self.buf))
+                .await
+                .map_err(|_| RoundError::Timeout)?
+                .map_err(|_| RoundError::Session)?;
+            if n == 0 {
+                return Err(RoundError::Session);
+            }
+            self.conn
+                .handle_bytes(clock.now(), &self.buf[..n])
+                .map_err(|_| RoundError::Session)?;
+        }
+    }
+
+    /// Sends `request` and waits for the next application message.
+    async fn ask<C: Clock>(
+        &mut self,
+        request: &AppMessage,
+        clock: &C,
+    ) -> Result<AppMessage, RoundError> {
+        self.conn
+            .send(&request.encode())
+            .map_err(|_| RoundError::Session)?;
+        self.flush().await?;
+        loop {
+            if let Event::Data(bytes) = self.next_event(clock).await? {
+                return AppMessage::decode(&bytes).map_err(|_| RoundError::Session);
+            }
+        }
+    }
+}
+
+impl Viewer {
+    /// A viewer with its account, the platform's trust anchors and a seeded RNG.
+    pub fn new(
+        config: Rc<ViewerConfig>,
+        client_config: Arc<ClientConfig>,
+        rng: ChaCha8Rng,
+        stats: Rc<RefCell<ViewerStats>>,
+    ) -> Self {
+        Viewer {
+            config,
+            client_config,
+            rng,
+            stats,
+            last_code_step: None,
+        }
+    }
+
+    /// Runs rounds until the task is dropped.
+    pub async fn run<N: Net, C: Clock>(mut self, net: N, clock: C) {
+        let window = u64::try_from(self.config.start_window.as_micros()).unwrap_or(u64::MAX);
+        if window > 0 {
+            tokio::time::sleep(Duration::from_micros(self.rng.next_u64() % window)).await;
+        }
+        let mut round: usize = 0;
+        loop {
+            let gateway = self.config.gateways[round % self.config.gateways.len().max(1)].clone();
+            if let Err(e) = self.round(&net, &clock, &gateway, round).await {
+                if let RoundError::Login(status) = e {
+                    *self
+                        .stats
+                        .borrow_mut()
+                        .login_refusals
+                        .entry(format!("{status:?}"))
+                        .or_default() += 1;
+                }
+                // Try the next gateway of the region next time.
+                round += 1;
+            }
+            round += 1;
+            tokio::time::sleep(self.config.pause).await;
+        }
+    }
+
+    async fn round<N: Net, C: Clock>(
+        &mut self,
+        net: &N,
+        clock: &C,
+        gateway: &str,
+        round: usize,
+    ) -> Result<(), RoundError> {
+        if self.config.gateways.is_empty() {
+            return Err(RoundError::Connect);
+        }
+        let stream = tokio::time::timeout(self.config.timeout, net.connect(gateway))
+            .await
+            .map_err(|_| RoundError::Connect)?
+            .map_err(|_| RoundError::Connect)?;
+        let conn =
+            ClientConnection::connect_app(self.client_config.clone(), clock.now(), &mut self.rng);
+        let mut app = AppChannel {
+            conn,
+            stream,
+            buf: vec![0u8; 16 * 1024],
+            out: Vec::new(),
+            timeout: self.config.timeout,
+        };
+        match app.next_event(clock).await? {
+            Event::Connected { .. } => {}
+            _ => return Err(RoundError::Session),
+        }
+        self.login(&mut app, clock).await?;
+
+        let AppMessage::DeviceList { status, devices } =
+            app.ask(&AppMessage::ListDevices, clock).await?
+        else {
+            return Err(RoundError::Session);
+        };
+        if status != AppStatus::Ok {
+            return Err(RoundError::Session);
+        }
+        let online: Vec<_> = devices.iter().filter(|d| d.online).collect();
+        let Some(device) = online
+            .get(round % online.len().max(1))
+            .map(|d| d.id.clone())
+        else {
+            return Ok(());
+        };
+
+        // A PTZ command through signaling.
+        if self.config.send_commands {
+            let ptz = self
+                .command(
+                    &mut app,
+                    clock,
+                    &device,
+                    CommandKind::Ptz,
+                    b"pan:+10".to_vec(),
+                )
+                .await?;
+            let mut stats = self.stats.borrow_mut();
+            if ptz.is_some() {
+                stats.commands_ok += 1;
+            } else {
+                stats.commands_failed += 1;
+            }
+        }
+
+        if !self.config.live_view {
+            app.conn.close();
+            let _ = app.flush().await;
+            return Ok(());
+        }
+        // Live view.
+        let grant = self
+            .command(&mut app, clock, &device, CommandKind::LiveView, Vec::new())
+            .await?
+            .and_then(|body| LiveViewGrant::decode(&body).ok());
+        let Some(grant) = grant else {
+            self.stats.borrow_mut().live_view_failures += 1;
+            return Ok(());
+        };
+        let Some(pairing) = self.config.pairings.get(&device).cloned() else {
+            self.stats.borrow_mut().live_view_failures += 1;
+            return Ok(());
+        };
+        // Keep the app session alive while watching.
+        let watched = self.watch(net, clock, &grant, &pairing);
+        let keepalive = async {
+            let mut seq = 0u32;
+            loop {
+                tokio::time::sleep(Duration::from_secs(15)).await;
+                let hb = AppMessage::Heartbeat {
+                    seq,
+                    uptime_secs: 0,
+                };
+                seq = seq.wrapping_add(1);
+                if app.conn.send(&hb.encode()).is_err() || app.flush().await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            biased;
+            ok = watched => {
+                if !ok {
+                    self.stats.borrow_mut().live_view_failures += 1;
+                }
+            }
+            _ = keepalive => {}
+        }
+        app.conn.close();
+        let _ = app.flush().await;
+        // Graceful shutdown: read what is still in flight until the platform closes too,
+        // so the connection ends with both close records, not a reset.
+        let _ = tokio::time::timeout(self.config.timeout, async {
+            while let Ok(n) = app.stream.read(&mut app.buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+        Ok(())
+    }
+
+    async fn login<S, C>(&mut self, app: &mut AppChannel<S>, clock: &C) -> Result<(), RoundError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+        C: Clock,
+    {
+        let mut totp = SecretText::default();
+        for _ in 0..2 {
+            let request = AppMessage::Login {
+                username: self.config.username.clone(),
+                password: self.config.password.clone(),
+                totp: totp.clone(),
+            };
+            let AppMessage::LoginResult { status, .. } = app.ask(&request, clock).await? else {
+                return Err(RoundError::Session);
+            };
+            match status {
+                AppStatus::Ok => {
+                    self.stats.borrow_mut().logins += 1;
+                    return Ok(());
+                }
+                AppStatus::SecondFactorRequired if totp.expose().is_empty() => {
+                    self.stats.borrow_mut().second_factor_prompts += 1;
+                    let Some(secret) = &self.config.totp_secret else {
+                        return Err(RoundError::Login(status));
+                    };
+                    let Ok(generator) = Totp::from_base32(secret.expose(), 6) else {
+                        return Err(RoundError::Login(status));
+                    };
+                    // A code works once: like a person, wait for the next one if this
+                    // one was already used.
+                    let step = clock.now().as_secs() / 30;
+                    if self.last_code_step == Some(step) {
+                        let into = clock.now().as_micros() % 30_000_000;
+                        tokio::time::sleep(Duration::from_micros(30_000_000 - into)).await;
+                    }
+                    self.last_code_step = Some(clock.now().as_secs() / 30);
+                    totp = SecretText::new(generator.code_at(clock.now()).as_str());
+                }
+                other => return Err(RoundError::Login(other)),
+            }
+        }
+        Err(RoundError::Login(AppStatus::Refused))
+    }
+
+    /// Authorizes and sends one command; the device's result body if it succeeded.
+    async fn command<S, C>(
+        &mut self,
+        app: &mut AppChannel<S>,
+        clock: &C,
+        device: &str,
+        kind: CommandKind,
+        body: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, RoundError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+        C: Clock,
+    {
+        let request = AppMessage::Authorize {
+            device: device.to_owned(),
+            kind,
+        };
+        let AppMessage::Authorized { status, code } = app.ask(&request, clock).await? else {
+            return Err(RoundError::Session);
+        };
+        if status != AppStatus::Ok {
+            return Ok(None);
+        }
+        let id = self.rng.next_u32();
+        let signal = AppMessage::Signal {
+            id,
+            device: device.to_owned(),
+            code,
+            kind,
+            body,
+        };
+        match app.ask(&signal, clock).await? {
+            AppMessage::SignalResult {
+                id: got,
+                status: AppStatus::Ok,
+                device_status: 0,
+                body,
+            } if got == id => Ok(Some(body)),
+            AppMessage::SignalResult { .. } => Ok(None),
+            _ => Err(RoundError::Session),
+        }
+    }
+
+    /// Watches one live view for the configured time; `false` if the relay refused or
+    /// could not be reached.
+    async fn watch<N: Net, C: Clock>(
+        &self,
+        net: &N,
+        clock: &C,
+        grant: &LiveViewGrant,
+        pairing: &PairingSecret,
+    ) -> bool {
+        let Ok(Ok(mut stream)) =
+            tokio::time::timeout(self.config.timeout, net.connect(&grant.relay)).await
+        else {
+            return false;
+        };
+        let hello = encode_hello(RelayRole::Viewer, grant.stream_id, &grant.token);
+        if stream.write_all(&hello).await.is_err() {
+            return false;
+        }
+        let mut admitted = [0u8; 1];
+        if stream.read_exact(&mut admitted).await.is_err() || admitted[0] != 0 {
+            return false;
+        }
+        self.stats.borrow_mut().live_views += 1;
+        let mut opener = FrameOpener::new(pairing, grant.stream_id, grant.epoch);
+        let frames = async {
+            loop {
+                let mut len = [0u8; 4];
+                if stream.read_exact(&mut len).await.is_err() {
+                    return;
+                }
+                let len = u32::from_be_bytes(len) as usize;
+                if len > MAX_RELAY_FRAME {
+                    return;
+                }
+                let mut frame = vec![0u8; len];
+                if stream.read_exact(&mut frame).await.is_err() {
+                    return;
+                }
+                let now = clock.now();
+                let mut stats = self.stats.borrow_mut();
+                match opener.open(&frame) {
+                    Ok(opened) => {
+                        stats.frames_verified += 1;
+                        let latency = now.saturating_since(opened.header.timestamp);
+                        stats
+                            .latency_us
+                            .push(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+                    }
+                    Err(e) => {
+                        *stats.frames_rejected.entry(reason(&e)).or_default() += 1;
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(self.config.watch, frames).await;
+        let lost = opener.stats().lost;
+        self.stats.borrow_mut().frames_lost += lost;
+        true
+    }
+}
+
+fn reason(e: &VideoError) -> String {
+    let text = format!("{e:?}");
+    text.split([' ', '(', '{'])
+        .next()
+        .unwrap_or("error")
+        .to_owned()
+}
