@@ -1,20 +1,39 @@
-//! Firmware certification for camproof: requirement IDs and, in later steps, the test
-//! cases that check them against a device.
+//! Firmware certification for camproof: test cases mapped to requirement IDs, the
+//! harness that runs them against a device, and the ways to reach one.
 //!
-//! Today this crate holds the requirement index: [`requirements::parse_requirements`]
-//! reads the normative statements of `docs/protocol.md`, and
-//! [`requirements::uncited`] lists those no test cites, so a requirement without a test
-//! fails the build instead of going unnoticed.
+//! - [`catalog`]: every case ([`catalog::TestCase`]): ID, requirements, purpose, the
+//!   features it needs, its prerequisites.
+//! - [`dut`]: the DUT description (TOML, like Matter's PICS) that decides which cases
+//!   apply; skipped cases say why.
+//! - [`harness`]: plays the platform the DUT connects to (misbehaving on purpose) and a
+//!   NETIP client of its LAN port; generic over the network, so it runs inside turmoil
+//!   and on real sockets.
+//! - [`profiles`] and [`dutsim`]: the simulated DUTs, the reference and one flawed
+//!   firmware per weakness; [`sim`] certifies one inside turmoil (mode 1).
+//! - [`capture`]: records the harness's flows as pcap/pcapng and reads captures back;
+//!   [`offline`] decides what a capture can (mode 4).
+//! - [`outcome`]: verdicts and evidence; [`requirements`]: the requirement index.
 //!
-//! ```
-//! use camproof_conformance::requirements::{parse_requirements, uncited};
+//! ```no_run
+//! use std::rc::Rc;
+//! use camproof_conformance::{profiles, sim};
+//! use camproof_protocol::pki::{NoCache, PkiOptions, TestPki};
 //!
-//! let spec = "- **CDP-HS-01** Hellos have the layout above.\n- **CDP-HS-02** Version 1 only.\n";
-//! let reqs = parse_requirements(spec).unwrap();
-//! let tests = [("a.rs".to_string(), "#[cfg(test)]\n/// CDP-HS-01: checks layouts\n".to_string())];
-//! let missing = uncited(&reqs, &tests);
-//! assert_eq!(missing.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["CDP-HS-02"]);
+//! let pki = TestPki::try_generate(profiles::CERT_PKI_SEED, &PkiOptions::default(), &mut NoCache).unwrap();
+//! let reference = profiles::find("reference").unwrap();
+//! let run = sim::certify_profile(&reference, Rc::new(pki), 1, None).unwrap();
+//! assert!(run.outcomes.iter().all(|o| o.verdict == camproof_conformance::outcome::Verdict::Pass));
 //! ```
 #![deny(missing_docs)]
 
+pub mod capture;
+pub mod catalog;
+pub mod checks;
+pub mod dut;
+pub mod dutsim;
+pub mod harness;
+pub mod offline;
+pub mod outcome;
+pub mod profiles;
 pub mod requirements;
+pub mod sim;
