@@ -45,9 +45,43 @@ pub struct ScenarioFile {
     /// Camera firmware settings.
     #[serde(default)]
     pub camera: CameraSection,
+    /// Users with the viewer app.
+    #[serde(default)]
+    pub viewers: ViewersSection,
+    /// A firmware rollout.
+    pub ota: Option<OtaSection>,
     /// The fault timeline.
     #[serde(default, rename = "fault")]
     pub faults: Vec<FaultSection>,
+}
+
+/// `[ota]`: a vendor-signed release rolled out during the run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtaSection {
+    /// The new version (cameras boot with 1.0.0), e.g. `"1.1.0"`.
+    pub version: String,
+    /// Rollout percentage (1-100).
+    pub percent: u8,
+    /// When the rollout starts (`"20s"`).
+    pub start: String,
+    /// Image size in KiB (default 256).
+    pub image_kib: Option<u32>,
+}
+
+/// `[viewers]`: every site belongs to one customer account; its family watches.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewersSection {
+    /// Viewer apps per site, all signed in to the site's account (0: none).
+    pub per_site: Option<u32>,
+    /// How long one live view is watched (`"30s"`).
+    pub watch: Option<String>,
+    /// Pause between two views (`"10s"`).
+    pub pause: Option<String>,
+    /// Whether users open live views (default true; false: sign-in, listing and
+    /// commands only).
+    pub live_view: Option<bool>,
 }
 
 /// One `[[fault]]`: a time and exactly one action.
@@ -253,8 +287,86 @@ impl Scenario {
             }
             camera.gop = gop;
         }
+        let mut viewers = crate::world::ViewerSpec::default();
+        if let Some(n) = raw.viewers.per_site {
+            if n > 100 {
+                return Err(value_err(
+                    "viewers.per_site",
+                    n.to_string(),
+                    "between 0 and 100",
+                ));
+            }
+            viewers.per_site = n;
+        }
+        if let Some(live) = raw.viewers.live_view {
+            viewers.live_view = live;
+        }
+        for (key, value, slot) in [
+            ("viewers.watch", &raw.viewers.watch, &mut viewers.watch),
+            ("viewers.pause", &raw.viewers.pause, &mut viewers.pause),
+        ] {
+            if let Some(v) = value {
+                *slot = parse_duration(v)
+                    .filter(|d| *d >= Duration::from_secs(1))
+                    .ok_or_else(|| {
+                        value_err(
+                            key,
+                            format!("{v:?}"),
+                            "a duration of at least 1s, such as \"30s\"",
+                        )
+                    })?;
+            }
+        }
+        let ota = match &raw.ota {
+            None => None,
+            Some(o) => {
+                if o.version
+                    .parse::<camproof_protocol::ota::FirmwareVersion>()
+                    .is_err()
+                {
+                    return Err(value_err(
+                        "ota.version",
+                        format!("{:?}", o.version),
+                        "a version such as \"1.1.0\"",
+                    ));
+                }
+                if o.percent == 0 || o.percent > 100 {
+                    return Err(value_err(
+                        "ota.percent",
+                        o.percent.to_string(),
+                        "between 1 and 100",
+                    ));
+                }
+                let start = parse_duration(&o.start)
+                    .filter(|d| *d < duration)
+                    .ok_or_else(|| {
+                        value_err(
+                            "ota.start",
+                            format!("{:?}", o.start),
+                            "a duration before the end of the run",
+                        )
+                    })?;
+                let kib = o.image_kib.unwrap_or(256);
+                if kib == 0 || kib > 64 * 1024 {
+                    return Err(value_err(
+                        "ota.image_kib",
+                        kib.to_string(),
+                        "between 1 and 65536",
+                    ));
+                }
+                Some(crate::world::OtaSpec {
+                    version: o.version.clone(),
+                    percent: o.percent,
+                    start,
+                    image_bytes: kib as usize * 1024,
+                })
+            }
+        };
         let mut world = WorldSpec {
             seed: 0,
+            ota,
+            store_bugs: Default::default(),
+            viewers,
             regions: w.regions.clone(),
             zones_per_region: w.zones_per_region,
             sites: w.sites,

@@ -10,14 +10,29 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use camproof_platform::accounts::{Accounts, AccountsConfig, GeoPoint, Region};
 use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats};
 use camproof_platform::monitoring::{Alert, Metric, Monitor, Sample};
 use camproof_platform::net::{SimClock, SimNet};
+use camproof_platform::ota::{OtaConfig, OtaService, RolloutCounts};
+use camproof_platform::registry::{Action, Caller, Registry, RegistryConfig};
+use camproof_platform::relay::RelayConfig;
+use camproof_platform::relay_service::{RelayKey, RelayService, RelayServiceStats};
+use camproof_platform::signaling::{store_writer, RegionServices, SignalingStats, StoreStats};
+use camproof_platform::store::{
+    check_no_acked_write_lost, check_one_leader_per_term, DiskFault, History, MemBackend, Replica,
+    ReplicaConfig, StoreClient,
+};
 use camproof_platform::trace::Trace;
+use camproof_protocol::cdp::SecretText;
 use camproof_protocol::cdp::{ClientConfig, ServerConfig, ServerContext};
+use camproof_protocol::ota::{FirmwareVersion, Manifest, SignedManifest};
+use camproof_protocol::pki::PeerIdentity;
 use camproof_protocol::pki::{KeyCache, TestPki};
+use camproof_protocol::video::PairingSecret;
 use camproof_protocol::Timestamp;
 use camproof_simulated_devices::camera::{Camera, CameraConfig, FleetStats};
+use camproof_simulated_devices::viewer::{Viewer, ViewerConfig, ViewerStats};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use thiserror::Error;
@@ -26,6 +41,10 @@ use thiserror::Error;
 pub const EPOCH_SECS: u64 = 1_799_913_600;
 /// The port gateways listen on.
 pub const GATEWAY_PORT: u16 = 7443;
+/// The port each zone's video relay listens on.
+pub const RELAY_PORT: u16 = 7444;
+/// The port each zone's store replica listens on.
+pub const STORE_PORT: u16 = 7500;
 /// The platform's regions.
 pub const REGIONS: [&str; 4] = ["cn", "americas", "eu-africa", "apac"];
 /// Latency between hosts in different regions (within a region: 1-10 ms).
@@ -53,6 +72,53 @@ pub struct WorldSpec {
     pub tick: Duration,
     /// Faults to inject, at simulated times.
     pub faults: Vec<Fault>,
+    /// Users watching their cameras.
+    pub viewers: ViewerSpec,
+    /// A firmware rollout, if the scenario has one.
+    pub ota: Option<OtaSpec>,
+    /// Bugs planted in the store for negative tests (none in a real run).
+    pub store_bugs: camproof_platform::store::PlantedBugs,
+}
+
+/// A firmware release rolled out during the run: published (vendor-signed) before the
+/// run, rolled out to `percent` of the cameras from `start`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtaSpec {
+    /// The new version (cameras boot with 1.0.0).
+    pub version: String,
+    /// Rollout percentage.
+    pub percent: u8,
+    /// When the rollout starts.
+    pub start: Duration,
+    /// Image size in bytes.
+    pub image_bytes: usize,
+}
+
+/// The model every simulated camera is.
+pub const CAMERA_MODEL: &str = "bullet-4k";
+
+/// The users of a world: one account per site, owning the site's cameras.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewerSpec {
+    /// Viewer apps per site (0: nobody watches; accounts exist all the same).
+    pub per_site: u32,
+    /// How long one live view is watched.
+    pub watch: Duration,
+    /// Pause between two views.
+    pub pause: Duration,
+    /// Whether users open live views (off: sign-in, listing and commands only).
+    pub live_view: bool,
+}
+
+impl Default for ViewerSpec {
+    fn default() -> Self {
+        ViewerSpec {
+            per_site: 0,
+            watch: Duration::from_secs(30),
+            pause: Duration::from_secs(10),
+            live_view: true,
+        }
+    }
 }
 
 /// One fault at a simulated time.
@@ -182,6 +248,20 @@ pub struct RunSummary {
     pub latency_p50: Option<Duration>,
     /// 99th-percentile camera-to-gateway frame latency.
     pub latency_p99: Option<Duration>,
+    /// Viewer-side counters (sign-ins, commands, live views, verified frames).
+    pub viewers: ViewerStats,
+    /// Signaling counters, summed over the regions.
+    pub signaling: SignalingStats,
+    /// Relay counters, summed over the relays.
+    pub relay: RelayServiceStats,
+    /// The replicated store: writes, elections and the two safety invariants.
+    pub store: StoreStats,
+    /// OTA rollout counts, summed over the regions.
+    pub ota: Option<RolloutCounts>,
+    /// Median capture-to-viewer latency of live frames.
+    pub live_latency_p50: Option<Duration>,
+    /// 99th-percentile capture-to-viewer latency of live frames.
+    pub live_latency_p99: Option<Duration>,
     /// Alerts the monitoring fired, with when their cause began.
     pub alerts: Vec<Alert>,
     /// Faults applied, with their simulated times.
@@ -275,6 +355,107 @@ pub fn run(
             )
         })
         .collect();
+    // Accounts, registry and signaling per region; users and their cameras are set up
+    // as the product would have left them: each site's owner registered with a second
+    // factor, and the site's cameras provisioned and paired to that account.
+    let start = Timestamp::from_secs(EPOCH_SECS);
+    let mut setup_rng = ChaCha8Rng::seed_from_u64(seeds.next_u64());
+    // Each region name parsed once (names were checked against REGIONS above).
+    let region_of: BTreeMap<&str, Region> = spec
+        .regions
+        .iter()
+        .map(|name| {
+            name.parse().map(|r| (name.as_str(), r)).map_err(
+                |e: camproof_platform::accounts::UnknownRegion| WorldError::Invalid(e.to_string()),
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    let mut services: BTreeMap<String, Rc<RefCell<RegionServices>>> = BTreeMap::new();
+    let mut relay_keys: BTreeMap<String, RelayKey> = BTreeMap::new();
+    for region in &spec.regions {
+        let r = region_of[region.as_str()];
+        let accounts = Accounts::new(r, AccountsConfig::for_tests())
+            .map_err(|e| WorldError::Invalid(format!("accounts: {e}")))?;
+        let registry = Registry::new(r, RegistryConfig::default())
+            .map_err(|e| WorldError::Invalid(format!("registry: {e}")))?;
+        let mut key = [0u8; 32];
+        setup_rng.fill_bytes(&mut key);
+        let relay_key = RelayKey::from_bytes(key);
+        relay_keys.insert(region.clone(), relay_key.clone());
+        services.insert(
+            region.clone(),
+            Rc::new(RefCell::new(RegionServices::new(
+                accounts,
+                registry,
+                relay_key,
+                region_location(r),
+                seeds.next_u64(),
+            ))),
+        );
+    }
+    // The vendor signs the release offline; each region's OTA service trusts the vendor
+    // for the model and publishes the image (verifying it).
+    let vendor_cert = pki
+        .vendor_certificate(0)
+        .ok_or_else(|| WorldError::Invalid("the PKI has no vendor".into()))?
+        .clone();
+    let vendor_public = match &vendor_cert.key {
+        camproof_protocol::pki::PublicKey::Rsa(k) => Some(k.clone()),
+        _ => None,
+    };
+    let mut rollouts: Vec<(String, FirmwareVersion)> = Vec::new();
+    if let Some(ota) = &spec.ota {
+        let version: FirmwareVersion = ota
+            .version
+            .parse()
+            .map_err(|_| WorldError::Invalid(format!("OTA version {:?}", ota.version)))?;
+        let image: Vec<u8> = (0..ota.image_bytes).map(|i| (i * 31 % 251) as u8).collect();
+        let manifest =
+            Manifest::for_image(CAMERA_MODEL, version, FirmwareVersion::new(1, 0, 0), &image)
+                .map_err(|e| WorldError::Invalid(format!("OTA manifest: {e}")))?;
+        let key = pki
+            .vendor_key(0)
+            .ok_or_else(|| WorldError::Invalid("the PKI has no vendor key".into()))?;
+        let signed = SignedManifest::sign(manifest, key, &mut setup_rng)
+            .map_err(|e| WorldError::Invalid(format!("OTA signature: {e}")))?;
+        for (region, svc) in &services {
+            let mut service = OtaService::new(OtaConfig::default())
+                .map_err(|e| WorldError::Invalid(format!("OTA: {e}")))?;
+            service
+                .trust_vendor(CAMERA_MODEL, vendor_cert.clone())
+                .map_err(|e| WorldError::Invalid(format!("OTA: {e}")))?;
+            service
+                .publish(signed.clone(), image.clone(), start)
+                .map_err(|e| WorldError::Invalid(format!("OTA: {e}")))?;
+            svc.borrow_mut().ota = Some(service);
+            rollouts.push((region.clone(), version));
+        }
+    }
+    // The replicated store: one replica per zone, on the zone's host, one history per
+    // region for the invariant checkers.
+    let mut histories: BTreeMap<String, History> = BTreeMap::new();
+    let mut replicas: BTreeMap<String, Replica> = BTreeMap::new();
+    for region in &spec.regions {
+        let r = region_of[region.as_str()];
+        let members: BTreeMap<u64, String> = (1..=u64::from(spec.zones_per_region))
+            .map(|z| (z, format!("gw-{region}-{z}:{STORE_PORT}")))
+            .collect();
+        let history = History::with_trace(trace.clone());
+        for z in 1..=u64::from(spec.zones_per_region) {
+            let mut cfg =
+                ReplicaConfig::new(r, z, format!("0.0.0.0:{STORE_PORT}"), members.clone());
+            cfg.seed = seeds.next_u64();
+            cfg.bugs = spec.store_bugs;
+            let replica =
+                Replica::in_memory(cfg, MemBackend::new(DiskFault::new()), history.clone());
+            replicas.insert(format!("gw-{region}-{z}"), replica);
+        }
+        histories.insert(region.clone(), history);
+    }
+    let store_stats = Rc::new(RefCell::new(StoreStats::default()));
+    let store_clients = Rc::new(std::cell::Cell::new(0u64));
+    let relay_stats: Vec<Rc<RefCell<RelayServiceStats>>> =
+        gateways.iter().map(|_| Rc::default()).collect();
     for (g, (region, name)) in gateways.iter().enumerate() {
         let server_config = Arc::new(ServerConfig::new(pki.server(name, g as u64)));
         // Fallbacks a gateway hands out: the other zones of its region.
@@ -286,30 +467,73 @@ pub fn run(
         let config = GatewayConfig {
             name: name.clone(),
             listen: format!("0.0.0.0:{GATEWAY_PORT}"),
-            relay: format!("relay-{region}:{}", GATEWAY_PORT + 1),
+            relay: format!("{name}:{RELAY_PORT}"),
             fallbacks,
             idle_timeout: spec.camera.heartbeat * 3,
         };
         let context = contexts[region].clone();
+        let region_services = services[region].clone();
+        let gateway_services = region_services.clone();
+        let relay_key = relay_keys[region].clone();
         let stats = gateway_stats[g].clone();
+        let relay_stats = relay_stats[g].clone();
         let trace = trace.clone();
         let seed = seeds.next_u64();
+        let host = name.clone();
+        let replica = replicas.get(name).cloned();
+        let store_members: Vec<String> = (1..=spec.zones_per_region)
+            .map(|z| format!("gw-{region}-{z}:{STORE_PORT}"))
+            .collect();
+        let store_region = region_of[region.as_str()];
+        let store_stats = store_stats.clone();
+        let store_clients = store_clients.clone();
         sim.host(name.as_str(), move || {
-            let gateway = Gateway::new(
+            if let Some(replica) = replica.clone() {
+                tokio::task::spawn_local(async move {
+                    let _ = replica.run(SimNet, SimClock).await;
+                });
+            }
+            // The zone's store writer: the region's services' records, written with home
+            // residency; a write counts once a majority of zones holds it.
+            let client_id = store_clients.get() + 1;
+            store_clients.set(client_id);
+            let writer = store_writer(
+                StoreClient::new(SimNet, store_region, store_members.clone(), client_id),
+                region_services.clone(),
+                store_region,
+                store_stats.clone(),
+            );
+            tokio::task::spawn_local(writer);
+            let gateway = Gateway::with_services(
                 config.clone(),
                 server_config.clone(),
                 context.clone(),
+                Some(gateway_services.clone()),
                 seed,
                 stats.clone(),
                 trace.clone(),
             );
+            // The zone's relay runs beside its gateway; a crash takes both.
+            let relay = RelayService::new(
+                format!("relay@{host}"),
+                relay_key.clone(),
+                RelayConfig::default(),
+                relay_stats.clone(),
+                trace.clone(),
+            );
             async move {
+                tokio::task::spawn_local(async move {
+                    let listen = format!("0.0.0.0:{RELAY_PORT}");
+                    let _ = relay.serve(SimNet, &listen, SimClock).await;
+                });
                 gateway.serve(SimNet, SimClock).await?;
                 Ok(())
             }
         });
     }
 
+    let app_config = Arc::new(ClientConfig::new(pki.trust_store()));
+    let viewer_stats = Rc::new(RefCell::new(ViewerStats::default()));
     let mut client_config = ClientConfig::new(pki.trust_store());
     client_config.flaws = spec.camera.flaws.device;
     let client_config = Arc::new(client_config);
@@ -327,6 +551,25 @@ pub fn run(
             .filter(|(r, _)| *r != region)
             .map(|(_, n)| endpoint(n))
             .collect();
+        // The site's owner, and the family members the owner shares the cameras with
+        // (each with an account of their own: one-time codes are single-use).
+        let r_services = services[&region].clone();
+        let mut users = Vec::new();
+        for u in 0..spec.viewers.per_site.max(1) {
+            let username = format!("user{u}@site{site}.example");
+            // Accounts were made before the run starts (a code used at enrolment is
+            // spent, so enrolling at the first instant would refuse the first sign-in).
+            let made = Timestamp::from_secs(EPOCH_SECS - 3600);
+            let user = register_user(
+                &mut r_services.borrow_mut(),
+                &username,
+                made,
+                &mut setup_rng,
+            )?;
+            users.push((username, user));
+        }
+        let owner = users[0].1 .0.clone();
+        let mut pairings: BTreeMap<String, PairingSecret> = BTreeMap::new();
         let mut devices = Vec::with_capacity(spec.cameras_per_site as usize);
         for c in 0..spec.cameras_per_site {
             let index = u64::from(site) * u64::from(spec.cameras_per_site) + u64::from(c);
@@ -336,24 +579,93 @@ pub fn run(
             gateways.extend(away.iter().cloned());
             let config = Rc::new(CameraConfig {
                 gateways,
+                // A live view lasts as long as its viewer watches, and a little more.
+                live_view_max: spec.viewers.watch + Duration::from_secs(2),
+                model: CAMERA_MODEL.to_owned(),
+                vendor_key: vendor_public.clone(),
                 ..spec.camera.clone()
             });
             homes.insert(index, region.clone());
-            devices.push((
-                index,
-                config,
-                Arc::new(pki.device_cached(index, cache)),
-                seeds.next_u64(),
-            ));
+            let creds = Arc::new(pki.device_cached(index, cache));
+            let camera_seed = seeds.next_u64();
+            // Manufacture and pairing: provisioned, then claimed by the site's owner
+            // with the token the camera shows. The pairing secret stays between the
+            // camera and the owner's app.
+            if let Some(leaf) = creds.chain().first() {
+                let peer = PeerIdentity {
+                    subject: leaf.subject.clone(),
+                    serial: leaf.serial,
+                    issuer: leaf.issuer.clone(),
+                };
+                let mut svc = r_services.borrow_mut();
+                let id = svc
+                    .registry
+                    .provision(&peer, "bullet-4k", start, &mut setup_rng)
+                    .map_err(|e| {
+                        WorldError::Invalid(format!("provisioning camera {index}: {e}"))
+                    })?;
+                let token = svc
+                    .registry
+                    .begin_pairing(&peer, start, &mut setup_rng)
+                    .map_err(|e| WorldError::Invalid(format!("pairing camera {index}: {e}")))?;
+                svc.registry
+                    .claim(&owner, token.expose(), start)
+                    .map_err(|e| WorldError::Invalid(format!("claiming camera {index}: {e}")))?;
+                for (_, (family, _, _)) in users.iter().skip(1) {
+                    let code = svc
+                        .registry
+                        .issue_code(&owner, &id, Action::Share, start, &mut setup_rng)
+                        .map_err(|e| WorldError::Invalid(format!("sharing camera {index}: {e}")))?;
+                    svc.registry
+                        .share(&owner, &id, family, code.expose(), start)
+                        .map_err(|e| WorldError::Invalid(format!("sharing camera {index}: {e}")))?;
+                }
+                let pairing = Camera::pairing_secret(&mut ChaCha8Rng::seed_from_u64(camera_seed));
+                pairings.insert(id.as_str().to_owned(), pairing);
+            }
+            devices.push((index, config, creds, camera_seed));
         }
+        let viewers: Vec<(Rc<ViewerConfig>, u64)> = users
+            .into_iter()
+            .take(spec.viewers.per_site as usize)
+            .enumerate()
+            .map(|(u, (username, (_, password, totp_secret)))| {
+                let config = Rc::new(ViewerConfig {
+                    gateways: home.clone(),
+                    username,
+                    password,
+                    totp_secret: Some(totp_secret),
+                    pairings: pairings.clone(),
+                    // Only the owner may steer the cameras; family members watch.
+                    send_commands: u == 0,
+                    live_view: spec.viewers.live_view,
+                    watch: spec.viewers.watch,
+                    pause: spec.viewers.pause,
+                    start_window: Duration::from_secs(20),
+                    timeout: Duration::from_secs(15),
+                });
+                (config, seeds.next_u64())
+            })
+            .collect();
         let site_name = spec.site_names()[site as usize].clone();
         site_names.push((region, site_name.clone()));
         let client_config = client_config.clone();
         let fleet = fleet.clone();
+        let app_config = app_config.clone();
+        let viewer_stats = viewer_stats.clone();
         sim.host(site_name.as_str(), move || {
             let devices = devices.clone();
             let client_config = client_config.clone();
             let fleet = fleet.clone();
+            for (viewer_config, seed) in &viewers {
+                let viewer = Viewer::new(
+                    viewer_config.clone(),
+                    app_config.clone(),
+                    ChaCha8Rng::seed_from_u64(*seed),
+                    viewer_stats.clone(),
+                );
+                tokio::task::spawn_local(viewer.run(SimNet, SimClock));
+            }
             async move {
                 let tasks: Vec<_> = devices
                     .into_iter()
@@ -399,6 +711,8 @@ pub fn run(
     let mut applied = Vec::new();
     let mut monitor = Monitor::standard();
     let mut next_sample = Duration::ZERO;
+    // Per gateway host: relay bytes in and out, gateway video bytes in, at the last sample.
+    let mut last_bytes: BTreeMap<usize, (u64, u64, u64)> = BTreeMap::new();
     let epoch = Timestamp::from_secs(EPOCH_SECS);
     loop {
         let elapsed = sim.elapsed();
@@ -435,11 +749,43 @@ pub fn run(
             trace.record(now, format!("fault {:?}", fault.action));
             applied.push((elapsed, fault.action));
         }
+        if let Some(ota) = spec.ota.as_ref().filter(|o| elapsed >= o.start) {
+            for (region, version) in std::mem::take(&mut rollouts) {
+                if let Some(service) = services[&region].borrow_mut().ota.as_mut() {
+                    match service.start_rollout(CAMERA_MODEL, version, ota.percent, now) {
+                        Ok(_) => trace.record(
+                            now,
+                            format!("ota rollout {version} {}% in {region}", ota.percent),
+                        ),
+                        Err(e) => {
+                            trace.record(now, format!("ota rollout refused in {region}: {e}"))
+                        }
+                    }
+                }
+            }
+        }
         if elapsed >= next_sample {
-            // A running host reports itself up; a crashed one reports nothing.
-            for (_, name) in &gateways {
-                if sim.is_host_running(name.as_str()) {
-                    monitor.observe(Sample::new(name, "gateway", Metric::Up, 1.0, now));
+            // A running host reports itself up, and its relay its traffic; a crashed
+            // one reports nothing.
+            let secs = MONITOR_INTERVAL.as_secs_f64();
+            for (g, (_, name)) in gateways.iter().enumerate() {
+                if !sim.is_host_running(name.as_str()) {
+                    continue;
+                }
+                monitor.observe(Sample::new(name, "gateway", Metric::Up, 1.0, now));
+                let core = relay_stats[g].borrow().core;
+                let gateway_in = gateway_stats[g].borrow().video_bytes;
+                let before = last_bytes.insert(g, (core.bytes_in, core.bytes_out, gateway_in));
+                let (bin, bout, gin) =
+                    before.unwrap_or((core.bytes_in, core.bytes_out, gateway_in));
+                let rate = |now: u64, then: u64| now.saturating_sub(then) as f64 / secs;
+                for (service, metric, value) in [
+                    ("relay", Metric::Up, 1.0),
+                    ("relay", Metric::BytesInPerSec, rate(core.bytes_in, bin)),
+                    ("relay", Metric::BytesOutPerSec, rate(core.bytes_out, bout)),
+                    ("gateway", Metric::BytesInPerSec, rate(gateway_in, gin)),
+                ] {
+                    monitor.observe(Sample::new(name, service, metric, value, now));
                 }
             }
             for alert in monitor.evaluate(now) {
@@ -480,6 +826,44 @@ pub fn run(
             *gateways.online.entry(k.clone()).or_default() += v;
         }
     }
+    let mut relay = RelayServiceStats::default();
+    for r in &relay_stats {
+        relay.add(&r.borrow());
+    }
+    let mut signaling = SignalingStats::default();
+    for s in services.values() {
+        signaling.add(s.borrow().stats());
+    }
+    let mut store = store_stats.borrow().clone();
+    for (region, history) in &histories {
+        store.leaders += history.leaders().len() as u64;
+        if let Err(v) = check_one_leader_per_term(history) {
+            store.violations.push(format!("{region}: {v}"));
+        }
+        if let Err(v) = check_no_acked_write_lost(history) {
+            store.violations.push(format!("{region}: {v}"));
+        }
+    }
+    let viewers = viewer_stats.borrow().clone();
+    let mut ota: Option<RolloutCounts> = None;
+    for s in services.values() {
+        if let Some(service) = &s.borrow().ota {
+            for status in service.rollouts() {
+                let total = ota.get_or_insert_with(RolloutCounts::default);
+                let c = &status.counts;
+                total.eligible += c.eligible;
+                total.offered += c.offered;
+                total.installed += c.installed;
+                total.refused += c.refused;
+                total.failed += c.failed;
+                for (code, n) in &c.refusals {
+                    *total.refusals.entry(*code).or_default() += n;
+                }
+            }
+        }
+    }
+    let mut live = viewers.latency_us.clone();
+    live.sort_unstable();
     let mut latencies = gateways.frame_latency_us.clone();
     latencies.sort_unstable();
     let fleet = fleet.borrow().clone();
@@ -501,11 +885,65 @@ pub fn run(
         latency_p99: percentile(&latencies, 99),
         fleet,
         gateways,
+        live_latency_p50: percentile(&live, 50),
+        live_latency_p99: percentile(&live, 99),
+        viewers,
+        signaling,
+        relay,
+        store,
+        ota,
         alerts: monitor.alerts().to_vec(),
         faults: applied,
         trace_events: trace.len(),
         trace_hash: trace.hash_hex(),
     })
+}
+
+/// Registers `username` in the region with a strong random password and an enrolled
+/// authenticator; returns the caller, the password and the authenticator's secret.
+fn register_user(
+    svc: &mut RegionServices,
+    username: &str,
+    now: Timestamp,
+    rng: &mut ChaCha8Rng,
+) -> Result<(Caller, SecretText, SecretText), WorldError> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        WorldError::Invalid(format!("{what} {username}: {e}"))
+    };
+    let mut raw = [0u8; 16];
+    rng.fill_bytes(&mut raw);
+    let password: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let home = svc.region;
+    let reg = svc
+        .accounts
+        .register(username, &password, home, now, rng)
+        .map_err(|e| fail("registering", &e))?;
+    let enrol = svc
+        .accounts
+        .begin_totp_enrolment(&reg.user_id, rng)
+        .map_err(|e| fail("enrolling", &e))?;
+    let secret = enrol.secret_base32().to_owned();
+    let code = camproof_platform::accounts::Totp::from_base32(&secret, 6)
+        .map_err(|e| fail("enrolling", &e))?
+        .code_at(now);
+    svc.accounts
+        .confirm_totp(&reg.user_id, &code, now)
+        .map_err(|e| fail("enrolling", &e))?;
+    Ok((
+        Caller::new(reg.user_id, home),
+        SecretText::new(password),
+        SecretText::new(secret),
+    ))
+}
+
+/// Where logins through a region's edge appear to come from (its main city).
+fn region_location(region: Region) -> GeoPoint {
+    match region {
+        Region::Cn => GeoPoint::new(31.23, 121.47),
+        Region::Americas => GeoPoint::new(39.04, -77.49),
+        Region::EuAfrica => GeoPoint::new(50.11, 8.68),
+        Region::Apac => GeoPoint::new(1.35, 103.82),
+    }
 }
 
 /// The `p`th percentile (nearest rank) of sorted microsecond values.
