@@ -156,6 +156,10 @@ pub struct WorldBenchArgs {
     pub seed: u64,
     /// Simulator step.
     pub tick: Duration,
+    /// Viewer apps per site.
+    pub viewers_per_site: u32,
+    /// Whether viewers open live views (real sealed video through the relays).
+    pub live_view: bool,
 }
 
 /// Measures how fast the simulated world runs: simulated seconds per wall second.
@@ -194,6 +198,13 @@ pub fn world(
         },
         tick: args.tick,
         faults: Vec::new(),
+        viewers: world::ViewerSpec {
+            per_site: args.viewers_per_site,
+            live_view: args.live_view,
+            ..world::ViewerSpec::default()
+        },
+        ota: None,
+        store_bugs: Default::default(),
     };
     println!(
         "camproof bench world: {} cameras in {} sites, {} regions x {} zones, {} simulated, {}",
@@ -206,7 +217,7 @@ pub fn world(
             "heartbeats only".to_string()
         } else {
             format!("{} fps at {} kbit/s", args.fps, args.bitrate_kbps)
-        }
+        },
     );
     let start = Instant::now();
     let pki = crate::keycache::platform_pki(1, cache.as_mut())?;
@@ -226,10 +237,34 @@ pub fn world(
         summary.cameras_online, summary.cameras
     );
     println!(
+        "  sessions                {} full handshakes, {} resumed, {} connect attempts",
+        summary.gateways.handshakes, summary.gateways.resumptions, summary.fleet.connect_attempts
+    );
+    println!(
         "  heartbeats acknowledged {}; frames delivered {} ({:.1} MB)",
         summary.fleet.heartbeats_acked,
         summary.gateways.video_frames,
         summary.gateways.video_bytes as f64 / 1e6
+    );
+    let v = &summary.viewers;
+    println!(
+        "  viewers                 {} ({} per site): {} sign-ins with TOTP, {} commands relayed and answered, {} live views, {} frames verified end to end",
+        spec.viewers.per_site * spec.sites,
+        spec.viewers.per_site,
+        v.logins,
+        summary.signaling.answered,
+        v.live_views,
+        v.frames_verified
+    );
+    println!(
+        "  store                   {} writes acknowledged, {} leaders, invariants {}",
+        summary.store.writes_acked,
+        summary.store.leaders,
+        if summary.store.violations.is_empty() {
+            "ok"
+        } else {
+            "VIOLATED"
+        }
     );
     match peak_rss_kib() {
         Some(kib) => println!("  peak memory (VmHWM)     {:.1} MiB", kib as f64 / 1024.0),

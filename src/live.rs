@@ -4,14 +4,22 @@
 #![allow(clippy::disallowed_methods)] // Real-socket runs live in real time.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
+use camproof_platform::accounts::{Accounts, AccountsConfig, GeoPoint, Region};
 use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats};
 use camproof_platform::net::{Listener, Net, SystemClock, TokioNet};
+use camproof_platform::registry::{Registry, RegistryConfig};
+use camproof_platform::relay::RelayConfig;
+use camproof_platform::relay_service::{RelayKey, RelayService};
+use camproof_platform::signaling::{store_writer, RegionServices, StoreStats};
+use camproof_platform::store::{DiskFault, History, Replica, ReplicaConfig, StoreClient};
 use camproof_platform::trace::Trace;
 use camproof_protocol::cdp::{ClientConfig, ServerConfig, ServerContext};
 use camproof_protocol::pki::KeyCache;
@@ -29,17 +37,30 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the tokio runtime")
 }
 
-/// Runs one gateway on `listen` until `duration` passes (or forever).
+/// Where `serve` keeps its state and which ports its store uses.
+pub struct ServeStore {
+    /// Directory of the three on-disk replicas (created if missing).
+    pub data: PathBuf,
+    /// First of three loopback ports for the replicas.
+    pub port: u16,
+}
+
+/// Runs one gateway (with the app services, the relay and a three-replica store on
+/// disk) on `listen` until `duration` passes (or forever).
 pub fn serve(
     listen: String,
     duration: Option<Duration>,
     pki_seed: u64,
+    store: ServeStore,
     mut cache: Box<dyn KeyCache>,
 ) -> Result<ExitCode> {
     let pki = crate::keycache::platform_pki(pki_seed, cache.as_mut())?;
+    std::fs::create_dir_all(&store.data)
+        .with_context(|| format!("creating the data directory {}", store.data.display()))?;
     let rt = runtime()?;
     let local = tokio::task::LocalSet::new();
     let stats = Rc::new(RefCell::new(GatewayStats::default()));
+    let store_stats = Rc::new(RefCell::new(StoreStats::default()));
     local.block_on(&rt, async {
         // Bind first so the address printed is the one actually listening (port 0 works).
         let listener = TokioNet
@@ -47,23 +68,89 @@ pub fn serve(
             .await
             .with_context(|| format!("binding {listen}"))?;
         let addr = Listener::local_addr(&listener).context("reading the bound address")?;
-        let gateway = Gateway::new(
+        let relay_listener = TokioNet
+            .bind(&format!("{}:0", addr.ip()))
+            .await
+            .context("binding the relay")?;
+        let relay_addr = Listener::local_addr(&relay_listener).context("reading the relay address")?;
+
+        // The region's store: three replicas on disk, as three zones would hold it.
+        let region = Region::EuAfrica;
+        let members: BTreeMap<u64, String> = (0..3u16)
+            .map(|i| (u64::from(i) + 1, format!("127.0.0.1:{}", store.port.saturating_add(i))))
+            .collect();
+        for (node, member) in &members {
+            let mut cfg = ReplicaConfig::new(region, *node, member.clone(), members.clone());
+            cfg.seed = pki_seed.wrapping_add(*node);
+            let dir = store.data.join(format!("store-{node}"));
+            let replica = Replica::on_disk(cfg, dir, DiskFault::new(), History::new());
+            tokio::task::spawn_local(async move {
+                if let Err(e) = replica.run(TokioNet, SystemClock).await {
+                    eprintln!("camproof serve: store replica stopped: {e}");
+                }
+            });
+        }
+        let replicas: Vec<String> = members.values().cloned().collect();
+
+        let mut seed = ChaCha8Rng::seed_from_u64(pki_seed);
+        let mut relay_key = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut seed, &mut relay_key);
+        let relay_key = RelayKey::from_bytes(relay_key);
+        let services = Rc::new(RefCell::new(RegionServices::new(
+            Accounts::new(region, AccountsConfig::production())
+                .map_err(|e| anyhow::anyhow!("accounts: {e}"))?,
+            Registry::new(region, RegistryConfig::default())
+                .map_err(|e| anyhow::anyhow!("registry: {e}"))?,
+            relay_key.clone(),
+            GeoPoint::new(50.11, 8.68),
+            pki_seed,
+        )));
+        let relay = RelayService::new(
+            "relay",
+            relay_key,
+            RelayConfig::default(),
+            Rc::default(),
+            Trace::new(0),
+        );
+        tokio::task::spawn_local(relay.serve_on(relay_listener, SystemClock));
+        tokio::task::spawn_local(store_writer(
+            StoreClient::new(TokioNet, region, replicas.clone(), 1),
+            services.clone(),
+            region,
+            store_stats.clone(),
+        ));
+        let gateway = Gateway::with_services(
             GatewayConfig {
                 name: GATEWAY_NAME.into(),
                 listen: addr.to_string(),
-                relay: addr.to_string(),
+                relay: relay_addr.to_string(),
                 fallbacks: Vec::new(),
                 idle_timeout: Duration::from_secs(90),
             },
             Arc::new(ServerConfig::new(pki.server(GATEWAY_NAME, 0))),
             Rc::new(RefCell::new(ServerContext::new(pki.trust_store()))),
+            Some(services),
             pki_seed,
             stats.clone(),
             Trace::new(0),
         );
         println!(
-            "camproof serve: gateway {GATEWAY_NAME} listening on {addr} (pki seed {pki_seed})"
+            "camproof serve: gateway {GATEWAY_NAME} listening on {addr}, relay on {relay_addr}, store in {} (replicas {}) (pki seed {pki_seed})",
+            store.data.display(),
+            replicas.join(", ")
         );
+        // What the store holds from earlier runs: a restart loses nothing.
+        tokio::task::spawn_local(async move {
+            let mut client = StoreClient::new(TokioNet, region, replicas, 2);
+            for _ in 0..20 {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if let Ok(devices) = client.scan_prefix("devices/").await {
+                    println!("store: {} device records on disk", devices.len());
+                    return;
+                }
+            }
+            println!("store: no leader elected within 10 s");
+        });
         let serving = gateway.serve_on(listener, SystemClock);
         match duration {
             Some(d) => {
@@ -77,6 +164,11 @@ pub fn serve(
         }
         anyhow::Ok(())
     })?;
+    let st = store_stats.borrow();
+    println!(
+        "store: {} writes acknowledged by a majority of replicas, {} retried",
+        st.writes_acked, st.writes_failed
+    );
     let s = stats.borrow();
     println!(
         "served: {} connections, {} handshakes, {} resumed, {} heartbeats, {} video frames ({:.1} MB), failures {:?}",

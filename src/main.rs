@@ -7,9 +7,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+#[cfg(unix)]
+mod bench_relay;
+mod certify;
 mod demo;
+mod dut_camera;
 mod keycache;
 mod live;
+mod relay_cmd;
 mod run;
 
 /// Simulation and conformance test harness for video-surveillance clouds and IP cameras.
@@ -67,6 +72,12 @@ enum Command {
         /// Seed of the test PKI; `swarm` must use the same.
         #[arg(long, default_value_t = 1)]
         pki_seed: u64,
+        /// Directory of the store's three on-disk replicas (kept across restarts).
+        #[arg(long, default_value = "camproof-data")]
+        data: std::path::PathBuf,
+        /// First of the three loopback ports of the store's replicas.
+        #[arg(long, default_value_t = 7500)]
+        store_port: u16,
         #[command(flatten)]
         keys: KeyCacheArgs,
     },
@@ -121,8 +132,99 @@ enum Command {
         /// Seed of the test PKI whose vendor-0 key signs accepted firmware.
         #[arg(long, default_value_t = 1)]
         pki_seed: u64,
+        /// Also connect to this platform endpoint over CDP/1 (repeatable: fallbacks);
+        /// `@gateway:PORT` means the default route's gateway (inside a container: the
+        /// Docker host). Uses the certification test PKI and revocation list.
+        #[arg(long)]
+        platform: Vec<String>,
+        /// Firmware profile (certification DUT profiles: reference or a flawed one).
+        #[arg(long)]
+        profile: Option<String>,
+        /// Video frames per second sent to the platform.
+        #[arg(long, default_value_t = 25)]
+        fps: u32,
+        /// Seed of the camera's random draws.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
         #[command(flatten)]
         keys: KeyCacheArgs,
+    },
+    /// Certify camera firmware: requirement-mapped tests against a simulated profile,
+    /// a device on the network, a container image or a capture; signed report.
+    Certify {
+        /// Mode 1: a simulated profile, inside the deterministic simulator.
+        #[arg(long, group = "dut_mode")]
+        profile: Option<String>,
+        /// Mode 2: act as the platform on this address (HOST:PORT; PORT+1 is the
+        /// fallback endpoint); needs --dut.
+        #[arg(long, group = "dut_mode", requires = "dut")]
+        listen: Option<String>,
+        /// Mode 2: the device's host, or HOST:NETIP_PORT.
+        #[arg(long)]
+        dut: Option<String>,
+        /// Mode 2: the address the device reaches the harness at (default: the listen
+        /// host, or 127.0.0.1 for 0.0.0.0).
+        #[arg(long)]
+        advertise: Option<String>,
+        /// Mode 3: a local container image NAME:TAG whose entrypoint is `camproof camera`.
+        #[arg(long, group = "dut_mode")]
+        image: Option<String>,
+        /// Mode 3: the port the harness's platform listens on.
+        #[arg(long, default_value_t = 17443)]
+        port: u16,
+        /// Mode 3: extra argument for the image's entrypoint (repeatable).
+        #[arg(long = "container-arg", allow_hyphen_values = true)]
+        container_args: Vec<String>,
+        /// Mode 4: a pcap or pcapng capture.
+        #[arg(long, group = "dut_mode")]
+        pcap: Option<PathBuf>,
+        /// DUT description (TOML; see conformance/duts/). Default: the camproof camera.
+        #[arg(long)]
+        description: Option<PathBuf>,
+        /// Seed of every random draw; same seed, same run (mode 1).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Run only this test case.
+        #[arg(long)]
+        test: Option<String>,
+        /// Directory for report.json, report.html, junit.xml and the capture.
+        #[arg(long, default_value = "certification")]
+        out: PathBuf,
+        /// Ed25519 report signing key (64 hex digits) [default: $CAMPROOF_SIGNING_KEY,
+        /// else ~/.config/camproof/report-signing.key, created on first use].
+        #[arg(long)]
+        signing_key: Option<PathBuf>,
+        #[command(flatten)]
+        keys: KeyCacheArgs,
+    },
+    /// Check a signed certification report: signature and integrity.
+    VerifyReport {
+        /// The report.json.
+        file: PathBuf,
+        /// Expected signer's public key (64 hex digits).
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Run the end-to-end encrypted video relay on real sockets (see docs/relay.md).
+    Relay {
+        /// Address to listen on (port 0 picks a free port; the real one is printed).
+        #[arg(long, default_value = "127.0.0.1:7444")]
+        listen: String,
+        /// Longest a frame may wait for a viewer, e.g. 3s or 500ms.
+        #[arg(long, default_value = "3s")]
+        max_age: String,
+        /// Most frames queued per viewer.
+        #[arg(long, default_value_t = 256)]
+        max_queue_frames: usize,
+        /// Most bytes queued per viewer.
+        #[arg(long, default_value_t = 8 * 1024 * 1024)]
+        max_queue_bytes: usize,
+        /// Stop after this long (e.g. 60s); runs until killed otherwise.
+        #[arg(long)]
+        duration: Option<String>,
+        /// Stop when standard input closes (used by `bench relay`).
+        #[arg(long, hide = true)]
+        exit_on_stdin_eof: bool,
     },
     /// Benchmarks that print figures (wall-clock, this machine).
     Bench {
@@ -162,8 +264,34 @@ enum BenchCommand {
         /// Simulator step in milliseconds (coarser is faster, resolves latency less).
         #[arg(long, default_value_t = 1)]
         tick_ms: u64,
+        /// Viewer apps per site: each signs in (password and TOTP), sends PTZ commands
+        /// through signaling and watches live views through the relay.
+        #[arg(long, default_value_t = 0)]
+        viewers_per_site: u32,
+        /// Viewers also open live views (real sealed video through the relays); without
+        /// it they sign in, list devices and send commands.
+        #[arg(long)]
+        live_view: bool,
         #[command(flatten)]
         keys: KeyCacheArgs,
+    },
+    /// The video relay against a direct transfer, socat and srt-live-transmit (loopback).
+    Relay {
+        /// Concurrent streams (cameras) in every case.
+        #[arg(long, default_value_t = 1)]
+        streams: u32,
+        /// Largest fan-out: viewers per stream (1 and 10 are measured too).
+        #[arg(long, default_value_t = 100)]
+        viewers: u32,
+        /// Seconds each phase (unpaced, then paced) sends for.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Total delivered rate of the paced (latency) phase, in Gbit/s.
+        #[arg(long, default_value_t = 1.0)]
+        latency_gbps: f64,
+        /// Print one JSON document instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Test-PKI throughput: key generation, certificate issue and verification, handshakes.
     Pki {
@@ -228,12 +356,18 @@ fn main() -> ExitCode {
             listen,
             duration,
             pki_seed,
+            data,
+            store_port,
             keys,
         } => parse_opt_duration(duration.as_deref()).and_then(|duration| {
             live::serve(
                 listen,
                 duration,
                 pki_seed,
+                live::ServeStore {
+                    data,
+                    port: store_port,
+                },
                 keycache::open(keys.key_cache, keys.no_key_cache),
             )
         }),
@@ -262,12 +396,41 @@ fn main() -> ExitCode {
         }),
         Command::Camera {
             netip,
+            serial: _,
+            admin_password,
+            flaws,
+            duration,
+            pki_seed: _,
+            platform,
+            profile,
+            fps,
+            seed,
+            keys,
+        } if !platform.is_empty() || profile.is_some() => parse_opt_duration(duration.as_deref())
+            .and_then(|duration| {
+                dut_camera::run(
+                    dut_camera::DutCameraArgs {
+                        netip,
+                        platform,
+                        profile: profile.unwrap_or_else(|| "reference".into()),
+                        flaws,
+                        admin_password,
+                        duration,
+                        seed,
+                        fps,
+                    },
+                    keycache::open(keys.key_cache, keys.no_key_cache),
+                )
+            }),
+        Command::Camera {
+            netip,
             serial,
             admin_password,
             flaws,
             duration,
             pki_seed,
             keys,
+            ..
         } => parse_opt_duration(duration.as_deref()).and_then(|duration| {
             live::camera(
                 netip,
@@ -279,9 +442,101 @@ fn main() -> ExitCode {
                 keycache::open(keys.key_cache, keys.no_key_cache),
             )
         }),
+        Command::Certify {
+            profile,
+            listen,
+            dut,
+            advertise,
+            image,
+            port,
+            container_args,
+            pcap,
+            description,
+            seed,
+            test,
+            out,
+            signing_key,
+            keys,
+        } => {
+            let target = match (profile, listen, image, pcap) {
+                (Some(p), None, None, None) => Ok(certify::Target::Profile(p)),
+                (None, Some(listen), None, None) => Ok(certify::Target::Network {
+                    listen,
+                    dut: dut.unwrap_or_default(),
+                    advertise,
+                }),
+                (None, None, Some(image), None) => Ok(certify::Target::Image {
+                    image,
+                    port,
+                    args: container_args,
+                }),
+                (None, None, None, Some(p)) => Ok(certify::Target::Capture(p)),
+                _ => Err(anyhow::anyhow!(
+                    "give exactly one of --profile, --listen (with --dut), --image, --pcap"
+                )),
+            };
+            target.and_then(|target| {
+                certify::certify(
+                    certify::CertifyArgs {
+                        target,
+                        description,
+                        seed,
+                        test,
+                        out,
+                        signing_key,
+                    },
+                    keycache::open(keys.key_cache, keys.no_key_cache),
+                )
+            })
+        }
+        Command::VerifyReport { file, key } => certify::verify(&file, key.as_deref()),
+        Command::Relay {
+            listen,
+            max_age,
+            max_queue_frames,
+            max_queue_bytes,
+            duration,
+            exit_on_stdin_eof,
+        } => parse_opt_duration(duration.as_deref()).and_then(|duration| {
+            let max_age = humantime::parse_duration(&max_age)
+                .map_err(|e| anyhow::anyhow!("--max-age {max_age:?}: {e}"))?;
+            relay_cmd::run(relay_cmd::RelayArgs {
+                listen,
+                config: camproof_platform::relay::RelayConfig {
+                    max_age,
+                    max_queue_frames,
+                    max_queue_bytes,
+                },
+                duration,
+                exit_on_stdin_eof,
+            })
+        }),
         Command::Bench {
             what: BenchCommand::Pki { keys, iterations },
         } => bench::pki(keys, iterations),
+        #[cfg(unix)]
+        Command::Bench {
+            what:
+                BenchCommand::Relay {
+                    streams,
+                    viewers,
+                    seconds,
+                    latency_gbps,
+                    json,
+                },
+        } => bench_relay::run(bench_relay::RelayBenchArgs {
+            streams,
+            viewers,
+            seconds,
+            latency_gbps,
+            json,
+        }),
+        #[cfg(not(unix))]
+        Command::Bench {
+            what: BenchCommand::Relay { .. },
+        } => Err(anyhow::anyhow!(
+            "bench relay needs a Unix host (it reads child rusage)"
+        )),
         Command::Bench {
             what:
                 BenchCommand::World {
@@ -294,6 +549,8 @@ fn main() -> ExitCode {
                     bitrate_kbps,
                     seed,
                     tick_ms,
+                    viewers_per_site,
+                    live_view,
                     keys,
                 },
         } => parse_opt_duration(Some(&duration)).and_then(|d| {
@@ -308,6 +565,8 @@ fn main() -> ExitCode {
                     bitrate_kbps,
                     seed,
                     tick: std::time::Duration::from_millis(tick_ms.clamp(1, 1000)),
+                    viewers_per_site,
+                    live_view,
                 },
                 keycache::open(keys.key_cache, keys.no_key_cache),
             )

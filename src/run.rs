@@ -54,7 +54,8 @@ pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
     let wall = started.elapsed();
 
     print_summary(&scenario, &summary, wall);
-    let liveness_ok = summary.cameras_online == summary.cameras;
+    let liveness_ok =
+        summary.cameras_online == summary.cameras && summary.store.violations.is_empty();
     let verdict = if liveness_ok {
         "pass"
     } else {
@@ -131,6 +132,68 @@ fn print_summary(scenario: &Scenario, s: &RunSummary, wall: Duration) {
         ms(s.latency_p50),
         ms(s.latency_p99)
     );
+    let v = &s.viewers;
+    let rejected: u64 = v.frames_rejected.values().sum();
+    println!(
+        "  viewers          {} sign-ins ({} asked for the one-time code, {} refused); {} live views, {} frames verified end to end, {} rejected, {} lost; latency p50 {}, p99 {}",
+        v.logins,
+        v.second_factor_prompts,
+        v.login_refusals.values().sum::<u64>(),
+        v.live_views,
+        v.frames_verified,
+        rejected,
+        v.frames_lost,
+        ms(s.live_latency_p50),
+        ms(s.live_latency_p99)
+    );
+    println!(
+        "  signaling        {} commands relayed, {} answered, {} timed out; {} authorization codes, {} refused, {} not found",
+        s.signaling.forwarded,
+        s.signaling.answered,
+        s.signaling.timeouts,
+        s.signaling.codes_issued,
+        s.signaling.unauthorized,
+        s.signaling.not_found
+    );
+    println!(
+        "  relay            {} frames in, {} out ({:.1} MB out), {} dropped; longest held {}",
+        s.relay.core.frames_in,
+        s.relay.core.frames_out,
+        s.relay.core.bytes_out as f64 / 1e6,
+        s.relay.core.dropped_overflow + s.relay.core.dropped_expired,
+        ms(Some(Duration::from_micros(s.relay.max_held_us)))
+    );
+    println!(
+        "  store            {} writes acknowledged by a majority of zones, {} retried; {} leaders elected",
+        s.store.writes_acked, s.store.writes_failed, s.store.leaders
+    );
+    let verdict = |ok: bool| if ok { "ok" } else { "VIOLATED" };
+    println!(
+        "  invariants       one leader per term: {}; no acknowledged write lost: {}",
+        verdict(!s.store.violations.iter().any(|v| v.contains("leader"))),
+        verdict(!s.store.violations.iter().any(|v| !v.contains("leader")))
+    );
+    for v in &s.store.violations {
+        println!("  violation        {v}");
+    }
+    if let Some(ota) = &s.ota {
+        let firmware: Vec<String> = s
+            .fleet
+            .firmware
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(v, n)| format!("{v}: {n}"))
+            .collect();
+        println!(
+            "  ota              {} offered, {} installed, {} refused, {} failed; {} downloads interrupted; cameras now run {}",
+            ota.offered,
+            ota.installed,
+            ota.refused,
+            ota.failed,
+            s.fleet.ota_interrupted,
+            firmware.join(", ")
+        );
+    }
     for (at, fault) in &s.faults {
         println!(
             "  fault            at {}: {fault:?}",
@@ -147,9 +210,10 @@ fn print_summary(scenario: &Scenario, s: &RunSummary, wall: Duration) {
             ))
         };
         println!(
-            "  alert            {} on {}: cause began at {}, fired at {}{} ({})",
+            "  alert            {} on {} ({}): cause began at {}, fired at {}{} ({})",
             a.kind,
             a.host,
+            a.service,
             since(a.began),
             since(a.fired),
             a.resolved
@@ -202,6 +266,56 @@ fn write_result(
         "frame_latency_p50_us": us(s.latency_p50),
         "frame_latency_p99_us": us(s.latency_p99),
         "gateway_failures": s.gateways.failures,
+        "viewers": {
+            "logins": s.viewers.logins,
+            "second_factor_prompts": s.viewers.second_factor_prompts,
+            "login_refusals": s.viewers.login_refusals,
+            "commands_ok": s.viewers.commands_ok,
+            "commands_failed": s.viewers.commands_failed,
+            "live_views": s.viewers.live_views,
+            "live_view_failures": s.viewers.live_view_failures,
+            "frames_verified": s.viewers.frames_verified,
+            "frames_rejected": s.viewers.frames_rejected,
+            "frames_lost": s.viewers.frames_lost,
+            "live_latency_p50_us": us(s.live_latency_p50),
+            "live_latency_p99_us": us(s.live_latency_p99),
+        },
+        "signaling": {
+            "logins": s.signaling.logins,
+            "logins_refused": s.signaling.logins_refused,
+            "codes_issued": s.signaling.codes_issued,
+            "unauthorized": s.signaling.unauthorized,
+            "not_found": s.signaling.not_found,
+            "commands_forwarded": s.signaling.forwarded,
+            "commands_answered": s.signaling.answered,
+            "command_timeouts": s.signaling.timeouts,
+            "live_views": s.signaling.live_views,
+        },
+        "ota": s.ota.as_ref().map(|o| serde_json::json!({
+            "offered": o.offered,
+            "installed": o.installed,
+            "refused": o.refused,
+            "failed": o.failed,
+            "interrupted": s.fleet.ota_interrupted,
+            "firmware": s.fleet.firmware,
+        })),
+        "store": {
+            "writes_acked": s.store.writes_acked,
+            "writes_failed": s.store.writes_failed,
+            "leaders": s.store.leaders,
+            "violations": s.store.violations,
+        },
+        "relay": {
+            "admitted_cameras": s.relay.admitted_cameras,
+            "admitted_viewers": s.relay.admitted_viewers,
+            "refused": s.relay.refused,
+            "frames_in": s.relay.core.frames_in,
+            "frames_out": s.relay.core.frames_out,
+            "bytes_out": s.relay.core.bytes_out,
+            "dropped_overflow": s.relay.core.dropped_overflow,
+            "dropped_expired": s.relay.core.dropped_expired,
+            "max_held_us": s.relay.max_held_us,
+        },
         "faults": s.faults.iter().map(|(at, f)| serde_json::json!({"at_seconds": at.as_secs_f64(), "action": format!("{f:?}")})).collect::<Vec<_>>(),
         "alerts": s.alerts.iter().map(|a| serde_json::json!({
             "kind": a.kind.to_string(),

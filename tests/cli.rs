@@ -153,14 +153,30 @@ fn run_refuses_bad_scenarios_clearly() {
 }
 
 /// `serve` and `swarm` run the simulator's platform and camera code on real loopback
-/// sockets: every camera authenticates and the gateway receives every frame sent.
+/// sockets: every camera authenticates and the gateway receives every frame sent. The
+/// store keeps what it acknowledged across a restart.
 #[test]
 fn serve_and_swarm_stream_over_loopback() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
 
+    let data = concat!(env!("CARGO_TARGET_TMPDIR"), "/serve-data");
+    let _ = std::fs::remove_dir_all(data);
+    let serve_args = |duration: &'static str| {
+        [
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--duration",
+            duration,
+            "--data",
+            data,
+            "--store-port",
+            "17610",
+        ]
+    };
     let mut server = Command::new(env!("CARGO_BIN_EXE_camproof"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--duration", "10s"])
+        .args(serve_args("10s"))
         .env(
             "CAMPROOF_KEY_CACHE",
             concat!(env!("CARGO_TARGET_TMPDIR"), "/keys"),
@@ -177,6 +193,7 @@ fn serve_and_swarm_stream_over_loopback() {
         .split_whitespace()
         .find(|w| w.starts_with("127.0.0.1:"))
         .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .trim_end_matches(',')
         .to_string();
 
     let swarm = camproof(&[
@@ -224,5 +241,26 @@ fn serve_and_swarm_stream_over_loopback() {
     assert!(
         received <= sent && received + 5 >= sent,
         "{served} vs {sent} sent"
+    );
+    assert!(
+        rest.lines()
+            .any(|l| l.starts_with("store: 5 writes acknowledged")),
+        "{rest}"
+    );
+
+    // Restarted on the same data directory, the store still holds every device record.
+    let again = Command::new(env!("CARGO_BIN_EXE_camproof"))
+        .args(serve_args("4s"))
+        .env(
+            "CAMPROOF_KEY_CACHE",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/keys"),
+        )
+        .output()
+        .expect("serve runs again");
+    let out = stdout(&again);
+    assert!(again.status.success(), "{out}");
+    assert!(
+        out.lines().any(|l| l == "store: 5 device records on disk"),
+        "{out}"
     );
 }
