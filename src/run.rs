@@ -164,14 +164,22 @@ fn print_summary(scenario: &Scenario, s: &RunSummary, wall: Duration) {
         ms(Some(Duration::from_micros(s.relay.max_held_us)))
     );
     println!(
-        "  store            {} writes acknowledged by a majority of zones, {} retried; {} leaders elected",
-        s.store.writes_acked, s.store.writes_failed, s.store.leaders
+        "  store            {} records acknowledged by a majority of zones in {} batches, {} batches retried; {} leaders elected; {} accounts erased",
+        s.store.writes_acked, s.store.batches_acked, s.store.writes_failed, s.store.leaders, s.signaling.erasures
     );
-    let verdict = |ok: bool| if ok { "ok" } else { "VIOLATED" };
+    let verdict = |needle: &str| {
+        if s.store.violations.iter().any(|v| v.contains(needle)) {
+            "VIOLATED"
+        } else {
+            "ok"
+        }
+    };
     println!(
-        "  invariants       one leader per term: {}; no acknowledged write lost: {}",
-        verdict(!s.store.violations.iter().any(|v| v.contains("leader"))),
-        verdict(!s.store.violations.iter().any(|v| !v.contains("leader")))
+        "  invariants       one leader per term: {}; no acknowledged write lost: {}; erased data gone: {}; personal data in its home region: {}",
+        verdict("two leaders"),
+        verdict("acknowledged write"),
+        verdict("of erased user"),
+        verdict("of a user homed in"),
     );
     for v in &s.store.violations {
         println!("  violation        {v}");
@@ -301,7 +309,9 @@ fn write_result(
         })),
         "store": {
             "writes_acked": s.store.writes_acked,
+            "batches_acked": s.store.batches_acked,
             "writes_failed": s.store.writes_failed,
+            "accounts_erased": s.signaling.erasures,
             "leaders": s.store.leaders,
             "violations": s.store.violations,
         },

@@ -28,10 +28,14 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::accounts::{Accounts, GeoPoint, LoginAttempt, LoginError, LoginSource, Region};
+use crate::accounts::{
+    user_key_prefix, AccountError, Accounts, ErasureRecord, GeoPoint, LoginAttempt, LoginError,
+    LoginSource, Region, UserId,
+};
 use crate::ota::{InstallResult, OtaService, RefusalCode};
 use crate::registry::{Action, Caller, DeviceId, Registry};
 use crate::relay_service::{RelayKey, RelayRole};
+use crate::store::Command;
 use camproof_protocol::ota::FirmwareVersion;
 
 /// How long a device has to answer a command.
@@ -60,12 +64,15 @@ pub struct SignalingStats {
     pub timeouts: u64,
     /// Live views granted.
     pub live_views: u64,
+    /// Accounts erased.
+    pub erasures: u64,
 }
 
 impl SignalingStats {
     /// Adds another region's counters to these.
     pub fn add(&mut self, o: &SignalingStats) {
         self.logins += o.logins;
+        self.erasures += o.erasures;
         self.logins_refused += o.logins_refused;
         self.second_factor_asked += o.second_factor_asked;
         self.codes_issued += o.codes_issued;
@@ -135,7 +142,7 @@ pub struct RegionServices {
     location: GeoPoint,
     sessions: BTreeMap<String, DeviceSession>,
     pending: BTreeMap<u32, Pending>,
-    outbox: std::collections::VecDeque<(String, Vec<u8>)>,
+    outbox: std::collections::VecDeque<Command>,
     next_command: u32,
     next_stream: u32,
     rng: ChaCha8Rng,
@@ -186,22 +193,61 @@ impl RegionServices {
         &self.stats
     }
 
-    /// Takes up to `max` records waiting to be written to the region's replicated store
-    /// (audit of sign-ins and commands, OTA results), oldest first. Every record is user
+    /// Takes up to `max` writes waiting for the region's replicated store (audit of
+    /// sign-ins and commands, OTA results, erasures), oldest first. Every record is user
     /// or device data of this region: it is written with home residency here.
-    pub fn drain_outbox(&mut self, max: usize) -> Vec<(String, Vec<u8>)> {
+    pub fn drain_outbox(&mut self, max: usize) -> Vec<Command> {
         let n = self.outbox.len().min(max);
         self.outbox.drain(..n).collect()
     }
 
-    /// Puts a record the store did not take back at the head of the outbox.
-    pub fn requeue(&mut self, key: String, value: Vec<u8>) {
-        self.outbox.push_front((key, value));
+    /// Puts writes the store did not take back at the head of the outbox, in order.
+    pub fn requeue(&mut self, writes: Vec<Command>) {
+        for w in writes.into_iter().rev() {
+            self.outbox.push_front(w);
+        }
     }
 
-    /// Records waiting for the store.
+    /// Writes waiting for the store.
     pub fn outbox_len(&self) -> usize {
         self.outbox.len()
+    }
+
+    /// Queues the account's current records (profile, password hash, second factor,
+    /// known places, sessions, history) for the store.
+    pub fn persist_account(&mut self, user: &UserId) {
+        if let Ok(records) = self.accounts.user_records(user) {
+            for (key, value) in records {
+                self.push_write(Command::Put { key, value });
+            }
+        }
+    }
+
+    /// Erases the account here and, through the store, on every replica of the region:
+    /// its records, audit trail and directory entry; its devices are released. Writes
+    /// queued before stay ordered before the erasure.
+    pub fn delete_account(
+        &mut self,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<ErasureRecord, AccountError> {
+        let record = self.accounts.delete_account(user, now)?;
+        self.registry.erase_user(user, now);
+        self.push_write(Command::DeletePrefix {
+            prefix: record.key_prefix.clone(),
+        });
+        self.push_write(Command::Delete {
+            key: record.directory_key.clone(),
+        });
+        self.stats.erasures += 1;
+        Ok(record)
+    }
+
+    fn push_write(&mut self, cmd: Command) {
+        if self.outbox.len() >= 100_000 {
+            self.outbox.pop_front();
+        }
+        self.outbox.push_back(cmd);
     }
 
     /// Queues one audit record for the store; the oldest is dropped past 100,000.
@@ -209,7 +255,10 @@ impl RegionServices {
         if self.outbox.len() >= 100_000 {
             self.outbox.pop_front();
         }
-        self.outbox.push_back((key, value.into_bytes()));
+        self.outbox.push_back(Command::Put {
+            key,
+            value: value.into_bytes(),
+        });
     }
 
     /// Records that `device` is now on gateway connection `connection`, with the relay
@@ -260,6 +309,14 @@ impl RegionServices {
         request: AppMessage,
         now: Timestamp,
     ) -> Option<AppMessage> {
+        // An erased account's open sessions end with it.
+        if app
+            .caller
+            .as_ref()
+            .is_some_and(|c| !self.accounts.contains(&c.user))
+        {
+            app.caller = None;
+        }
         match request {
             AppMessage::Login {
                 username,
@@ -311,12 +368,13 @@ impl RegionServices {
                 self.stats.logins += 1;
                 self.audit(
                     format!(
-                        "audit/{}/login/{}",
-                        session.user_id.as_str(),
+                        "{}audit/login/{}",
+                        user_key_prefix(&session.user_id),
                         now.as_micros()
                     ),
                     format!("signed in from {}", app.source),
                 );
+                self.persist_account(&session.user_id);
                 app.caller = Some(Caller::new(session.user_id, self.region));
                 (AppStatus::Ok, "signed in".to_owned())
             }
@@ -466,7 +524,11 @@ impl RegionServices {
         }
         self.stats.forwarded += 1;
         self.audit(
-            format!("audit/{}/command/{}", caller.user.as_str(), now.as_micros()),
+            format!(
+                "{}audit/command/{}",
+                user_key_prefix(&caller.user),
+                now.as_micros()
+            ),
             format!("{kind:?} on {}", device.as_str()),
         );
         self.pending.insert(
@@ -602,9 +664,11 @@ impl RegionServices {
 /// What the replicated store did for a region's services.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreStats {
-    /// Writes acknowledged (held by a majority of the region's zones).
+    /// Records acknowledged (held by a majority of the region's zones).
     pub writes_acked: u64,
-    /// Writes that failed (no leader reachable, indeterminate); retried later.
+    /// Log entries that carried them (one batch per writer round).
+    pub batches_acked: u64,
+    /// Batches that failed (no leader reachable, indeterminate); retried later.
     pub writes_failed: u64,
     /// Leaders elected, over all regions.
     pub leaders: u64,
@@ -612,9 +676,14 @@ pub struct StoreStats {
     pub violations: Vec<String>,
 }
 
-/// Moves the region's records from the services' outbox into the replicated store, in
-/// order, every half second; a record the store did not acknowledge goes back to the
-/// head of the outbox.
+/// The most writes one batch carries (one log entry, well under the store's frame
+/// limit even with 4 KiB records).
+pub const STORE_BATCH: usize = 512;
+
+/// Moves the region's writes from the services' outbox into the replicated store every
+/// half second, in order, as one batch per round (one log entry); a batch the store
+/// did not acknowledge goes back to the head of the outbox and is retried whole
+/// (puts and deletes are idempotent).
 pub async fn store_writer<N: crate::net::Net>(
     mut client: crate::store::StoreClient<N>,
     services: std::rc::Rc<std::cell::RefCell<RegionServices>>,
@@ -623,18 +692,25 @@ pub async fn store_writer<N: crate::net::Net>(
 ) {
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let batch = services.borrow_mut().drain_outbox(64);
-        for (i, (key, value)) in batch.iter().enumerate() {
-            let residency = crate::store::Residency::Home(home);
-            match client.put(key, value.clone(), residency).await {
-                Ok(_) => stats.borrow_mut().writes_acked += 1,
-                Err(_) => {
-                    stats.borrow_mut().writes_failed += 1;
-                    let mut svc = services.borrow_mut();
-                    for (k, v) in batch[i..].iter().rev() {
-                        svc.requeue(k.clone(), v.clone());
-                    }
-                    break;
+        let batch = services.borrow_mut().drain_outbox(STORE_BATCH);
+        if batch.is_empty() {
+            continue;
+        }
+        let n = batch.len() as u64;
+        let cmd = Command::Batch { cmds: batch };
+        match client
+            .write(cmd.clone(), crate::store::Residency::Home(home))
+            .await
+        {
+            Ok(_) => {
+                let mut st = stats.borrow_mut();
+                st.writes_acked += n;
+                st.batches_acked += 1;
+            }
+            Err(_) => {
+                stats.borrow_mut().writes_failed += 1;
+                if let Command::Batch { cmds } = cmd {
+                    services.borrow_mut().requeue(cmds);
                 }
             }
         }
@@ -816,6 +892,54 @@ mod tests {
             },
             t(2),
         )
+    }
+
+    /// Erasing an account ends its open app sessions, releases its devices and queues,
+    /// after everything written before, the store erasure of its prefix.
+    #[test]
+    fn erasure_ends_sessions_releases_devices_and_reaches_the_store() {
+        let mut w = world();
+        let (mut a, _rx) = alice_in(&mut w);
+        let alice = w.svc.accounts.find("alice@example.com").unwrap().clone();
+        let prefix = user_key_prefix(&alice);
+        let before = w.svc.drain_outbox(usize::MAX);
+        assert!(
+            before.iter().any(
+                |c| matches!(c, Command::Put { key, .. } if key == &format!("{prefix}profile"))
+            ),
+            "the sign-in persisted the account: {before:?}"
+        );
+        assert!(before
+            .iter()
+            .any(|c| matches!(c, Command::Put { key, .. } if key.starts_with(&format!("{prefix}audit/login/")))));
+        w.svc.requeue(before);
+        let record = w.svc.delete_account(&alice, t(5)).unwrap();
+        assert_eq!(record.key_prefix, prefix);
+        let writes = w.svc.drain_outbox(usize::MAX);
+        let erase_at = writes
+            .iter()
+            .position(|c| matches!(c, Command::DeletePrefix { prefix: p } if *p == prefix))
+            .expect("the erasure is queued");
+        assert!(
+            writes[erase_at + 1..]
+                .iter()
+                .all(|c| c.targets().iter().all(|k| !k.starts_with(&prefix))),
+            "nothing of the user is written after the erasure"
+        );
+        // The open app session is no longer signed in, and the device is free.
+        let device = w.device_a.as_str().to_owned();
+        let (status, _) = authorize(&mut w, &mut a, &device, CommandKind::Ptz);
+        assert_eq!(status, AppStatus::NotSignedIn);
+        assert_eq!(
+            w.svc
+                .registry
+                .list_devices(&Caller::new(alice.clone(), Region::EuAfrica))
+                .map(|d| d.len())
+                .unwrap_or(0),
+            0
+        );
+        // Deleting twice is an error, not a panic.
+        assert!(w.svc.delete_account(&alice, t(6)).is_err());
     }
 
     /// Sign-in needs the password and the one-time code; nothing works before it.

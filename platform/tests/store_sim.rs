@@ -8,8 +8,8 @@ use std::time::Duration;
 use camproof_platform::accounts::Region;
 use camproof_platform::net::SimNet;
 use camproof_platform::store::{
-    check_no_acked_write_lost, check_one_leader_per_term, PlantedBugs, Residency, StoreClient,
-    StoreError, StoreEvent,
+    check_no_acked_write_lost, check_one_leader_per_term, Command, PlantedBugs, Residency,
+    StoreClient, StoreError, StoreEvent,
 };
 use store_support::*;
 
@@ -309,6 +309,111 @@ fn erasure_removes_a_user_from_every_replica_and_from_compacted_logs() {
             i + 1
         );
         assert!(b.retains(b"bob-data"), "bob's data is still stored");
+    }
+    assert_safe(&c);
+}
+
+#[test]
+fn a_batch_is_one_entry_applied_whole_on_every_replica_and_checked_per_key() {
+    let mut sim = sim(9, 60);
+    let c = cluster(&mut sim, 9, PlantedBugs::default());
+    let home = Residency::Home(REGION);
+    sim.client("svc", async move {
+        let mut s = StoreClient::new(SimNet, REGION, members().into_values().collect(), 1);
+        let records: Vec<(String, Vec<u8>)> = (0..300)
+            .map(|i| {
+                (
+                    format!("accounts/user/carol/audit/{i:04}"),
+                    vec![i as u8; 40],
+                )
+            })
+            .collect();
+        let first = s.put_many(records.clone(), home).await.unwrap();
+        // The same batch again: idempotent, every key replaced.
+        let again = s.put_many(records, home).await.unwrap();
+        assert_eq!(again.keys_changed, 300);
+        assert_eq!(
+            again.index,
+            first.index.map(|i| i + 1),
+            "one log entry per batch"
+        );
+        // One bad key refuses the whole batch, and nothing of it is applied.
+        let mixed = vec![
+            Command::Put {
+                key: "accounts/user/carol/ok".into(),
+                value: b"v".to_vec(),
+            },
+            Command::Put {
+                key: String::new(),
+                value: b"v".to_vec(),
+            },
+        ];
+        let r = s.write(Command::Batch { cmds: mixed }, home).await;
+        assert!(matches!(r, Err(StoreError::InvalidKey { .. })), "{r:?}");
+        let nested = Command::Batch {
+            cmds: vec![Command::Batch {
+                cmds: vec![Command::Delete { key: "k".into() }],
+            }],
+        };
+        let r = s.write(nested, home).await;
+        assert!(matches!(r, Err(StoreError::InvalidKey { .. })), "{r:?}");
+        let r = s.write(Command::Batch { cmds: vec![] }, home).await;
+        assert!(matches!(r, Err(StoreError::InvalidKey { .. })), "{r:?}");
+        // Residency holds for every key of a batch: a global write with one user key
+        // is refused.
+        let r = s
+            .write(
+                Command::Batch {
+                    cmds: vec![
+                        Command::Put {
+                            key: "accounts/directory/x".into(),
+                            value: b"eu".to_vec(),
+                        },
+                        Command::Put {
+                            key: "accounts/user/carol/p".into(),
+                            value: b"v".to_vec(),
+                        },
+                    ],
+                },
+                Residency::Global,
+            )
+            .await;
+        assert!(matches!(r, Err(StoreError::NotGlobal { .. })), "{r:?}");
+        // Puts then an erasure in one batch, in order.
+        let ack = s
+            .write(
+                Command::Batch {
+                    cmds: vec![
+                        Command::Put {
+                            key: "accounts/user/dave/a".into(),
+                            value: b"1".to_vec(),
+                        },
+                        Command::DeletePrefix {
+                            prefix: "accounts/user/carol/".into(),
+                        },
+                    ],
+                },
+                home,
+            )
+            .await
+            .unwrap();
+        assert_eq!(ack.keys_changed, 300);
+        tokio::time::sleep(secs(2)).await; // followers learn the commit
+        Ok(())
+    });
+    finish(&mut sim);
+    for (i, ks) in keyspaces(&c).iter().enumerate() {
+        assert!(
+            !ks.keys().any(|k| k.contains("carol")),
+            "replica {} keeps carol",
+            i + 1
+        );
+        assert!(ks.contains_key("accounts/user/dave/a"), "replica {}", i + 1);
+        assert!(
+            !ks.contains_key("accounts/directory/x"),
+            "replica {}",
+            i + 1
+        );
     }
     assert_safe(&c);
 }

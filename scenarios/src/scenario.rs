@@ -98,6 +98,9 @@ pub struct FaultSection {
     pub partition: Option<toml::Spanned<Vec<String>>>,
     /// Let traffic between two targets pass again.
     pub heal: Option<toml::Spanned<Vec<String>>>,
+    /// The user deletes their account (`"user0@site3.example"`): erased everywhere,
+    /// store replicas included.
+    pub erase_account: Option<toml::Spanned<String>>,
 }
 
 /// `[world]`.
@@ -414,23 +417,47 @@ impl Scenario {
                     "a partition or heal names exactly two targets: [\"a\", \"b\"]".to_string(),
                 )),
             };
-            let (span, action) = match (&f.crash, &f.restart, &f.partition, &f.heal) {
-                (Some(h), None, None, None) => (h.span(), FaultAction::Crash(h.get_ref().clone())),
-                (None, Some(h), None, None) => {
+            let (span, action) = match (
+                &f.crash,
+                &f.restart,
+                &f.partition,
+                &f.heal,
+                &f.erase_account,
+            ) {
+                (Some(h), None, None, None, None) => {
+                    (h.span(), FaultAction::Crash(h.get_ref().clone()))
+                }
+                (None, Some(h), None, None, None) => {
                     (h.span(), FaultAction::Restart(h.get_ref().clone()))
                 }
-                (None, None, Some(p), None) => {
+                (None, None, Some(p), None, None) => {
                     let (a, b) = pair(p)?;
                     (p.span(), FaultAction::Partition(a, b))
                 }
-                (None, None, None, Some(p)) => {
+                (None, None, None, Some(p), None) => {
                     let (a, b) = pair(p)?;
                     (p.span(), FaultAction::Heal(a, b))
+                }
+                (None, None, None, None, Some(u)) => {
+                    if !world.has_user(u.get_ref()) {
+                        return Err(fault_err(
+                            u.span(),
+                            format!(
+                                "unknown user {:?}; this world's users are user<U>@site<S>.example \
+                                 with U below {} and S below {}",
+                                u.get_ref(),
+                                world.viewers.per_site.max(1),
+                                world.sites
+                            ),
+                        ));
+                    }
+                    (u.span(), FaultAction::EraseAccount(u.get_ref().clone()))
                 }
                 _ => {
                     return Err(fault_err(
                         f.at.span(),
-                        "a fault needs exactly one of `crash`, `restart`, `partition` or `heal`"
+                        "a fault needs exactly one of `crash`, `restart`, `partition`, `heal` \
+                         or `erase_account`"
                             .to_string(),
                     ))
                 }
@@ -561,6 +588,25 @@ bitrate_kbps = 128
         )
         .unwrap_err();
         assert!(err.to_string().contains("unknown field `reboot`"), "{err}");
+        let s = Scenario::parse(
+            "f.toml",
+            &with("at = \"5s\"\nerase_account = \"user0@site1.example\""),
+        )
+        .unwrap();
+        assert_eq!(
+            s.world.faults[0].action,
+            crate::world::FaultAction::EraseAccount("user0@site1.example".into())
+        );
+        let err = Scenario::parse(
+            "f.toml",
+            &with("at = \"5s\"\nerase_account = \"mallory@example.com\""),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("f.toml:17: unknown user \"mallory@example.com\""),
+            "{err}"
+        );
     }
 
     #[test]

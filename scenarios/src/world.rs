@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use camproof_platform::accounts::{Accounts, AccountsConfig, GeoPoint, Region};
+use camproof_platform::accounts::{Accounts, AccountsConfig, GeoPoint, Region, UserId};
 use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats};
 use camproof_platform::monitoring::{Alert, Metric, Monitor, Sample};
 use camproof_platform::net::{SimClock, SimNet};
@@ -20,8 +20,8 @@ use camproof_platform::relay::RelayConfig;
 use camproof_platform::relay_service::{RelayKey, RelayService, RelayServiceStats};
 use camproof_platform::signaling::{store_writer, RegionServices, SignalingStats, StoreStats};
 use camproof_platform::store::{
-    check_no_acked_write_lost, check_one_leader_per_term, DiskFault, History, MemBackend, Replica,
-    ReplicaConfig, StoreClient,
+    check_erased, check_no_acked_write_lost, check_one_leader_per_term, check_residency, DiskFault,
+    History, Keyspace, MemBackend, Replica, ReplicaConfig, StoreClient,
 };
 use camproof_platform::trace::Trace;
 use camproof_protocol::cdp::SecretText;
@@ -142,6 +142,8 @@ pub enum FaultAction {
     Partition(String, String),
     /// Traffic between the two targets passes again.
     Heal(String, String),
+    /// The user (by username) deletes their account.
+    EraseAccount(String),
 }
 
 impl FaultAction {
@@ -150,6 +152,7 @@ impl FaultAction {
         match self {
             FaultAction::Crash(t) | FaultAction::Restart(t) => vec![t],
             FaultAction::Partition(a, b) | FaultAction::Heal(a, b) => vec![a, b],
+            FaultAction::EraseAccount(_) => vec![],
         }
     }
 }
@@ -205,6 +208,18 @@ impl WorldSpec {
         let known = self.gateway_names().iter().any(|h| h == target)
             || self.site_names().iter().any(|h| h == target);
         known.then(|| vec![target.to_string()])
+    }
+
+    /// Whether the world has a user of this name (`user<U>@site<S>.example`: user U of
+    /// site S).
+    pub fn has_user(&self, username: &str) -> bool {
+        let parse = || -> Option<(u32, u32)> {
+            let rest = username.strip_prefix("user")?;
+            let (u, rest) = rest.split_once("@site")?;
+            let s = rest.strip_suffix(".example")?;
+            Some((u.parse().ok()?, s.parse().ok()?))
+        };
+        parse().is_some_and(|(u, s)| u < self.viewers.per_site.max(1) && s < self.sites)
     }
 
     /// The names of the camera site hosts, in order.
@@ -298,6 +313,14 @@ pub fn run(
         return Err(WorldError::Invalid(format!(
             "{} hosts: keep sites + gateways within 200 (turmoil walks every host pair each tick)",
             spec.sites + spec.gateways()
+        )));
+    }
+    if let Some(name) = spec.faults.iter().find_map(|f| match &f.action {
+        FaultAction::EraseAccount(u) if !spec.has_user(u) => Some(u),
+        _ => None,
+    }) {
+        return Err(WorldError::Invalid(format!(
+            "erase_account: unknown user {name:?} (users are user<U>@site<S>.example)"
         )));
     }
     if let Some((f, target)) = spec.faults.iter().find_map(|f| {
@@ -435,6 +458,7 @@ pub fn run(
     // region for the invariant checkers.
     let mut histories: BTreeMap<String, History> = BTreeMap::new();
     let mut replicas: BTreeMap<String, Replica> = BTreeMap::new();
+    let mut replica_regions: BTreeMap<String, Region> = BTreeMap::new();
     for region in &spec.regions {
         let r = region_of[region.as_str()];
         let members: BTreeMap<u64, String> = (1..=u64::from(spec.zones_per_region))
@@ -449,6 +473,7 @@ pub fn run(
             let replica =
                 Replica::in_memory(cfg, MemBackend::new(DiskFault::new()), history.clone());
             replicas.insert(format!("gw-{region}-{z}"), replica);
+            replica_regions.insert(format!("gw-{region}-{z}"), r);
         }
         histories.insert(region.clone(), history);
     }
@@ -538,6 +563,8 @@ pub fn run(
     client_config.flaws = spec.camera.flaws.device;
     let client_config = Arc::new(client_config);
     let mut homes: BTreeMap<u64, String> = BTreeMap::new();
+    // Every user's home region, for the residency check.
+    let mut user_homes: BTreeMap<String, Region> = BTreeMap::new();
     let mut site_names = Vec::new();
     for site in 0..spec.sites {
         let region = spec.site_region(site).to_string();
@@ -567,6 +594,9 @@ pub fn run(
                 &mut setup_rng,
             )?;
             users.push((username, user));
+        }
+        for (_, (caller, _, _)) in &users {
+            user_homes.insert(caller.user.as_str().to_owned(), caller.home);
         }
         let owner = users[0].1 .0.clone();
         let mut pairings: BTreeMap<String, PairingSecret> = BTreeMap::new();
@@ -709,6 +739,7 @@ pub fn run(
     faults.sort_by_key(|f| f.at);
     let mut faults = std::collections::VecDeque::from(faults);
     let mut applied = Vec::new();
+    let mut erased: Vec<UserId> = Vec::new();
     let mut monitor = Monitor::standard();
     let mut next_sample = Duration::ZERO;
     // Per gateway host: relay bytes in and out, gateway video bytes in, at the last sample.
@@ -731,6 +762,31 @@ pub fn run(
                 FaultAction::Restart(t) => {
                     for h in hosts(t) {
                         sim.bounce(h.as_str());
+                    }
+                }
+                FaultAction::EraseAccount(username) => {
+                    let mut records = Vec::new();
+                    for svc in services.values() {
+                        let mut svc = svc.borrow_mut();
+                        let Some(id) = svc.accounts.find(username).cloned() else {
+                            continue;
+                        };
+                        match svc.delete_account(&id, now) {
+                            Ok(record) => {
+                                erased.push(id);
+                                records.push(record);
+                            }
+                            Err(e) => trace.record(now, format!("erasure refused: {e}")),
+                        }
+                    }
+                    // Other regions drop what they learnt of the account (its
+                    // directory entry) and any share or code it held there.
+                    for record in &records {
+                        for svc in services.values() {
+                            let mut svc = svc.borrow_mut();
+                            svc.accounts.apply_erasure(record);
+                            svc.registry.erase_user(&record.user_id, now);
+                        }
                     }
                 }
                 FaultAction::Partition(a, b) | FaultAction::Heal(a, b) => {
@@ -844,6 +900,21 @@ pub fn run(
             store.violations.push(format!("{region}: {v}"));
         }
     }
+    // Personal data: nothing of an erased user on any replica, and every user's
+    // records only in their home region.
+    let keyspaces: Vec<(String, Region, Keyspace)> = replicas
+        .iter()
+        .filter_map(|(name, r)| Some((name.clone(), *replica_regions.get(name)?, r.keyspace())))
+        .collect();
+    if let Err(v) = check_erased(keyspaces.iter().map(|(n, _, k)| (n.as_str(), k)), &erased) {
+        store.violations.push(v.to_string());
+    }
+    if let Err(v) = check_residency(
+        keyspaces.iter().map(|(n, r, k)| (n.as_str(), *r, k)),
+        &user_homes,
+    ) {
+        store.violations.push(v.to_string());
+    }
     let viewers = viewer_stats.borrow().clone();
     let mut ota: Option<RolloutCounts> = None;
     for s in services.values() {
@@ -929,6 +1000,7 @@ fn register_user(
     svc.accounts
         .confirm_totp(&reg.user_id, &code, now)
         .map_err(|e| fail("enrolling", &e))?;
+    svc.persist_account(&reg.user_id);
     Ok((
         Caller::new(reg.user_id, home),
         SecretText::new(password),

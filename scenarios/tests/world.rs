@@ -385,3 +385,61 @@ fn store_invariants_hold_under_partitions() {
     assert!(s.store.writes_acked > 10, "{:?}", s.store);
     assert!(s.store.violations.is_empty(), "{:?}", s.store.violations);
 }
+
+/// A user deletes their account mid-run: the platform erases it on every replica of
+/// its home region (the run's erasure and residency checks pass), the user's phone is
+/// refused from then on, and the other users go on.
+#[test]
+fn account_erasure_reaches_every_replica_and_signs_the_user_out() {
+    let mut spec = spec(8);
+    spec.viewers.pause = Duration::from_secs(1);
+    spec.faults = vec![Fault {
+        at: Duration::from_secs(25),
+        action: FaultAction::EraseAccount("user0@site1.example".into()),
+    }];
+    let s = run(&spec, pki(), &mut NoCache).expect("run");
+    assert_eq!(s.signaling.erasures, 1);
+    assert!(s.store.violations.is_empty(), "{:?}", s.store.violations);
+    // The erasure went through the store after the user's records had.
+    assert!(s.store.writes_acked > 20, "{:?}", s.store);
+    let refused: u64 = s.viewers.login_refusals.values().sum();
+    assert!(
+        refused >= 1,
+        "the erased user signs in no more: {:#?}",
+        s.viewers
+    );
+    assert!(s.viewers.frames_verified > 100, "{:#?}", s.viewers);
+}
+
+/// An erasure of a name the world does not have is refused before the run.
+#[test]
+fn erasure_of_an_unknown_user_is_refused() {
+    let mut spec = spec(8);
+    spec.faults = vec![Fault {
+        at: Duration::from_secs(5),
+        action: FaultAction::EraseAccount("user9@site1.example".into()),
+    }];
+    assert!(spec.has_user("user0@site2.example"));
+    let err = run(&spec, pki(), &mut NoCache).unwrap_err().to_string();
+    assert!(
+        err.contains("unknown user \"user9@site1.example\""),
+        "{err}"
+    );
+}
+
+/// Every scenario of the catalog parses and names only hosts and users its world has.
+#[test]
+fn every_catalog_scenario_parses() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/catalog");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).expect("catalog directory") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).expect("readable");
+            camproof_scenarios::scenario::Scenario::parse(&path.display().to_string(), &text)
+                .unwrap_or_else(|e| panic!("{e}"));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 6, "{seen} scenarios");
+}

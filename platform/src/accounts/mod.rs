@@ -572,6 +572,11 @@ impl Accounts {
         self.by_username.get(&normalize_username(username))
     }
 
+    /// Whether the account exists here (it may have been erased).
+    pub fn contains(&self, user: &UserId) -> bool {
+        self.accounts.contains_key(user)
+    }
+
     /// Creates an account homed here. Refuses another home region (data residency), a
     /// taken username (here or in the directory), and weak passwords (with the reason).
     /// Cost: one zxcvbn estimate and one Argon2 hash.

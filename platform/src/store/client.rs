@@ -102,6 +102,20 @@ impl<N: Net> StoreClient<N> {
         self.write(cmd, residency).await
     }
 
+    /// Sets every `(key, value)` of `records` in one log entry: acknowledged together,
+    /// applied in order, all or none.
+    pub async fn put_many(
+        &mut self,
+        records: Vec<(String, Vec<u8>)>,
+        residency: Residency,
+    ) -> Result<WriteAck, StoreError> {
+        let cmds = records
+            .into_iter()
+            .map(|(key, value)| Command::Put { key, value })
+            .collect();
+        self.write(Command::Batch { cmds }, residency).await
+    }
+
     /// Removes `key`.
     pub async fn delete(
         &mut self,
@@ -150,13 +164,19 @@ impl<N: Net> StoreClient<N> {
         }
     }
 
-    async fn write(&mut self, cmd: Command, residency: Residency) -> Result<WriteAck, StoreError> {
-        check_key(cmd.target())?;
+    /// Applies any command (a [`Command::Batch`] as one log entry). `residency` says
+    /// whose data every key of it is.
+    pub async fn write(
+        &mut self,
+        cmd: Command,
+        residency: Residency,
+    ) -> Result<WriteAck, StoreError> {
+        cmd.check()?;
         // Refuse early what every replica would refuse; the replica checks again.
         if let Residency::Home(home) = residency {
             if home != self.region {
                 return Err(StoreError::Residency {
-                    key: cmd.target().into(),
+                    key: cmd.targets().first().copied().unwrap_or_default().into(),
                     home,
                     store: self.region,
                 });

@@ -37,6 +37,7 @@
 
 mod backend;
 mod client;
+mod data_checks;
 mod history;
 mod raft_store;
 mod replica;
@@ -49,6 +50,7 @@ pub use backend::{
     MAX_RECORD,
 };
 pub use client::{ClientPolicy, StoreClient};
+pub use data_checks::{check_erased, check_residency, DataViolation};
 pub use history::{
     check_no_acked_write_lost, check_one_leader_per_term, History, StoreEvent, Violation,
 };

@@ -297,18 +297,7 @@ impl RaftStorage<StoreTypes> for Store {
             let mut result = Applied::default();
             let op = match &e.payload {
                 EntryPayload::Normal(p) => {
-                    result.keys_changed = match &p.cmd {
-                        Command::Put { key, value } => {
-                            u64::from(inner.sm.kv.insert(key.clone(), value.clone()).is_some())
-                        }
-                        Command::Delete { key } => u64::from(inner.sm.kv.remove(key).is_some()),
-                        Command::DeletePrefix { prefix } => {
-                            let before = inner.sm.kv.len();
-                            inner.sm.kv.retain(|k, _| !k.starts_with(prefix.as_str()));
-                            erased = true;
-                            (before - inner.sm.kv.len()) as u64
-                        }
-                    };
+                    result.keys_changed = apply_command(&mut inner.sm.kv, &p.cmd, &mut erased);
                     Some(p.op)
                 }
                 EntryPayload::Membership(m) => {
@@ -379,5 +368,21 @@ impl RaftStorage<StoreTypes> for Store {
             meta: s.meta.clone(),
             snapshot: Box::new(Cursor::new(s.data.clone())),
         }))
+    }
+}
+
+/// Applies one command to a keyspace; returns the keys removed or replaced, and sets
+/// `erased` when a prefix was erased (the log must then be compacted).
+fn apply_command(kv: &mut Keyspace, cmd: &Command, erased: &mut bool) -> u64 {
+    match cmd {
+        Command::Put { key, value } => u64::from(kv.insert(key.clone(), value.clone()).is_some()),
+        Command::Delete { key } => u64::from(kv.remove(key).is_some()),
+        Command::DeletePrefix { prefix } => {
+            let before = kv.len();
+            kv.retain(|k, _| !k.starts_with(prefix.as_str()));
+            *erased = true;
+            (before - kv.len()) as u64
+        }
+        Command::Batch { cmds } => cmds.iter().map(|c| apply_command(kv, c, erased)).sum(),
     }
 }

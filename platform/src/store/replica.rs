@@ -20,8 +20,7 @@ use super::history::{History, StoreEvent};
 use super::raft_store::Store;
 use super::runtime;
 use super::types::{
-    check_key, Command, Keyspace, NodeId, OpId, Proposal, Residency, StoreError, StoreTypes,
-    WriteAck,
+    Command, Keyspace, NodeId, OpId, Proposal, Residency, StoreError, StoreTypes, WriteAck,
 };
 use super::wire::{
     read_frame, write_frame, ClientReply, ClientRequest, PeerNet, Request, Response,
@@ -155,23 +154,25 @@ impl ReplicaConfig {
 
     /// Checks a write against data residency and key rules.
     pub fn check_write(&self, cmd: &Command, residency: Residency) -> Result<(), StoreError> {
-        let key = cmd.target();
-        check_key(key)?;
-        match residency {
-            Residency::Home(home) if home != self.region => Err(StoreError::Residency {
-                key: key.into(),
-                home,
-                store: self.region,
-            }),
-            Residency::Home(_) => Ok(()),
-            Residency::Global => {
-                if self.global_prefixes.iter().any(|p| key.starts_with(p)) {
-                    Ok(())
-                } else {
-                    Err(StoreError::NotGlobal { key: key.into() })
+        cmd.check()?;
+        for key in cmd.targets() {
+            match residency {
+                Residency::Home(home) if home != self.region => {
+                    return Err(StoreError::Residency {
+                        key: key.into(),
+                        home,
+                        store: self.region,
+                    })
+                }
+                Residency::Home(_) => {}
+                Residency::Global => {
+                    if !self.global_prefixes.iter().any(|p| key.starts_with(p)) {
+                        return Err(StoreError::NotGlobal { key: key.into() });
+                    }
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -493,14 +494,6 @@ impl<C: Clock> Server<C> {
     async fn write(&self, op: OpId, cmd: Command, residency: Residency) -> ClientReply {
         if let Err(e) = self.cfg.check_write(&cmd, residency) {
             return ClientReply::Refused(e);
-        }
-        if let Command::DeletePrefix { prefix } = &cmd {
-            if prefix.is_empty() {
-                return ClientReply::Refused(StoreError::InvalidKey {
-                    key: String::new(),
-                    reason: "empty prefix would erase everything".into(),
-                });
-            }
         }
         let value_hash = cmd.value_hash();
         let proposal = Proposal { op, cmd };

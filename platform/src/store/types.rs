@@ -49,23 +49,66 @@ pub enum Command {
         /// The prefix; must not be empty.
         prefix: String,
     },
+    /// Several puts and deletes applied in order as one log entry: one round of
+    /// replication for many records, all or none.
+    Batch {
+        /// The commands; not empty, none of them a batch.
+        cmds: Vec<Command>,
+    },
 }
 
 impl Command {
-    /// The key or prefix the command touches.
-    pub fn target(&self) -> &str {
+    /// Every key or prefix the command touches, in order.
+    pub fn targets(&self) -> Vec<&str> {
         match self {
-            Command::Put { key, .. } | Command::Delete { key } => key,
-            Command::DeletePrefix { prefix } => prefix,
+            Command::Put { key, .. } | Command::Delete { key } => vec![key],
+            Command::DeletePrefix { prefix } => vec![prefix],
+            Command::Batch { cmds } => cmds.iter().flat_map(Command::targets).collect(),
         }
     }
 
-    /// A short fingerprint of the written value (0 for deletions), for histories that must
-    /// not hold user data.
+    /// A short fingerprint of the written values (0 for a single deletion), for
+    /// histories that must not hold user data.
     pub fn value_hash(&self) -> u64 {
         match self {
             Command::Put { value, .. } => value_hash(value),
+            Command::Batch { cmds } => {
+                let mut h = Sha256::new();
+                for c in cmds {
+                    h.update(c.value_hash().to_be_bytes());
+                    for t in c.targets() {
+                        h.update((t.len() as u64).to_be_bytes());
+                        h.update(t.as_bytes());
+                    }
+                }
+                let d = h.finalize();
+                u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+            }
             _ => 0,
+        }
+    }
+
+    /// Checks the shape the store accepts: keys non-empty and bounded, no empty prefix
+    /// (it would erase everything), batches non-empty and flat.
+    pub fn check(&self) -> Result<(), StoreError> {
+        match self {
+            Command::Put { key, .. } | Command::Delete { key } => check_key(key),
+            Command::DeletePrefix { prefix } if prefix.is_empty() => Err(StoreError::InvalidKey {
+                key: String::new(),
+                reason: "empty prefix would erase everything".into(),
+            }),
+            Command::DeletePrefix { prefix } => check_key(prefix),
+            Command::Batch { cmds } if cmds.is_empty() => Err(StoreError::InvalidKey {
+                key: String::new(),
+                reason: "empty batch".into(),
+            }),
+            Command::Batch { cmds } => cmds.iter().try_for_each(|c| match c {
+                Command::Batch { .. } => Err(StoreError::InvalidKey {
+                    key: String::new(),
+                    reason: "a batch inside a batch".into(),
+                }),
+                c => c.check(),
+            }),
         }
     }
 }
@@ -103,7 +146,10 @@ pub struct Proposal {
 
 impl fmt::Display for Proposal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {:?}", self.op, self.cmd.target())
+        match &self.cmd {
+            Command::Batch { cmds } => write!(f, "{} batch of {}", self.op, cmds.len()),
+            cmd => write!(f, "{} {:?}", self.op, cmd.targets().first().unwrap_or(&"")),
+        }
     }
 }
 
