@@ -28,25 +28,13 @@ pub struct RunArgs {
 
 /// Runs one scenario; exit code 0 pass, 1 liveness failure.
 pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.scenario)
-        .with_context(|| format!("reading scenario {}", args.scenario.display()))?;
-    let file = args.scenario.display().to_string();
-    let mut scenario = Scenario::parse(&file, &text)?;
+    let mut scenario = load(
+        &args.scenario,
+        args.seed,
+        args.cameras,
+        args.duration.as_deref(),
+    )?;
     let spec = &mut scenario.world;
-    spec.seed = args.seed;
-    if let Some(cameras) = args.cameras {
-        ensure!(cameras > 0, "--cameras must be at least 1");
-        let per_site = cameras.div_ceil(u64::from(spec.sites));
-        spec.cameras_per_site = u32::try_from(per_site)
-            .ok()
-            .filter(|n| *n <= 10_000)
-            .with_context(|| format!("--cameras {cameras}: more than 10000 per site"))?;
-    }
-    if let Some(d) = &args.duration {
-        spec.duration = parse_duration(d)
-            .filter(|d| !d.is_zero())
-            .with_context(|| format!("--duration {d:?}: expected a duration such as 90s or 10m"))?;
-    }
 
     let pki = crate::keycache::platform_pki(args.pki_seed, cache.as_mut())?;
     let started = Instant::now();
@@ -54,12 +42,14 @@ pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
     let wall = started.elapsed();
 
     print_summary(&scenario, &summary, wall);
-    let liveness_ok =
-        summary.cameras_online == summary.cameras && summary.store.violations.is_empty();
-    let verdict = if liveness_ok {
-        "pass"
+    let failures = summary.failures();
+    let passed = failures.is_empty();
+    let verdict = if passed {
+        "pass".to_string()
     } else {
-        "fail (liveness)"
+        let mut checks: Vec<&str> = failures.iter().map(|f| f.check).collect();
+        checks.dedup();
+        format!("fail ({})", checks.join(", "))
     };
     println!("result: {verdict}");
     println!(
@@ -75,13 +65,41 @@ pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
             .unwrap_or_default(),
     );
     if let Some(out) = &args.out {
-        write_result(out, &scenario, &summary, wall, verdict)?;
+        write_result(out, &scenario, &summary, wall, &verdict)?;
     }
-    Ok(if liveness_ok {
+    Ok(if passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Reads and checks a scenario file and applies the command line's overrides.
+pub fn load(
+    path: &Path,
+    seed: u64,
+    cameras: Option<u64>,
+    duration: Option<&str>,
+) -> Result<Scenario> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading scenario {}", path.display()))?;
+    let mut scenario = Scenario::parse(&path.display().to_string(), &text)?;
+    let spec = &mut scenario.world;
+    spec.seed = seed;
+    if let Some(cameras) = cameras {
+        ensure!(cameras > 0, "--cameras must be at least 1");
+        let per_site = cameras.div_ceil(u64::from(spec.sites));
+        spec.cameras_per_site = u32::try_from(per_site)
+            .ok()
+            .filter(|n| *n <= 10_000)
+            .with_context(|| format!("--cameras {cameras}: more than 10000 per site"))?;
+    }
+    if let Some(d) = duration {
+        spec.duration = parse_duration(d)
+            .filter(|d| !d.is_zero())
+            .with_context(|| format!("--duration {d:?}: expected a duration such as 90s or 10m"))?;
+    }
+    Ok(scenario)
 }
 
 fn ms(d: Option<Duration>) -> String {

@@ -485,6 +485,59 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// The scenario as a file that [`Scenario::parse`] reads back to the same world
+    /// (what the file format can say: camera flaws, tick and planted bugs are not part
+    /// of it).
+    pub fn to_toml(&self) -> String {
+        use std::fmt::Write as _;
+        let w = &self.world;
+        let d = |d: Duration| format!("{:?}", humantime::format_duration(d).to_string());
+        let q = |s: &str| format!("{s:?}");
+        let mut out = String::new();
+        let _ = writeln!(out, "name = {}", q(&self.name));
+        if !self.description.is_empty() {
+            let _ = writeln!(out, "description = {}", q(&self.description));
+        }
+        let _ = writeln!(out, "duration = {}", d(w.duration));
+        let regions: Vec<String> = w.regions.iter().map(|r| q(r)).collect();
+        let _ = writeln!(out, "\n[world]\nregions = [{}]", regions.join(", "));
+        let _ = writeln!(out, "zones_per_region = {}", w.zones_per_region);
+        let _ = writeln!(out, "sites = {}", w.sites);
+        let _ = writeln!(out, "cameras_per_site = {}", w.cameras_per_site);
+        let c = &w.camera;
+        let _ = writeln!(out, "\n[camera]\nheartbeat = {}", d(c.heartbeat));
+        let _ = writeln!(out, "fps = {}", c.fps);
+        let _ = writeln!(out, "bitrate_kbps = {}", (c.bitrate_bps / 1000).max(1));
+        let _ = writeln!(out, "gop = {}", c.gop);
+        let v = &w.viewers;
+        let _ = writeln!(out, "\n[viewers]\nper_site = {}", v.per_site);
+        let _ = writeln!(out, "watch = {}", d(v.watch));
+        let _ = writeln!(out, "pause = {}", d(v.pause));
+        let _ = writeln!(out, "live_view = {}", v.live_view);
+        if let Some(o) = &w.ota {
+            let _ = writeln!(out, "\n[ota]\nversion = {}", q(&o.version));
+            let _ = writeln!(out, "percent = {}", o.percent);
+            let _ = writeln!(out, "start = {}", d(o.start));
+            let _ = writeln!(out, "image_kib = {}", o.image_bytes / 1024);
+        }
+        for f in &w.faults {
+            use crate::world::FaultAction;
+            let _ = writeln!(out, "\n[[fault]]\nat = {}", d(f.at));
+            let _ = match &f.action {
+                FaultAction::Crash(t) => writeln!(out, "crash = {}", q(t)),
+                FaultAction::Restart(t) => writeln!(out, "restart = {}", q(t)),
+                FaultAction::Partition(a, b) => {
+                    writeln!(out, "partition = [{}, {}]", q(a), q(b))
+                }
+                FaultAction::Heal(a, b) => writeln!(out, "heal = [{}, {}]", q(a), q(b)),
+                FaultAction::EraseAccount(u) => writeln!(out, "erase_account = {}", q(u)),
+            };
+        }
+        out
+    }
+}
+
 /// The 1-based line of byte `offset` in `text`.
 fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset)
@@ -537,6 +590,17 @@ bitrate_kbps = 128
         assert!(err.starts_with("smoke.toml: "), "{err}");
         assert!(err.contains("unknown field `framerate`"), "{err}");
         assert!(err.contains("line 13"), "{err}");
+    }
+
+    #[test]
+    fn to_toml_reads_back_to_the_same_world() {
+        let with = format!(
+            "{GOOD}\n[viewers]\nper_site = 2\nwatch = \"1m 30s\"\n\n[ota]\nversion = \"1.2.0\"\npercent = 40\nstart = \"20s\"\n\n[[fault]]\nat = \"30s\"\ncrash = \"gw-apac-2\"\n\n[[fault]]\nat = \"45s\"\npartition = [\"site-apac-1\", \"region:apac\"]\n\n[[fault]]\nat = \"50s\"\nerase_account = \"user1@site0.example\"\n"
+        );
+        let s = Scenario::parse("f.toml", &with).unwrap();
+        let text = s.to_toml();
+        let back = Scenario::parse("back.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(back, s, "{text}");
     }
 
     #[test]

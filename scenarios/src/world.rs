@@ -970,6 +970,48 @@ pub fn run(
     })
 }
 
+/// One check a run failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Which check: `liveness`, `one-leader-per-term`, `no-acked-write-lost`,
+    /// `erasure` or `residency`.
+    pub check: &'static str,
+    /// What was found.
+    pub detail: String,
+}
+
+impl RunSummary {
+    /// The checks this run failed (empty: it passed).
+    pub fn failures(&self) -> Vec<Failure> {
+        let mut out = Vec::new();
+        if self.cameras_online < self.cameras {
+            out.push(Failure {
+                check: "liveness",
+                detail: format!(
+                    "{}/{} cameras online at the end",
+                    self.cameras_online, self.cameras
+                ),
+            });
+        }
+        for v in &self.store.violations {
+            let check = if v.contains("two leaders") {
+                "one-leader-per-term"
+            } else if v.contains("of erased user") {
+                "erasure"
+            } else if v.contains("of a user homed in") {
+                "residency"
+            } else {
+                "no-acked-write-lost"
+            };
+            out.push(Failure {
+                check,
+                detail: v.clone(),
+            });
+        }
+        out
+    }
+}
+
 /// Registers `username` in the region with a strong random password and an enrolled
 /// authenticator; returns the caller, the password and the authenticator's secret.
 fn register_user(
