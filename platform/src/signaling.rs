@@ -143,6 +143,8 @@ pub struct RegionServices {
     sessions: BTreeMap<String, DeviceSession>,
     pending: BTreeMap<u32, Pending>,
     outbox: std::collections::VecDeque<Command>,
+    /// Fingerprint of each account record last queued for the store.
+    persisted: BTreeMap<String, u64>,
     next_command: u32,
     next_stream: u32,
     rng: ChaCha8Rng,
@@ -180,6 +182,7 @@ impl RegionServices {
             sessions: BTreeMap::new(),
             pending: BTreeMap::new(),
             outbox: std::collections::VecDeque::new(),
+            persisted: BTreeMap::new(),
             next_command: 1,
             // Stream ids from the platform sit above any id a camera picks for itself.
             next_stream: 1 << 31,
@@ -215,9 +218,29 @@ impl RegionServices {
 
     /// Queues the account's current records (profile, password hash, second factor,
     /// known places, sessions, history) for the store.
+    ///
+    /// Only what changed since the last time is written, and records that are gone
+    /// (expired sessions) are deleted.
     pub fn persist_account(&mut self, user: &UserId) {
-        if let Ok(records) = self.accounts.user_records(user) {
-            for (key, value) in records {
+        let Ok(records) = self.accounts.user_records(user) else {
+            return;
+        };
+        let prefix = user_key_prefix(user);
+        let gone: Vec<String> = self
+            .persisted
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter(|(k, _)| !records.contains_key(*k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in gone {
+            self.persisted.remove(&key);
+            self.push_write(Command::Delete { key });
+        }
+        for (key, value) in records {
+            let hash = crate::store::value_hash(&value);
+            if self.persisted.get(&key) != Some(&hash) {
+                self.persisted.insert(key.clone(), hash);
                 self.push_write(Command::Put { key, value });
             }
         }
@@ -233,6 +256,8 @@ impl RegionServices {
     ) -> Result<ErasureRecord, AccountError> {
         let record = self.accounts.delete_account(user, now)?;
         self.registry.erase_user(user, now);
+        let prefix = user_key_prefix(user);
+        self.persisted.retain(|k, _| !k.starts_with(&prefix));
         self.push_write(Command::DeletePrefix {
             prefix: record.key_prefix.clone(),
         });
@@ -940,6 +965,30 @@ mod tests {
         );
         // Deleting twice is an error, not a panic.
         assert!(w.svc.delete_account(&alice, t(6)).is_err());
+    }
+
+    /// Persisting an account again writes only the records that changed.
+    #[test]
+    fn persisting_writes_only_what_changed() {
+        let mut w = world();
+        let alice = w.svc.accounts.find("alice@example.com").unwrap().clone();
+        w.svc.persist_account(&alice);
+        let first = w.svc.drain_outbox(usize::MAX);
+        assert!(first.len() >= 3, "{first:?}");
+        w.svc.persist_account(&alice);
+        assert!(w.svc.drain_outbox(usize::MAX).is_empty(), "nothing changed");
+        let (_a, _rx) = alice_in(&mut w);
+        let after = w.svc.drain_outbox(usize::MAX);
+        let profile = format!("{}profile", user_key_prefix(&alice));
+        assert!(
+            !after
+                .iter()
+                .any(|c| matches!(c, Command::Put { key, .. } if *key == profile)),
+            "the unchanged profile is not written again: {after:?}"
+        );
+        assert!(after
+            .iter()
+            .any(|c| matches!(c, Command::Put { key, .. } if key.contains("/login/"))));
     }
 
     /// Sign-in needs the password and the one-time code; nothing works before it.
