@@ -272,7 +272,7 @@ pub const CATALOG: &[TestCase] = &[
         purpose: "refuses a login with the password in clear (EncryptType NONE) like a wrong password",
         needs: &[Netip],
         requires: &[],
-        offline: false,
+        offline: true,
     },
     TestCase {
         id: "NETIP-PRE-01",
