@@ -361,6 +361,12 @@ impl<N: Net, C: Clock + Unpin> Harness<N, C> {
                  same key set (CERT-NETIP-02)",
             );
         }
+        if let Some(r @ (205 | 206)) = ret {
+            return f.error(format!(
+                "the account is locked or blacklisted (Ret {r}): cannot tell whether the \
+                 password in clear would be accepted; re-run after the lockout period"
+            ));
+        }
         // A refused login counts as a failure: reset the count so later cases start
         // clean, and make sure the service still answers.
         match self.logged_in().await {
