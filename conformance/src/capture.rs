@@ -120,6 +120,44 @@ impl Capture {
         }
     }
 
+    /// Overwrites with `*` every occurrence of `secret` that directly follows `prefix`
+    /// in what went `dir` on `flow`, even across segments; returns how many were masked.
+    ///
+    /// The length is kept, so framing, offsets and sequence numbers stay valid. The
+    /// harness uses it to keep a password it had to send in clear out of capture files.
+    pub fn mask_after(&mut self, flow: usize, dir: Dir, prefix: &[u8], secret: &[u8]) -> usize {
+        let Some(f) = self.flows.get_mut(flow) else {
+            return 0;
+        };
+        if secret.is_empty() {
+            return 0;
+        }
+        let needle: Vec<u8> = prefix.iter().chain(secret).copied().collect();
+        let data = f.stream(dir);
+        let mut hits = Vec::new();
+        let mut at = 0;
+        while let Some(window) = data.get(at..at + needle.len()) {
+            if window == needle.as_slice() {
+                hits.push(at + prefix.len()..at + needle.len());
+                at += needle.len();
+            } else {
+                at += 1;
+            }
+        }
+        let mut offset = 0;
+        for seg in f.segments.iter_mut().filter(|s| s.dir == dir) {
+            let end = offset + seg.data.len();
+            for hit in &hits {
+                let (from, to) = (hit.start.max(offset), hit.end.min(end));
+                if from < to {
+                    seg.data[from - offset..to - offset].fill(b'*');
+                }
+            }
+            offset = end;
+        }
+        hits.len()
+    }
+
     /// The capture as a classic pcap file (LINKTYPE_RAW, microsecond timestamps).
     pub fn to_pcap(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -320,6 +358,14 @@ impl<S, C: Clock> Recorded<S, C> {
                 Dir::ClientToServer
             },
         }
+    }
+
+    /// Masks, in the capture, `secret` after `prefix` in what this side wrote so far
+    /// (see [`Capture::mask_after`]); returns how many were masked.
+    pub fn mask_written_after(&self, prefix: &[u8], secret: &[u8]) -> usize {
+        self.capture
+            .borrow_mut()
+            .mask_after(self.flow, self.write_dir(), prefix, secret)
     }
 
     fn write_dir(&self) -> Dir {
@@ -710,6 +756,36 @@ mod tests {
         c.record(f, Dir::ServerToClient, 1_700_000_000_000_200, b"world!");
         c.record(f, Dir::ClientToServer, 1_700_000_000_000_300, &[7u8; 40000]);
         c
+    }
+
+    /// A secret after its prefix is masked with `*`, also when split across segments;
+    /// the same bytes elsewhere, and other flows and directions, are left alone.
+    #[test]
+    fn mask_after_masks_only_the_secret_after_its_prefix() {
+        let mut c = sample();
+        let f = 0;
+        c.record(f, Dir::ClientToServer, 1, b"{\"PassWord\":\"hun");
+        c.record(f, Dir::ClientToServer, 2, b"ter2\"} hunter2 ");
+        c.record(f, Dir::ClientToServer, 3, b"\"PassWord\":\"hunter2\"");
+        c.record(f, Dir::ServerToClient, 4, b"\"PassWord\":\"hunter2\"");
+        let before = c.flows[0].stream(Dir::ClientToServer);
+        assert_eq!(
+            c.mask_after(f, Dir::ClientToServer, b"\"PassWord\":\"", b"hunter2"),
+            2
+        );
+        let after = c.flows[0].stream(Dir::ClientToServer);
+        assert_eq!(after.len(), before.len());
+        let tail = String::from_utf8_lossy(&after[40_005..]).into_owned();
+        assert_eq!(
+            tail,
+            "{\"PassWord\":\"*******\"} hunter2 \"PassWord\":\"*******\""
+        );
+        assert_eq!(
+            c.flows[0].stream(Dir::ServerToClient),
+            b"world!\"PassWord\":\"hunter2\""
+        );
+        assert_eq!(c.mask_after(f, Dir::ClientToServer, b"x", b""), 0);
+        assert_eq!(c.mask_after(9, Dir::ClientToServer, b"x", b"y"), 0);
     }
 
     /// pcap and pcapng written by the harness read back as the same flows.

@@ -266,6 +266,15 @@ pub const CATALOG: &[TestCase] = &[
         offline: true,
     },
     TestCase {
+        id: "NETIP-PLAIN-01",
+        area: "netip",
+        requirements: &["CERT-NETIP-02", "NETIP-LOGIN-04"],
+        purpose: "refuses a login with the password in clear (EncryptType NONE) like a wrong password",
+        needs: &[Netip],
+        requires: &[],
+        offline: true,
+    },
+    TestCase {
         id: "NETIP-PRE-01",
         area: "netip",
         requirements: &["NETIP-SRV-07", "NETIP-SRV-08", "NETIP-SRV-26"],

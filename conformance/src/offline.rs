@@ -1,9 +1,9 @@
 //! Mode 4: what a capture can decide. CDP/1 flows are checked for repeated record
 //! nonces; NETIP flows are replayed as transactions (request, reply) to find logins
-//! answered with an empty, default or backdoor password, commands answered before
-//! login, a missing lockout and unsigned firmware installed; every byte the device sent
-//! is scanned for credentials and keys. Cases a capture cannot decide are skipped, and
-//! say so.
+//! answered with an empty, default or backdoor password, logins accepted with the
+//! password in clear, commands answered before login, a missing lockout and unsigned
+//! firmware installed; every byte the device sent is scanned for credentials and keys.
+//! Cases a capture cannot decide are skipped, and say so.
 
 use std::collections::BTreeMap;
 
@@ -137,6 +137,7 @@ pub fn certify_capture(
                 "CLOUD-NONCE-01" => nonce(capture, f),
                 "NETIP-AUTH-01" => default_logins(&tx, capture, description, f),
                 "NETIP-AUTH-02" => hidden_logins(&tx, capture, f),
+                "NETIP-PLAIN-01" => plaintext_logins(&tx, capture, f),
                 "NETIP-PRE-01" => before_login(&tx, capture, f),
                 "NETIP-LOCK-01" => lockout(&tx, f),
                 "OTA-UNSIGNED-01" => unsigned_upload(&tx, capture, f),
@@ -254,6 +255,51 @@ fn hidden_logins(tx: &[Transaction], capture: &Capture, mut f: Finding) -> Verdi
         return f.skip("the capture holds no login to a known backdoor account");
     }
     f.pass(format!("{tried} backdoor logins, all refused"))
+}
+
+/// Logins whose `EncryptType` is present and not `MD5` (the password in clear, or
+/// another form the reference refuses): any answered Ret 100 fails. A login without
+/// `EncryptType` is not counted (its `PassWord` may well be the hash). The password is
+/// never shown.
+fn plaintext_logins(tx: &[Transaction], capture: &Capture, mut f: Finding) -> Verdicted {
+    let mut tried = 0;
+    for t in tx {
+        if t.request.message_id().0 != 1000 {
+            continue;
+        }
+        let Some(v) = json(&t.request) else {
+            continue;
+        };
+        let Some(encrypt_type) = v.get("EncryptType").and_then(Value::as_str) else {
+            continue;
+        };
+        if encrypt_type == "MD5" || v.get("PassWord").is_none() {
+            continue;
+        }
+        tried += 1;
+        if t.reply.as_ref().and_then(ret_of) == Some(100) {
+            let user = v.get("UserName").and_then(Value::as_str).unwrap_or("");
+            let shown: String = encrypt_type.chars().take(16).collect();
+            f.note(
+                "login",
+                format!("{user} with EncryptType {shown:?} (password not shown) answered Ret 100"),
+            );
+            f.note("where", flow_name(t.flow, &capture.flows[t.flow]));
+            return f.fail(
+                format!("camera accepted a login with EncryptType {shown:?}: the password travels unencrypted on the LAN"),
+                "accept only the MD5/Sofia form (EncryptType MD5); refuse any other like a \
+                 wrong password (CERT-NETIP-02)",
+            );
+        }
+    }
+    if tried == 0 {
+        return f.skip(
+            "the capture holds no login with the password in clear (EncryptType other than MD5)",
+        );
+    }
+    f.pass(format!(
+        "{tried} logins with the password in clear (EncryptType other than MD5), all refused"
+    ))
 }
 
 fn before_login(tx: &[Transaction], capture: &Capture, mut f: Finding) -> Verdicted {
@@ -416,4 +462,66 @@ fn secrets(capture: &Capture, password: Option<&str>, mut f: Finding) -> Verdict
         );
     }
     f.pass("no password, password hash or private key in what the DUT sent")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{Flow, Segment};
+    use crate::outcome::Verdict;
+    use camproof_protocol::netip::{LoginReply, LoginRequest, Reply, Request, Ret, SessionId};
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    const SECRET: &str = "Plain-Secret-31";
+
+    /// One NETIP flow: a login with `encrypt_type` and the password in clear, answered
+    /// with `ret`.
+    fn login_capture(encrypt_type: &str, ret: Ret) -> Capture {
+        let mut req = LoginRequest::new("admin", "");
+        req.encrypt_type = encrypt_type.to_owned();
+        req.password_hash = SECRET.to_owned();
+        let request = Request::Login(req).to_packet(0, 1).unwrap();
+        let reply = match ret {
+            Ret::Ok => LoginReply::success(SessionId(1)),
+            other => LoginReply::failure(other),
+        };
+        let sid = if ret == Ret::Ok { 1 } else { 0 };
+        let reply = Reply::Login(reply)
+            .to_packet(request.header(), sid)
+            .unwrap();
+        let seg = |at_us, dir, data: Vec<u8>| Segment { at_us, dir, data };
+        Capture {
+            flows: vec![Flow {
+                client: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40001),
+                server: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 34567),
+                opened_us: 1,
+                segments: vec![
+                    seg(2, Dir::ClientToServer, request.encode()),
+                    seg(3, Dir::ServerToClient, reply.encode()),
+                ],
+                dropped: 0,
+            }],
+        }
+    }
+
+    fn plain(capture: &Capture) -> Outcome {
+        let d = DutDescription::simulated();
+        let mut out = certify_capture(capture, &d, None, Some("NETIP-PLAIN-01"));
+        assert_eq!(out.len(), 1);
+        out.remove(0)
+    }
+
+    /// CERT-NETIP-02 from a capture: a login in clear answered Ret 100 fails, one
+    /// answered 203 passes, and a capture with only MD5 logins cannot decide. The
+    /// password never appears in the outcome.
+    #[test]
+    fn cert_netip_02_plaintext_login_from_a_capture() {
+        let accepted = plain(&login_capture("NONE", Ret::Ok));
+        assert_eq!(accepted.verdict, Verdict::Fail, "{}", accepted.summary);
+        assert!(!format!("{accepted:?}").contains(SECRET));
+        let refused = plain(&login_capture("NONE", Ret::WrongPassword));
+        assert_eq!(refused.verdict, Verdict::Pass, "{}", refused.summary);
+        let md5 = plain(&login_capture("MD5", Ret::Ok));
+        assert_eq!(md5.verdict, Verdict::Skip, "{}", md5.summary);
+    }
 }

@@ -283,6 +283,13 @@ pub fn all() -> Vec<SimProfile> {
             }
         ),
         profile!(
+            "plaintext-login",
+            "accepts the NETIP password in clear (EncryptType NONE)",
+            |p| {
+                p.netip.accept_plaintext_password = true;
+            }
+        ),
+        profile!(
             "commands-before-login",
             "executes commands before login",
             |p| {

@@ -178,6 +178,7 @@ impl<N: Net, C: Clock + Unpin> Harness<N, C> {
             "OTA-INTERRUPT-01" => self.ota_interrupted().await,
             "NETIP-AUTH-01" => self.netip_default_passwords().await,
             "NETIP-AUTH-02" => self.netip_hidden_accounts().await,
+            "NETIP-PLAIN-01" => self.netip_plaintext_login().await,
             "NETIP-PRE-01" => self.netip_before_login().await,
             "HYG-WIRE-01" => self.hygiene().await,
             "NETIP-LOCK-01" => self.netip_lockout().await,

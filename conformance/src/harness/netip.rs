@@ -43,6 +43,12 @@ pub(crate) const HIDDEN_ACCOUNTS: [(&str, &str); 6] = [
     ("666666", "666666"),
 ];
 
+/// `EncryptType` of a login that carries the password in clear.
+pub(crate) const PLAINTEXT_ENCRYPT_TYPE: &str = "NONE";
+
+/// What precedes a login's password in its JSON, as the harness encodes it.
+const PASSWORD_KEY: &[u8] = br#""PassWord":""#;
+
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 const OK: u64 = 100;
 const NOT_LOGGED_IN: u64 = 105;
@@ -152,6 +158,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> NetipConn<S> {
         let p = self
             .request_as(0, &Request::Login(LoginRequest::new(user, password)))
             .await?;
+        let ret = ret_of(&p);
+        if ret == Some(OK) {
+            self.sid = p.header().session_id;
+        }
+        ret
+    }
+
+    /// Logs in with `password` in clear (`EncryptType` `NONE`); the reply's `Ret`
+    /// (None: no reply).
+    async fn login_plaintext(&mut self, user: &str, password: &str) -> Option<u64> {
+        let req = LoginRequest {
+            encrypt_type: PLAINTEXT_ENCRYPT_TYPE.to_owned(),
+            login_type: "DVRIP-Web".to_owned(),
+            password_hash: password.to_owned(),
+            user_name: user.to_owned(),
+        };
+        let p = self.request_as(0, &Request::Login(req)).await?;
         let ret = ret_of(&p);
         if ret == Some(OK) {
             self.sid = p.header().session_id;
@@ -297,6 +320,73 @@ impl<N: Net, C: Clock + Unpin> Harness<N, C> {
         f.pass(format!(
             "{user} refuses the empty password and the common defaults"
         ))
+    }
+
+    pub(super) async fn netip_plaintext_login(&mut self) -> Verdicted {
+        let mut f = Finding::new();
+        let Some(password) = self.setup.password.clone() else {
+            return f.skip(
+                "no admin password given (set CAMPROOF_DUT_PASSWORD): cannot try it in clear",
+            );
+        };
+        let user = self.user();
+        let mut c = match self.netip().await {
+            Ok(c) => c,
+            Err(e) => return f.error(e),
+        };
+        let ret = c.login_plaintext(&user, &password).await;
+        // The password had to go in clear to the DUT; keep it out of the capture files.
+        let escaped = serde_json::to_string(&password).unwrap_or_default();
+        let inner = escaped
+            .strip_prefix('"')
+            .and_then(|e| e.strip_suffix('"'))
+            .unwrap_or_default();
+        if c.s.mask_written_after(PASSWORD_KEY, inner.as_bytes()) > 0 {
+            f.note(
+                "capture",
+                "the password sent in clear is masked with '*' in the recorded capture",
+            );
+        }
+        drop(c);
+        f.note(
+            format!("login {user} with the admin password in clear (EncryptType NONE)"),
+            ret.map(|r| format!("Ret {r}"))
+                .unwrap_or_else(|| "no reply".into()),
+        );
+        if ret == Some(OK) {
+            return f.fail(
+                "camera accepted a login with the password in clear (EncryptType NONE)",
+                "the password travels unencrypted on the LAN: accept only the MD5/Sofia form \
+                 (EncryptType MD5) and refuse any other like a wrong password, Ret 203 with the \
+                 same key set (CERT-NETIP-02)",
+            );
+        }
+        if let Some(r @ (205 | 206)) = ret {
+            return f.error(format!(
+                "the account is locked or blacklisted (Ret {r}): cannot tell whether the \
+                 password in clear would be accepted; re-run after the lockout period"
+            ));
+        }
+        // A refused login counts as a failure: reset the count so later cases start
+        // clean, and make sure the service still answers.
+        match self.logged_in().await {
+            Ok(_) => f.note(
+                "login with the declared password (MD5) afterwards",
+                "Ret 100",
+            ),
+            Err(Ok(why)) | Err(Err(why)) => {
+                if ret.is_none() {
+                    return f.error(format!("no reply to the login in clear, and then: {why}"));
+                }
+                f.note("login with the declared password (MD5) afterwards", why);
+            }
+        }
+        match ret {
+            Some(r) => f.pass(format!(
+                "the login with the password in clear was refused (Ret {r})"
+            )),
+            None => f.pass("the login with the password in clear was refused (connection closed)"),
+        }
     }
 
     pub(super) async fn netip_hidden_accounts(&mut self) -> Verdicted {

@@ -31,6 +31,10 @@ const LOG_CAPACITY: usize = 1024;
 /// Server events a camera keeps for [`NetipCamera::take_events`]; older ones are dropped.
 const EVENT_CAPACITY: usize = 4096;
 
+/// The Sofia hash of the empty password, compared against for unknown users (so they
+/// cost what a known user costs).
+const EMPTY_PASSWORD_HASH: &str = "tlJwpbo6";
+
 /// The hidden account of CVE-2018-17919.
 const HIDDEN_USER: &str = "default";
 const HIDDEN_PASSWORD: &str = "tluafed";
@@ -57,9 +61,51 @@ impl StoredPassword {
         sofia_hash_matches(received, &self.0)
     }
 
+    /// Whether `password`, received in clear, is the stored one: its Sofia hash is
+    /// compared with the stored hash in constant time.
+    pub fn matches_plaintext(&self, password: &str) -> bool {
+        sofia_hash_matches(&sofia_hash(password), &self.0)
+    }
+
     /// Whether this is the hash of the empty password.
     pub fn is_empty_password(&self) -> bool {
         self.matches(&sofia_hash(""))
+    }
+}
+
+impl StoredPassword {
+    /// Whether `received`, sent in `form`, matches. A refused form never matches, after
+    /// the same constant-time comparison as a hash.
+    fn check(&self, form: PasswordForm, received: &str) -> bool {
+        match form {
+            PasswordForm::SofiaHash => self.matches(received),
+            PasswordForm::Plaintext => self.matches_plaintext(received),
+            PasswordForm::Refused => {
+                let _ = self.matches(received);
+                false
+            }
+        }
+    }
+}
+
+/// How a login's `PassWord` is to be read, from its `EncryptType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PasswordForm {
+    /// `MD5`: the 8-character Sofia hash (the only form of the reference firmware).
+    SofiaHash,
+    /// `NONE`: the password in clear (only with the `accept_plaintext_password` flaw).
+    Plaintext,
+    /// Anything else: refused like a wrong password.
+    Refused,
+}
+
+impl PasswordForm {
+    fn of(encrypt_type: &str, flaws: NetipFlaws) -> Self {
+        match encrypt_type {
+            "MD5" => PasswordForm::SofiaHash,
+            "NONE" if flaws.accept_plaintext_password => PasswordForm::Plaintext,
+            _ => PasswordForm::Refused,
+        }
     }
 }
 
@@ -95,6 +141,8 @@ pub struct NetipFlaws {
     /// Firmware is written over the running slot: an upload cut off mid-image leaves a
     /// half-written image that boots as version 0.0.0.
     pub single_slot_flash: bool,
+    /// A login with `EncryptType` `NONE` and the password in clear is accepted.
+    pub accept_plaintext_password: bool,
 }
 
 impl NetipFlaws {
@@ -109,6 +157,7 @@ impl NetipFlaws {
             accept_downgrade: false,
             secrets_in_config: false,
             single_slot_flash: false,
+            accept_plaintext_password: false,
         }
     }
 
@@ -123,6 +172,7 @@ impl NetipFlaws {
             accept_downgrade: true,
             secrets_in_config: true,
             single_slot_flash: true,
+            accept_plaintext_password: true,
         }
     }
 }
@@ -425,19 +475,24 @@ impl NetipCamera {
 
     /// Checks a login and opens a session for `connection`, or says why not.
     ///
-    /// Unknown users get the same answer as a wrong password (no enumeration), after
-    /// the same constant-time comparison.
+    /// `encrypt_type` is the request's `EncryptType` and `password` its `PassWord`: the
+    /// Sofia hash with `MD5`; the password in clear with `NONE`, accepted only with the
+    /// `accept_plaintext_password` flaw. Any other form is refused like a wrong password
+    /// (and counts as a failure). Unknown users get the same answer as a wrong password
+    /// (no enumeration), after the same constant-time comparison.
     pub(crate) fn login(
         &mut self,
         user: &str,
-        password_hash: &str,
+        encrypt_type: &str,
+        password: &str,
         connection: u64,
         now: Timestamp,
     ) -> Result<SessionId, Ret> {
         let lockout = (!self.config.flaws.no_lockout).then_some(self.config.lockout_threshold);
         let period = self.config.lockout_period;
+        let form = PasswordForm::of(encrypt_type, self.config.flaws);
         let Some(account) = self.accounts.get_mut(user) else {
-            let _ = sofia_hash_matches(password_hash, &sofia_hash(""));
+            let _ = StoredPassword::from_hash(EMPTY_PASSWORD_HASH).check(form, password);
             self.push_log(now, "LogInFailed", user, "unknown user");
             return Err(Ret::WrongPassword);
         };
@@ -449,14 +504,18 @@ impl NetipCamera {
             account.locked_until = None;
             account.failures = 0;
         }
-        if !account.password.matches(password_hash) {
+        if !account.password.check(form, password) {
             account.failures = account.failures.saturating_add(1);
             if let Some(threshold) = lockout {
                 if account.failures >= threshold.max(1) {
                     account.locked_until = Some(now.saturating_add(period));
                 }
             }
-            self.push_log(now, "LogInFailed", user, "wrong password");
+            let why = match form {
+                PasswordForm::Refused => "password form refused (EncryptType not MD5)",
+                PasswordForm::SofiaHash | PasswordForm::Plaintext => "wrong password",
+            };
+            self.push_log(now, "LogInFailed", user, why);
             return Err(Ret::WrongPassword);
         }
         account.failures = 0;

@@ -533,7 +533,13 @@ impl NetipSession {
         let (result, alive) = {
             let mut cam = self.camera.borrow_mut();
             let alive = cam.config.alive_interval;
-            let result = cam.login(&req.user_name, &req.password_hash, self.connection, now);
+            let result = cam.login(
+                &req.user_name,
+                &req.encrypt_type,
+                &req.password_hash,
+                self.connection,
+                now,
+            );
             (result, alive)
         };
         match result {
@@ -2133,6 +2139,87 @@ mod tests {
         // Signatures are still checked.
         let bad = encode_upgrade_upload(&signed("0.8.0", "0.8.0", MODEL, &img, 1), &img);
         assert_eq!(upload(&mut c, &bad).1, Ret::UpgradeFailed);
+    }
+
+    /// A login whose `PassWord` is sent as is, with `EncryptType` `encrypt_type`.
+    fn login_as(user: &str, encrypt_type: &str, password: &str) -> Request {
+        let mut r = LoginRequest::new(user, "");
+        r.encrypt_type = encrypt_type.to_owned();
+        r.password_hash = password.to_owned();
+        Request::Login(r)
+    }
+
+    /// CERT-NETIP-02: the reference refuses the password in clear (`EncryptType`
+    /// `NONE`), and any other form than `MD5`, exactly like a wrong password: Ret 203
+    /// with the success key set, session 0, a failure that counts towards the lockout,
+    /// and no trace of the password in the log, events or `Debug` output.
+    #[test]
+    fn cert_netip_02_reference_refuses_plaintext_login() {
+        let cam = camera(NetipFlaws::none());
+        let mut ok = Client::new(&cam);
+        let (ok_p, _) = ok.login("admin", PASSWORD);
+        for (encrypt_type, pw) in [
+            ("NONE", PASSWORD.to_owned()),
+            ("NONE", sofia_hash(PASSWORD)),
+            ("", sofia_hash(PASSWORD)),
+            ("md5", sofia_hash(PASSWORD)),
+            ("AES", PASSWORD.to_owned()),
+        ] {
+            let mut c = Client::new(&cam);
+            let p = c.send(&login_as("admin", encrypt_type, &pw));
+            let Reply::Login(r) = Reply::decode(p.message_id(), p.payload()).unwrap() else {
+                panic!("not a login reply");
+            };
+            assert_eq!(r.ret, Ret::WrongPassword, "EncryptType {encrypt_type:?}");
+            assert_eq!(keys(&p), keys(&ok_p));
+            assert_eq!(r.session_id, SessionId(0));
+            assert_eq!(p.header().session_id, 0);
+            assert_eq!(
+                c.events(),
+                [NetipEvent::LoginFailed {
+                    user: "admin".into(),
+                    ret: Ret::WrongPassword
+                }]
+            );
+            assert_eq!(c.s.session_id(), None);
+        }
+        // A refused form is a failed attempt, like a wrong password: five lock.
+        let cam = camera(NetipFlaws::none());
+        let mut c = Client::new(&cam);
+        for _ in 0..5 {
+            let p = c.send(&login_as("admin", "NONE", PASSWORD));
+            assert_eq!(ret(&p), Ret::WrongPassword);
+        }
+        assert_eq!(c.login("admin", PASSWORD).1.ret, Ret::Locked);
+        let events = c.events();
+        let text = format!("{:?} {:?} {:?}", cam.borrow(), c.s, events);
+        assert!(!text.contains(PASSWORD), "the password leaked");
+        assert!(cam
+            .borrow()
+            .log()
+            .all(|e| !e.data.contains(PASSWORD) && !e.user.contains(PASSWORD)));
+    }
+
+    /// CERT-NETIP-02: flaw `accept_plaintext_password`: the password in clear with
+    /// `EncryptType` `NONE` logs in; a wrong one, or the hash sent as if in clear, does
+    /// not; the `MD5` form still works.
+    #[test]
+    fn cert_netip_02_flaw_accept_plaintext_password() {
+        let flaws = NetipFlaws {
+            accept_plaintext_password: true,
+            ..NetipFlaws::none()
+        };
+        let cam = camera(flaws);
+        let mut c = Client::new(&cam);
+        let p = c.send(&login_as("admin", "NONE", "wrong"));
+        assert_eq!(ret(&p), Ret::WrongPassword);
+        let p = c.send(&login_as("admin", "NONE", &sofia_hash(PASSWORD)));
+        assert_eq!(ret(&p), Ret::WrongPassword);
+        let p = c.send(&login_as("admin", "NONE", PASSWORD));
+        assert_eq!(ret(&p), Ret::Ok);
+        assert_eq!(c.s.session_id(), Some(SessionId(p.header().session_id)));
+        assert_eq!(Client::logged_in(&cam).s.session_id(), Some(SessionId(2)));
+        assert!(cam.borrow().log().all(|e| !e.data.contains(PASSWORD)));
     }
 
     fn arb_request() -> impl Strategy<Value = (Request, u32)> {
