@@ -111,8 +111,9 @@ pub fn serve(
             RelayConfig::default(),
             Rc::default(),
             Trace::new(0),
+            SystemClock,
         );
-        tokio::task::spawn_local(relay.serve_on(relay_listener, SystemClock));
+        tokio::task::spawn_local(relay.serve_on(relay_listener));
         tokio::task::spawn_local(store_writer(
             StoreClient::new(TokioNet, region, replicas.clone(), 1),
             services.clone(),

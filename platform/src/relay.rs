@@ -377,6 +377,8 @@ pub struct RelayStats {
     pub queued_bytes: u64,
     /// The most bytes ever queued at once, summed over viewers.
     pub peak_queued_bytes: u64,
+    /// The longest any frame waited between arriving and being handed to a viewer, µs.
+    pub max_held_us: u64,
 }
 
 #[derive(Debug)]
@@ -536,6 +538,9 @@ impl Relay {
             .ok_or(RelayError::UnknownViewer(viewer))?;
         let frame = q.frames.pop_front();
         if let Some(f) = &frame {
+            let held =
+                u64::try_from(now.saturating_since(f.arrived).as_micros()).unwrap_or(u64::MAX);
+            self.stats.max_held_us = self.stats.max_held_us.max(held);
             q.bytes -= f.len;
             self.stats.frames_out += 1;
             self.stats.bytes_out += f.len as u64;
@@ -574,6 +579,9 @@ impl Relay {
             let Some(f) = q.frames.pop_front() else {
                 break;
             };
+            let held =
+                u64::try_from(now.saturating_since(f.arrived).as_micros()).unwrap_or(u64::MAX);
+            self.stats.max_held_us = self.stats.max_held_us.max(held);
             bytes += f.len;
             moved += 1;
             out.push(f);
@@ -737,6 +745,24 @@ mod tests {
     }
 
     /// No frame waits longer than `max_age`; the oldest age is observable for checkers.
+    /// The core records the longest any frame waited, whichever way it was taken.
+    #[test]
+    fn longest_hold_is_recorded() {
+        let (mut cam, _) = camera();
+        let mut relay = Relay::new(RelayConfig::default());
+        let a = relay.subscribe(9);
+        let b = relay.subscribe(9);
+        relay
+            .handle_frame(t(0), frame(&mut cam, t(0), true, 10))
+            .unwrap();
+        assert!(relay.poll_frame(a, t(150)).unwrap().is_some());
+        assert_eq!(relay.stats().max_held_us, 150_000);
+        let mut out = Vec::new();
+        relay.poll_batch(b, t(700), 8, 1 << 20, &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(relay.stats().max_held_us, 700_000);
+    }
+
     #[test]
     fn frames_expire_after_max_age() {
         let (mut cam, _) = camera();

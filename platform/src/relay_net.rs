@@ -186,8 +186,12 @@ struct StreamSlot {
     viewers: BTreeMap<ViewerId, Rc<ViewerSignal>>,
 }
 
+/// Called with the core's counters whenever they change (frames in or out).
+type StatsHook = Box<dyn Fn(&RelayStats)>;
+
 struct Shared<C> {
     relay: RefCell<Relay>,
+    hook: RefCell<Option<StatsHook>>,
     streams: RefCell<BTreeMap<u32, StreamSlot>>,
     driver: Cell<DriverStats>,
     clock: C,
@@ -225,6 +229,7 @@ impl<C: Clock> RelayNode<C> {
         RelayNode {
             shared: Rc::new(Shared {
                 relay: RefCell::new(Relay::new(config)),
+                hook: RefCell::new(None),
                 streams: RefCell::new(BTreeMap::new()),
                 driver: Cell::new(DriverStats::default()),
                 clock,
@@ -236,6 +241,30 @@ impl<C: Clock> RelayNode<C> {
     /// The core's counters: frames, bytes, drops, queue depth.
     pub fn stats(&self) -> RelayStats {
         self.shared.relay.borrow().stats()
+    }
+
+    /// Calls `hook` with the core's counters after every change (a camera read's frames
+    /// queued, a viewer's batch taken), so an observer sees them live.
+    pub fn on_stats(&self, hook: impl Fn(&RelayStats) + 'static) {
+        *self.shared.hook.borrow_mut() = Some(Box::new(hook));
+    }
+
+    fn report(&self) {
+        if let Some(hook) = self.shared.hook.borrow().as_ref() {
+            hook(&self.shared.relay.borrow().stats());
+        }
+    }
+
+    /// Drops frames older than `max_age` every quarter of it, forever.
+    pub async fn expire_periodically(&self) {
+        let max_age = self.shared.relay.borrow().config().max_age;
+        let period = (max_age / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(period).await;
+            let now = self.shared.clock.now();
+            self.shared.relay.borrow_mut().expire(now);
+            self.report();
+        }
     }
 
     /// The driver's connection counters.
@@ -256,15 +285,7 @@ impl<C: Clock> RelayNode<C> {
         L: Listener,
         L::Stream: AsyncRead + AsyncWrite + Unpin + 'static,
     {
-        let max_age = self.shared.relay.borrow().config().max_age;
-        let period = (max_age / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
-        let expiry = async {
-            loop {
-                tokio::time::sleep(period).await;
-                let now = self.shared.clock.now();
-                self.shared.relay.borrow_mut().expire(now);
-            }
-        };
+        let expiry = self.expire_periodically();
         let accept = async {
             loop {
                 let (stream, _peer) = listener.accept().await?;
@@ -298,6 +319,15 @@ impl<C: Clock> RelayNode<C> {
                 return Err(e.into());
             }
         };
+        self.serve_admitted(stream, hello).await
+    }
+
+    /// Runs a connection whose hello was read (and, by a front such as the platform's
+    /// grant-checking relay service, admitted) as a camera or a viewer until it closes.
+    pub async fn serve_admitted<S>(&self, stream: S, hello: Hello) -> Result<(), RelayNetError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
         let result = match hello.role {
             Role::Camera => self.run_camera(stream, hello).await,
             Role::Viewer => self.run_viewer(stream, hello).await,
@@ -393,6 +423,7 @@ impl<C: Clock> RelayNode<C> {
                     relay.handle_sealed(frame);
                 }
             }
+            self.report();
             self.wake_viewers(id);
             // Let the viewers write what this read brought before reading more: on one
             // thread, a camera that keeps reading would fill every queue to overflow.
@@ -454,6 +485,9 @@ impl<C: Clock> RelayNode<C> {
                 BATCH_BYTES,
                 &mut batch,
             )?;
+            if !batch.is_empty() {
+                self.report();
+            }
             if batch.is_empty() {
                 let ended = self
                     .shared

@@ -1,20 +1,22 @@
-//! The video relay as a network service: admission by grant, then length-prefixed
-//! sealed frames from one camera fanned out to its viewers through the [`Relay`] core.
+//! The video relay as a network service: admission by grant in front of the
+//! [`RelayNode`] socket driver, which fans sealed frames from one camera out to its
+//! viewers through the [`Relay`](crate::relay::Relay) core.
 //!
 //! A camera or viewer opens a TCP connection and sends a hello:
 //! `role u8 (1 camera, 2 viewer) · stream_id u32 · token vec16`. The token is the one in
 //! its [`LiveViewGrant`](camproof_protocol::cdp::LiveViewGrant): `expires u64 (µs) ·
 //! HMAC-SHA256(relay key, context · role · stream · expires)`, issued by the region's
 //! signaling service, which shares the key with its relays. The relay answers one byte
-//! (0 admitted, 1 refused) and then only moves frames, `len u32 · sealed frame`: camera →
-//! relay → viewers. It reads each frame's authenticated header and nothing else; it holds
-//! no pairing secret.
+//! (0 admitted, 1 refused); a viewer then gets the node's ten-byte hello. After that the
+//! relay only moves sealed frames as they are (each self-delimiting by its header):
+//! camera → relay → viewers. It reads each frame's authenticated header and nothing
+//! else; it holds no pairing secret. The simulator and `camproof serve` run this; the
+//! forwarding path is the one `camproof bench relay` measures.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use camproof_protocol::video::VideoHeader;
 use camproof_protocol::wire::{Reader, Writer};
 use camproof_protocol::Timestamp;
 use hmac::{Hmac, Mac};
@@ -23,7 +25,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zeroize::Zeroizing;
 
 use crate::net::{Clock, Listener, Net};
-use crate::relay::{Relay, RelayConfig, RelayStats};
+use crate::relay::{Hello, RelayConfig, RelayStats, Role};
+use crate::relay_net::{RelayNetError, RelayNode};
 use crate::trace::Trace;
 
 /// Largest sealed frame a camera may send through the relay.
@@ -141,6 +144,9 @@ pub enum AdmissionError {
     /// A frame whose header does not parse or that exceeds the limit.
     #[error("malformed frame")]
     BadFrame,
+    /// A second camera for a stream that already has one.
+    #[error("the stream already has a camera")]
+    StreamBusy,
 }
 
 /// Encodes a relay hello.
@@ -187,17 +193,22 @@ impl RelayServiceStats {
     }
 }
 
-/// One relay host: the core shared by all its connections, and its counters.
-pub struct RelayService {
+/// One relay host: grant admission in front of the [`RelayNode`] that forwards frames
+/// (the same socket driver `camproof relay` runs and `camproof bench relay` measures).
+///
+/// A connection opens with `role u8 · stream_id u32 · token vec16`; the relay answers
+/// one byte (0 admitted, 1 refused), echoes the node's ten-byte hello to a viewer, then
+/// carries sealed frames as they are (self-delimiting by their header) both ways.
+pub struct RelayService<C: Clock> {
     name: String,
     key: RelayKey,
-    core: RefCell<Relay>,
-    wake: tokio::sync::Notify,
+    node: RelayNode<C>,
     stats: Rc<RefCell<RelayServiceStats>>,
     trace: Trace,
+    clock: C,
 }
 
-impl std::fmt::Debug for RelayService {
+impl<C: Clock> std::fmt::Debug for RelayService<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RelayService")
             .field("name", &self.name)
@@ -205,68 +216,74 @@ impl std::fmt::Debug for RelayService {
     }
 }
 
-impl RelayService {
-    /// A relay named `name` checking grants with `key`.
+impl<C: Clock> RelayService<C> {
+    /// A relay named `name` checking grants with `key`; its counters go to `stats`.
     pub fn new(
         name: impl Into<String>,
         key: RelayKey,
         config: RelayConfig,
         stats: Rc<RefCell<RelayServiceStats>>,
         trace: Trace,
+        clock: C,
     ) -> Rc<Self> {
+        let node = RelayNode::new(config, clock.clone());
+        let sink = stats.clone();
+        node.on_stats(move |core| {
+            let mut s = sink.borrow_mut();
+            s.core = *core;
+            s.max_held_us = s.max_held_us.max(core.max_held_us);
+        });
         Rc::new(RelayService {
             name: name.into(),
             key,
-            core: RefCell::new(Relay::new(config)),
-            wake: tokio::sync::Notify::new(),
+            node,
             stats,
             trace,
+            clock,
         })
     }
 
     /// Binds `listen` and serves until the listener fails.
-    pub async fn serve<N: Net, C: Clock>(
-        self: Rc<Self>,
-        net: N,
-        listen: &str,
-        clock: C,
-    ) -> std::io::Result<()> {
+    pub async fn serve<N: Net>(self: Rc<Self>, net: N, listen: &str) -> std::io::Result<()> {
         let listener = net.bind(listen).await?;
-        self.serve_on(listener, clock).await
+        self.serve_on(listener).await
     }
 
-    /// Serves connections from an already bound listener.
-    pub async fn serve_on<L: Listener, C: Clock>(
-        self: Rc<Self>,
-        listener: L,
-        clock: C,
-    ) -> std::io::Result<()>
+    /// Serves connections from an already bound listener, and expires old frames.
+    pub async fn serve_on<L: Listener>(self: Rc<Self>, listener: L) -> std::io::Result<()>
     where
         L::Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
     {
-        loop {
-            let (stream, peer) = listener.accept().await?;
-            let relay = self.clone();
-            let clock = clock.clone();
-            tokio::task::spawn_local(async move {
-                if let Err(e) = relay.connection(stream, &clock).await {
-                    relay.stats.borrow_mut().refused += 1;
-                    relay
-                        .trace
-                        .record(clock.now(), format!("{} refused {peer}: {e}", relay.name));
-                }
-            });
+        let expiry = self.node.expire_periodically();
+        let accept = async {
+            loop {
+                let (stream, peer) = listener.accept().await?;
+                let relay = self.clone();
+                tokio::task::spawn_local(async move {
+                    if let Err(e) = relay.connection(stream).await {
+                        relay.stats.borrow_mut().refused += 1;
+                        relay.trace.record(
+                            relay.clock.now(),
+                            format!("{} refused {peer}: {e}", relay.name),
+                        );
+                    }
+                });
+            }
+        };
+        tokio::select! {
+            biased;
+            r = accept => r,
+            () = expiry => Ok(()),
         }
     }
 
-    async fn connection<S, C>(&self, stream: S, clock: &C) -> Result<(), AdmissionError>
+    async fn connection<S>(&self, mut stream: S) -> Result<(), AdmissionError>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-        C: Clock,
     {
-        let (mut rd, mut wr) = tokio::io::split(stream);
         let mut head = [0u8; 7];
-        rd.read_exact(&mut head)
+        stream
+            .read_exact(&mut head)
             .await
             .map_err(|_| AdmissionError::Malformed)?;
         let role = RelayRole::from_byte(head[0]).ok_or(AdmissionError::Malformed)?;
@@ -276,111 +293,39 @@ impl RelayService {
             return Err(AdmissionError::Malformed);
         }
         let mut token = vec![0u8; len];
-        rd.read_exact(&mut token)
+        stream
+            .read_exact(&mut token)
             .await
             .map_err(|_| AdmissionError::Malformed)?;
-        if let Err(e) = self.key.check(role, stream_id, &token, clock.now()) {
-            let _ = wr.write_all(&[1]).await;
+        if let Err(e) = self.key.check(role, stream_id, &token, self.clock.now()) {
+            let _ = stream.write_all(&[1]).await;
             return Err(e);
         }
-        if wr.write_all(&[0]).await.is_err() {
+        if stream.write_all(&[0]).await.is_err() {
             return Ok(());
         }
+        let hello = Hello {
+            role: match role {
+                RelayRole::Camera => Role::Camera,
+                RelayRole::Viewer => Role::Viewer,
+            },
+            stream_id,
+        };
         match role {
-            RelayRole::Camera => {
-                self.stats.borrow_mut().admitted_cameras += 1;
-                self.publish(&mut rd, stream_id, clock).await
-            }
-            RelayRole::Viewer => {
-                self.stats.borrow_mut().admitted_viewers += 1;
-                self.watch(&mut wr, stream_id, clock).await;
-                Ok(())
-            }
+            RelayRole::Camera => self.stats.borrow_mut().admitted_cameras += 1,
+            RelayRole::Viewer => self.stats.borrow_mut().admitted_viewers += 1,
         }
-    }
-
-    async fn publish<R, C>(
-        &self,
-        rd: &mut R,
-        stream_id: u32,
-        clock: &C,
-    ) -> Result<(), AdmissionError>
-    where
-        R: tokio::io::AsyncRead + Unpin,
-        C: Clock,
-    {
-        loop {
-            let mut len = [0u8; 4];
-            if rd.read_exact(&mut len).await.is_err() {
-                return Ok(());
-            }
-            let len = u32::from_be_bytes(len) as usize;
-            if len > MAX_RELAY_FRAME {
-                return Err(AdmissionError::BadFrame);
-            }
-            let mut frame = vec![0u8; len];
-            if rd.read_exact(&mut frame).await.is_err() {
-                return Ok(());
-            }
-            let (header, _) = VideoHeader::parse(&frame).map_err(|_| AdmissionError::BadFrame)?;
-            if header.stream_id != stream_id {
-                return Err(AdmissionError::WrongStream);
-            }
-            let now = clock.now();
-            let mut core = self.core.borrow_mut();
-            core.handle_frame(now, frame)
-                .map_err(|_| AdmissionError::BadFrame)?;
-            self.stats.borrow_mut().core = core.stats();
-            drop(core);
-            self.wake.notify_waiters();
+        match self.node.serve_admitted(stream, hello).await {
+            Ok(()) | Err(RelayNetError::Io(_)) => Ok(()),
+            Err(RelayNetError::WrongStream { .. }) => Err(AdmissionError::WrongStream),
+            Err(RelayNetError::StreamBusy(_)) => Err(AdmissionError::StreamBusy),
+            Err(_) => Err(AdmissionError::BadFrame),
         }
-    }
-
-    async fn watch<W, C>(&self, wr: &mut W, stream_id: u32, clock: &C)
-    where
-        W: tokio::io::AsyncWrite + Unpin,
-        C: Clock,
-    {
-        let viewer = self.core.borrow_mut().subscribe(stream_id);
-        let mut out = Vec::new();
-        'serve: loop {
-            // Register for a wake-up before looking, so a frame arriving in between is
-            // not missed.
-            let notified = self.wake.notified();
-            out.clear();
-            {
-                let now = clock.now();
-                let mut core = self.core.borrow_mut();
-                if let Some(age) = core.oldest_age(now) {
-                    let mut stats = self.stats.borrow_mut();
-                    let us = u64::try_from(age.as_micros()).unwrap_or(u64::MAX);
-                    stats.max_held_us = stats.max_held_us.max(us);
-                }
-                while let Ok(Some(frame)) = core.poll_frame(viewer, now) {
-                    out.put_u32(frame.bytes().len() as u32);
-                    out.extend_from_slice(&frame.bytes());
-                }
-                self.stats.borrow_mut().core = core.stats();
-            }
-            if !out.is_empty() {
-                if wr.write_all(&out).await.is_err() {
-                    break 'serve;
-                }
-                continue;
-            }
-            // A viewer that went away is noticed at the next write; bound the wait so
-            // an idle stream's viewer is checked now and then.
-            let _ = tokio::time::timeout(Duration::from_secs(5), notified).await;
-            if wr.flush().await.is_err() {
-                break;
-            }
-        }
-        let _ = self.core.borrow_mut().unsubscribe(viewer);
     }
 
     /// The core's counters now.
     pub fn core_stats(&self) -> RelayStats {
-        self.core.borrow().stats()
+        self.node.stats()
     }
 }
 

@@ -11,7 +11,9 @@ use camproof_platform::relay_service::{
     encode_hello, RelayKey, RelayRole, RelayService, RelayServiceStats,
 };
 use camproof_platform::trace::Trace;
-use camproof_protocol::video::{Codec, FrameOpener, FrameSealer, PairingSecret};
+use camproof_protocol::video::{
+    Codec, FrameOpener, FrameSealer, PairingSecret, VideoHeader, HEADER_LEN,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const KEY: [u8; 32] = [3; 32];
@@ -48,9 +50,10 @@ fn relay_admits_grants_and_refuses_forgeries() {
             RelayConfig::default(),
             host_stats.clone(),
             Trace::new(8),
+            SimClock,
         );
         async move {
-            relay.serve(SimNet, "0.0.0.0:7444", SimClock).await?;
+            relay.serve(SimNet, "0.0.0.0:7444").await?;
             Ok(())
         }
     });
@@ -68,12 +71,20 @@ fn relay_admits_grants_and_refuses_forgeries() {
         )
         .await?;
         assert_eq!(verdict, 0, "a valid viewer grant is admitted");
+        // The node's hello, then frames as they are.
+        let mut hello = [0u8; camproof_platform::relay::Hello::LEN];
+        s.read_exact(&mut hello).await?;
+        assert_eq!(&hello[..4], b"CPRL");
         let mut opener = FrameOpener::new(&viewer_pairing, STREAM, 1);
         for _ in 0..20 {
-            let mut len = [0u8; 4];
-            s.read_exact(&mut len).await?;
-            let mut frame = vec![0u8; u32::from_be_bytes(len) as usize];
-            s.read_exact(&mut frame).await?;
+            let mut head = [0u8; HEADER_LEN];
+            s.read_exact(&mut head).await?;
+            let (_, len) = VideoHeader::peek(&head)
+                .map_err(|e| std::io::Error::other(e.to_string()))?
+                .ok_or_else(|| std::io::Error::other("short header"))?;
+            let mut frame = head.to_vec();
+            frame.resize(len, 0);
+            s.read_exact(&mut frame[HEADER_LEN..]).await?;
             let mut g = got.borrow_mut();
             match opener.open(&frame) {
                 Ok(_) => g.0 += 1,
@@ -98,7 +109,6 @@ fn relay_admits_grants_and_refuses_forgeries() {
             let frame = sealer
                 .seal(SimClock.now(), n % 5 == 0, Codec::H264, &[n as u8; 500])
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
-            s.write_all(&(frame.len() as u32).to_be_bytes()).await?;
             s.write_all(&frame).await?;
             tokio::time::sleep(Duration::from_millis(40)).await;
         }
@@ -142,7 +152,6 @@ fn relay_admits_grants_and_refuses_forgeries() {
         let frame = sealer
             .seal(now, true, Codec::H264, b"injected")
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        s.write_all(&(frame.len() as u32).to_be_bytes()).await?;
         s.write_all(&frame).await?;
         let mut rest = Vec::new();
         let _ = s.read_to_end(&mut rest).await;

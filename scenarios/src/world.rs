@@ -545,11 +545,12 @@ pub fn run(
                 RelayConfig::default(),
                 relay_stats.clone(),
                 trace.clone(),
+                SimClock,
             );
             async move {
                 tokio::task::spawn_local(async move {
                     let listen = format!("0.0.0.0:{RELAY_PORT}");
-                    let _ = relay.serve(SimNet, &listen, SimClock).await;
+                    let _ = relay.serve(SimNet, &listen).await;
                 });
                 gateway.serve(SimNet, SimClock).await?;
                 Ok(())

@@ -736,7 +736,6 @@ async fn live_view<N: Net, C: Clock>(view: LiveView<N, C>) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let frames = u64::from(fps) * config.live_view_max.as_secs().max(1);
         let skew = config.flaws.clock_skew_secs.saturating_mul(1_000_000);
-        let mut out = Vec::new();
         for n in 0..frames {
             tick.tick().await;
             let keyframe = n % u64::from(config.gop.max(1)) == 0;
@@ -746,10 +745,8 @@ async fn live_view<N: Net, C: Clock>(view: LiveView<N, C>) {
                 clock.now().as_micros().saturating_add_signed(skew),
             );
             let frame = sealer.seal(now, keyframe, Codec::H264, &payload).ok()?;
-            out.clear();
-            out.extend_from_slice(&(frame.len() as u32).to_be_bytes());
-            out.extend_from_slice(&frame);
-            stream.write_all(&out).await.ok()?;
+            // Frames go as they are: each is as long as its header says.
+            stream.write_all(&frame).await.ok()?;
             stats.borrow_mut().live_frames_sent += 1;
         }
         Some(())

@@ -22,7 +22,7 @@ use camproof_protocol::cdp::{
     AppMessage, AppStatus, ClientConfig, ClientConnection, CommandKind, Event, LiveViewGrant,
     SecretText,
 };
-use camproof_protocol::video::{FrameOpener, PairingSecret, VideoError};
+use camproof_protocol::video::{FrameOpener, PairingSecret, VideoError, VideoHeader, HEADER_LEN};
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -452,20 +452,27 @@ impl Viewer {
         if stream.read_exact(&mut admitted).await.is_err() || admitted[0] != 0 {
             return false;
         }
+        // The relay's node then says hello (ten bytes) and sends sealed frames as they
+        // are, each as long as its header says.
+        let mut node_hello = [0u8; camproof_platform::relay::Hello::LEN];
+        if stream.read_exact(&mut node_hello).await.is_err() {
+            return false;
+        }
         self.stats.borrow_mut().live_views += 1;
         let mut opener = FrameOpener::new(pairing, grant.stream_id, grant.epoch);
         let frames = async {
             loop {
-                let mut len = [0u8; 4];
-                if stream.read_exact(&mut len).await.is_err() {
+                let mut head = [0u8; HEADER_LEN];
+                if stream.read_exact(&mut head).await.is_err() {
                     return;
                 }
-                let len = u32::from_be_bytes(len) as usize;
-                if len > MAX_RELAY_FRAME {
-                    return;
-                }
+                let len = match VideoHeader::peek(&head) {
+                    Ok(Some((_, len))) if len <= MAX_RELAY_FRAME => len,
+                    _ => return,
+                };
                 let mut frame = vec![0u8; len];
-                if stream.read_exact(&mut frame).await.is_err() {
+                frame[..HEADER_LEN].copy_from_slice(&head);
+                if stream.read_exact(&mut frame[HEADER_LEN..]).await.is_err() {
                     return;
                 }
                 let now = clock.now();
