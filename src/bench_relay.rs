@@ -893,19 +893,29 @@ fn targets(cases: &[Case]) -> Vec<Value> {
             v.map(|v| v >= 3.0),
         );
     }
+    // One line per fan-out: the added p99 of a single stream at 1 Gbit/s is the target;
+    // wider fan-outs show what one relay thread costs the last viewer of a keyframe.
     let base = lat(Path::Direct).and_then(|p| p.percentile(0.99));
-    let worst = cases
+    for c in cases
         .iter()
         .filter(|c| matches!(c.path, Path::Camproof { .. }))
-        .filter_map(|c| c.latency.as_ref()?.percentile(0.99))
-        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-    let added = worst.zip(base).map(|(w, b)| (w - b) / 1000.0);
-    target(
-        "p99 added latency at the latency phase's rate, worst camproof case (ms)",
-        added,
-        "< 1",
-        added.map(|a| a < 1.0),
-    );
+    {
+        let added = c
+            .latency
+            .as_ref()
+            .and_then(|l| l.percentile(0.99))
+            .zip(base)
+            .map(|(w, b)| (w - b) / 1000.0);
+        target(
+            &format!(
+                "p99 added latency at the latency phase's rate, {} (ms)",
+                c.path.name()
+            ),
+            added,
+            "< 1",
+            added.map(|a| a < 1.0),
+        );
+    }
     let r = ratio(eff(single), eff(thr(Path::Srt)));
     target(
         "single stream GB/CPU-s ÷ srt-live-transmit",
