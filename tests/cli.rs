@@ -305,6 +305,30 @@ fn sweep_shards_and_merge() {
         .collect();
     assert_eq!(seeds, vec![1, 2, 3, 4]);
     assert_eq!(json["passed"], 4);
+    // One thread or two, whole or in shards: each seed gives the same trace.
+    let whole = format!("{dir}/whole");
+    let o = camproof(&[
+        "sweep", ZONE_SPLIT, "--seeds", "1..4", "--jobs", "1", "--out", &whole,
+    ]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    let whole: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{whole}/sweep.json")).expect("whole sweep"),
+    )
+    .expect("json");
+    let hashes = |v: &serde_json::Value| -> Vec<String> {
+        v["runs"]
+            .as_array()
+            .map(|runs| {
+                runs.iter()
+                    .filter_map(|r| r["trace_hash"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(hashes(&whole), hashes(&json));
+    let mut distinct = hashes(&json);
+    distinct.dedup();
+    assert_eq!(distinct.len(), 4, "four seeds, four traces");
     assert_eq!(json["shards"], serde_json::json!(["1/2", "2/2"]));
     // A file that is not a sweep report is refused clearly.
     let o = camproof(&["report", "merge", ZONE_SPLIT, "--out", &merged]);
