@@ -101,6 +101,10 @@ pub struct FaultSection {
     /// The user deletes their account (`"user0@site3.example"`): erased everywhere,
     /// store replicas included.
     pub erase_account: Option<toml::Spanned<String>>,
+    /// The store disk of a zone host (or every zone of `region:<name>`) fills up.
+    pub disk_full: Option<toml::Spanned<String>>,
+    /// The store disk has room again (restart the host to bring the replica back).
+    pub disk_free: Option<toml::Spanned<String>>,
 }
 
 /// `[world]`.
@@ -417,51 +421,58 @@ impl Scenario {
                     "a partition or heal names exactly two targets: [\"a\", \"b\"]".to_string(),
                 )),
             };
-            let (span, action) = match (
-                &f.crash,
-                &f.restart,
-                &f.partition,
-                &f.heal,
-                &f.erase_account,
-            ) {
-                (Some(h), None, None, None, None) => {
-                    (h.span(), FaultAction::Crash(h.get_ref().clone()))
-                }
-                (None, Some(h), None, None, None) => {
-                    (h.span(), FaultAction::Restart(h.get_ref().clone()))
-                }
-                (None, None, Some(p), None, None) => {
-                    let (a, b) = pair(p)?;
-                    (p.span(), FaultAction::Partition(a, b))
-                }
-                (None, None, None, Some(p), None) => {
-                    let (a, b) = pair(p)?;
-                    (p.span(), FaultAction::Heal(a, b))
-                }
-                (None, None, None, None, Some(u)) => {
-                    if !world.has_user(u.get_ref()) {
-                        return Err(fault_err(
-                            u.span(),
-                            format!(
+            let (span, action) =
+                match (
+                    &f.crash,
+                    &f.restart,
+                    &f.partition,
+                    &f.heal,
+                    &f.erase_account,
+                    &f.disk_full,
+                    &f.disk_free,
+                ) {
+                    (Some(h), None, None, None, None, None, None) => {
+                        (h.span(), FaultAction::Crash(h.get_ref().clone()))
+                    }
+                    (None, Some(h), None, None, None, None, None) => {
+                        (h.span(), FaultAction::Restart(h.get_ref().clone()))
+                    }
+                    (None, None, Some(p), None, None, None, None) => {
+                        let (a, b) = pair(p)?;
+                        (p.span(), FaultAction::Partition(a, b))
+                    }
+                    (None, None, None, Some(p), None, None, None) => {
+                        let (a, b) = pair(p)?;
+                        (p.span(), FaultAction::Heal(a, b))
+                    }
+                    (None, None, None, None, Some(u), None, None) => {
+                        if !world.has_user(u.get_ref()) {
+                            return Err(fault_err(
+                                u.span(),
+                                format!(
                                 "unknown user {:?}; this world's users are user<U>@site<S>.example \
                                  with U below {} and S below {}",
                                 u.get_ref(),
                                 world.viewers.per_site.max(1),
                                 world.sites
                             ),
-                        ));
+                            ));
+                        }
+                        (u.span(), FaultAction::EraseAccount(u.get_ref().clone()))
                     }
-                    (u.span(), FaultAction::EraseAccount(u.get_ref().clone()))
-                }
-                _ => {
-                    return Err(fault_err(
+                    (None, None, None, None, None, Some(h), None) => {
+                        (h.span(), FaultAction::DiskFull(h.get_ref().clone()))
+                    }
+                    (None, None, None, None, None, None, Some(h)) => {
+                        (h.span(), FaultAction::DiskFree(h.get_ref().clone()))
+                    }
+                    _ => return Err(fault_err(
                         f.at.span(),
-                        "a fault needs exactly one of `crash`, `restart`, `partition`, `heal` \
-                         or `erase_account`"
+                        "a fault needs exactly one of `crash`, `restart`, `partition`, `heal`, \
+                         `erase_account`, `disk_full` or `disk_free`"
                             .to_string(),
-                    ))
-                }
-            };
+                    )),
+                };
             if let Some(unknown) = action
                 .targets()
                 .into_iter()
@@ -532,6 +543,8 @@ impl Scenario {
                 }
                 FaultAction::Heal(a, b) => writeln!(out, "heal = [{}, {}]", q(a), q(b)),
                 FaultAction::EraseAccount(u) => writeln!(out, "erase_account = {}", q(u)),
+                FaultAction::DiskFull(t) => writeln!(out, "disk_full = {}", q(t)),
+                FaultAction::DiskFree(t) => writeln!(out, "disk_free = {}", q(t)),
             };
         }
         out

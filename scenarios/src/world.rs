@@ -144,18 +144,29 @@ pub enum FaultAction {
     Heal(String, String),
     /// The user (by username) deletes their account.
     EraseAccount(String),
+    /// The store disks of the targets (zone hosts) are full: every write fails, and
+    /// the replica stops at its first failed write.
+    DiskFull(String),
+    /// The store disks of the targets have room again (the replica needs a restart).
+    DiskFree(String),
 }
 
 impl FaultAction {
     /// The targets the fault names.
     pub fn targets(&self) -> Vec<&str> {
         match self {
-            FaultAction::Crash(t) | FaultAction::Restart(t) => vec![t],
+            FaultAction::Crash(t)
+            | FaultAction::Restart(t)
+            | FaultAction::DiskFull(t)
+            | FaultAction::DiskFree(t) => vec![t],
             FaultAction::Partition(a, b) | FaultAction::Heal(a, b) => vec![a, b],
             FaultAction::EraseAccount(_) => vec![],
         }
     }
 }
+
+/// Each store replica's disk quota, for the disk metric.
+pub const STORE_DISK_BYTES: u64 = 256 << 20;
 
 /// How often the world's metrics pipeline samples the platform's hosts.
 pub const MONITOR_INTERVAL: Duration = Duration::from_secs(5);
@@ -459,6 +470,8 @@ pub fn run(
     let mut histories: BTreeMap<String, History> = BTreeMap::new();
     let mut replicas: BTreeMap<String, Replica> = BTreeMap::new();
     let mut replica_regions: BTreeMap<String, Region> = BTreeMap::new();
+    // Each replica's disk, for disk faults and the disk metric.
+    let mut disks: BTreeMap<String, MemBackend> = BTreeMap::new();
     for region in &spec.regions {
         let r = region_of[region.as_str()];
         let members: BTreeMap<u64, String> = (1..=u64::from(spec.zones_per_region))
@@ -470,9 +483,10 @@ pub fn run(
                 ReplicaConfig::new(r, z, format!("0.0.0.0:{STORE_PORT}"), members.clone());
             cfg.seed = seeds.next_u64();
             cfg.bugs = spec.store_bugs;
-            let replica =
-                Replica::in_memory(cfg, MemBackend::new(DiskFault::new()), history.clone());
+            let backend = MemBackend::new(DiskFault::new());
+            let replica = Replica::in_memory(cfg, backend.clone(), history.clone());
             replicas.insert(format!("gw-{region}-{z}"), replica);
+            disks.insert(format!("gw-{region}-{z}"), backend);
             replica_regions.insert(format!("gw-{region}-{z}"), r);
         }
         histories.insert(region.clone(), history);
@@ -765,6 +779,14 @@ pub fn run(
                         sim.bounce(h.as_str());
                     }
                 }
+                FaultAction::DiskFull(t) | FaultAction::DiskFree(t) => {
+                    let full = matches!(fault.action, FaultAction::DiskFull(_));
+                    for h in hosts(t) {
+                        if let Some(disk) = disks.get(&h) {
+                            disk.fault().set_full(full);
+                        }
+                    }
+                }
                 FaultAction::EraseAccount(username) => {
                     let mut records = Vec::new();
                     for svc in services.values() {
@@ -830,6 +852,16 @@ pub fn run(
                     continue;
                 }
                 monitor.observe(Sample::new(name, "gateway", Metric::Up, 1.0, now));
+                if let Some(disk) = disks.get(name) {
+                    // A full disk reads as full; otherwise what the replica holds of
+                    // its quota.
+                    let used = if disk.fault().is_full() {
+                        1.0
+                    } else {
+                        disk.bytes_used() as f64 / STORE_DISK_BYTES as f64
+                    };
+                    monitor.observe(Sample::new(name, "store", Metric::DiskUsedRatio, used, now));
+                }
                 let core = relay_stats[g].borrow().core;
                 let gateway_in = gateway_stats[g].borrow().video_bytes;
                 let before = last_bytes.insert(g, (core.bytes_in, core.bytes_out, gateway_in));

@@ -443,3 +443,52 @@ fn every_catalog_scenario_parses() {
     }
     assert!(seen >= 6, "{seen} scenarios");
 }
+
+/// A zone's store disk fills: monitoring raises HighDisk for that host within the rule's
+/// hold, the region's other two replicas keep acknowledging writes, and after the disk
+/// is freed and the host restarted the replica rejoins; no invariant breaks.
+#[test]
+fn disk_full_alerts_and_the_store_carries_on() {
+    use camproof_platform::monitoring::AlertKind;
+    let mut s = spec(23);
+    s.regions = vec!["eu-africa".into()];
+    s.zones_per_region = 3;
+    s.camera.fps = 0;
+    s.viewers.live_view = false;
+    s.viewers.pause = Duration::from_secs(2);
+    s.duration = Duration::from_secs(200);
+    let full_at = Duration::from_secs(20);
+    s.faults = vec![
+        Fault {
+            at: full_at,
+            action: FaultAction::DiskFull("gw-eu-africa-1".into()),
+        },
+        Fault {
+            at: Duration::from_secs(120),
+            action: FaultAction::DiskFree("gw-eu-africa-1".into()),
+        },
+        Fault {
+            at: Duration::from_secs(121),
+            action: FaultAction::Restart("gw-eu-africa-1".into()),
+        },
+    ];
+    let r = run(&s, pki(), &mut NoCache).expect("run");
+    let disk: Vec<_> = r
+        .alerts
+        .iter()
+        .filter(|a| a.kind == AlertKind::HighDisk)
+        .collect();
+    assert_eq!(disk.len(), 1, "{:#?}", r.alerts);
+    assert_eq!(disk[0].host, "gw-eu-africa-1");
+    let epoch = camproof_protocol::Timestamp::from_secs(camproof_scenarios::world::EPOCH_SECS);
+    let filled = epoch.saturating_add(full_at);
+    assert!(
+        disk[0].fired.saturating_since(filled) <= Duration::from_secs(70),
+        "{:?}",
+        disk[0]
+    );
+    assert!(disk[0].resolved.is_some(), "freeing the disk resolves it");
+    assert!(r.store.writes_acked > 20, "{:?}", r.store);
+    assert!(r.store.violations.is_empty(), "{:?}", r.store.violations);
+    assert_eq!(r.cameras_online, r.cameras);
+}

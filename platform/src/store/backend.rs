@@ -193,6 +193,35 @@ impl MemBackend {
         self.state.borrow().snapshot.clone()
     }
 
+    /// Bytes of user data retained: keys and values of the log's entries, plus the
+    /// snapshot (what a disk would hold, give or take framing).
+    pub fn bytes_used(&self) -> u64 {
+        fn size(cmd: &crate::store::Command) -> u64 {
+            use crate::store::Command;
+            match cmd {
+                Command::Put { key, value } => (key.len() + value.len()) as u64,
+                Command::Delete { key } => key.len() as u64,
+                Command::DeletePrefix { prefix } => prefix.len() as u64,
+                Command::Batch { cmds } => cmds.iter().map(size).sum(),
+            }
+        }
+        let st = self.state.borrow();
+        let log: u64 = st
+            .entries
+            .values()
+            .map(|e| match &e.payload {
+                openraft::EntryPayload::Normal(p) => size(&p.cmd),
+                _ => 0,
+            })
+            .sum();
+        log + st.snapshot.as_ref().map_or(0, |s| s.data.len() as u64)
+    }
+
+    /// The fault switch of this backend's disk.
+    pub fn fault(&self) -> &DiskFault {
+        &self.fault
+    }
+
     /// Whether any retained byte (log entries or snapshot) contains `needle`.
     pub fn retains(&self, needle: &[u8]) -> bool {
         let st = self.state.borrow();
