@@ -64,39 +64,7 @@ enum Command {
     },
     /// Run a scenario over many seeds (in parallel, or one shard of them) and shrink a
     /// failing run to a small scenario that still fails.
-    Sweep {
-        /// The scenario file.
-        scenario: PathBuf,
-        /// Seeds to run: A..B (both included) or one seed.
-        #[arg(long, default_value = "1..20")]
-        seeds: String,
-        /// Worker threads (each runs whole worlds).
-        #[arg(long, default_value_t = 2)]
-        jobs: usize,
-        /// Run only shard K of N (K/N): every N-th seed from the K-th.
-        #[arg(long)]
-        shard: Option<String>,
-        /// Total cameras, spread over the scenario's sites (overrides the file).
-        #[arg(long)]
-        cameras: Option<u64>,
-        /// Simulated duration such as 90s (overrides the file).
-        #[arg(long)]
-        duration: Option<String>,
-        /// Directory for sweep.json and shrunk scenarios.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Shrink the first failing seed to a smaller scenario that still fails.
-        #[arg(long)]
-        shrink: bool,
-        /// Plant a bug in the platform, to see the checks catch it.
-        #[arg(long, value_enum)]
-        plant: Option<sweep::Plant>,
-        /// Seed of the test PKI.
-        #[arg(long, default_value_t = 1)]
-        pki_seed: u64,
-        #[command(flatten)]
-        keys: KeyCacheArgs,
-    },
+    Sweep(sweep::SweepArgs),
     /// Work with run and sweep results.
     Report {
         #[command(subcommand)]
@@ -406,32 +374,7 @@ fn main() -> ExitCode {
             },
             keycache::open(keys.key_cache, keys.no_key_cache),
         ),
-        Command::Sweep {
-            scenario,
-            seeds,
-            jobs,
-            shard,
-            cameras,
-            duration,
-            out,
-            shrink,
-            plant,
-            pki_seed,
-            keys,
-        } => sweep::sweep(sweep::SweepArgs {
-            scenario,
-            seeds,
-            jobs,
-            shard,
-            cameras,
-            duration,
-            out,
-            shrink,
-            plant,
-            pki_seed,
-            key_cache: keys.key_cache,
-            no_key_cache: keys.no_key_cache,
-        }),
+        Command::Sweep(args) => sweep::sweep(args),
         Command::Report {
             what: ReportCommand::Merge { inputs, out },
         } => sweep::merge(&inputs, &out),

@@ -56,30 +56,42 @@ impl Plant {
 }
 
 /// What `camproof sweep` was asked to do.
+#[derive(Debug, clap::Args)]
 pub struct SweepArgs {
     /// The scenario file.
     pub scenario: PathBuf,
-    /// Seeds, `A..B` (both included) or one seed.
+    /// Seeds to run: A..B (both included) or one seed.
+    #[arg(long, default_value = "1..20")]
     pub seeds: String,
-    /// Worker threads.
+    /// Worker threads (each runs whole worlds).
+    #[arg(long, default_value_t = 2)]
     pub jobs: usize,
-    /// `K/N`: run only the K-th of N interleaved shares of the seeds.
+    /// Run only shard K of N (K/N): every N-th seed from the K-th.
+    #[arg(long)]
     pub shard: Option<String>,
-    /// Total cameras (overrides the file).
+    /// Total cameras, spread over the scenario's sites (overrides the file).
+    #[arg(long)]
     pub cameras: Option<u64>,
-    /// Simulated duration (overrides the file).
+    /// Simulated duration such as 90s (overrides the file).
+    #[arg(long)]
     pub duration: Option<String>,
-    /// Directory for `sweep.json` and shrunk scenarios.
+    /// Directory for sweep.json and shrunk scenarios.
+    #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Shrink the first failing seed.
+    /// Shrink the first failing seed to a smaller scenario that still fails.
+    #[arg(long)]
     pub shrink: bool,
-    /// A bug to plant.
+    /// Plant a bug in the platform, to see the checks catch it.
+    #[arg(long, value_enum)]
     pub plant: Option<Plant>,
     /// Seed of the test PKI.
+    #[arg(long, default_value_t = 1)]
     pub pki_seed: u64,
-    /// The key cache to use (`None`: none).
+    /// Directory for cached test keys [default: $CAMPROOF_KEY_CACHE, else ~/.cache/camproof/keys].
+    #[arg(long)]
     pub key_cache: Option<PathBuf>,
-    /// Whether the key cache is disabled.
+    /// Generate every key afresh and cache nothing.
+    #[arg(long)]
     pub no_key_cache: bool,
 }
 
