@@ -381,6 +381,12 @@ pub struct RelayStats {
     pub max_held_us: u64,
 }
 
+/// Records how long a frame taken for a viewer waited.
+fn note_held(stats: &mut RelayStats, now: Timestamp, arrived: Timestamp) {
+    let held = u64::try_from(now.saturating_since(arrived).as_micros()).unwrap_or(u64::MAX);
+    stats.max_held_us = stats.max_held_us.max(held);
+}
+
 #[derive(Debug)]
 struct ViewerQueue {
     stream_id: u32,
@@ -538,9 +544,7 @@ impl Relay {
             .ok_or(RelayError::UnknownViewer(viewer))?;
         let frame = q.frames.pop_front();
         if let Some(f) = &frame {
-            let held =
-                u64::try_from(now.saturating_since(f.arrived).as_micros()).unwrap_or(u64::MAX);
-            self.stats.max_held_us = self.stats.max_held_us.max(held);
+            note_held(&mut self.stats, now, f.arrived);
             q.bytes -= f.len;
             self.stats.frames_out += 1;
             self.stats.bytes_out += f.len as u64;
@@ -579,9 +583,7 @@ impl Relay {
             let Some(f) = q.frames.pop_front() else {
                 break;
             };
-            let held =
-                u64::try_from(now.saturating_since(f.arrived).as_micros()).unwrap_or(u64::MAX);
-            self.stats.max_held_us = self.stats.max_held_us.max(held);
+            note_held(&mut self.stats, now, f.arrived);
             bytes += f.len;
             moved += 1;
             out.push(f);
@@ -744,7 +746,6 @@ mod tests {
         assert_eq!(first.header().seq, 20);
     }
 
-    /// No frame waits longer than `max_age`; the oldest age is observable for checkers.
     /// The core records the longest any frame waited, whichever way it was taken.
     #[test]
     fn longest_hold_is_recorded() {
@@ -763,6 +764,7 @@ mod tests {
         assert_eq!(relay.stats().max_held_us, 700_000);
     }
 
+    /// No frame waits longer than `max_age`; the oldest age is observable for checkers.
     #[test]
     fn frames_expire_after_max_age() {
         let (mut cam, _) = camera();

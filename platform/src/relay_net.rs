@@ -485,9 +485,6 @@ impl<C: Clock> RelayNode<C> {
                 BATCH_BYTES,
                 &mut batch,
             )?;
-            if !batch.is_empty() {
-                self.report();
-            }
             if batch.is_empty() {
                 let ended = self
                     .shared
@@ -509,6 +506,7 @@ impl<C: Clock> RelayNode<C> {
                 }
                 continue;
             }
+            self.report();
             match tokio::time::timeout(max_age, write_frames(stream, &batch)).await {
                 Ok(Ok(())) => self.bump(|s| s.writes += 1),
                 Ok(Err(e)) => return Err(e.into()),

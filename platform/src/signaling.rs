@@ -256,8 +256,8 @@ impl RegionServices {
     ) -> Result<ErasureRecord, AccountError> {
         let record = self.accounts.delete_account(user, now)?;
         self.registry.erase_user(user, now);
-        let prefix = user_key_prefix(user);
-        self.persisted.retain(|k, _| !k.starts_with(&prefix));
+        self.persisted
+            .retain(|k, _| !k.starts_with(record.key_prefix.as_str()));
         self.push_write(Command::DeletePrefix {
             prefix: record.key_prefix.clone(),
         });
@@ -268,6 +268,7 @@ impl RegionServices {
         Ok(record)
     }
 
+    /// Queues one write for the store; the oldest is dropped past 100,000.
     fn push_write(&mut self, cmd: Command) {
         if self.outbox.len() >= 100_000 {
             self.outbox.pop_front();
@@ -275,12 +276,9 @@ impl RegionServices {
         self.outbox.push_back(cmd);
     }
 
-    /// Queues one audit record for the store; the oldest is dropped past 100,000.
+    /// Queues one audit record for the store.
     fn audit(&mut self, key: String, value: String) {
-        if self.outbox.len() >= 100_000 {
-            self.outbox.pop_front();
-        }
-        self.outbox.push_back(Command::Put {
+        self.push_write(Command::Put {
             key,
             value: value.into_bytes(),
         });

@@ -81,8 +81,7 @@ impl Command {
                         h.update(t.as_bytes());
                     }
                 }
-                let d = h.finalize();
-                u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+                first_u64(&h.finalize())
             }
             _ => 0,
         }
@@ -115,8 +114,14 @@ impl Command {
 
 /// The first 8 bytes of SHA-256 of `value`, big-endian.
 pub fn value_hash(value: &[u8]) -> u64 {
-    let d = Sha256::digest(value);
-    u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+    first_u64(&Sha256::digest(value))
+}
+
+/// The first 8 bytes of a digest, big-endian.
+fn first_u64(d: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    u64::from_be_bytes(b)
 }
 
 /// Which client operation an entry came from: lets a checker match an acknowledgement to
