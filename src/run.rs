@@ -53,16 +53,13 @@ pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
     };
     println!("result: {verdict}");
     println!(
-        "reproduce: camproof run {} --seed {}{}{}",
-        args.scenario.display(),
-        args.seed,
-        args.cameras
-            .map(|c| format!(" --cameras {c}"))
-            .unwrap_or_default(),
-        args.duration
-            .as_ref()
-            .map(|d| format!(" --duration {d}"))
-            .unwrap_or_default(),
+        "reproduce: {}",
+        reproduce(
+            &args.scenario,
+            args.seed,
+            args.cameras,
+            args.duration.as_deref()
+        )
     );
     if let Some(out) = &args.out {
         write_result(out, &scenario, &summary, wall, &verdict)?;
@@ -72,6 +69,32 @@ pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The `camproof run` command that repeats one run of `scenario`.
+pub fn reproduce(
+    scenario: &Path,
+    seed: u64,
+    cameras: Option<u64>,
+    duration: Option<&str>,
+) -> String {
+    format!(
+        "camproof run {} --seed {seed}{}",
+        scenario.display(),
+        overrides(cameras, duration)
+    )
+}
+
+/// The ` --cameras N --duration D` options that override a scenario file, as given.
+pub fn overrides(cameras: Option<u64>, duration: Option<&str>) -> String {
+    let mut out = String::new();
+    if let Some(c) = cameras {
+        out += &format!(" --cameras {c}");
+    }
+    if let Some(d) = duration {
+        out += &format!(" --duration {d}");
+    }
+    out
 }
 
 /// Reads and checks a scenario file and applies the command line's overrides.
@@ -185,8 +208,8 @@ fn print_summary(scenario: &Scenario, s: &RunSummary, wall: Duration) {
         "  store            {} records acknowledged by a majority of zones in {} batches, {} batches retried; {} leaders elected; {} accounts erased",
         s.store.writes_acked, s.store.batches_acked, s.store.writes_failed, s.store.leaders, s.signaling.erasures
     );
-    let verdict = |needle: &str| {
-        if s.store.violations.iter().any(|v| v.contains(needle)) {
+    let verdict = |check: &str| {
+        if s.invariants.iter().any(|f| f.check == check) {
             "VIOLATED"
         } else {
             "ok"
@@ -194,10 +217,10 @@ fn print_summary(scenario: &Scenario, s: &RunSummary, wall: Duration) {
     };
     println!(
         "  invariants       one leader per term: {}; no acknowledged write lost: {}; erased data gone: {}; personal data in its home region: {}",
-        verdict("two leaders"),
-        verdict("acknowledged write"),
-        verdict("of erased user"),
-        verdict("of a user homed in"),
+        verdict("one-leader-per-term"),
+        verdict("no-acked-write-lost"),
+        verdict("erasure"),
+        verdict("residency"),
     );
     for v in &s.store.violations {
         println!("  violation        {v}");

@@ -198,22 +198,19 @@ fn run_once(spec: &WorldSpec, pki: &TestPki, args: &SweepArgs) -> Result<(Vec<St
     Ok((failures, summary.trace_hash))
 }
 
+/// The command that repeats one seed: `camproof run`, or with a planted bug (which
+/// only `sweep` can plant) `camproof sweep` of that one seed.
 fn reproduce(args: &SweepArgs, seed: u64) -> String {
-    let mut cmd = format!("camproof run {} --seed {seed}", args.scenario.display());
-    if let Some(c) = args.cameras {
-        cmd += &format!(" --cameras {c}");
+    let (cameras, duration) = (args.cameras, args.duration.as_deref());
+    match args.plant {
+        None => crate::run::reproduce(&args.scenario, seed, cameras, duration),
+        Some(p) => format!(
+            "camproof sweep {} --seeds {seed} --plant {}{}",
+            args.scenario.display(),
+            p.flag(),
+            crate::run::overrides(cameras, duration)
+        ),
     }
-    if let Some(d) = &args.duration {
-        cmd += &format!(" --duration {d}");
-    }
-    if let Some(p) = args.plant {
-        cmd = cmd.replacen("camproof run", "camproof sweep", 1).replacen(
-            &format!("--seed {seed}"),
-            &format!("--seeds {seed} --plant {}", p.flag()),
-            1,
-        );
-    }
-    cmd
 }
 
 /// Runs the sweep; exit code 0 if every seed passed, 1 otherwise.

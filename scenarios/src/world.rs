@@ -282,6 +282,8 @@ pub struct RunSummary {
     pub relay: RelayServiceStats,
     /// The replicated store: writes, elections and the two safety invariants.
     pub store: StoreStats,
+    /// The invariants the run broke (store safety, erasure, residency).
+    pub invariants: Vec<Failure>,
     /// OTA rollout counts, summed over the regions.
     pub ota: Option<RolloutCounts>,
     /// Median capture-to-viewer latency of live frames.
@@ -468,10 +470,7 @@ pub fn run(
     // The replicated store: one replica per zone, on the zone's host, one history per
     // region for the invariant checkers.
     let mut histories: BTreeMap<String, History> = BTreeMap::new();
-    let mut replicas: BTreeMap<String, Replica> = BTreeMap::new();
-    let mut replica_regions: BTreeMap<String, Region> = BTreeMap::new();
-    // Each replica's disk, for disk faults and the disk metric.
-    let mut disks: BTreeMap<String, MemBackend> = BTreeMap::new();
+    let mut stores: BTreeMap<String, ZoneStore> = BTreeMap::new();
     for region in &spec.regions {
         let r = region_of[region.as_str()];
         let members: BTreeMap<u64, String> = (1..=u64::from(spec.zones_per_region))
@@ -485,9 +484,14 @@ pub fn run(
             cfg.bugs = spec.store_bugs;
             let backend = MemBackend::new(DiskFault::new());
             let replica = Replica::in_memory(cfg, backend.clone(), history.clone());
-            replicas.insert(format!("gw-{region}-{z}"), replica);
-            disks.insert(format!("gw-{region}-{z}"), backend);
-            replica_regions.insert(format!("gw-{region}-{z}"), r);
+            stores.insert(
+                format!("gw-{region}-{z}"),
+                ZoneStore {
+                    replica,
+                    region: r,
+                    disk: backend,
+                },
+            );
         }
         histories.insert(region.clone(), history);
     }
@@ -519,7 +523,7 @@ pub fn run(
         let trace = trace.clone();
         let seed = seeds.next_u64();
         let host = name.clone();
-        let replica = replicas.get(name).cloned();
+        let replica = stores.get(name).map(|z| z.replica.clone());
         let store_members: Vec<String> = (1..=spec.zones_per_region)
             .map(|z| format!("gw-{region}-{z}:{STORE_PORT}"))
             .collect();
@@ -782,14 +786,14 @@ pub fn run(
                 FaultAction::DiskFull(t) | FaultAction::DiskFree(t) => {
                     let full = matches!(fault.action, FaultAction::DiskFull(_));
                     for h in hosts(t) {
-                        if let Some(disk) = disks.get(&h) {
-                            disk.fault().set_full(full);
+                        if let Some(zone) = stores.get(&h) {
+                            zone.disk.fault().set_full(full);
                         }
                     }
                 }
                 FaultAction::EraseAccount(username) => {
                     let mut records = Vec::new();
-                    for svc in services.values() {
+                    for (region, svc) in &services {
                         let mut svc = svc.borrow_mut();
                         let Some(id) = svc.accounts.find(username).cloned() else {
                             continue;
@@ -797,15 +801,15 @@ pub fn run(
                         match svc.delete_account(&id, now) {
                             Ok(record) => {
                                 erased.push(id);
-                                records.push(record);
+                                records.push((region, record));
                             }
                             Err(e) => trace.record(now, format!("erasure refused: {e}")),
                         }
                     }
                     // Other regions drop what they learnt of the account (its
                     // directory entry) and any share or code it held there.
-                    for record in &records {
-                        for svc in services.values() {
+                    for (home, record) in &records {
+                        for (_, svc) in services.iter().filter(|(r, _)| r != home) {
                             let mut svc = svc.borrow_mut();
                             svc.accounts.apply_erasure(record);
                             svc.registry.erase_user(&record.user_id, now);
@@ -852,7 +856,7 @@ pub fn run(
                     continue;
                 }
                 monitor.observe(Sample::new(name, "gateway", Metric::Up, 1.0, now));
-                if let Some(disk) = disks.get(name) {
+                if let Some(disk) = stores.get(name).map(|z| &z.disk) {
                     // A full disk reads as full; otherwise what the replica holds of
                     // its quota.
                     let used = if disk.fault().is_full() {
@@ -924,30 +928,38 @@ pub fn run(
         signaling.add(s.borrow().stats());
     }
     let mut store = store_stats.borrow().clone();
+    // Each invariant is named where it is checked; the store's counters keep the text.
+    let mut invariants: Vec<Failure> = Vec::new();
     for (region, history) in &histories {
         store.leaders += history.leaders().len() as u64;
         if let Err(v) = check_one_leader_per_term(history) {
-            store.violations.push(format!("{region}: {v}"));
+            invariants.push(Failure::new(
+                "one-leader-per-term",
+                format!("{region}: {v}"),
+            ));
         }
         if let Err(v) = check_no_acked_write_lost(history) {
-            store.violations.push(format!("{region}: {v}"));
+            invariants.push(Failure::new(
+                "no-acked-write-lost",
+                format!("{region}: {v}"),
+            ));
         }
     }
     // Personal data: nothing of an erased user on any replica, and every user's
     // records only in their home region.
-    let keyspaces: Vec<(String, Region, Keyspace)> = replicas
+    let keyspaces: Vec<(&str, Region, Keyspace)> = stores
         .iter()
-        .filter_map(|(name, r)| Some((name.clone(), *replica_regions.get(name)?, r.keyspace())))
+        .map(|(name, z)| (name.as_str(), z.region, z.replica.keyspace()))
         .collect();
-    if let Err(v) = check_erased(keyspaces.iter().map(|(n, _, k)| (n.as_str(), k)), &erased) {
-        store.violations.push(v.to_string());
+    if let Err(v) = check_erased(keyspaces.iter().map(|(n, _, k)| (*n, k)), &erased) {
+        invariants.push(Failure::new("erasure", v.to_string()));
     }
-    if let Err(v) = check_residency(
-        keyspaces.iter().map(|(n, r, k)| (n.as_str(), *r, k)),
-        &user_homes,
-    ) {
-        store.violations.push(v.to_string());
+    if let Err(v) = check_residency(keyspaces.iter().map(|(n, r, k)| (*n, *r, k)), &user_homes) {
+        invariants.push(Failure::new("residency", v.to_string()));
     }
+    store
+        .violations
+        .extend(invariants.iter().map(|f| f.detail.clone()));
     let viewers = viewer_stats.borrow().clone();
     let mut ota: Option<RolloutCounts> = None;
     for s in services.values() {
@@ -995,6 +1007,7 @@ pub fn run(
         signaling,
         relay,
         store,
+        invariants,
         ota,
         alerts: monitor.alerts().to_vec(),
         faults: applied,
@@ -1013,36 +1026,35 @@ pub struct Failure {
     pub detail: String,
 }
 
+impl Failure {
+    fn new(check: &'static str, detail: String) -> Self {
+        Failure { check, detail }
+    }
+}
+
 impl RunSummary {
     /// The checks this run failed (empty: it passed).
     pub fn failures(&self) -> Vec<Failure> {
         let mut out = Vec::new();
         if self.cameras_online < self.cameras {
-            out.push(Failure {
-                check: "liveness",
-                detail: format!(
+            out.push(Failure::new(
+                "liveness",
+                format!(
                     "{}/{} cameras online at the end",
                     self.cameras_online, self.cameras
                 ),
-            });
+            ));
         }
-        for v in &self.store.violations {
-            let check = if v.contains("two leaders") {
-                "one-leader-per-term"
-            } else if v.contains("of erased user") {
-                "erasure"
-            } else if v.contains("of a user homed in") {
-                "residency"
-            } else {
-                "no-acked-write-lost"
-            };
-            out.push(Failure {
-                check,
-                detail: v.clone(),
-            });
-        }
+        out.extend(self.invariants.iter().cloned());
         out
     }
+}
+
+/// One zone's store replica, its region and its disk.
+struct ZoneStore {
+    replica: Replica,
+    region: Region,
+    disk: MemBackend,
 }
 
 /// Registers `username` in the region with a strong random password and an enrolled
