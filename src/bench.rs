@@ -205,6 +205,7 @@ pub fn world(
         },
         ota: None,
         store_bugs: Default::default(),
+        wire: Default::default(),
     };
     println!(
         "camproof bench world: {} cameras in {} sites, {} regions x {} zones, {} simulated, {}",

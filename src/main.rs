@@ -42,23 +42,8 @@ enum Command {
     },
     /// Run a scenario's world in the deterministic simulator and report what happened.
     Run {
-        /// The scenario file (see scenarios/catalog/).
-        scenario: PathBuf,
-        /// Seed of the run; same seed, same trace hash.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Total cameras, spread over the scenario's sites (overrides the file).
-        #[arg(long)]
-        cameras: Option<u64>,
-        /// Simulated duration such as 90s or 10m (overrides the file).
-        #[arg(long)]
-        duration: Option<String>,
-        /// Directory to write result.json into.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Seed of the test PKI; kept apart from --seed so sweeps reuse cached keys.
-        #[arg(long, default_value_t = 1)]
-        pki_seed: u64,
+        #[command(flatten)]
+        args: run::RunArgs,
         #[command(flatten)]
         keys: KeyCacheArgs,
     },
@@ -355,25 +340,9 @@ fn main() -> ExitCode {
             frames,
             keycache::open(keys.key_cache, keys.no_key_cache),
         ),
-        Command::Run {
-            scenario,
-            seed,
-            cameras,
-            duration,
-            out,
-            pki_seed,
-            keys,
-        } => run::run(
-            run::RunArgs {
-                scenario,
-                seed,
-                cameras,
-                duration,
-                out,
-                pki_seed,
-            },
-            keycache::open(keys.key_cache, keys.no_key_cache),
-        ),
+        Command::Run { args, keys } => {
+            run::run(args, keycache::open(keys.key_cache, keys.no_key_cache))
+        }
         Command::Sweep(args) => sweep::sweep(args),
         Command::Report {
             what: ReportCommand::Merge { inputs, out },

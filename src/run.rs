@@ -11,19 +11,29 @@ use camproof_scenarios::scenario::{parse_duration, Scenario};
 use camproof_scenarios::world::{self, RunSummary};
 
 /// What `camproof run` was asked to do.
+#[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// The scenario file.
+    /// The scenario file (see scenarios/catalog/).
     pub scenario: PathBuf,
-    /// Seed of the run.
+    /// Seed of the run; same seed, same trace hash.
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Total cameras, overriding the scenario (spread evenly over its sites).
+    /// Total cameras, spread over the scenario's sites (overrides the file).
+    #[arg(long)]
     pub cameras: Option<u64>,
-    /// Simulated duration, overriding the scenario.
+    /// Simulated duration such as 90s or 10m (overrides the file).
+    #[arg(long)]
     pub duration: Option<String>,
-    /// Directory for `result.json`.
+    /// Directory to write result.json into.
+    #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Seed of the test PKI (kept apart from the run seed so sweeps reuse keys).
+    /// Seed of the test PKI; kept apart from --seed so sweeps reuse cached keys.
+    #[arg(long, default_value_t = 1)]
     pub pki_seed: u64,
+    /// Do not scan the simulated wire for the run's secrets (faster for big video runs;
+    /// the no-plaintext-secret check is then not made).
+    #[arg(long)]
+    pub no_wire_scan: bool,
 }
 
 /// Runs one scenario; exit code 0 pass, 1 liveness failure.
@@ -35,6 +45,7 @@ pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
         args.duration.as_deref(),
     )?;
     let spec = &mut scenario.world;
+    spec.wire.scan = !args.no_wire_scan;
 
     let pki = crate::keycache::platform_pki(args.pki_seed, cache.as_mut())?;
     let started = Instant::now();
@@ -247,6 +258,25 @@ fn print_summary(scenario: &Scenario, s: &RunSummary, wall: Duration) {
         println!(
             "  fault            at {}: {fault:?}",
             humantime::format_duration(*at)
+        );
+    }
+    let w = &s.wire;
+    if w.scanned {
+        println!(
+            "  wire             {} segments, {:.1} MB tapped; scanned for {} secrets: {}",
+            w.segments,
+            w.bytes as f64 / 1e6,
+            w.secrets,
+            match w.leaks.len() {
+                0 => "none in clear".to_string(),
+                n => format!("{n} found in clear"),
+            }
+        );
+    } else {
+        println!(
+            "  wire             {} segments, {:.1} MB tapped; not scanned",
+            w.segments,
+            w.bytes as f64 / 1e6
         );
     }
     if s.alerts.is_empty() {

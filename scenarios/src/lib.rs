@@ -6,4 +6,5 @@
 #![deny(missing_docs)]
 
 pub mod scenario;
+pub mod tap;
 pub mod world;

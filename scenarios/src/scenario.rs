@@ -105,6 +105,39 @@ pub struct FaultSection {
     pub disk_full: Option<toml::Spanned<String>>,
     /// The store disk has room again (restart the host to bring the replica back).
     pub disk_free: Option<toml::Spanned<String>>,
+    /// Lose traffic from the first target to the second only: `["from", "to"]`.
+    pub partition_oneway: Option<toml::Spanned<Vec<String>>>,
+    /// Links between two targets take this long: `["a", "b", "800ms"]`; `"normal"`
+    /// restores the world's latency.
+    pub latency: Option<toml::Spanned<Vec<String>>>,
+    /// Hold every message between two targets, undelivered, until `release`.
+    pub hold: Option<toml::Spanned<Vec<String>>>,
+    /// Deliver what was held between two targets and let traffic flow again.
+    pub release: Option<toml::Spanned<Vec<String>>>,
+    /// A site (or `sites:<region>`) loses its uplink to every gateway.
+    pub disconnect: Option<toml::Spanned<String>>,
+    /// The site's uplink is back.
+    pub reconnect: Option<toml::Spanned<String>>,
+    /// The cameras of a site read their clock off: `["site-apac-3", "+45s"]` (`"0s"`: right).
+    pub clock_skew: Option<toml::Spanned<Vec<String>>>,
+    /// The relay process of a zone host (or `region:<name>`) dies; its gateway runs on.
+    pub relay_crash: Option<toml::Spanned<String>>,
+    /// The relay process starts again.
+    pub relay_restart: Option<toml::Spanned<String>>,
+    /// Sites reboot again and again: `{ target = "sites:apac", times = 3, every = "10s" }`.
+    pub reboot_storm: Option<toml::Spanned<RebootStorm>>,
+}
+
+/// A reboot storm: every site of `target` restarts `times` times, `every` apart.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RebootStorm {
+    /// A site, or `sites:<region>`, or `sites:all`.
+    pub target: String,
+    /// How many reboots (1-100).
+    pub times: u32,
+    /// The time between two reboots (`"10s"`).
+    pub every: String,
 }
 
 /// `[world]`.
@@ -373,6 +406,7 @@ impl Scenario {
             seed: 0,
             ota,
             store_bugs: Default::default(),
+            wire: Default::default(),
             viewers,
             regions: w.regions.clone(),
             zones_per_region: w.zones_per_region,
@@ -414,79 +448,183 @@ impl Scenario {
                 ));
             }
             use crate::world::FaultAction;
+            let mut storm_step: Option<Duration> = None;
             let pair = |p: &toml::Spanned<Vec<String>>| match p.get_ref().as_slice() {
                 [a, b] => Ok((a.clone(), b.clone())),
                 _ => Err(fault_err(
                     p.span(),
-                    "a partition or heal names exactly two targets: [\"a\", \"b\"]".to_string(),
+                    "this fault names exactly two targets: [\"a\", \"b\"]".to_string(),
                 )),
             };
-            let (span, action) =
-                match (
-                    &f.crash,
-                    &f.restart,
-                    &f.partition,
-                    &f.heal,
-                    &f.erase_account,
-                    &f.disk_full,
-                    &f.disk_free,
-                ) {
-                    (Some(h), None, None, None, None, None, None) => {
-                        (h.span(), FaultAction::Crash(h.get_ref().clone()))
-                    }
-                    (None, Some(h), None, None, None, None, None) => {
-                        (h.span(), FaultAction::Restart(h.get_ref().clone()))
-                    }
-                    (None, None, Some(p), None, None, None, None) => {
-                        let (a, b) = pair(p)?;
-                        (p.span(), FaultAction::Partition(a, b))
-                    }
-                    (None, None, None, Some(p), None, None, None) => {
-                        let (a, b) = pair(p)?;
-                        (p.span(), FaultAction::Heal(a, b))
-                    }
-                    (None, None, None, None, Some(u), None, None) => {
-                        if !world.has_user(u.get_ref()) {
-                            return Err(fault_err(
-                                u.span(),
-                                format!(
-                                "unknown user {:?}; this world's users are user<U>@site<S>.example \
-                                 with U below {} and S below {}",
-                                u.get_ref(),
-                                world.viewers.per_site.max(1),
-                                world.sites
-                            ),
-                            ));
-                        }
-                        (u.span(), FaultAction::EraseAccount(u.get_ref().clone()))
-                    }
-                    (None, None, None, None, None, Some(h), None) => {
-                        (h.span(), FaultAction::DiskFull(h.get_ref().clone()))
-                    }
-                    (None, None, None, None, None, None, Some(h)) => {
-                        (h.span(), FaultAction::DiskFree(h.get_ref().clone()))
-                    }
-                    _ => return Err(fault_err(
-                        f.at.span(),
-                        "a fault needs exactly one of `crash`, `restart`, `partition`, `heal`, \
-                         `erase_account`, `disk_full` or `disk_free`"
-                            .to_string(),
-                    )),
-                };
-            if let Some(unknown) = action
-                .targets()
-                .into_iter()
-                .find(|t| world.resolve_target(t).is_none())
-            {
-                return Err(fault_err(
-                    span,
-                    format!(
-                        "unknown host {unknown:?}; this world's hosts are {} (or region:<name>)",
-                        hosts.join(", ")
+            let one = |h: &toml::Spanned<String>| (h.span(), h.get_ref().clone());
+            // Every key the entry sets, with its action; exactly one is allowed.
+            let mut actions: Vec<(std::ops::Range<usize>, Vec<FaultAction>)> = Vec::new();
+            if let Some(h) = &f.crash {
+                let (sp, t) = one(h);
+                actions.push((sp, vec![FaultAction::Crash(t)]));
+            }
+            if let Some(h) = &f.restart {
+                let (sp, t) = one(h);
+                actions.push((sp, vec![FaultAction::Restart(t)]));
+            }
+            if let Some(p) = &f.partition {
+                let (a, b) = pair(p)?;
+                actions.push((p.span(), vec![FaultAction::Partition(a, b)]));
+            }
+            if let Some(p) = &f.heal {
+                let (a, b) = pair(p)?;
+                actions.push((p.span(), vec![FaultAction::Heal(a, b)]));
+            }
+            if let Some(p) = &f.partition_oneway {
+                let (a, b) = pair(p)?;
+                actions.push((p.span(), vec![FaultAction::PartitionOneway(a, b)]));
+            }
+            if let Some(p) = &f.hold {
+                let (a, b) = pair(p)?;
+                actions.push((p.span(), vec![FaultAction::Hold(a, b)]));
+            }
+            if let Some(p) = &f.release {
+                let (a, b) = pair(p)?;
+                actions.push((p.span(), vec![FaultAction::Release(a, b)]));
+            }
+            if let Some(p) = &f.latency {
+                let (a, b, l) =
+                    match p.get_ref().as_slice() {
+                        [a, b, l] => (a.clone(), b.clone(), l),
+                        _ => return Err(fault_err(
+                            p.span(),
+                            "latency names two targets and a latency: [\"a\", \"b\", \"800ms\"] \
+                             (or \"normal\")"
+                                .to_string(),
+                        )),
+                    };
+                let latency = match l.as_str() {
+                    "normal" => None,
+                    text => Some(
+                        parse_duration(text)
+                            .filter(|d| !d.is_zero() && *d <= Duration::from_secs(60))
+                            .ok_or_else(|| {
+                                fault_err(
+                                    p.span(),
+                                    format!(
+                                        "latency {text:?}: write a duration from 1ms to 60s, \
+                                         or \"normal\""
+                                    ),
+                                )
+                            })?,
                     ),
+                };
+                actions.push((p.span(), vec![FaultAction::Latency(a, b, latency)]));
+            }
+            if let Some(u) = &f.erase_account {
+                if !world.has_user(u.get_ref()) {
+                    return Err(fault_err(
+                        u.span(),
+                        format!(
+                            "unknown user {:?}; this world's users are user<U>@site<S>.example \
+                             with U below {} and S below {}",
+                            u.get_ref(),
+                            world.viewers.per_site.max(1),
+                            world.sites
+                        ),
+                    ));
+                }
+                let (sp, t) = one(u);
+                actions.push((sp, vec![FaultAction::EraseAccount(t)]));
+            }
+            if let Some(h) = &f.disk_full {
+                let (sp, t) = one(h);
+                actions.push((sp, vec![FaultAction::DiskFull(t)]));
+            }
+            if let Some(h) = &f.disk_free {
+                let (sp, t) = one(h);
+                actions.push((sp, vec![FaultAction::DiskFree(t)]));
+            }
+            if let Some(h) = &f.disconnect {
+                let (sp, t) = one(h);
+                actions.push((sp, vec![FaultAction::Disconnect(t)]));
+            }
+            if let Some(h) = &f.reconnect {
+                let (sp, t) = one(h);
+                actions.push((sp, vec![FaultAction::Reconnect(t)]));
+            }
+            if let Some(h) = &f.relay_crash {
+                let (sp, t) = one(h);
+                actions.push((sp, vec![FaultAction::RelayCrash(t)]));
+            }
+            if let Some(h) = &f.relay_restart {
+                let (sp, t) = one(h);
+                actions.push((sp, vec![FaultAction::RelayRestart(t)]));
+            }
+            if let Some(p) = &f.clock_skew {
+                let bad = || {
+                    fault_err(
+                        p.span(),
+                        "clock_skew names a site and an offset: [\"site-apac-3\", \"+45s\"] \
+                         or [\"sites:apac\", \"-90s\"], at most one day"
+                            .to_string(),
+                    )
+                };
+                let [target, offset] = p.get_ref().as_slice() else {
+                    return Err(bad());
+                };
+                let (sign, magnitude) = match offset.strip_prefix('-') {
+                    Some(rest) => (-1i64, rest),
+                    None => (1, offset.strip_prefix('+').unwrap_or(offset)),
+                };
+                let ms = parse_duration(magnitude)
+                    .filter(|d| *d <= Duration::from_secs(86_400))
+                    .map(|d| sign * d.as_millis() as i64)
+                    .ok_or_else(bad)?;
+                actions.push((p.span(), vec![FaultAction::ClockSkew(target.clone(), ms)]));
+            }
+            if let Some(r) = &f.reboot_storm {
+                let storm = r.get_ref();
+                let every = parse_duration(&storm.every).filter(|d| !d.is_zero());
+                let (Some(every), 1..=100) = (every, storm.times) else {
+                    return Err(fault_err(
+                        r.span(),
+                        format!(
+                            "reboot_storm {{ times = {}, every = {:?} }}: times is 1-100 and \
+                             every a duration such as \"10s\"",
+                            storm.times, storm.every
+                        ),
+                    ));
+                };
+                // A storm is its reboots: each a restart of the sites, `every` apart.
+                let restarts = (0..storm.times)
+                    .map(|_| FaultAction::Restart(storm.target.clone()))
+                    .collect();
+                storm_step = Some(every);
+                actions.push((r.span(), restarts));
+            }
+            if actions.len() != 1 {
+                return Err(fault_err(
+                    f.at.span(),
+                    format!("a fault needs exactly one action, one of: {FAULT_KEYS}"),
                 ));
             }
-            world.faults.push(crate::world::Fault { at, action });
+            let Some((span, steps)) = actions.pop() else {
+                continue;
+            };
+            let every = storm_step;
+            for (i, action) in steps.into_iter().enumerate() {
+                let at = at + every.unwrap_or_default() * i as u32;
+                if let Some(message) = target_error(&world, &hosts, &action) {
+                    return Err(fault_err(span, message));
+                }
+                if at >= duration {
+                    return Err(fault_err(
+                        span,
+                        format!(
+                            "this fault's step at {} is not before the end of the run ({})",
+                            humantime::format_duration(at),
+                            raw.duration
+                        ),
+                    ));
+                }
+                world.faults.push(crate::world::Fault { at, action });
+            }
         }
         Ok(Scenario {
             name: raw.name,
@@ -495,6 +633,41 @@ impl Scenario {
         })
     }
 }
+
+/// What is wrong with the hosts `action` names, if anything.
+fn target_error(
+    world: &WorldSpec,
+    hosts: &[String],
+    action: &crate::world::FaultAction,
+) -> Option<String> {
+    use crate::world::HostKind;
+    let targets = action.targets();
+    if let Some(unknown) = targets.iter().find(|t| world.resolve_target(t).is_none()) {
+        return Some(format!(
+            "unknown host {unknown:?}; this world's hosts are {} (or region:<name>, \
+             sites:<region>, sites:all)",
+            hosts.join(", ")
+        ));
+    }
+    let kind = action.target_kind()?;
+    let wrong = targets
+        .iter()
+        .flat_map(|t| world.resolve_target(t).unwrap_or_default())
+        .find(|h| world.host_kind(h) != Some(kind))?;
+    Some(match kind {
+        HostKind::Zone => format!(
+            "{wrong:?} is not a zone host; this fault targets gw-<region>-<zone> or region:<name>"
+        ),
+        HostKind::Site => format!(
+            "{wrong:?} is not a site; this fault targets site-<region>-<n> or sites:<region>"
+        ),
+    })
+}
+
+/// The keys a `[[fault]]` may set, for the hint.
+const FAULT_KEYS: &str = "crash, restart, partition, partition_oneway, heal, latency, hold, \
+                          release, disconnect, reconnect, clock_skew, relay_crash, \
+                          relay_restart, reboot_storm, erase_account, disk_full, disk_free";
 
 impl Scenario {
     /// The scenario as a file that [`Scenario::parse`] reads back to the same world
@@ -545,6 +718,24 @@ impl Scenario {
                 FaultAction::EraseAccount(u) => writeln!(out, "erase_account = {}", q(u)),
                 FaultAction::DiskFull(t) => writeln!(out, "disk_full = {}", q(t)),
                 FaultAction::DiskFree(t) => writeln!(out, "disk_free = {}", q(t)),
+                FaultAction::PartitionOneway(a, b) => {
+                    writeln!(out, "partition_oneway = [{}, {}]", q(a), q(b))
+                }
+                FaultAction::Latency(a, b, l) => {
+                    let l = l.map_or_else(|| q("normal"), d);
+                    writeln!(out, "latency = [{}, {}, {l}]", q(a), q(b))
+                }
+                FaultAction::Hold(a, b) => writeln!(out, "hold = [{}, {}]", q(a), q(b)),
+                FaultAction::Release(a, b) => writeln!(out, "release = [{}, {}]", q(a), q(b)),
+                FaultAction::Disconnect(t) => writeln!(out, "disconnect = {}", q(t)),
+                FaultAction::Reconnect(t) => writeln!(out, "reconnect = {}", q(t)),
+                FaultAction::ClockSkew(t, ms) => {
+                    let sign = if *ms < 0 { "-" } else { "+" };
+                    let off = humantime::format_duration(Duration::from_millis(ms.unsigned_abs()));
+                    writeln!(out, "clock_skew = [{}, \"{sign}{off}\"]", q(t))
+                }
+                FaultAction::RelayCrash(t) => writeln!(out, "relay_crash = {}", q(t)),
+                FaultAction::RelayRestart(t) => writeln!(out, "relay_restart = {}", q(t)),
             };
         }
         out
@@ -617,6 +808,104 @@ bitrate_kbps = 128
     }
 
     #[test]
+    fn network_clock_relay_and_storm_faults_parse_and_are_checked() {
+        use crate::world::FaultAction;
+        let with = |fault: &str| format!("{GOOD}\n[[fault]]\n{fault}\n");
+        let parse = |f: &str| Scenario::parse("f.toml", &with(f));
+        let action = |f: &str| parse(f).unwrap().world.faults[0].action.clone();
+        assert_eq!(
+            action("at = \"5s\"\npartition_oneway = [\"gw-apac-1\", \"gw-apac-2\"]"),
+            FaultAction::PartitionOneway("gw-apac-1".into(), "gw-apac-2".into())
+        );
+        assert_eq!(
+            action("at = \"5s\"\nlatency = [\"site-apac-1\", \"region:apac\", \"800ms\"]"),
+            FaultAction::Latency(
+                "site-apac-1".into(),
+                "region:apac".into(),
+                Some(Duration::from_millis(800))
+            )
+        );
+        assert_eq!(
+            action("at = \"5s\"\nlatency = [\"site-apac-1\", \"region:apac\", \"normal\"]"),
+            FaultAction::Latency("site-apac-1".into(), "region:apac".into(), None)
+        );
+        assert_eq!(
+            action("at = \"5s\"\nclock_skew = [\"sites:apac\", \"-45s\"]"),
+            FaultAction::ClockSkew("sites:apac".into(), -45_000)
+        );
+        assert_eq!(
+            action("at = \"5s\"\nrelay_crash = \"region:apac\""),
+            FaultAction::RelayCrash("region:apac".into())
+        );
+        assert_eq!(
+            action("at = \"5s\"\nhold = [\"gw-apac-1\", \"site-apac-1\"]"),
+            FaultAction::Hold("gw-apac-1".into(), "site-apac-1".into())
+        );
+        // A storm is its restarts, `every` apart.
+        let storm = parse(
+            "at = \"10s\"\nreboot_storm = { target = \"sites:apac\", times = 3, every = \"5s\" }",
+        )
+        .unwrap();
+        let times: Vec<(Duration, FaultAction)> = storm
+            .world
+            .faults
+            .iter()
+            .map(|f| (f.at, f.action.clone()))
+            .collect();
+        let restart = || FaultAction::Restart("sites:apac".into());
+        assert_eq!(
+            times,
+            vec![
+                (Duration::from_secs(10), restart()),
+                (Duration::from_secs(15), restart()),
+                (Duration::from_secs(20), restart()),
+            ]
+        );
+        // Each refusal names its line and says what to write.
+        for (fault, expected) in [
+            (
+                "at = \"5s\"\nrelay_crash = \"site-apac-1\"",
+                "f.toml:17: \"site-apac-1\" is not a zone host",
+            ),
+            (
+                "at = \"5s\"\nclock_skew = [\"gw-apac-1\", \"+1s\"]",
+                "f.toml:17: \"gw-apac-1\" is not a site",
+            ),
+            (
+                "at = \"5s\"\nclock_skew = [\"site-apac-1\", \"soon\"]",
+                "f.toml:17: clock_skew names a site and an offset",
+            ),
+            (
+                "at = \"5s\"\nlatency = [\"site-apac-1\", \"gw-apac-1\", \"2h\"]",
+                "f.toml:17: latency \"2h\": write a duration from 1ms to 60s",
+            ),
+            (
+                "at = \"5s\"\nlatency = [\"site-apac-1\", \"gw-apac-1\"]",
+                "f.toml:17: latency names two targets and a latency",
+            ),
+            (
+                "at = \"5s\"\ndisconnect = \"sites:mars\"",
+                "f.toml:17: unknown host \"sites:mars\"",
+            ),
+            (
+                "at = \"1m50s\"\nreboot_storm = { target = \"sites:all\", times = 5, every = \"10s\" }",
+                "f.toml:17: this fault's step at 2m is not before the end of the run",
+            ),
+            (
+                "at = \"5s\"\nreboot_storm = { target = \"sites:all\", times = 0, every = \"10s\" }",
+                "f.toml:17: reboot_storm { times = 0",
+            ),
+            (
+                "at = \"5s\"\ndisconnect = \"site-apac-1\"\nrelay_crash = \"gw-apac-1\"",
+                "f.toml:16: a fault needs exactly one action",
+            ),
+        ] {
+            let err = parse(fault).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{fault}: {err}");
+        }
+    }
+
+    #[test]
     fn faults_parse_and_bad_faults_name_their_line() {
         let with = |fault: &str| format!("{GOOD}\n[[fault]]\n{fault}\n");
         let s = Scenario::parse("f.toml", &with("at = \"30s\"\ncrash = \"gw-apac-2\"")).unwrap();
@@ -640,7 +929,7 @@ bitrate_kbps = 128
             "{err}"
         );
         let err = Scenario::parse("f.toml", &with("at = \"5s\"")).unwrap_err();
-        assert!(err.to_string().contains("exactly one of"), "{err}");
+        assert!(err.to_string().contains("exactly one action"), "{err}");
         let s = Scenario::parse(
             "f.toml",
             &with("at = \"5s\"\npartition = [\"site-apac-1\", \"region:apac\"]"),

@@ -10,10 +10,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::tap::{KnownSecret, Leak, Tap, TappedSegment};
 use camproof_platform::accounts::{Accounts, AccountsConfig, GeoPoint, Region, UserId};
 use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats};
 use camproof_platform::monitoring::{Alert, Metric, Monitor, Sample};
-use camproof_platform::net::{SimClock, SimNet};
+use camproof_platform::net::{Clock, SimClock, SimNet};
 use camproof_platform::ota::{OtaConfig, OtaService, RolloutCounts};
 use camproof_platform::registry::{Action, Caller, Registry, RegistryConfig};
 use camproof_platform::relay::RelayConfig;
@@ -78,6 +79,26 @@ pub struct WorldSpec {
     pub ota: Option<OtaSpec>,
     /// Bugs planted in the store for negative tests (none in a real run).
     pub store_bugs: camproof_platform::store::PlantedBugs,
+    /// What the wire tap does.
+    pub wire: WireOptions,
+}
+
+/// The wire tap's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireOptions {
+    /// Scan every byte on the simulated wire for the run's passwords and keys.
+    pub scan: bool,
+    /// Hosts (or `region:<name>`) whose segments are kept for capture files.
+    pub capture: Vec<String>,
+}
+
+impl Default for WireOptions {
+    fn default() -> Self {
+        WireOptions {
+            scan: true,
+            capture: Vec::new(),
+        }
+    }
 }
 
 /// A firmware release rolled out during the run: published (vendor-signed) before the
@@ -149,6 +170,24 @@ pub enum FaultAction {
     DiskFull(String),
     /// The store disks of the targets have room again (the replica needs a restart).
     DiskFree(String),
+    /// Traffic from the first target to the second is lost; the other way passes.
+    PartitionOneway(String, String),
+    /// Links between the two targets take this long (`None`: back to normal).
+    Latency(String, String, Option<Duration>),
+    /// Messages between the two targets are held, undelivered, until released.
+    Hold(String, String),
+    /// Held messages between the two targets are delivered and traffic flows again.
+    Release(String, String),
+    /// The site's uplink goes down: nothing passes between it and any gateway.
+    Disconnect(String),
+    /// The site's uplink is back.
+    Reconnect(String),
+    /// The cameras of the target sites read their clock this far off (ms, + is ahead).
+    ClockSkew(String, i64),
+    /// The relay process of the target zone hosts dies; the gateway keeps running.
+    RelayCrash(String),
+    /// The relay process of the target zone hosts starts again.
+    RelayRestart(String),
 }
 
 impl FaultAction {
@@ -158,10 +197,58 @@ impl FaultAction {
             FaultAction::Crash(t)
             | FaultAction::Restart(t)
             | FaultAction::DiskFull(t)
-            | FaultAction::DiskFree(t) => vec![t],
-            FaultAction::Partition(a, b) | FaultAction::Heal(a, b) => vec![a, b],
+            | FaultAction::DiskFree(t)
+            | FaultAction::Disconnect(t)
+            | FaultAction::Reconnect(t)
+            | FaultAction::ClockSkew(t, _)
+            | FaultAction::RelayCrash(t)
+            | FaultAction::RelayRestart(t) => vec![t],
+            FaultAction::Partition(a, b)
+            | FaultAction::Heal(a, b)
+            | FaultAction::PartitionOneway(a, b)
+            | FaultAction::Latency(a, b, _)
+            | FaultAction::Hold(a, b)
+            | FaultAction::Release(a, b) => vec![a, b],
             FaultAction::EraseAccount(_) => vec![],
         }
+    }
+
+    /// The kind of host the fault's targets must be, if it matters.
+    pub fn target_kind(&self) -> Option<HostKind> {
+        match self {
+            FaultAction::DiskFull(_)
+            | FaultAction::DiskFree(_)
+            | FaultAction::RelayCrash(_)
+            | FaultAction::RelayRestart(_) => Some(HostKind::Zone),
+            FaultAction::Disconnect(_) | FaultAction::Reconnect(_) | FaultAction::ClockSkew(..) => {
+                Some(HostKind::Site)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The two kinds of host in a world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKind {
+    /// A platform zone host (`gw-<region>-<zone>`): gateway, relay and store replica.
+    Zone,
+    /// A customer site (`site-<region>-<n>`): cameras and the users' phones.
+    Site,
+}
+
+/// The clock of one site's cameras: simulated time, plus the skew a fault sets.
+#[derive(Debug, Clone, Default)]
+pub struct SkewedClock {
+    skew_ms: Rc<std::cell::Cell<i64>>,
+}
+
+impl Clock for SkewedClock {
+    fn now(&self) -> Timestamp {
+        let now = SimClock.now();
+        let skew = self.skew_ms.get();
+        let micros = now.as_micros() as i128 + i128::from(skew) * 1000;
+        Timestamp::from_micros(u64::try_from(micros.max(0)).unwrap_or(u64::MAX))
     }
 }
 
@@ -201,9 +288,20 @@ impl WorldSpec {
         names
     }
 
-    /// The hosts a fault target names: one host, or every gateway of `region:<name>`;
-    /// `None` if it names nothing in this world.
+    /// The hosts a fault target names: one host, every zone host of `region:<name>`, or
+    /// every site of `sites:<region>` (`sites:all`); `None` if it names nothing here.
     pub fn resolve_target(&self, target: &str) -> Option<Vec<String>> {
+        if let Some(region) = target.strip_prefix("sites:") {
+            if region != "all" && !self.regions.iter().any(|r| r == region) {
+                return None;
+            }
+            return Some(
+                (0..self.sites)
+                    .filter(|s| region == "all" || self.site_region(*s) == region)
+                    .map(|s| self.site_names()[s as usize].clone())
+                    .collect(),
+            );
+        }
         if let Some(region) = target.strip_prefix("region:") {
             if !self.regions.iter().any(|r| r == region) {
                 return None;
@@ -231,6 +329,17 @@ impl WorldSpec {
             Some((u.parse().ok()?, s.parse().ok()?))
         };
         parse().is_some_and(|(u, s)| u < self.viewers.per_site.max(1) && s < self.sites)
+    }
+
+    /// The kind of a host of this world, by name.
+    pub fn host_kind(&self, host: &str) -> Option<HostKind> {
+        if self.gateway_names().iter().any(|h| h == host) {
+            Some(HostKind::Zone)
+        } else if self.site_names().iter().any(|h| h == host) {
+            Some(HostKind::Site)
+        } else {
+            None
+        }
     }
 
     /// The names of the camera site hosts, in order.
@@ -294,10 +403,54 @@ pub struct RunSummary {
     pub alerts: Vec<Alert>,
     /// Faults applied, with their simulated times.
     pub faults: Vec<(Duration, FaultAction)>,
+    /// The run sampled every [`MONITOR_INTERVAL`]: cameras online, frames, latency.
+    pub timeline: Vec<TimelinePoint>,
+    /// What the wire tap saw: segments, bytes, and secrets found in clear.
+    pub wire: WireStats,
+    /// Segments to and from the hosts of [`WireOptions::capture`], in wire order.
+    pub captured: Vec<TappedSegment>,
+    /// Host name of every simulated address, for capture files.
+    pub hosts: BTreeMap<std::net::IpAddr, String>,
     /// Events in the trace.
     pub trace_events: u64,
     /// SHA-256 of the ordered trace.
     pub trace_hash: String,
+}
+
+/// What the wire tap saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WireStats {
+    /// Whether every byte was scanned for the run's secrets.
+    pub scanned: bool,
+    /// Secrets the scan knew.
+    pub secrets: u64,
+    /// TCP segments seen.
+    pub segments: u64,
+    /// Payload bytes seen.
+    pub bytes: u64,
+    /// Secrets found in clear.
+    pub leaks: Vec<Leak>,
+}
+
+/// The world at one sampling instant; counts are for the interval that ended there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimelinePoint {
+    /// Simulated time since the start.
+    pub at: Duration,
+    /// Cameras with an established session.
+    pub cameras_online: u64,
+    /// Video frames that reached a gateway in the interval.
+    pub frames: u64,
+    /// Median camera-to-gateway latency of those frames.
+    pub latency_p50: Option<Duration>,
+    /// 99th-percentile camera-to-gateway latency of those frames.
+    pub latency_p99: Option<Duration>,
+    /// Live frames viewers verified end to end in the interval.
+    pub live_frames: u64,
+    /// Sign-ins of the world's users that succeeded in the interval.
+    pub logins: u64,
+    /// Sign-ins of the world's users that were refused in the interval.
+    pub login_refusals: u64,
 }
 
 /// Runs the world described by `spec` with identities from `pki`; device certificates
@@ -407,6 +560,8 @@ pub fn run(
         })
         .collect::<Result<_, _>>()?;
     let mut services: BTreeMap<String, Rc<RefCell<RegionServices>>> = BTreeMap::new();
+    // Everything that must never cross the wire in clear, for the tap's scan.
+    let mut secrets: Vec<KnownSecret> = Vec::new();
     let mut relay_keys: BTreeMap<String, RelayKey> = BTreeMap::new();
     for region in &spec.regions {
         let r = region_of[region.as_str()];
@@ -416,6 +571,10 @@ pub fn run(
             .map_err(|e| WorldError::Invalid(format!("registry: {e}")))?;
         let mut key = [0u8; 32];
         setup_rng.fill_bytes(&mut key);
+        secrets.push(KnownSecret {
+            label: format!("relay grant key of {region}"),
+            value: key.to_vec(),
+        });
         let relay_key = RelayKey::from_bytes(key);
         relay_keys.insert(region.clone(), relay_key.clone());
         services.insert(
@@ -499,6 +658,9 @@ pub fn run(
     let store_clients = Rc::new(std::cell::Cell::new(0u64));
     let relay_stats: Vec<Rc<RefCell<RelayServiceStats>>> =
         gateways.iter().map(|_| Rc::default()).collect();
+    // Per zone host: whether its relay process is down (a `relay_crash` fault).
+    let relay_down: Vec<Rc<std::cell::Cell<bool>>> =
+        gateways.iter().map(|_| Rc::default()).collect();
     for (g, (region, name)) in gateways.iter().enumerate() {
         let server_config = Arc::new(ServerConfig::new(pki.server(name, g as u64)));
         // Fallbacks a gateway hands out: the other zones of its region.
@@ -520,6 +682,7 @@ pub fn run(
         let relay_key = relay_keys[region].clone();
         let stats = gateway_stats[g].clone();
         let relay_stats = relay_stats[g].clone();
+        let relay_down = relay_down[g].clone();
         let trace = trace.clone();
         let seed = seeds.next_u64();
         let host = name.clone();
@@ -556,20 +719,17 @@ pub fn run(
                 stats.clone(),
                 trace.clone(),
             );
-            // The zone's relay runs beside its gateway; a crash takes both.
-            let relay = RelayService::new(
-                format!("relay@{host}"),
-                relay_key.clone(),
-                RelayConfig::default(),
-                relay_stats.clone(),
-                trace.clone(),
-                SimClock,
-            );
+            // The zone's relay runs beside its gateway as a process of its own: a host
+            // crash takes both, a relay crash only the relay and its connections.
+            let relay = RelaySupervisor {
+                name: format!("relay@{host}"),
+                key: relay_key.clone(),
+                stats: relay_stats.clone(),
+                trace: trace.clone(),
+                down: relay_down.clone(),
+            };
             async move {
-                tokio::task::spawn_local(async move {
-                    let listen = format!("0.0.0.0:{RELAY_PORT}");
-                    let _ = relay.serve(SimNet, &listen).await;
-                });
+                tokio::task::spawn_local(relay.run());
                 gateway.serve(SimNet, SimClock).await?;
                 Ok(())
             }
@@ -585,6 +745,7 @@ pub fn run(
     // Every user's home region, for the residency check.
     let mut user_homes: BTreeMap<String, Region> = BTreeMap::new();
     let mut site_names = Vec::new();
+    let mut site_clocks: BTreeMap<String, SkewedClock> = BTreeMap::new();
     for site in 0..spec.sites {
         let region = spec.site_region(site).to_string();
         let home: Vec<String> = gateways
@@ -614,8 +775,16 @@ pub fn run(
             )?;
             users.push((username, user));
         }
-        for (_, (caller, _, _)) in &users {
+        for (username, (caller, password, totp)) in &users {
             user_homes.insert(caller.user.as_str().to_owned(), caller.home);
+            secrets.push(KnownSecret {
+                label: format!("password of {username}"),
+                value: password.expose().as_bytes().to_vec(),
+            });
+            secrets.push(KnownSecret {
+                label: format!("TOTP secret of {username}"),
+                value: totp.expose().as_bytes().to_vec(),
+            });
         }
         let owner = users[0].1 .0.clone();
         let mut pairings: BTreeMap<String, PairingSecret> = BTreeMap::new();
@@ -670,6 +839,10 @@ pub fn run(
                         .map_err(|e| WorldError::Invalid(format!("sharing camera {index}: {e}")))?;
                 }
                 let pairing = Camera::pairing_secret(&mut ChaCha8Rng::seed_from_u64(camera_seed));
+                secrets.push(KnownSecret {
+                    label: format!("pairing secret of camera {index}"),
+                    value: pairing.expose_secret().to_vec(),
+                });
                 pairings.insert(id.as_str().to_owned(), pairing);
             }
             devices.push((index, config, creds, camera_seed));
@@ -698,6 +871,8 @@ pub fn run(
             .collect();
         let site_name = spec.site_names()[site as usize].clone();
         site_names.push((region, site_name.clone()));
+        let clock = SkewedClock::default();
+        site_clocks.insert(site_name.clone(), clock.clone());
         let client_config = client_config.clone();
         let fleet = fleet.clone();
         let app_config = app_config.clone();
@@ -706,6 +881,7 @@ pub fn run(
             let devices = devices.clone();
             let client_config = client_config.clone();
             let fleet = fleet.clone();
+            let clock = clock.clone();
             for (viewer_config, seed) in &viewers {
                 let viewer = Viewer::new(
                     viewer_config.clone(),
@@ -727,7 +903,7 @@ pub fn run(
                             ChaCha8Rng::seed_from_u64(seed),
                             fleet.clone(),
                         );
-                        tokio::task::spawn_local(camera.run(SimNet, SimClock))
+                        tokio::task::spawn_local(camera.run(SimNet, clock.clone()))
                     })
                     .collect();
                 for t in tasks {
@@ -747,6 +923,27 @@ pub fn run(
         }
     }
 
+    // The tap: every host named, the captured hosts' addresses, the secrets to scan for.
+    let mut hosts: BTreeMap<std::net::IpAddr, String> = BTreeMap::new();
+    for name in gateways
+        .iter()
+        .map(|(_, n)| n.clone())
+        .chain(site_names.iter().map(|(_, n)| n.clone()))
+    {
+        hosts.insert(sim.lookup(name.as_str()), name);
+    }
+    let keep = spec
+        .wire
+        .capture
+        .iter()
+        .flat_map(|t| spec.resolve_target(t).unwrap_or_default())
+        .map(|h| sim.lookup(h.as_str()))
+        .collect();
+    let secret_count = secrets.len() as u64;
+    let mut tap = Tap::new(if spec.wire.scan { secrets } else { Vec::new() }, keep);
+    for (addr, name) in &hosts {
+        tap.name(*addr, name.clone());
+    }
     let duration = spec.duration;
     sim.client("observer", async move {
         tokio::time::sleep(duration).await;
@@ -763,6 +960,11 @@ pub fn run(
     let mut next_sample = Duration::ZERO;
     // Per gateway host: relay bytes in and out, gateway video bytes in, at the last sample.
     let mut last_bytes: BTreeMap<usize, (u64, u64, u64)> = BTreeMap::new();
+    let mut timeline: Vec<TimelinePoint> = Vec::new();
+    let mut invariants: Vec<Failure> = Vec::new();
+    // Per gateway: how many latency samples the previous point had already seen.
+    let mut latency_seen: Vec<usize> = vec![0; gateways.len()];
+    let mut viewer_seen = (0u64, 0u64, 0u64); // (frames verified, logins, refusals)
     let epoch = Timestamp::from_secs(EPOCH_SECS);
     loop {
         let elapsed = sim.elapsed();
@@ -772,6 +974,13 @@ pub fn run(
                 break;
             };
             let hosts = |t: &str| spec.resolve_target(t).unwrap_or_default();
+            let host_region = |h: &str| {
+                gateways
+                    .iter()
+                    .chain(site_names.iter())
+                    .find(|(_, n)| n == h)
+                    .map(|(r, _)| r.clone())
+            };
             match &fault.action {
                 FaultAction::Crash(t) => {
                     for h in hosts(t) {
@@ -813,6 +1022,74 @@ pub fn run(
                             let mut svc = svc.borrow_mut();
                             svc.accounts.apply_erasure(record);
                             svc.registry.erase_user(&record.user_id, now);
+                        }
+                    }
+                }
+                FaultAction::PartitionOneway(a, b) => {
+                    for x in hosts(a) {
+                        for y in hosts(b) {
+                            sim.partition_oneway(x.as_str(), y.as_str());
+                        }
+                    }
+                }
+                FaultAction::Hold(a, b) | FaultAction::Release(a, b) => {
+                    let release = matches!(fault.action, FaultAction::Release(..));
+                    for x in hosts(a) {
+                        for y in hosts(b) {
+                            if release {
+                                sim.release(x.as_str(), y.as_str());
+                            } else {
+                                sim.hold(x.as_str(), y.as_str());
+                            }
+                        }
+                    }
+                }
+                FaultAction::Latency(a, b, latency) => {
+                    for x in hosts(a) {
+                        for y in hosts(b) {
+                            let (x, y) = (x.as_str(), y.as_str());
+                            match latency {
+                                Some(l) => sim.set_link_latency(x, y, *l),
+                                None if host_region(x) != host_region(y) => {
+                                    sim.set_link_latency(x, y, CROSS_REGION_LATENCY)
+                                }
+                                None => {
+                                    // Back to the builder's 1-10 ms.
+                                    sim.set_link_latency(x, y, Duration::from_millis(1));
+                                    sim.set_link_max_message_latency(
+                                        x,
+                                        y,
+                                        Duration::from_millis(10),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+                FaultAction::Disconnect(t) | FaultAction::Reconnect(t) => {
+                    let reconnect = matches!(fault.action, FaultAction::Reconnect(_));
+                    for site in hosts(t) {
+                        for (_, gw) in &gateways {
+                            if reconnect {
+                                sim.repair(site.as_str(), gw.as_str());
+                            } else {
+                                sim.partition(site.as_str(), gw.as_str());
+                            }
+                        }
+                    }
+                }
+                FaultAction::ClockSkew(t, ms) => {
+                    for site in hosts(t) {
+                        if let Some(clock) = site_clocks.get(&site) {
+                            clock.skew_ms.set(*ms);
+                        }
+                    }
+                }
+                FaultAction::RelayCrash(t) | FaultAction::RelayRestart(t) => {
+                    let down = matches!(fault.action, FaultAction::RelayCrash(_));
+                    for h in hosts(t) {
+                        if let Some(g) = gateways.iter().position(|(_, n)| *n == h) {
+                            relay_down[g].set(down);
                         }
                     }
                 }
@@ -867,18 +1144,28 @@ pub fn run(
                     monitor.observe(Sample::new(name, "store", Metric::DiskUsedRatio, used, now));
                 }
                 let core = relay_stats[g].borrow().core;
+                let relay_up = !relay_down[g].get();
                 let gateway_in = gateway_stats[g].borrow().video_bytes;
                 let before = last_bytes.insert(g, (core.bytes_in, core.bytes_out, gateway_in));
                 let (bin, bout, gin) =
                     before.unwrap_or((core.bytes_in, core.bytes_out, gateway_in));
                 let rate = |now: u64, then: u64| now.saturating_sub(then) as f64 / secs;
-                for (service, metric, value) in [
-                    ("relay", Metric::Up, 1.0),
-                    ("relay", Metric::BytesInPerSec, rate(core.bytes_in, bin)),
-                    ("relay", Metric::BytesOutPerSec, rate(core.bytes_out, bout)),
-                    ("gateway", Metric::BytesInPerSec, rate(gateway_in, gin)),
-                ] {
-                    monitor.observe(Sample::new(name, service, metric, value, now));
+                monitor.observe(Sample::new(
+                    name,
+                    "gateway",
+                    Metric::BytesInPerSec,
+                    rate(gateway_in, gin),
+                    now,
+                ));
+                // A dead relay process reports nothing; its counters stand still.
+                if relay_up {
+                    for (metric, value) in [
+                        (Metric::Up, 1.0),
+                        (Metric::BytesInPerSec, rate(core.bytes_in, bin)),
+                        (Metric::BytesOutPerSec, rate(core.bytes_out, bout)),
+                    ] {
+                        monitor.observe(Sample::new(name, "relay", metric, value, now));
+                    }
                 }
             }
             for alert in monitor.evaluate(now) {
@@ -890,6 +1177,29 @@ pub fn run(
                     ),
                 );
             }
+            let mut interval: Vec<u64> = Vec::new();
+            for (g, stats) in gateway_stats.iter().enumerate() {
+                let stats = stats.borrow();
+                let seen = latency_seen[g].min(stats.frame_latency_us.len());
+                interval.extend_from_slice(&stats.frame_latency_us[seen..]);
+                latency_seen[g] = stats.frame_latency_us.len();
+            }
+            interval.sort_unstable();
+            let v = viewer_stats.borrow();
+            let refusals: u64 = v.login_refusals.values().sum();
+            let point = TimelinePoint {
+                at: elapsed,
+                cameras_online: fleet.borrow().online.len() as u64,
+                frames: interval.len() as u64,
+                latency_p50: percentile(&interval, 50),
+                latency_p99: percentile(&interval, 99),
+                live_frames: v.frames_verified - viewer_seen.0,
+                logins: v.logins - viewer_seen.1,
+                login_refusals: refusals - viewer_seen.2,
+            };
+            viewer_seen = (v.frames_verified, v.logins, refusals);
+            drop(v);
+            timeline.push(point);
             next_sample += MONITOR_INTERVAL;
         }
         if sim
@@ -898,7 +1208,29 @@ pub fn run(
         {
             break;
         }
+        tap.look(&sim, sim.elapsed());
     }
+    let wire = WireStats {
+        scanned: tap.scans(),
+        secrets: if tap.scans() { secret_count } else { 0 },
+        segments: tap.segments,
+        bytes: tap.bytes,
+        leaks: tap.leaks().to_vec(),
+    };
+    if let Some(leak) = wire.leaks.first() {
+        invariants.push(Failure::new(
+            "no-plaintext-secret",
+            format!(
+                "{} crossed the wire in clear from {} to {} at {:?} ({} findings)",
+                leak.secret,
+                leak.from,
+                leak.to,
+                leak.at,
+                wire.leaks.len()
+            ),
+        ));
+    }
+    let captured = tap.into_kept();
 
     let mut gateways = GatewayStats::default();
     for s in &gateway_stats {
@@ -929,7 +1261,6 @@ pub fn run(
     }
     let mut store = store_stats.borrow().clone();
     // Each invariant is named where it is checked; the store's counters keep the text.
-    let mut invariants: Vec<Failure> = Vec::new();
     for (region, history) in &histories {
         store.leaders += history.leaders().len() as u64;
         if let Err(v) = check_one_leader_per_term(history) {
@@ -1011,6 +1342,10 @@ pub fn run(
         ota,
         alerts: monitor.alerts().to_vec(),
         faults: applied,
+        timeline,
+        wire,
+        captured,
+        hosts,
         trace_events: trace.len(),
         trace_hash: trace.hash_hex(),
     })
@@ -1112,6 +1447,57 @@ fn percentile(sorted: &[u64], p: u64) -> Option<Duration> {
     }
     let rank = (p * sorted.len() as u64).div_ceil(100).max(1) as usize;
     sorted.get(rank - 1).map(|us| Duration::from_micros(*us))
+}
+
+/// Runs a zone's relay as its own process: up until a `relay_crash`, when the relay and
+/// every connection it holds go at once, and up again at `relay_restart`.
+struct RelaySupervisor {
+    name: String,
+    key: RelayKey,
+    stats: Rc<RefCell<RelayServiceStats>>,
+    trace: Trace,
+    down: Rc<std::cell::Cell<bool>>,
+}
+
+impl RelaySupervisor {
+    /// How often the supervisor looks whether its process should change state.
+    const POLL: Duration = Duration::from_millis(100);
+
+    async fn run(self) {
+        loop {
+            while self.down.get() {
+                tokio::time::sleep(Self::POLL).await;
+            }
+            let relay = RelayService::new(
+                self.name.clone(),
+                self.key.clone(),
+                RelayConfig::default(),
+                self.stats.clone(),
+                self.trace.clone(),
+                SimClock,
+            );
+            // The relay's tasks live in a set of their own, so dropping the set kills
+            // the process: its listener and every viewer and camera connection.
+            let process = tokio::task::LocalSet::new();
+            let down = self.down.clone();
+            let crashed = async move {
+                while !down.get() {
+                    tokio::time::sleep(Self::POLL).await;
+                }
+            };
+            tokio::select! {
+                _ = process.run_until(async move {
+                    let listen = format!("0.0.0.0:{RELAY_PORT}");
+                    let _ = relay.serve(SimNet, &listen).await;
+                }) => {
+                    // The relay stopped on its own (it could not bind): try again later.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                _ = crashed => {}
+            }
+            drop(process);
+        }
+    }
 }
 
 #[cfg(test)]

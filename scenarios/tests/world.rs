@@ -36,6 +36,7 @@ fn spec(seed: u64) -> WorldSpec {
         },
         ota: None,
         store_bugs: Default::default(),
+        wire: Default::default(),
     }
 }
 
