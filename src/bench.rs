@@ -205,6 +205,8 @@ pub fn world(
         },
         ota: None,
         store_bugs: Default::default(),
+        attacks: Vec::new(),
+        attack_bugs: Default::default(),
     };
     println!(
         "camproof bench world: {} cameras in {} sites, {} regions x {} zones, {} simulated, {}",

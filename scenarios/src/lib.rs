@@ -5,5 +5,6 @@
 //! and invariants follow.
 #![deny(missing_docs)]
 
+pub mod attack;
 pub mod scenario;
 pub mod world;
