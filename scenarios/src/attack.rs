@@ -705,16 +705,18 @@ async fn stuffer(plan: Plan, pairs: Vec<Leaked>, seed: u64) {
                     outcome = outcome_of(status, &message);
                 }
             }
-            let mut stats = plan.stats.borrow_mut();
-            count(&mut stats.stuffing.outcomes, outcome);
+            {
+                let mut stats = plan.stats.borrow_mut();
+                count(&mut stats.stuffing.outcomes, outcome);
+                if outcome == "session" {
+                    stats.stuffing.breaches.push(pair.username.clone());
+                }
+            }
             if outcome == "session" {
-                stats.stuffing.breaches.push(pair.username.clone());
-                drop(stats);
                 // Signed in as the victim: start over on a fresh session.
                 app.close().await;
                 break;
             }
-            drop(stats);
             tokio::time::sleep(plan.pause).await;
         }
         tokio::time::sleep(plan.pause).await;
@@ -758,14 +760,15 @@ async fn bot(plan: Plan, seed: u64) {
                     tokio::time::timeout(Duration::from_secs(3), flood(&plan, vector, &mut rng))
                         .await
                         .unwrap_or(Flood::Unanswered);
-                let mut stats = plan.stats.borrow_mut();
-                let map = match result {
-                    Flood::Refused => &mut stats.botnet.refused,
-                    Flood::Accepted => &mut stats.botnet.accepted,
-                    Flood::Unanswered => &mut stats.botnet.unanswered,
-                };
-                count(map, vector);
-                drop(stats);
+                {
+                    let mut stats = plan.stats.borrow_mut();
+                    let map = match result {
+                        Flood::Refused => &mut stats.botnet.refused,
+                        Flood::Accepted => &mut stats.botnet.accepted,
+                        Flood::Unanswered => &mut stats.botnet.unanswered,
+                    };
+                    count(map, vector);
+                }
                 tokio::time::sleep(pause).await;
             }
         }));

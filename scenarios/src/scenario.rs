@@ -843,6 +843,67 @@ bitrate_kbps = 128
     }
 
     #[test]
+    fn attacks_parse_and_bad_attacks_name_their_line() {
+        use crate::attack::AttackKind;
+        let with = |attack: &str| format!("{GOOD}\n[[attack]]\n{attack}\n");
+        let s = Scenario::parse(
+            "a.toml",
+            &with("kind = \"credential-stuffing\"\nregion = \"apac\"\nstart = \"30s\"\nstop = \"90s\"\nleaked = 500"),
+        )
+        .unwrap();
+        let a = &s.world.attacks[0];
+        assert_eq!(a.kind, AttackKind::CredentialStuffing);
+        assert_eq!(
+            (a.start, a.stop),
+            (Duration::from_secs(30), Duration::from_secs(90))
+        );
+        assert_eq!((a.hosts, a.rate, a.leaked), (8, 50, 500));
+        let err = |attack: &str| {
+            Scenario::parse("a.toml", &with(attack))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err("kind = \"ddos\"\nregion = \"apac\"\nstart = \"3s\"\nstop = \"9s\"");
+        assert!(
+            e.starts_with("a.toml:16: unknown attack kind \"ddos\""),
+            "{e}"
+        );
+        assert!(e.contains("cross-tenant"), "the hint lists the kinds: {e}");
+        let e = err("kind = \"botnet\"\nregion = \"cn\"\nstart = \"3s\"\nstop = \"9s\"");
+        assert!(
+            e.starts_with("a.toml:17: region \"cn\" is not in this world"),
+            "{e}"
+        );
+        let e = err("kind = \"botnet\"\nregion = \"apac\"\nstart = \"9s\"\nstop = \"3s\"");
+        assert!(e.starts_with("a.toml:19: the attack stops"), "{e}");
+        let e = err("kind = \"botnet\"\nregion = \"apac\"\nstart = \"3s\"\nstop = \"3h\"");
+        assert!(e.contains("at most the run's duration"), "{e}");
+        let e =
+            err("kind = \"botnet\"\nregion = \"apac\"\nstart = \"3s\"\nstop = \"9s\"\nhosts = 0");
+        assert!(e.starts_with("a.toml:20: hosts = 0"), "{e}");
+        let e =
+            err("kind = \"botnet\"\nregion = \"apac\"\nstart = \"3s\"\nstop = \"9s\"\nleaked = 5");
+        assert!(e.contains("`leaked` is for credential-stuffing"), "{e}");
+        let e =
+            err("kind = \"botnet\"\nregion = \"apac\"\nstart = \"3s\"\nstop = \"9s\"\nbots = 5");
+        assert!(e.contains("unknown field `bots`"), "{e}");
+        let e = err("kind = \"botnet\"\nregion = \"apac\"\nstart = \"soon\"\nstop = \"9s\"");
+        assert!(e.starts_with("a.toml:18: attack start \"soon\""), "{e}");
+    }
+
+    #[test]
+    fn attacks_round_trip_through_to_toml() {
+        let with = format!(
+            "{GOOD}\n[[attack]]\nkind = \"cross-tenant\"\nregion = \"apac\"\nstart = \"10s\"\nstop = \"1m\"\n\n[[attack]]\nkind = \"credential-stuffing\"\nregion = \"eu-africa\"\nstart = \"20s\"\nstop = \"2m\"\nhosts = 3\nrate = 7\n"
+        );
+        let s = Scenario::parse("f.toml", &with).unwrap();
+        let text = s.to_toml();
+        let back = Scenario::parse("back.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(back, s, "{text}");
+        assert_eq!(back.world.attacks.len(), 2);
+    }
+
+    #[test]
     fn bad_values_get_a_hint() {
         let err = Scenario::parse("s.toml", &GOOD.replace("\"2m\"", "\"soon\"")).unwrap_err();
         assert_eq!(
