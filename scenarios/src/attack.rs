@@ -186,7 +186,8 @@ pub struct ProbeStats {
     /// Probes per kind (`list`, `authorize-ptz`, `authorize-live-view`,
     /// `shared-ptz`, `code-for-other-device`, `relay-other-stream`).
     pub probes: BTreeMap<String, u64>,
-    /// Refusals by the platform's answer (`NotFound`, `Unauthorized`, `relay-refused`).
+    /// Refusals by the platform's answer (`NotFound`, `Unauthorized`, `relay-refused`,
+    /// `list-own-only`).
     pub refused: BTreeMap<String, u64>,
     /// Own live views admitted at the relay: the control that shows a grant can work.
     pub own_admitted: u64,
@@ -1172,7 +1173,9 @@ where
             if let Some(other) = others.first() {
                 return Ok(Verdict::Breach(format!("listed {other}")));
             }
-            Ok(Verdict::Refused(format!("{status:?}-own-only")))
+            // Only the prober's own device listed: the platform answered as it should.
+            let _ = status;
+            Ok(Verdict::Refused("list-own-only".into()))
         }
         "authorize-ptz" | "authorize-live-view" | "shared-ptz" => {
             let (device, command) = match kind {
