@@ -206,6 +206,8 @@ pub fn world(
         ota: None,
         store_bugs: Default::default(),
         wire: Default::default(),
+        attacks: Vec::new(),
+        attack_bugs: Default::default(),
     };
     println!(
         "camproof bench world: {} cameras in {} sites, {} regions x {} zones, {} simulated, {}",

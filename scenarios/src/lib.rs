@@ -5,6 +5,7 @@
 //! and invariants follow.
 #![deny(missing_docs)]
 
+pub mod attack;
 pub mod scenario;
 pub mod tap;
 pub mod world;

@@ -53,6 +53,29 @@ pub struct ScenarioFile {
     /// The fault timeline.
     #[serde(default, rename = "fault")]
     pub faults: Vec<FaultSection>,
+    /// Attackers, each a set of simulated hosts active in a time window.
+    #[serde(default, rename = "attack")]
+    pub attacks: Vec<AttackSection>,
+}
+
+/// One `[[attack]]`: attackers of one kind on one region, from `start` to `stop`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttackSection {
+    /// `"credential-stuffing"`, `"botnet"` or `"cross-tenant"`.
+    pub kind: toml::Spanned<String>,
+    /// The region attacked (its gateways and relays).
+    pub region: toml::Spanned<String>,
+    /// When the attackers start (`"30s"`).
+    pub start: toml::Spanned<String>,
+    /// When they stop (`"90s"`; at most the run's duration).
+    pub stop: toml::Spanned<String>,
+    /// Attacker hosts (default: 8 stuffers, 4 bots, 1 prober).
+    pub hosts: Option<toml::Spanned<u32>>,
+    /// Attempts per second, all hosts together (default: 50, 100, 5).
+    pub rate: Option<toml::Spanned<u32>>,
+    /// Leaked username/password pairs (credential stuffing only; default 2000).
+    pub leaked: Option<toml::Spanned<u32>>,
 }
 
 /// `[ota]`: a vendor-signed release rolled out during the run.
@@ -207,6 +230,16 @@ pub enum ScenarioError {
     /// A fault names something that does not exist or cannot happen.
     #[error("{file}:{line}: {message}")]
     Fault {
+        /// The file.
+        file: String,
+        /// The line of the offending value.
+        line: usize,
+        /// What is wrong and what to write instead.
+        message: String,
+    },
+    /// An attack names something that does not exist, or a value out of range.
+    #[error("{file}:{line}: {message}")]
+    Attack {
         /// The file.
         file: String,
         /// The line of the offending value.
@@ -407,6 +440,8 @@ impl Scenario {
             ota,
             store_bugs: Default::default(),
             wire: Default::default(),
+            attacks: Vec::new(),
+            attack_bugs: Default::default(),
             viewers,
             regions: w.regions.clone(),
             zones_per_region: w.zones_per_region,
@@ -626,6 +661,116 @@ impl Scenario {
                 world.faults.push(crate::world::Fault { at, action });
             }
         }
+        let mut attacker_hosts = 0u32;
+        for a in &raw.attacks {
+            let err = |span: std::ops::Range<usize>, message: String| ScenarioError::Attack {
+                file: file.to_string(),
+                line: line_of(text, span.start),
+                message,
+            };
+            use crate::attack::{AttackKind, AttackSpec, MAX_ATTACK_HOSTS};
+            let kind = AttackKind::from_name(a.kind.get_ref()).ok_or_else(|| {
+                let kinds: Vec<&str> = AttackKind::ALL.iter().map(|k| k.name()).collect();
+                err(
+                    a.kind.span(),
+                    format!(
+                        "unknown attack kind {:?}; write one of {}",
+                        a.kind.get_ref(),
+                        kinds.join(", ")
+                    ),
+                )
+            })?;
+            if !world.regions.contains(a.region.get_ref()) {
+                return Err(err(
+                    a.region.span(),
+                    format!(
+                        "region {:?} is not in this world; its regions are {}",
+                        a.region.get_ref(),
+                        world.regions.join(", ")
+                    ),
+                ));
+            }
+            let time = |t: &toml::Spanned<String>, what: &str| {
+                parse_duration(t.get_ref())
+                    .filter(|d| *d <= duration)
+                    .ok_or_else(|| {
+                        err(
+                            t.span(),
+                            format!(
+                                "attack {what} {:?}: write a duration such as \"30s\", at most \
+                                 the run's duration ({})",
+                                t.get_ref(),
+                                raw.duration
+                            ),
+                        )
+                    })
+            };
+            let start = time(&a.start, "start")?;
+            let stop = time(&a.stop, "stop")?;
+            if stop <= start {
+                return Err(err(
+                    a.stop.span(),
+                    format!(
+                        "the attack stops ({}) before it starts ({}): stop must be later",
+                        a.stop.get_ref(),
+                        a.start.get_ref()
+                    ),
+                ));
+            }
+            let mut spec = AttackSpec::new(kind, a.region.get_ref(), start, stop);
+            if let Some(h) = &a.hosts {
+                if *h.get_ref() == 0 || *h.get_ref() > MAX_ATTACK_HOSTS {
+                    return Err(err(
+                        h.span(),
+                        format!("hosts = {}: between 1 and {MAX_ATTACK_HOSTS}", h.get_ref()),
+                    ));
+                }
+                spec.hosts = *h.get_ref();
+            }
+            if let Some(r) = &a.rate {
+                if *r.get_ref() == 0 || *r.get_ref() > 10_000 {
+                    return Err(err(
+                        r.span(),
+                        format!(
+                            "rate = {}: attempts per second, between 1 and 10000",
+                            r.get_ref()
+                        ),
+                    ));
+                }
+                spec.rate = *r.get_ref();
+            }
+            if let Some(l) = &a.leaked {
+                if kind != AttackKind::CredentialStuffing {
+                    return Err(err(
+                        l.span(),
+                        format!(
+                            "`leaked` is for credential-stuffing attacks, not {}",
+                            kind.name()
+                        ),
+                    ));
+                }
+                if *l.get_ref() == 0 || *l.get_ref() > 100_000 {
+                    return Err(err(
+                        l.span(),
+                        format!("leaked = {}: between 1 and 100000", l.get_ref()),
+                    ));
+                }
+                spec.leaked = *l.get_ref();
+            }
+            attacker_hosts += spec.hosts;
+            if world.sites + world.gateways() + attacker_hosts > MAX_HOSTS {
+                return Err(err(
+                    a.kind.span(),
+                    format!(
+                        "{} attacker hosts bring the world to {} hosts: keep sites + gateways + \
+                         attackers within {MAX_HOSTS}",
+                        attacker_hosts,
+                        world.sites + world.gateways() + attacker_hosts
+                    ),
+                ));
+            }
+            world.attacks.push(spec);
+        }
         Ok(Scenario {
             name: raw.name,
             description: raw.description,
@@ -737,6 +882,17 @@ impl Scenario {
                 FaultAction::RelayCrash(t) => writeln!(out, "relay_crash = {}", q(t)),
                 FaultAction::RelayRestart(t) => writeln!(out, "relay_restart = {}", q(t)),
             };
+        }
+        for a in &w.attacks {
+            let _ = writeln!(out, "\n[[attack]]\nkind = {}", q(a.kind.name()));
+            let _ = writeln!(out, "region = {}", q(&a.region));
+            let _ = writeln!(out, "start = {}", d(a.start));
+            let _ = writeln!(out, "stop = {}", d(a.stop));
+            let _ = writeln!(out, "hosts = {}", a.hosts);
+            let _ = writeln!(out, "rate = {}", a.rate);
+            if a.kind == crate::attack::AttackKind::CredentialStuffing {
+                let _ = writeln!(out, "leaked = {}", a.leaked);
+            }
         }
         out
     }
@@ -973,6 +1129,67 @@ bitrate_kbps = 128
                 .starts_with("f.toml:17: unknown user \"mallory@example.com\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn attacks_parse_and_bad_attacks_name_their_line() {
+        use crate::attack::AttackKind;
+        let with = |attack: &str| format!("{GOOD}\n[[attack]]\n{attack}\n");
+        let s = Scenario::parse(
+            "a.toml",
+            &with("kind = \"credential-stuffing\"\nregion = \"apac\"\nstart = \"30s\"\nstop = \"90s\"\nleaked = 500"),
+        )
+        .unwrap();
+        let a = &s.world.attacks[0];
+        assert_eq!(a.kind, AttackKind::CredentialStuffing);
+        assert_eq!(
+            (a.start, a.stop),
+            (Duration::from_secs(30), Duration::from_secs(90))
+        );
+        assert_eq!((a.hosts, a.rate, a.leaked), (8, 50, 500));
+        let err = |attack: &str| {
+            Scenario::parse("a.toml", &with(attack))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err("kind = \"ddos\"\nregion = \"apac\"\nstart = \"3s\"\nstop = \"9s\"");
+        assert!(
+            e.starts_with("a.toml:16: unknown attack kind \"ddos\""),
+            "{e}"
+        );
+        assert!(e.contains("cross-tenant"), "the hint lists the kinds: {e}");
+        let e = err("kind = \"botnet\"\nregion = \"cn\"\nstart = \"3s\"\nstop = \"9s\"");
+        assert!(
+            e.starts_with("a.toml:17: region \"cn\" is not in this world"),
+            "{e}"
+        );
+        let e = err("kind = \"botnet\"\nregion = \"apac\"\nstart = \"9s\"\nstop = \"3s\"");
+        assert!(e.starts_with("a.toml:19: the attack stops"), "{e}");
+        let e = err("kind = \"botnet\"\nregion = \"apac\"\nstart = \"3s\"\nstop = \"3h\"");
+        assert!(e.contains("at most the run's duration"), "{e}");
+        let e =
+            err("kind = \"botnet\"\nregion = \"apac\"\nstart = \"3s\"\nstop = \"9s\"\nhosts = 0");
+        assert!(e.starts_with("a.toml:20: hosts = 0"), "{e}");
+        let e =
+            err("kind = \"botnet\"\nregion = \"apac\"\nstart = \"3s\"\nstop = \"9s\"\nleaked = 5");
+        assert!(e.contains("`leaked` is for credential-stuffing"), "{e}");
+        let e =
+            err("kind = \"botnet\"\nregion = \"apac\"\nstart = \"3s\"\nstop = \"9s\"\nbots = 5");
+        assert!(e.contains("unknown field `bots`"), "{e}");
+        let e = err("kind = \"botnet\"\nregion = \"apac\"\nstart = \"soon\"\nstop = \"9s\"");
+        assert!(e.starts_with("a.toml:18: attack start \"soon\""), "{e}");
+    }
+
+    #[test]
+    fn attacks_round_trip_through_to_toml() {
+        let with = format!(
+            "{GOOD}\n[[attack]]\nkind = \"cross-tenant\"\nregion = \"apac\"\nstart = \"10s\"\nstop = \"1m\"\n\n[[attack]]\nkind = \"credential-stuffing\"\nregion = \"eu-africa\"\nstart = \"20s\"\nstop = \"2m\"\nhosts = 3\nrate = 7\n"
+        );
+        let s = Scenario::parse("f.toml", &with).unwrap();
+        let text = s.to_toml();
+        let back = Scenario::parse("back.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(back, s, "{text}");
+        assert_eq!(back.world.attacks.len(), 2);
     }
 
     #[test]

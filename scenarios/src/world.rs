@@ -81,6 +81,10 @@ pub struct WorldSpec {
     pub store_bugs: camproof_platform::store::PlantedBugs,
     /// What the wire tap does.
     pub wire: WireOptions,
+    /// Attackers, each with its hosts and its time window.
+    pub attacks: Vec<crate::attack::AttackSpec>,
+    /// Bugs planted in accounts and registry for the attack invariants' negative tests.
+    pub attack_bugs: crate::attack::AttackBugs,
 }
 
 /// The wire tap's settings.
@@ -395,6 +399,8 @@ pub struct RunSummary {
     pub invariants: Vec<Failure>,
     /// OTA rollout counts, summed over the regions.
     pub ota: Option<RolloutCounts>,
+    /// What the attackers tried and what the platform refused.
+    pub attacks: crate::attack::AttackSummary,
     /// Median capture-to-viewer latency of live frames.
     pub live_latency_p50: Option<Duration>,
     /// 99th-percentile capture-to-viewer latency of live frames.
@@ -914,6 +920,9 @@ pub fn run(
         });
     }
 
+    let attacks =
+        crate::attack::spawn_all(&mut sim, spec, &services, &app_config, &mut user_homes)?;
+
     // Links between regions are long; within a region they keep the 1-10 ms default.
     for (site_region, site) in &site_names {
         for (gw_region, gw) in &gateways {
@@ -1292,6 +1301,7 @@ pub fn run(
         .violations
         .extend(invariants.iter().map(|f| f.detail.clone()));
     let viewers = viewer_stats.borrow().clone();
+    let attacks = attacks.finish(spec, &viewers, &mut invariants);
     let mut ota: Option<RolloutCounts> = None;
     for s in services.values() {
         if let Some(service) = &s.borrow().ota {
@@ -1340,6 +1350,7 @@ pub fn run(
         store,
         invariants,
         ota,
+        attacks,
         alerts: monitor.alerts().to_vec(),
         faults: applied,
         timeline,
@@ -1355,7 +1366,8 @@ pub fn run(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     /// Which check: `liveness`, `one-leader-per-term`, `no-acked-write-lost`,
-    /// `erasure` or `residency`.
+    /// `erasure`, `residency`, `no-credential-breach`, `no-cross-tenant-access` or
+    /// `logins-during-attack`.
     pub check: &'static str,
     /// What was found.
     pub detail: String,
@@ -1394,7 +1406,7 @@ struct ZoneStore {
 
 /// Registers `username` in the region with a strong random password and an enrolled
 /// authenticator; returns the caller, the password and the authenticator's secret.
-fn register_user(
+pub(crate) fn register_user(
     svc: &mut RegionServices,
     username: &str,
     now: Timestamp,

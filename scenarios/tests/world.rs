@@ -37,6 +37,8 @@ fn spec(seed: u64) -> WorldSpec {
         ota: None,
         store_bugs: Default::default(),
         wire: Default::default(),
+        attacks: Vec::new(),
+        attack_bugs: Default::default(),
     }
 }
 

@@ -90,6 +90,20 @@ pub struct ViewerStats {
     pub frames_lost: u64,
     /// Capture-to-viewer latency of verified frames, µs.
     pub latency_us: Vec<u64>,
+    /// Every sign-in, in order of completion, with its outcome.
+    pub sign_ins: Vec<SignInRecord>,
+}
+
+/// One sign-in of a viewer: when it ended, whose it was, and why it failed if it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInRecord {
+    /// When the sign-in succeeded or failed.
+    pub at: camproof_protocol::Timestamp,
+    /// Whose sign-in.
+    pub username: String,
+    /// `None` if a session was opened; else the reason ([`AppError::label`]: the
+    /// platform's refusal status, or `Connect`, `Session`, `Timeout`).
+    pub refused: Option<String>,
 }
 
 /// One simulated user with the viewer app.
@@ -98,7 +112,7 @@ pub struct Viewer {
     client_config: Arc<ClientConfig>,
     rng: ChaCha8Rng,
     stats: Rc<RefCell<ViewerStats>>,
-    last_code_step: Option<u64>,
+    sign_in: SignInState,
 }
 
 impl std::fmt::Debug for Viewer {
@@ -109,17 +123,41 @@ impl std::fmt::Debug for Viewer {
     }
 }
 
-/// Why a round ended early.
-#[derive(Debug)]
-enum RoundError {
+/// Why an app exchange with a gateway failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AppError {
+    /// The gateway could not be reached.
     Connect,
+    /// The session failed (handshake refused, connection closed, malformed answer).
     Session,
+    /// No answer in time.
     Timeout,
+    /// The platform refused the sign-in with this status.
     Login(AppStatus),
 }
 
-/// A signed-in app session over one gateway connection.
-struct AppChannel<S> {
+impl AppError {
+    /// A short name for counters: `Connect`, `Session`, `Timeout` or the refusal status.
+    pub fn label(&self) -> String {
+        match self {
+            AppError::Connect => "Connect".into(),
+            AppError::Session => "Session".into(),
+            AppError::Timeout => "Timeout".into(),
+            AppError::Login(status) => format!("{status:?}"),
+        }
+    }
+}
+
+type RoundError = AppError;
+
+/// One app session over one gateway connection: the viewer's client, also used by the
+/// simulated attackers (same handshake, same messages).
+///
+/// [`AppClient::open`] connects and completes the `AppHello` handshake; then
+/// [`AppClient::ask`] sends one request and waits for the answer, and
+/// [`AppClient::sign_in`] runs the password and one-time-code exchange.
+pub struct AppClient<S> {
     conn: ClientConnection,
     stream: S,
     buf: Vec<u8>,
@@ -127,7 +165,56 @@ struct AppChannel<S> {
     timeout: Duration,
 }
 
-impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> AppChannel<S> {
+impl<S> std::fmt::Debug for AppClient<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppClient").finish_non_exhaustive()
+    }
+}
+
+type AppChannel<S> = AppClient<S>;
+
+/// What an app remembers between sign-ins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignInState {
+    /// The 30-second step whose one-time code was last used (a code works once).
+    pub last_code_step: Option<u64>,
+    /// How many times the platform asked for the one-time code.
+    pub prompts: u64,
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> AppClient<S> {
+    /// Connects to `gateway` and completes the app handshake, giving up after `timeout`
+    /// per step.
+    pub async fn open<N, C>(
+        net: &N,
+        clock: &C,
+        gateway: &str,
+        config: Arc<ClientConfig>,
+        rng: &mut ChaCha8Rng,
+        timeout: Duration,
+    ) -> Result<Self, AppError>
+    where
+        N: Net<Stream = S>,
+        C: Clock,
+    {
+        let stream = tokio::time::timeout(timeout, net.connect(gateway))
+            .await
+            .map_err(|_| AppError::Connect)?
+            .map_err(|_| AppError::Connect)?;
+        let conn = ClientConnection::connect_app(config, clock.now(), rng);
+        let mut app = AppClient {
+            conn,
+            stream,
+            buf: vec![0u8; 16 * 1024],
+            out: Vec::new(),
+            timeout,
+        };
+        match app.next_event(clock).await? {
+            Event::Connected { .. } => Ok(app),
+            _ => Err(AppError::Session),
+        }
+    }
+
     async fn flush(&mut self) -> Result<(), RoundError> {
         self.out.clear();
         self.conn.poll_transmit(&mut self.out);
@@ -161,20 +248,76 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> AppChannel<S> {
     }
 
     /// Sends `request` and waits for the next application message.
-    async fn ask<C: Clock>(
+    pub async fn ask<C: Clock>(
         &mut self,
         request: &AppMessage,
         clock: &C,
-    ) -> Result<AppMessage, RoundError> {
+    ) -> Result<AppMessage, AppError> {
         self.conn
             .send(&request.encode())
             .map_err(|_| RoundError::Session)?;
         self.flush().await?;
+        self.recv(clock).await
+    }
+
+    /// Waits for the next application message (an answer relayed later, say).
+    pub async fn recv<C: Clock>(&mut self, clock: &C) -> Result<AppMessage, AppError> {
         loop {
             if let Event::Data(bytes) = self.next_event(clock).await? {
                 return AppMessage::decode(&bytes).map_err(|_| RoundError::Session);
             }
         }
+    }
+
+    /// Signs in with `password` and, if asked, a code from the authenticator whose
+    /// base32 secret is `totp_secret`. A code works once: if `state` says this step's
+    /// code was used already, waits for the next one, like a person would.
+    pub async fn sign_in<C: Clock>(
+        &mut self,
+        clock: &C,
+        username: &str,
+        password: &SecretText,
+        totp_secret: Option<&SecretText>,
+        state: &mut SignInState,
+    ) -> Result<(), AppError> {
+        let mut totp = SecretText::default();
+        for _ in 0..2 {
+            let request = AppMessage::Login {
+                username: username.to_owned(),
+                password: password.clone(),
+                totp: totp.clone(),
+            };
+            let AppMessage::LoginResult { status, .. } = self.ask(&request, clock).await? else {
+                return Err(RoundError::Session);
+            };
+            match status {
+                AppStatus::Ok => return Ok(()),
+                AppStatus::SecondFactorRequired if totp.expose().is_empty() => {
+                    state.prompts += 1;
+                    let Some(secret) = totp_secret else {
+                        return Err(RoundError::Login(status));
+                    };
+                    let Ok(generator) = Totp::from_base32(secret.expose(), 6) else {
+                        return Err(RoundError::Login(status));
+                    };
+                    let step = clock.now().as_secs() / 30;
+                    if state.last_code_step == Some(step) {
+                        let into = clock.now().as_micros() % 30_000_000;
+                        tokio::time::sleep(Duration::from_micros(30_000_000 - into)).await;
+                    }
+                    state.last_code_step = Some(clock.now().as_secs() / 30);
+                    totp = SecretText::new(generator.code_at(clock.now()).as_str());
+                }
+                other => return Err(RoundError::Login(other)),
+            }
+        }
+        Err(RoundError::Login(AppStatus::Refused))
+    }
+
+    /// Says goodbye (a close record) without waiting for the platform's.
+    pub async fn close(&mut self) {
+        self.conn.close();
+        let _ = self.flush().await;
     }
 }
 
@@ -191,7 +334,7 @@ impl Viewer {
             client_config,
             rng,
             stats,
-            last_code_step: None,
+            sign_in: SignInState::default(),
         }
     }
 
@@ -231,24 +374,26 @@ impl Viewer {
         if self.config.gateways.is_empty() {
             return Err(RoundError::Connect);
         }
-        let stream = tokio::time::timeout(self.config.timeout, net.connect(gateway))
-            .await
-            .map_err(|_| RoundError::Connect)?
-            .map_err(|_| RoundError::Connect)?;
-        let conn =
-            ClientConnection::connect_app(self.client_config.clone(), clock.now(), &mut self.rng);
-        let mut app = AppChannel {
-            conn,
-            stream,
-            buf: vec![0u8; 16 * 1024],
-            out: Vec::new(),
-            timeout: self.config.timeout,
+        // Everything up to a session counts as one sign-in, logged with its outcome.
+        let opened = AppClient::open(
+            net,
+            clock,
+            gateway,
+            self.client_config.clone(),
+            &mut self.rng,
+            self.config.timeout,
+        )
+        .await;
+        let signed_in = match opened {
+            Ok(mut app) => self.login(&mut app, clock).await.map(|()| app),
+            Err(e) => Err(e),
         };
-        match app.next_event(clock).await? {
-            Event::Connected { .. } => {}
-            _ => return Err(RoundError::Session),
-        }
-        self.login(&mut app, clock).await?;
+        self.stats.borrow_mut().sign_ins.push(SignInRecord {
+            at: clock.now(),
+            username: self.config.username.clone(),
+            refused: signed_in.as_ref().err().map(AppError::label),
+        });
+        let mut app = signed_in?;
 
         let AppMessage::DeviceList { status, devices } =
             app.ask(&AppMessage::ListDevices, clock).await?
@@ -348,43 +493,23 @@ impl Viewer {
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
         C: Clock,
     {
-        let mut totp = SecretText::default();
-        for _ in 0..2 {
-            let request = AppMessage::Login {
-                username: self.config.username.clone(),
-                password: self.config.password.clone(),
-                totp: totp.clone(),
-            };
-            let AppMessage::LoginResult { status, .. } = app.ask(&request, clock).await? else {
-                return Err(RoundError::Session);
-            };
-            match status {
-                AppStatus::Ok => {
-                    self.stats.borrow_mut().logins += 1;
-                    return Ok(());
-                }
-                AppStatus::SecondFactorRequired if totp.expose().is_empty() => {
-                    self.stats.borrow_mut().second_factor_prompts += 1;
-                    let Some(secret) = &self.config.totp_secret else {
-                        return Err(RoundError::Login(status));
-                    };
-                    let Ok(generator) = Totp::from_base32(secret.expose(), 6) else {
-                        return Err(RoundError::Login(status));
-                    };
-                    // A code works once: like a person, wait for the next one if this
-                    // one was already used.
-                    let step = clock.now().as_secs() / 30;
-                    if self.last_code_step == Some(step) {
-                        let into = clock.now().as_micros() % 30_000_000;
-                        tokio::time::sleep(Duration::from_micros(30_000_000 - into)).await;
-                    }
-                    self.last_code_step = Some(clock.now().as_secs() / 30);
-                    totp = SecretText::new(generator.code_at(clock.now()).as_str());
-                }
-                other => return Err(RoundError::Login(other)),
-            }
+        let before = self.sign_in.prompts;
+        let config = self.config.clone();
+        let result = app
+            .sign_in(
+                clock,
+                &config.username,
+                &config.password,
+                config.totp_secret.as_ref(),
+                &mut self.sign_in,
+            )
+            .await;
+        let mut stats = self.stats.borrow_mut();
+        stats.second_factor_prompts += self.sign_in.prompts - before;
+        if result.is_ok() {
+            stats.logins += 1;
         }
-        Err(RoundError::Login(AppStatus::Refused))
+        result
     }
 
     /// Authorizes and sends one command; the device's result body if it succeeded.

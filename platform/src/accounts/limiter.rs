@@ -119,6 +119,14 @@ impl<K: Ord + Clone> FailureLimiter<K> {
         }
     }
 
+    /// Forgets every key for which `keep` is false (the keys of an erased account).
+    pub fn retain(&mut self, mut keep: impl FnMut(&K) -> bool) {
+        let gone: Vec<K> = self.entries.keys().filter(|k| !keep(k)).cloned().collect();
+        for key in gone {
+            self.clear(&key);
+        }
+    }
+
     /// Number of keys tracked now.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -105,6 +105,20 @@ pub struct AccountsConfig {
     pub outbox_limit: usize,
     /// Issuer name shown in authenticator apps.
     pub totp_issuer: String,
+    /// Deliberate defects for negative tests (all off in production).
+    pub bugs: AccountsBugs,
+}
+
+/// Deliberate defects for the simulator's negative tests: each makes one invariant
+/// fail. All off by default; never set outside tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountsBugs {
+    /// Sign-ins from an unusual place are not treated as abnormal (no second factor
+    /// asked, nobody notified): a leaked password is enough.
+    pub unusual_login_accepted: bool,
+    /// A locked account refuses its owner's usual addresses too, so an attacker who
+    /// fails on purpose locks the owner out.
+    pub lockout_everywhere: bool,
 }
 
 impl AccountsConfig {
@@ -139,6 +153,7 @@ impl AccountsConfig {
             notification_limit: 200,
             outbox_limit: 100_000,
             totp_issuer: "camproof".to_owned(),
+            bugs: AccountsBugs::default(),
         }
     }
 
@@ -441,6 +456,9 @@ pub struct Accounts {
     directory: BTreeMap<String, Region>,
     sessions: BTreeMap<[u8; 32], SessionRecord>,
     account_limiter: FailureLimiter<String>,
+    /// Failures of a username from one of its owner's usual addresses: a lock set by
+    /// failures elsewhere does not apply there, this one does.
+    known_limiter: FailureLimiter<(String, IpAddr)>,
     address_limiter: FailureLimiter<IpAddr>,
     outbox: VecDeque<(UserId, Notification)>,
     stats: AccountsStats,
@@ -527,6 +545,7 @@ impl Accounts {
                 config.account_lockout,
                 config.max_tracked_accounts,
             ),
+            known_limiter: FailureLimiter::new(config.account_lockout, config.max_tracked_accounts),
             address_limiter: FailureLimiter::new(
                 config.address_lockout,
                 config.max_tracked_addresses,
@@ -539,6 +558,11 @@ impl Accounts {
             outbox: VecDeque::new(),
             stats: AccountsStats::default(),
         })
+    }
+
+    /// Plants deliberate defects (negative tests only).
+    pub fn plant_bugs(&mut self, bugs: AccountsBugs) {
+        self.config.bugs = bugs;
     }
 
     /// This service's region.
@@ -668,6 +692,7 @@ impl Accounts {
         if let Some(digest) = record.directory_key.strip_prefix(&prefix) {
             self.directory.remove(digest);
             self.account_limiter.clear(&digest.to_owned());
+            self.known_limiter.retain(|(d, _)| d != digest);
         }
     }
 
@@ -704,7 +729,20 @@ impl Accounts {
                 }
             }
         }
-        if let Err(until) = self.account_limiter.check(&digest, now) {
+        // From one of the owner's usual addresses only that address's own failures
+        // lock the username: an attacker failing elsewhere cannot lock the owner out.
+        let usual = user_id
+            .as_ref()
+            .and_then(|id| self.accounts.get(id))
+            .is_some_and(|a| a.known.addresses.contains(&source.address))
+            && !self.config.bugs.lockout_everywhere;
+        let locked = if usual {
+            self.known_limiter
+                .check(&(digest.clone(), source.address), now)
+        } else {
+            self.account_limiter.check(&digest, now)
+        };
+        if let Err(until) = locked {
             self.stats.refused_locked += 1;
             self.address_limiter.record_failure(source.address, now);
             self.record_login(user_id.as_ref(), &source, now, LoginOutcome::Locked, &[]);
@@ -741,7 +779,11 @@ impl Accounts {
         let Some(account) = self.accounts.get_mut(&user_id) else {
             return Err(LoginError::InvalidCredentials);
         };
-        let reasons = assess(&account.known, &source, now, &policy);
+        let reasons = if self.config.bugs.unusual_login_accepted {
+            Vec::new()
+        } else {
+            assess(&account.known, &source, now, &policy)
+        };
         if !reasons.is_empty() {
             self.stats.abnormal += 1;
         }
@@ -793,8 +835,12 @@ impl Accounts {
             }
         }
 
-        // Success.
-        self.account_limiter.clear(&digest);
+        // Success. A lock set by failures elsewhere stays until it expires: the owner
+        // signing in at home does not give an attacker fresh attempts.
+        self.known_limiter.clear(&(digest.clone(), source.address));
+        if self.account_limiter.check(&digest, now).is_ok() {
+            self.account_limiter.clear(&digest);
+        }
         if let Some(account) = self.accounts.get_mut(&user_id) {
             let known = &mut account.known;
             known.addresses.retain(|a| *a != source.address);
@@ -986,6 +1032,7 @@ impl Accounts {
         self.by_username.remove(&account.username);
         self.directory.remove(&account.digest);
         self.account_limiter.clear(&account.digest);
+        self.known_limiter.retain(|(d, _)| *d != account.digest);
         let before = self.sessions.len();
         self.sessions.retain(|_, s| s.user_id != *user);
         let sessions_revoked = before - self.sessions.len();
@@ -1104,6 +1151,8 @@ impl Accounts {
     /// account exists) when it just became locked.
     fn fail(&mut self, digest: &str, user: Option<UserId>, source: &LoginSource, now: Timestamp) {
         self.address_limiter.record_failure(source.address, now);
+        self.known_limiter
+            .record_failure((digest.to_owned(), source.address), now);
         let was_locked = self.account_limiter.check(&digest.to_owned(), now).is_err();
         if let Some(until) = self.account_limiter.record_failure(digest.to_owned(), now) {
             if let (false, Some(user)) = (was_locked, user) {

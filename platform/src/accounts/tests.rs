@@ -901,3 +901,91 @@ fn invalid_config_is_refused() {
         ConfigError::Zero("account_lockout.max_failures")
     );
 }
+
+// ---------------------------------------------------------------- lockout vs usual places
+
+#[test]
+fn an_attacker_locking_an_account_does_not_lock_its_owner_out_at_home() {
+    let (mut a, _alice, mut r) = with_alice();
+    let attacker = src("203.0.113.66", Region::EuAfrica, LYON);
+    for i in 0..6 {
+        let _ = login(
+            &mut a,
+            "alice@example.com",
+            "guess",
+            None,
+            attacker,
+            at(100 + i),
+            &mut r,
+        );
+    }
+    // Locked for the attacker, even with the right password.
+    assert!(matches!(
+        login(
+            &mut a,
+            "alice@example.com",
+            PW,
+            None,
+            attacker,
+            at(200),
+            &mut r
+        ),
+        Err(LoginError::Locked { .. })
+    ));
+    // Alice, at home, signs in; and that does not unlock the account for the attacker.
+    assert!(login(
+        &mut a,
+        "alice@example.com",
+        PW,
+        None,
+        home(),
+        at(201),
+        &mut r
+    )
+    .is_ok());
+    assert!(matches!(
+        login(
+            &mut a,
+            "alice@example.com",
+            PW,
+            None,
+            attacker,
+            at(202),
+            &mut r
+        ),
+        Err(LoginError::Locked { .. })
+    ));
+}
+
+#[test]
+fn planted_lockout_everywhere_locks_the_owner_out() {
+    let (mut a, _alice, mut r) = with_alice();
+    a.plant_bugs(AccountsBugs {
+        lockout_everywhere: true,
+        ..AccountsBugs::default()
+    });
+    let attacker = src("203.0.113.66", Region::EuAfrica, LYON);
+    for i in 0..6 {
+        let _ = login(
+            &mut a,
+            "alice@example.com",
+            "guess",
+            None,
+            attacker,
+            at(100 + i),
+            &mut r,
+        );
+    }
+    assert!(matches!(
+        login(
+            &mut a,
+            "alice@example.com",
+            PW,
+            None,
+            home(),
+            at(201),
+            &mut r
+        ),
+        Err(LoginError::Locked { .. })
+    ));
+}

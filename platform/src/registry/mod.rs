@@ -691,6 +691,15 @@ pub struct Registry {
     codes_of: BTreeMap<UserId, BTreeSet<Digest32>>,
     claim_limiter: FailureLimiter<UserId>,
     stats: RegistryStats,
+    bugs: RegistryBugs,
+}
+
+/// Deliberate defects for the simulator's negative tests. All off by default; never set
+/// outside tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RegistryBugs {
+    /// Codes are issued and redeemed for any existing device, whoever owns it.
+    pub skip_ownership_check: bool,
 }
 
 impl Registry {
@@ -725,7 +734,13 @@ impl Registry {
             codes: BTreeMap::new(),
             codes_of: BTreeMap::new(),
             stats: RegistryStats::default(),
+            bugs: RegistryBugs::default(),
         })
+    }
+
+    /// Plants deliberate defects (negative tests only).
+    pub fn plant_bugs(&mut self, bugs: RegistryBugs) {
+        self.bugs = bugs;
     }
 
     /// This registry's region.
@@ -1288,6 +1303,9 @@ impl Registry {
         device: &DeviceId,
         action: Action,
     ) -> Result<bool, RegistryError> {
+        if self.bugs.skip_ownership_check && self.devices.contains_key(device) {
+            return Ok(true);
+        }
         match self.role_of(user, device) {
             Some(Role::Owner) => Ok(true),
             Some(Role::Shared) => Ok(Action::SHARED.contains(&action)),

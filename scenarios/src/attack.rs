@@ -1,0 +1,1268 @@
+//! Attackers inside the simulated world, each a turmoil host of its own, and the
+//! invariants that say whether the platform held.
+//!
+//! A scenario's `[[attack]]` entries become [`AttackSpec`]s; [`spawn_all`] builds their
+//! hosts (`atk-stuffer-N`, `atk-bot-N`, `atk-prober-N`) before the run, and
+//! [`Attacks::finish`] adds their counters to the run's summary ([`AttackSummary`]) and
+//! their verdicts to its invariants:
+//!
+//! - `no-credential-breach`: no stuffed password opened a session;
+//! - `no-cross-tenant-access`: no probe of another tenant's devices or streams worked;
+//! - `logins-during-attack`: the world's own users kept signing in while an attack ran.
+//!
+//! Attackers speak the platform's protocols with the viewer app's client
+//! ([`AppClient`]); every random draw comes from a seed derived from the world's seed.
+//! [`AttackBugs`] plant defects in the platform so that each invariant can be seen to
+//! fail.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use camproof_platform::accounts::{AccountsBugs, Region, UserId};
+use camproof_platform::net::{Clock, Net, SimClock, SimNet};
+use camproof_platform::registry::{Action, Caller, DeviceId, RegistryBugs};
+use camproof_platform::relay_service::{encode_hello, RelayRole};
+use camproof_platform::signaling::{AppSession, RegionServices};
+use camproof_protocol::cdp::{
+    AppMessage, AppStatus, ClientConfig, ClientConnection, CommandKind, LiveViewGrant, SecretText,
+    MAX_FRAME_LEN,
+};
+use camproof_protocol::Timestamp;
+use camproof_simulated_devices::viewer::{AppClient, AppError, SignInState, ViewerStats};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::world::{Failure, WorldError, WorldSpec, EPOCH_SECS, GATEWAY_PORT, RELAY_PORT};
+
+/// What an attacker does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AttackKind {
+    /// Leaked username/password pairs tried against the region's app sign-in.
+    CredentialStuffing,
+    /// Compromised hosts flooding the region's gateways and relays.
+    Botnet,
+    /// A signed-in user probing other tenants' devices and streams.
+    CrossTenant,
+}
+
+impl AttackKind {
+    /// Every kind, in order.
+    pub const ALL: [AttackKind; 3] = [
+        AttackKind::CredentialStuffing,
+        AttackKind::Botnet,
+        AttackKind::CrossTenant,
+    ];
+
+    /// The name a scenario file uses (`credential-stuffing`, `botnet`, `cross-tenant`).
+    pub fn name(self) -> &'static str {
+        match self {
+            AttackKind::CredentialStuffing => "credential-stuffing",
+            AttackKind::Botnet => "botnet",
+            AttackKind::CrossTenant => "cross-tenant",
+        }
+    }
+
+    /// The kind a scenario file names, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        AttackKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Prefix of the kind's host names (`atk-stuffer`, `atk-bot`, `atk-prober`).
+    pub fn host_prefix(self) -> &'static str {
+        match self {
+            AttackKind::CredentialStuffing => "atk-stuffer",
+            AttackKind::Botnet => "atk-bot",
+            AttackKind::CrossTenant => "atk-prober",
+        }
+    }
+
+    /// Attacker hosts when the scenario does not say.
+    pub fn default_hosts(self) -> u32 {
+        match self {
+            AttackKind::CredentialStuffing => 8,
+            AttackKind::Botnet => 4,
+            AttackKind::CrossTenant => 1,
+        }
+    }
+
+    /// Attempts per second (all hosts together) when the scenario does not say.
+    pub fn default_rate(self) -> u32 {
+        match self {
+            AttackKind::CredentialStuffing => 50,
+            AttackKind::Botnet => 100,
+            AttackKind::CrossTenant => 5,
+        }
+    }
+}
+
+/// Leaked pairs a credential stuffer tries when the scenario does not say.
+pub const DEFAULT_LEAKED: u32 = 2_000;
+/// Accounts of the attacked region whose (reused) password is in the leak.
+pub const REUSED_PASSWORDS: u32 = 4;
+/// Most attacker hosts one attack may have.
+pub const MAX_ATTACK_HOSTS: u32 = 32;
+
+/// One attack: who, where, when and how hard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttackSpec {
+    /// What the attackers do.
+    pub kind: AttackKind,
+    /// The region whose gateways and relays they attack.
+    pub region: String,
+    /// When they start (simulated time since the start of the run).
+    pub start: Duration,
+    /// When they stop.
+    pub stop: Duration,
+    /// Attacker hosts, each with its own address.
+    pub hosts: u32,
+    /// Attempts per second, all hosts together.
+    pub rate: u32,
+    /// Leaked username/password pairs (credential stuffing only).
+    pub leaked: u32,
+}
+
+impl AttackSpec {
+    /// An attack of `kind` on `region` from `start` to `stop` with the kind's defaults.
+    pub fn new(kind: AttackKind, region: &str, start: Duration, stop: Duration) -> Self {
+        AttackSpec {
+            kind,
+            region: region.to_owned(),
+            start,
+            stop,
+            hosts: kind.default_hosts(),
+            rate: kind.default_rate(),
+            leaked: DEFAULT_LEAKED,
+        }
+    }
+}
+
+/// Defects planted in the platform for the attack invariants' negative tests (all off
+/// in a real run).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttackBugs {
+    /// Defects of every region's accounts service.
+    pub accounts: AccountsBugs,
+    /// Defects of every region's device registry.
+    pub registry: RegistryBugs,
+}
+
+/// What the credential stuffers counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StuffingStats {
+    /// Leaked pairs tried (each one `Login` request).
+    pub attempts: u64,
+    /// Answers by outcome: `wrong-credentials`, `account-locked`, `address-blocked`,
+    /// `unusual-sign-in-refused`, `second-factor-required`, `wrong-second-factor`,
+    /// `other`, or `no-answer` (connection lost or timed out).
+    pub outcomes: BTreeMap<String, u64>,
+    /// Usernames a stuffed password opened a session for (a breach each).
+    pub breaches: Vec<String>,
+}
+
+/// What the botnet counted, per attack vector (`gateway-garbage`, `gateway-oversized`,
+/// `gateway-handshake`, `gateway-replayed-hello`, `relay-bogus-grant`, `relay-garbage`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BotnetStats {
+    /// Connections opened (or attempted) per vector.
+    pub attempts: BTreeMap<String, u64>,
+    /// Per vector: the platform refused or closed the connection.
+    pub refused: BTreeMap<String, u64>,
+    /// Per vector: the platform went along (a completed app handshake is expected;
+    /// a bogus relay grant admitted is not).
+    pub accepted: BTreeMap<String, u64>,
+    /// Per vector: neither within the attacker's patience (the connection was dropped).
+    pub unanswered: BTreeMap<String, u64>,
+}
+
+/// What the cross-tenant prober counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProbeStats {
+    /// Times the prober signed in.
+    pub sign_ins: u64,
+    /// Probes per kind (`list`, `authorize-ptz`, `authorize-live-view`,
+    /// `shared-ptz`, `code-for-other-device`, `relay-other-stream`).
+    pub probes: BTreeMap<String, u64>,
+    /// Refusals by the platform's answer (`NotFound`, `Unauthorized`, `relay-refused`,
+    /// `list-own-only`).
+    pub refused: BTreeMap<String, u64>,
+    /// Own live views admitted at the relay: the control that shows a grant can work.
+    pub own_admitted: u64,
+    /// What worked that must not have (a cross-tenant access each).
+    pub breaches: Vec<String>,
+}
+
+/// Legitimate users' sign-ins while an attack was on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LegitSignIns {
+    /// Sign-ins of the attacked regions' users during an attack that succeeded.
+    pub ok: u64,
+    /// Those that failed, by reason.
+    pub refused: BTreeMap<String, u64>,
+}
+
+/// Every attack's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttackSummary {
+    /// Attacker hosts in the world.
+    pub hosts: u32,
+    /// Credential stuffing.
+    pub stuffing: StuffingStats,
+    /// Botnet floods.
+    pub botnet: BotnetStats,
+    /// Cross-tenant probing.
+    pub probing: ProbeStats,
+    /// The world's own users during the attacks.
+    pub legit: LegitSignIns,
+}
+
+/// The attacks of a run, once spawned: call [`Attacks::finish`] after the run.
+#[derive(Debug)]
+pub struct Attacks {
+    specs: Vec<AttackSpec>,
+    stats: Rc<RefCell<AttackSummary>>,
+    /// Per attacked region: whether the world has viewers homed there.
+    viewers_in: BTreeMap<String, bool>,
+    hosts: u32,
+}
+
+/// Checks `spec.attacks` against the world: known regions, `start < stop <= duration`,
+/// host counts and rates in range, the host budget kept.
+pub fn validate(spec: &WorldSpec) -> Result<(), WorldError> {
+    let mut hosts = 0;
+    for (i, a) in spec.attacks.iter().enumerate() {
+        let what = format!("attack {} ({})", i + 1, a.kind.name());
+        if !spec.regions.contains(&a.region) {
+            return Err(WorldError::Invalid(format!(
+                "{what}: region {:?} is not in this world ({})",
+                a.region,
+                spec.regions.join(", ")
+            )));
+        }
+        if a.start >= a.stop || a.stop > spec.duration {
+            return Err(WorldError::Invalid(format!(
+                "{what}: needs start < stop <= the run's duration"
+            )));
+        }
+        if a.hosts == 0 || a.hosts > MAX_ATTACK_HOSTS || a.rate == 0 || a.rate > 10_000 {
+            return Err(WorldError::Invalid(format!(
+                "{what}: hosts must be 1-{MAX_ATTACK_HOSTS} and rate 1-10000"
+            )));
+        }
+        if a.kind == AttackKind::CredentialStuffing && (a.leaked == 0 || a.leaked > 100_000) {
+            return Err(WorldError::Invalid(format!(
+                "{what}: leaked must be 1-100000"
+            )));
+        }
+        hosts += a.hosts;
+    }
+    let total = spec.sites + spec.gateways() + hosts;
+    if total > crate::scenario::MAX_HOSTS {
+        return Err(WorldError::Invalid(format!(
+            "{total} hosts with the attackers: keep sites + gateways + attackers within {}",
+            crate::scenario::MAX_HOSTS
+        )));
+    }
+    Ok(())
+}
+
+/// The names of every attacker host of `attacks`, in order.
+pub fn host_names(attacks: &[AttackSpec]) -> Vec<String> {
+    let mut next: BTreeMap<AttackKind, u32> = BTreeMap::new();
+    let mut names = Vec::new();
+    for a in attacks {
+        for _ in 0..a.hosts {
+            let n = next.entry(a.kind).or_default();
+            *n += 1;
+            names.push(format!("{}-{n}", a.kind.host_prefix()));
+        }
+    }
+    names
+}
+
+/// Plants `spec.attack_bugs` in every region and adds a host per attacker to `sim`.
+///
+/// Call after the sites are built and before the run: it registers the accounts the
+/// attacks need (leaked-password victims, the prober, who is shared one camera of the
+/// region's first site) and records their homes in `user_homes` for the residency check.
+/// Randomness comes from a stream of its own derived from the seed, so a world without
+/// attacks draws exactly what it drew before.
+pub fn spawn_all(
+    sim: &mut turmoil::Sim<'_>,
+    spec: &WorldSpec,
+    services: &BTreeMap<String, Rc<RefCell<RegionServices>>>,
+    app_config: &Arc<ClientConfig>,
+    user_homes: &mut BTreeMap<String, Region>,
+) -> Result<Attacks, WorldError> {
+    validate(spec)?;
+    for svc in services.values() {
+        let mut svc = svc.borrow_mut();
+        svc.accounts.plant_bugs(spec.attack_bugs.accounts);
+        svc.registry.plant_bugs(spec.attack_bugs.registry);
+    }
+    let stats = Rc::new(RefCell::new(AttackSummary::default()));
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x6174_7461_636b_7321);
+    let names = host_names(&spec.attacks);
+    let mut name = names.iter();
+    let made = Timestamp::from_secs(EPOCH_SECS - 1800);
+    let mut viewers_in = BTreeMap::new();
+    for (index, attack) in spec.attacks.iter().enumerate() {
+        let svc = services
+            .get(&attack.region)
+            .ok_or_else(|| WorldError::Invalid(format!("no services in {}", attack.region)))?;
+        let gateways: Vec<String> = spec
+            .gateway_names()
+            .into_iter()
+            .filter(|g| g.starts_with(&format!("gw-{}-", attack.region)))
+            .collect();
+        let sites: Vec<u32> = (0..spec.sites)
+            .filter(|s| spec.site_region(*s) == attack.region)
+            .collect();
+        viewers_in.insert(
+            attack.region.clone(),
+            spec.viewers.per_site > 0 && !sites.is_empty(),
+        );
+        let plan = Plan {
+            gateways: gateways
+                .iter()
+                .map(|g| format!("{g}:{GATEWAY_PORT}"))
+                .collect(),
+            relays: gateways
+                .iter()
+                .map(|g| format!("{g}:{RELAY_PORT}"))
+                .collect(),
+            start: attack.start,
+            stop: Timestamp::from_secs(EPOCH_SECS).saturating_add(attack.stop),
+            // Each host's pause between two attempts.
+            pause: Duration::from_micros(
+                1_000_000 * u64::from(attack.hosts) / u64::from(attack.rate),
+            ),
+            app_config: app_config.clone(),
+            stats: stats.clone(),
+        };
+        match attack.kind {
+            AttackKind::CredentialStuffing => {
+                let leak = leak(spec, attack, svc, user_homes, made, &mut rng)?;
+                for (h, pairs) in leak.into_iter().enumerate() {
+                    let host = next_name(&mut name)?;
+                    let plan = plan.clone();
+                    let seed = rng.next_u64() ^ h as u64;
+                    sim.host(host.as_str(), move || {
+                        let run = stuffer(plan.clone(), pairs.clone(), seed);
+                        async move {
+                            run.await;
+                            Ok(())
+                        }
+                    });
+                }
+            }
+            AttackKind::Botnet => {
+                for _ in 0..attack.hosts {
+                    let host = next_name(&mut name)?;
+                    let plan = plan.clone();
+                    let seed = rng.next_u64();
+                    sim.host(host.as_str(), move || {
+                        let run = bot(plan.clone(), seed);
+                        async move {
+                            run.await;
+                            Ok(())
+                        }
+                    });
+                }
+            }
+            AttackKind::CrossTenant => {
+                let prober = prober_account(index, &sites, svc, user_homes, made, &mut rng)?;
+                let prober = Rc::new(prober);
+                for _ in 0..attack.hosts {
+                    let host = next_name(&mut name)?;
+                    let plan = plan.clone();
+                    let prober = prober.clone();
+                    let seed = rng.next_u64();
+                    sim.host(host.as_str(), move || {
+                        let run = probe(plan.clone(), prober.clone(), seed);
+                        async move {
+                            run.await;
+                            Ok(())
+                        }
+                    });
+                }
+            }
+        }
+    }
+    stats.borrow_mut().hosts = names.len() as u32;
+    Ok(Attacks {
+        specs: spec.attacks.clone(),
+        stats,
+        viewers_in,
+        hosts: names.len() as u32,
+    })
+}
+
+fn next_name<'a>(names: &mut impl Iterator<Item = &'a String>) -> Result<String, WorldError> {
+    names
+        .next()
+        .cloned()
+        .ok_or_else(|| WorldError::Invalid("attacker host names ran out".into()))
+}
+
+impl Attacks {
+    /// Attacker hosts in the world.
+    pub fn hosts(&self) -> u32 {
+        self.hosts
+    }
+
+    /// The counters, with the legitimate sign-ins of `viewers` during the attacks, and
+    /// the attack invariants each run broke appended to `invariants`.
+    pub fn finish(
+        &self,
+        spec: &WorldSpec,
+        viewers: &ViewerStats,
+        invariants: &mut Vec<Failure>,
+    ) -> AttackSummary {
+        let mut summary = self.stats.borrow().clone();
+        let epoch = Timestamp::from_secs(EPOCH_SECS);
+        let mut refusals = Vec::new();
+        for record in &viewers.sign_ins {
+            let region = user_region(spec, &record.username);
+            let during = self.specs.iter().any(|a| {
+                Some(a.region.as_str()) == region
+                    && record.at >= epoch.saturating_add(a.start)
+                    && record.at <= epoch.saturating_add(a.stop)
+            });
+            if !during {
+                continue;
+            }
+            match &record.refused {
+                None => summary.legit.ok += 1,
+                Some(reason) => {
+                    *summary.legit.refused.entry(reason.clone()).or_default() += 1;
+                    refusals.push(format!("{} at {} ({reason})", record.username, record.at));
+                }
+            }
+        }
+        let ran = |kind| self.specs.iter().any(|a| a.kind == kind);
+        if ran(AttackKind::CredentialStuffing) {
+            if !summary.stuffing.breaches.is_empty() {
+                invariants.push(Failure {
+                    check: "no-credential-breach",
+                    detail: format!(
+                        "stuffed passwords opened sessions for {}",
+                        summary.stuffing.breaches.join(", ")
+                    ),
+                });
+            } else if summary.stuffing.attempts == 0 {
+                invariants.push(Failure {
+                    check: "no-credential-breach",
+                    detail: "the stuffers tried nothing: the check proved nothing".into(),
+                });
+            }
+        }
+        if ran(AttackKind::CrossTenant) {
+            let tried: u64 = summary.probing.probes.values().sum();
+            if !summary.probing.breaches.is_empty() {
+                let shown: Vec<&str> = summary
+                    .probing
+                    .breaches
+                    .iter()
+                    .take(5)
+                    .map(String::as_str)
+                    .collect();
+                invariants.push(Failure {
+                    check: "no-cross-tenant-access",
+                    detail: format!(
+                        "{} probes of other tenants worked: {}",
+                        summary.probing.breaches.len(),
+                        shown.join("; ")
+                    ),
+                });
+            } else if tried == 0 {
+                invariants.push(Failure {
+                    check: "no-cross-tenant-access",
+                    detail: "the prober probed nothing (never signed in?): the check proved \
+                             nothing"
+                        .into(),
+                });
+            }
+        }
+        if !refusals.is_empty() {
+            let shown: Vec<&str> = refusals.iter().take(5).map(String::as_str).collect();
+            invariants.push(Failure {
+                check: "logins-during-attack",
+                detail: format!(
+                    "{} legitimate sign-ins failed during an attack: {}",
+                    refusals.len(),
+                    shown.join("; ")
+                ),
+            });
+        } else if summary.legit.ok == 0 && self.viewers_in.values().any(|v| *v) {
+            invariants.push(Failure {
+                check: "logins-during-attack",
+                detail: "no legitimate user signed in while an attack was on".into(),
+            });
+        }
+        summary
+    }
+}
+
+/// The home region of a world user (`user<U>@site<S>.example`).
+fn user_region<'a>(spec: &'a WorldSpec, username: &str) -> Option<&'a str> {
+    let site: u32 = username
+        .split_once("@site")?
+        .1
+        .strip_suffix(".example")?
+        .parse()
+        .ok()?;
+    (site < spec.sites).then(|| spec.site_region(site))
+}
+
+/// What every attacker host of one attack shares.
+#[derive(Clone)]
+struct Plan {
+    gateways: Vec<String>,
+    relays: Vec<String>,
+    start: Duration,
+    stop: Timestamp,
+    pause: Duration,
+    app_config: Arc<ClientConfig>,
+    stats: Rc<RefCell<AttackSummary>>,
+}
+
+impl Plan {
+    fn over(&self) -> bool {
+        SimClock.now() >= self.stop
+    }
+
+    fn time_left(&self) -> Duration {
+        self.stop.saturating_since(SimClock.now())
+    }
+}
+
+/// One leaked pair.
+#[derive(Clone)]
+struct Leaked {
+    username: String,
+    password: SecretText,
+}
+
+/// Builds the leak, one list per stuffer host: every tenth pair a victim's real
+/// (reused) password, three in ten a world user's name with a wrong password, the rest
+/// names the platform never saw. Victims are registered in the attacked region without a
+/// second factor, and signed in once from home (their usual place).
+fn leak(
+    spec: &WorldSpec,
+    attack: &AttackSpec,
+    svc: &Rc<RefCell<RegionServices>>,
+    user_homes: &mut BTreeMap<String, Region>,
+    made: Timestamp,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<Vec<Leaked>>, WorldError> {
+    let mut victims = Vec::new();
+    {
+        let mut s = svc.borrow_mut();
+        let home = s.region;
+        for k in 0..REUSED_PASSWORDS {
+            let username = format!("reuser{k}-{}@leak.example", attack.region);
+            if s.accounts.find(&username).is_some() {
+                // A second stuffing attack on the region reuses the first one's victims.
+                continue;
+            }
+            let password = SecretText::new(random_hex(rng, 12));
+            let reg = s
+                .accounts
+                .register(&username, password.expose(), home, made, rng)
+                .map_err(|e| WorldError::Invalid(format!("registering {username}: {e}")))?;
+            user_homes.insert(reg.user_id.as_str().to_owned(), home);
+            // The victim's usual sign-in, from home, through the platform's own path.
+            let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+            let address = std::net::IpAddr::from([10, 200, k as u8, 1]);
+            let mut session = AppSession::new(address, tx);
+            let login = AppMessage::Login {
+                username: username.clone(),
+                password: password.clone(),
+                totp: SecretText::default(),
+            };
+            s.handle_app(
+                &mut session,
+                login,
+                made.saturating_add(Duration::from_secs(60)),
+            );
+            if !session.signed_in() {
+                return Err(WorldError::Invalid(format!(
+                    "the leak's victim {username} could not sign in from home"
+                )));
+            }
+            victims.push(Leaked { username, password });
+        }
+    }
+    let world_users: Vec<String> = (0..spec.sites)
+        .flat_map(|s| {
+            (0..spec.viewers.per_site.max(1)).map(move |u| format!("user{u}@site{s}.example"))
+        })
+        .collect();
+    let per_host = (attack.leaked / attack.hosts).max(1);
+    let mut lists = Vec::new();
+    let mut n = 0usize;
+    for _ in 0..attack.hosts {
+        let mut list = Vec::with_capacity(per_host as usize);
+        for j in 0..per_host {
+            n += 1;
+            let pair = match j % 10 {
+                3 if !victims.is_empty() => victims[n % victims.len()].clone(),
+                0 | 5 | 7 if !world_users.is_empty() => Leaked {
+                    username: world_users[rng.next_u32() as usize % world_users.len()].clone(),
+                    password: SecretText::new(format!("Summer{}!", 2000 + rng.next_u32() % 30)),
+                },
+                _ => Leaked {
+                    username: format!("member{}@mail.example", rng.next_u32() % 1_000_000),
+                    password: SecretText::new(random_hex(rng, 6)),
+                },
+            };
+            list.push(pair);
+        }
+        lists.push(list);
+    }
+    Ok(lists)
+}
+
+fn random_hex(rng: &mut ChaCha8Rng, bytes: usize) -> String {
+    let mut raw = vec![0u8; bytes];
+    rng.fill_bytes(&mut raw);
+    raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Sorts a sign-in answer into the stuffer's outcome names.
+fn outcome_of(status: AppStatus, message: &str) -> &'static str {
+    match status {
+        AppStatus::Ok => "session",
+        AppStatus::SecondFactorRequired => "second-factor-required",
+        AppStatus::Locked if message.contains("from your address") => "address-blocked",
+        AppStatus::Locked => "account-locked",
+        AppStatus::Refused if message.contains("unusual") => "unusual-sign-in-refused",
+        AppStatus::Refused if message.contains("authenticator") => "wrong-second-factor",
+        AppStatus::Refused => "wrong-credentials",
+        _ => "other",
+    }
+}
+
+fn count(map: &mut BTreeMap<String, u64>, key: &str) {
+    *map.entry(key.to_owned()).or_default() += 1;
+}
+
+/// One stuffer host: one app session at a time, a leaked pair per request, a new
+/// session (next gateway) whenever one fails.
+async fn stuffer(plan: Plan, pairs: Vec<Leaked>, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    tokio::time::sleep(plan.start).await;
+    let clock = SimClock;
+    let mut next = pairs.iter().cycle();
+    let mut round = 0usize;
+    while !plan.over() {
+        round += 1;
+        let gateway = &plan.gateways[round % plan.gateways.len().max(1)];
+        let timeout = Duration::from_secs(5).min(plan.time_left());
+        let Ok(mut app) = AppClient::open(
+            &SimNet,
+            &clock,
+            gateway,
+            plan.app_config.clone(),
+            &mut rng,
+            timeout,
+        )
+        .await
+        else {
+            tokio::time::sleep(plan.pause).await;
+            continue;
+        };
+        while !plan.over() {
+            let Some(pair) = next.next() else {
+                return;
+            };
+            plan.stats.borrow_mut().stuffing.attempts += 1;
+            let login = AppMessage::Login {
+                username: pair.username.clone(),
+                password: pair.password.clone(),
+                totp: SecretText::default(),
+            };
+            let answer = app.ask(&login, &clock).await;
+            let Ok(AppMessage::LoginResult { status, message }) = answer else {
+                count(&mut plan.stats.borrow_mut().stuffing.outcomes, "no-answer");
+                break;
+            };
+            let mut outcome = outcome_of(status, &message);
+            if status == AppStatus::SecondFactorRequired {
+                // The password was right: guess a code, as bots do.
+                let guess = format!("{:06}", rng.next_u32() % 1_000_000);
+                let again = AppMessage::Login {
+                    username: pair.username.clone(),
+                    password: pair.password.clone(),
+                    totp: SecretText::new(guess),
+                };
+                if let Ok(AppMessage::LoginResult { status, message }) =
+                    app.ask(&again, &clock).await
+                {
+                    outcome = outcome_of(status, &message);
+                }
+            }
+            {
+                let mut stats = plan.stats.borrow_mut();
+                count(&mut stats.stuffing.outcomes, outcome);
+                if outcome == "session" {
+                    stats.stuffing.breaches.push(pair.username.clone());
+                }
+            }
+            if outcome == "session" {
+                // Signed in as the victim: start over on a fresh session.
+                app.close().await;
+                break;
+            }
+            tokio::time::sleep(plan.pause).await;
+        }
+        tokio::time::sleep(plan.pause).await;
+    }
+}
+
+/// The attack vectors of a bot, drawn in turn.
+const VECTORS: [&str; 6] = [
+    "gateway-garbage",
+    "gateway-oversized",
+    "gateway-handshake",
+    "gateway-replayed-hello",
+    "relay-bogus-grant",
+    "relay-garbage",
+];
+
+/// What became of one flood connection.
+enum Flood {
+    Refused,
+    Accepted,
+    Unanswered,
+}
+
+/// One bot host: a few connections at a time, each one attack vector.
+async fn bot(plan: Plan, seed: u64) {
+    tokio::time::sleep(plan.start).await;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // Four connections in flight per bot: the pause is per connection slot.
+    let slots = 4u64;
+    let mut tasks = Vec::new();
+    for _ in 0..slots {
+        let plan = plan.clone();
+        let seed = rng.next_u64();
+        tasks.push(tokio::task::spawn_local(async move {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let pause = plan.pause * slots as u32;
+            while !plan.over() {
+                let vector = VECTORS[rng.next_u32() as usize % VECTORS.len()];
+                count(&mut plan.stats.borrow_mut().botnet.attempts, vector);
+                let result =
+                    tokio::time::timeout(Duration::from_secs(3), flood(&plan, vector, &mut rng))
+                        .await
+                        .unwrap_or(Flood::Unanswered);
+                {
+                    let mut stats = plan.stats.borrow_mut();
+                    let map = match result {
+                        Flood::Refused => &mut stats.botnet.refused,
+                        Flood::Accepted => &mut stats.botnet.accepted,
+                        Flood::Unanswered => &mut stats.botnet.unanswered,
+                    };
+                    count(map, vector);
+                }
+                tokio::time::sleep(pause).await;
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// Reads until the peer closes (refused) or `wait` passes (unanswered).
+async fn closed_within<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, wait: Duration) -> Flood {
+    let mut buf = [0u8; 1024];
+    let read = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return Flood::Refused,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(wait, read)
+        .await
+        .unwrap_or(Flood::Unanswered)
+}
+
+async fn flood(plan: &Plan, vector: &str, rng: &mut ChaCha8Rng) -> Flood {
+    let pick = |list: &[String], r: u32| list[r as usize % list.len().max(1)].clone();
+    let gateway = pick(&plan.gateways, rng.next_u32());
+    let relay = pick(&plan.relays, rng.next_u32());
+    let target = if vector.starts_with("relay") {
+        relay
+    } else {
+        gateway
+    };
+    let Ok(mut stream) = SimNet.connect(&target).await else {
+        return Flood::Refused;
+    };
+    let wait = Duration::from_secs(2);
+    match vector {
+        "gateway-garbage" | "relay-garbage" => {
+            let mut junk = vec![0u8; 16 + rng.next_u32() as usize % 496];
+            rng.fill_bytes(&mut junk);
+            if vector == "relay-garbage" {
+                // A hello with a role byte that exists and a token length beyond reason.
+                junk[0] = 2;
+                junk[5] = 0xff;
+            }
+            if stream.write_all(&junk).await.is_err() {
+                return Flood::Refused;
+            }
+            closed_within(&mut stream, wait).await
+        }
+        "gateway-oversized" => {
+            // A record frame whose length prefix is beyond the hard limit.
+            let extra = rng.next_u32() % (u32::MAX - MAX_FRAME_LEN as u32);
+            let len = MAX_FRAME_LEN as u32 + 1 + extra;
+            let mut frame = len.to_be_bytes().to_vec();
+            frame.push(0x17);
+            frame.extend_from_slice(&[0u8; 64]);
+            if stream.write_all(&frame).await.is_err() {
+                return Flood::Refused;
+            }
+            closed_within(&mut stream, wait).await
+        }
+        "gateway-handshake" | "gateway-replayed-hello" => {
+            let clock = SimClock;
+            let mut conn = ClientConnection::connect_app(plan.app_config.clone(), clock.now(), rng);
+            let mut hello = Vec::new();
+            conn.poll_transmit(&mut hello);
+            if stream.write_all(&hello).await.is_err() {
+                return Flood::Refused;
+            }
+            if vector == "gateway-replayed-hello" {
+                // The same hello again on a second connection: the nonce was spent.
+                let mut first = [0u8; 1];
+                let _ = tokio::time::timeout(wait, stream.read(&mut first)).await;
+                let Ok(mut again) = SimNet.connect(&target).await else {
+                    return Flood::Refused;
+                };
+                if again.write_all(&hello).await.is_err() {
+                    return Flood::Refused;
+                }
+                return handshake_answer(&mut again, &mut conn, &clock, wait, false).await;
+            }
+            handshake_answer(&mut stream, &mut conn, &clock, wait, true).await
+        }
+        "relay-bogus-grant" => {
+            let role = if rng.next_u32() % 2 == 0 {
+                RelayRole::Viewer
+            } else {
+                RelayRole::Camera
+            };
+            // A token shaped like a grant: an expiry a minute away and a made-up MAC.
+            let expires = SimClock.now().saturating_add(Duration::from_secs(60));
+            let mut token = expires.as_micros().to_be_bytes().to_vec();
+            let mut mac = [0u8; 32];
+            rng.fill_bytes(&mut mac);
+            token.extend_from_slice(&mac);
+            let stream_id = (1 << 31) | (rng.next_u32() % 4096);
+            if stream
+                .write_all(&encode_hello(role, stream_id, &token))
+                .await
+                .is_err()
+            {
+                return Flood::Refused;
+            }
+            relay_answer(&mut stream, wait).await
+        }
+        _ => Flood::Unanswered,
+    }
+}
+
+/// Feeds the handshake; `Accepted` once connected. With `feed` false, any answer but a
+/// close counts as acceptance (a replayed hello must not get one).
+async fn handshake_answer<S>(
+    stream: &mut S,
+    conn: &mut ClientConnection,
+    clock: &SimClock,
+    wait: Duration,
+    feed: bool,
+) -> Flood
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 16 * 1024];
+    let answer = async {
+        loop {
+            let n = match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return Flood::Refused,
+                Ok(n) => n,
+            };
+            if !feed {
+                // A server hello answers a replay only if the platform took it; an alert
+                // (then a close) refuses it.
+                return if buf.get(4) == Some(&0x15) {
+                    Flood::Refused
+                } else {
+                    Flood::Accepted
+                };
+            }
+            if conn.handle_bytes(clock.now(), &buf[..n]).is_err() {
+                return Flood::Refused;
+            }
+            let mut out = Vec::new();
+            conn.poll_transmit(&mut out);
+            if !out.is_empty() && stream.write_all(&out).await.is_err() {
+                return Flood::Refused;
+            }
+            if conn.is_established() {
+                return Flood::Accepted;
+            }
+        }
+    };
+    tokio::time::timeout(wait, answer)
+        .await
+        .unwrap_or(Flood::Unanswered)
+}
+
+/// The relay's one-byte admission answer: 0 admitted, anything else refused.
+async fn relay_answer<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, wait: Duration) -> Flood {
+    let mut answer = [0u8; 1];
+    match tokio::time::timeout(wait, stream.read_exact(&mut answer)).await {
+        Ok(Ok(_)) if answer[0] == 0 => Flood::Accepted,
+        Ok(_) => Flood::Refused,
+        Err(_) => Flood::Unanswered,
+    }
+}
+
+/// The prober's account and what it knows.
+struct Prober {
+    username: String,
+    password: SecretText,
+    totp: SecretText,
+    /// The one device shared with the prober.
+    own: String,
+    /// Other tenants' devices (and a few that never existed).
+    targets: Vec<String>,
+}
+
+/// Registers the prober (with a second factor) in the attacked region, has the first
+/// site's owner share one camera with them, and lists the region's other devices.
+fn prober_account(
+    index: usize,
+    sites: &[u32],
+    svc: &Rc<RefCell<RegionServices>>,
+    user_homes: &mut BTreeMap<String, Region>,
+    made: Timestamp,
+    rng: &mut ChaCha8Rng,
+) -> Result<Prober, WorldError> {
+    let username = format!("prober{}@attack.example", index + 1);
+    let mut s = svc.borrow_mut();
+    let (caller, password, totp) = crate::world::register_user(&mut s, &username, made, rng)?;
+    user_homes.insert(caller.user.as_str().to_owned(), caller.home);
+    let region = s.region;
+    let devices_of = |site: u32| -> Vec<DeviceId> {
+        let owner = format!("user0@site{site}.example");
+        let Some(id) = s.accounts.find(&owner).cloned() else {
+            return Vec::new();
+        };
+        s.registry
+            .list_devices(&Caller::new(id, region))
+            .map(|list| list.into_iter().map(|d| d.id).collect())
+            .unwrap_or_default()
+    };
+    let mut all: Vec<(u32, DeviceId)> = Vec::new();
+    for site in sites {
+        all.extend(devices_of(*site).into_iter().map(|d| (*site, d)));
+    }
+    let Some((first_site, own)) = all.first().cloned() else {
+        return Err(WorldError::Invalid(format!(
+            "cross-tenant attack: the region {region} has no cameras to share with the prober"
+        )));
+    };
+    let owner_id: UserId = s
+        .accounts
+        .find(&format!("user0@site{first_site}.example"))
+        .cloned()
+        .ok_or_else(|| WorldError::Invalid("cross-tenant attack: no site owner".into()))?;
+    let owner = Caller::new(owner_id, region);
+    let code = s
+        .registry
+        .issue_code(&owner, &own, Action::Share, made, rng)
+        .map_err(|e| WorldError::Invalid(format!("sharing with the prober: {e}")))?;
+    s.registry
+        .share(&owner, &own, &caller, code.expose(), made)
+        .map_err(|e| WorldError::Invalid(format!("sharing with the prober: {e}")))?;
+    let mut targets: Vec<String> = all
+        .iter()
+        .filter(|(_, d)| *d != own)
+        .map(|(_, d)| d.as_str().to_owned())
+        .collect();
+    for k in 0..3 {
+        targets.push(format!("{}-made-up-{k}", own.as_str()));
+    }
+    Ok(Prober {
+        username,
+        password,
+        totp,
+        own: own.as_str().to_owned(),
+        targets,
+    })
+}
+
+/// The probes a prober cycles through.
+const PROBES: [&str; 6] = [
+    "list",
+    "authorize-ptz",
+    "authorize-live-view",
+    "shared-ptz",
+    "code-for-other-device",
+    "relay-other-stream",
+];
+
+/// One prober host: signs in, then probes in turn, a new session when one fails.
+async fn probe(plan: Plan, prober: Rc<Prober>, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    tokio::time::sleep(plan.start).await;
+    let clock = SimClock;
+    let mut state = SignInState::default();
+    let mut round = 0usize;
+    let mut n = 0usize;
+    while !plan.over() {
+        round += 1;
+        let gateway = &plan.gateways[round % plan.gateways.len().max(1)];
+        let timeout = Duration::from_secs(10);
+        let opened = AppClient::open(
+            &SimNet,
+            &clock,
+            gateway,
+            plan.app_config.clone(),
+            &mut rng,
+            timeout,
+        )
+        .await;
+        let Ok(mut app) = opened else {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        };
+        if app
+            .sign_in(
+                &clock,
+                &prober.username,
+                &prober.password,
+                Some(&prober.totp),
+                &mut state,
+            )
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        plan.stats.borrow_mut().probing.sign_ins += 1;
+        while !plan.over() {
+            let kind = PROBES[n % PROBES.len()];
+            let target = prober.targets[n / PROBES.len() % prober.targets.len().max(1)].clone();
+            n += 1;
+            count(&mut plan.stats.borrow_mut().probing.probes, kind);
+            match one_probe(&plan, &prober, &mut app, kind, &target, &mut rng).await {
+                Ok(Verdict::Refused(why)) => {
+                    count(&mut plan.stats.borrow_mut().probing.refused, &why)
+                }
+                Ok(Verdict::Breach(what)) => {
+                    plan.stats.borrow_mut().probing.breaches.push(what);
+                }
+                Ok(Verdict::Inconclusive) => {}
+                Err(_) => break,
+            }
+            tokio::time::sleep(plan.pause).await;
+        }
+    }
+}
+
+/// What one probe found.
+enum Verdict {
+    /// The platform said no (with this answer).
+    Refused(String),
+    /// It worked: what, on whose device.
+    Breach(String),
+    /// The probe could not be made (the prober's own camera offline, say).
+    Inconclusive,
+}
+
+async fn authorize<S>(
+    app: &mut AppClient<S>,
+    device: &str,
+    kind: CommandKind,
+) -> Result<(AppStatus, SecretText), AppError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let request = AppMessage::Authorize {
+        device: device.to_owned(),
+        kind,
+    };
+    match app.ask(&request, &SimClock).await? {
+        AppMessage::Authorized { status, code } => Ok((status, code)),
+        _ => Err(AppError::Session),
+    }
+}
+
+/// Sends a signal; the platform's status (or the device's answer when relayed).
+async fn signal<S>(
+    app: &mut AppClient<S>,
+    device: &str,
+    code: SecretText,
+    kind: CommandKind,
+    rng: &mut ChaCha8Rng,
+) -> Result<(AppStatus, u8, Vec<u8>), AppError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let id = rng.next_u32();
+    let request = AppMessage::Signal {
+        id,
+        device: device.to_owned(),
+        code,
+        kind,
+        body: Vec::new(),
+    };
+    let mut answer = app.ask(&request, &SimClock).await?;
+    loop {
+        match answer {
+            AppMessage::SignalResult {
+                id: got,
+                status,
+                device_status,
+                body,
+            } if got == id => return Ok((status, device_status, body)),
+            // A late answer to an earlier signal: wait for ours.
+            AppMessage::SignalResult { .. } => answer = app.recv(&SimClock).await?,
+            _ => return Err(AppError::Session),
+        }
+    }
+}
+
+async fn one_probe<S>(
+    plan: &Plan,
+    prober: &Prober,
+    app: &mut AppClient<S>,
+    kind: &str,
+    target: &str,
+    rng: &mut ChaCha8Rng,
+) -> Result<Verdict, AppError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let refused = |s: AppStatus| Ok(Verdict::Refused(format!("{s:?}")));
+    match kind {
+        "list" => {
+            let AppMessage::DeviceList { status, devices } =
+                app.ask(&AppMessage::ListDevices, &SimClock).await?
+            else {
+                return Err(AppError::Session);
+            };
+            let others: BTreeSet<&str> = devices
+                .iter()
+                .map(|d| d.id.as_str())
+                .filter(|id| *id != prober.own)
+                .collect();
+            if let Some(other) = others.first() {
+                return Ok(Verdict::Breach(format!("listed {other}")));
+            }
+            // Only the prober's own device listed: the platform answered as it should.
+            let _ = status;
+            Ok(Verdict::Refused("list-own-only".into()))
+        }
+        "authorize-ptz" | "authorize-live-view" | "shared-ptz" => {
+            let (device, command) = match kind {
+                "authorize-ptz" => (target, CommandKind::Ptz),
+                "authorize-live-view" => (target, CommandKind::LiveView),
+                _ => (prober.own.as_str(), CommandKind::Ptz),
+            };
+            let (status, code) = authorize(app, device, command).await?;
+            if status != AppStatus::Ok {
+                return refused(status);
+            }
+            // A code for someone else's device: see whether it also goes through.
+            let (status, _, _) = signal(app, device, code, command, rng).await?;
+            Ok(Verdict::Breach(format!(
+                "{kind}: code issued for {device} (signal {status:?})"
+            )))
+        }
+        "code-for-other-device" => {
+            let (status, code) = authorize(app, &prober.own, CommandKind::LiveView).await?;
+            if status != AppStatus::Ok {
+                return Ok(Verdict::Inconclusive);
+            }
+            let (status, _, _) = signal(app, target, code, CommandKind::LiveView, rng).await?;
+            if status == AppStatus::Ok {
+                return Ok(Verdict::Breach(format!(
+                    "a code for {} worked on {target}",
+                    prober.own
+                )));
+            }
+            refused(status)
+        }
+        "relay-other-stream" => {
+            let (status, code) = authorize(app, &prober.own, CommandKind::LiveView).await?;
+            if status != AppStatus::Ok {
+                return Ok(Verdict::Inconclusive);
+            }
+            let (status, device_status, body) =
+                signal(app, &prober.own, code, CommandKind::LiveView, rng).await?;
+            let grant = match LiveViewGrant::decode(&body) {
+                Ok(g) if status == AppStatus::Ok && device_status == 0 => g,
+                _ => return Ok(Verdict::Inconclusive),
+            };
+            // The control: the grant admits its own stream.
+            let own = relay_hello(&grant.relay, RelayRole::Viewer, grant.stream_id, &grant).await;
+            if matches!(own, Some(Flood::Accepted)) {
+                plan.stats.borrow_mut().probing.own_admitted += 1;
+            }
+            // The probe: the same token for the streams issued just before and after,
+            // other tenants' live views.
+            for other in [
+                grant.stream_id.wrapping_sub(1),
+                grant.stream_id.wrapping_add(1),
+            ] {
+                let other = other | (1 << 31);
+                if other == grant.stream_id {
+                    continue;
+                }
+                if let Some(Flood::Accepted) =
+                    relay_hello(&grant.relay, RelayRole::Viewer, other, &grant).await
+                {
+                    return Ok(Verdict::Breach(format!(
+                        "the grant for stream {} admitted stream {other}",
+                        grant.stream_id
+                    )));
+                }
+            }
+            Ok(Verdict::Refused("relay-refused".into()))
+        }
+        _ => Ok(Verdict::Inconclusive),
+    }
+}
+
+/// Presents `grant`'s token for `stream_id` at `relay`; the relay's answer.
+async fn relay_hello(
+    relay: &str,
+    role: RelayRole,
+    stream_id: u32,
+    grant: &LiveViewGrant,
+) -> Option<Flood> {
+    let wait = Duration::from_secs(5);
+    let mut stream = tokio::time::timeout(wait, SimNet.connect(relay))
+        .await
+        .ok()?
+        .ok()?;
+    stream
+        .write_all(&encode_hello(role, stream_id, &grant.token))
+        .await
+        .ok()?;
+    Some(relay_answer(&mut stream, wait).await)
+}

@@ -1,0 +1,211 @@
+//! Attackers inside the world: each attack's invariant holds on the reference platform
+//! and fails with the bug planted for it.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use camproof_platform::accounts::AccountsBugs;
+use camproof_platform::registry::RegistryBugs;
+use camproof_protocol::pki::{NoCache, PkiOptions, TestPki};
+use camproof_scenarios::attack::{AttackBugs, AttackKind, AttackSpec};
+use camproof_scenarios::world::{run, RunSummary, ViewerSpec, WorldSpec};
+use camproof_simulated_devices::camera::CameraConfig;
+
+fn pki() -> &'static TestPki {
+    static PKI: OnceLock<TestPki> = OnceLock::new();
+    PKI.get_or_init(|| TestPki::generate(3, &PkiOptions::fast_for_tests()))
+}
+
+/// Two regions, four sites (eu-africa: sites 0 and 2), two users per site, and one
+/// attack on eu-africa from 25 s to 55 s.
+fn spec(seed: u64, kind: AttackKind) -> WorldSpec {
+    WorldSpec {
+        seed,
+        regions: vec!["eu-africa".into(), "apac".into()],
+        zones_per_region: 2,
+        sites: 4,
+        cameras_per_site: 2,
+        duration: Duration::from_secs(60),
+        camera: CameraConfig {
+            fps: 5,
+            bitrate_bps: 64_000,
+            ..CameraConfig::default()
+        },
+        tick: camproof_scenarios::world::DEFAULT_TICK,
+        faults: Vec::new(),
+        viewers: ViewerSpec {
+            per_site: 2,
+            watch: Duration::from_secs(8),
+            pause: Duration::from_secs(4),
+            live_view: true,
+        },
+        ota: None,
+        store_bugs: Default::default(),
+        attacks: vec![AttackSpec::new(
+            kind,
+            "eu-africa",
+            Duration::from_secs(25),
+            Duration::from_secs(55),
+        )],
+        wire: Default::default(),
+        attack_bugs: AttackBugs::default(),
+    }
+}
+
+fn checks(s: &RunSummary) -> Vec<&'static str> {
+    s.failures().iter().map(|f| f.check).collect()
+}
+
+#[test]
+fn credential_stuffing_is_refused_and_users_keep_signing_in() {
+    let s = run(
+        &spec(3, AttackKind::CredentialStuffing),
+        pki(),
+        &mut NoCache,
+    )
+    .expect("run");
+    let st = &s.attacks.stuffing;
+    assert!(s.failures().is_empty(), "{:#?}\n{st:#?}", s.failures());
+    assert!(st.attempts > 500, "{st:#?}");
+    assert!(st.breaches.is_empty());
+    // Each limiter did its part: addresses blocked, accounts locked, the victims'
+    // reused passwords refused from an unusual place.
+    for outcome in [
+        "address-blocked",
+        "wrong-credentials",
+        "unusual-sign-in-refused",
+    ] {
+        assert!(
+            st.outcomes.get(outcome).copied().unwrap_or(0) > 0,
+            "{outcome}: {st:#?}"
+        );
+    }
+    assert!(s.attacks.legit.ok > 0, "{:?}", s.attacks.legit);
+    assert_eq!(s.attacks.hosts, 8);
+}
+
+#[test]
+fn a_leaked_password_from_an_unusual_place_breaches_when_the_check_is_skipped() {
+    let mut w = spec(3, AttackKind::CredentialStuffing);
+    w.attack_bugs.accounts = AccountsBugs {
+        unusual_login_accepted: true,
+        ..AccountsBugs::default()
+    };
+    let s = run(&w, pki(), &mut NoCache).expect("run");
+    assert!(!s.attacks.stuffing.breaches.is_empty());
+    assert!(
+        checks(&s).contains(&"no-credential-breach"),
+        "{:#?}",
+        s.failures()
+    );
+}
+
+#[test]
+fn a_lockout_that_ignores_usual_addresses_locks_legitimate_users_out() {
+    let mut w = spec(3, AttackKind::CredentialStuffing);
+    w.attack_bugs.accounts = AccountsBugs {
+        lockout_everywhere: true,
+        ..AccountsBugs::default()
+    };
+    let s = run(&w, pki(), &mut NoCache).expect("run");
+    assert!(
+        checks(&s).contains(&"logins-during-attack"),
+        "{:#?}",
+        s.failures()
+    );
+    assert!(
+        s.attacks.legit.refused.contains_key("Locked"),
+        "{:?}",
+        s.attacks.legit
+    );
+}
+
+#[test]
+fn botnet_floods_are_refused_and_the_world_carries_on() {
+    let s = run(&spec(4, AttackKind::Botnet), pki(), &mut NoCache).expect("run");
+    let b = &s.attacks.botnet;
+    assert!(s.failures().is_empty(), "{:#?}\n{b:#?}", s.failures());
+    let attempts: u64 = b.attempts.values().sum();
+    assert!(attempts > 1000, "{b:#?}");
+    for vector in [
+        "gateway-garbage",
+        "gateway-oversized",
+        "relay-bogus-grant",
+        "relay-garbage",
+    ] {
+        assert!(
+            b.refused.get(vector).copied().unwrap_or(0) > 0,
+            "{vector}: {b:#?}"
+        );
+        assert_eq!(b.accepted.get(vector), None, "{vector}: {b:#?}");
+    }
+    assert!(!s.gateways.failures.is_empty());
+    assert!(s.relay.refused > 0);
+}
+
+#[test]
+fn cross_tenant_probes_are_refused() {
+    let s = run(&spec(5, AttackKind::CrossTenant), pki(), &mut NoCache).expect("run");
+    let p = &s.attacks.probing;
+    assert!(s.failures().is_empty(), "{:#?}\n{p:#?}", s.failures());
+    assert!(p.sign_ins > 0, "{p:#?}");
+    assert!(p.probes.values().sum::<u64>() > 30, "{p:#?}");
+    assert!(
+        p.refused.get("NotFound").copied().unwrap_or(0) > 0,
+        "{p:#?}"
+    );
+    assert!(
+        p.refused.get("Unauthorized").copied().unwrap_or(0) > 0,
+        "{p:#?}"
+    );
+    assert!(
+        p.refused.get("relay-refused").copied().unwrap_or(0) > 0,
+        "{p:#?}"
+    );
+    // The control: the prober's own grant does admit it.
+    assert!(p.own_admitted > 0, "{p:#?}");
+}
+
+#[test]
+fn a_registry_without_its_ownership_check_lets_the_prober_in() {
+    let mut w = spec(5, AttackKind::CrossTenant);
+    w.attack_bugs.registry = RegistryBugs {
+        skip_ownership_check: true,
+    };
+    let s = run(&w, pki(), &mut NoCache).expect("run");
+    assert!(!s.attacks.probing.breaches.is_empty());
+    assert!(
+        checks(&s).contains(&"no-cross-tenant-access"),
+        "{:#?}",
+        s.failures()
+    );
+}
+
+#[test]
+fn attacks_are_reproducible_by_seed() {
+    let mut w = spec(6, AttackKind::CredentialStuffing);
+    w.duration = Duration::from_secs(35);
+    w.attacks[0].stop = Duration::from_secs(35);
+    w.attacks.push(AttackSpec::new(
+        AttackKind::Botnet,
+        "apac",
+        Duration::from_secs(25),
+        Duration::from_secs(35),
+    ));
+    let a = run(&w, pki(), &mut NoCache).expect("run a");
+    let b = run(&w, pki(), &mut NoCache).expect("run b");
+    assert_eq!(a, b);
+    assert!(a.attacks.stuffing.attempts > 0 && !a.attacks.botnet.attempts.is_empty());
+}
+
+#[test]
+fn attacks_on_unknown_regions_or_too_many_hosts_are_refused() {
+    let mut w = spec(1, AttackKind::Botnet);
+    w.attacks[0].region = "cn".into();
+    let err = run(&w, pki(), &mut NoCache).unwrap_err().to_string();
+    assert!(err.contains("region \"cn\" is not in this world"), "{err}");
+    let mut w = spec(1, AttackKind::Botnet);
+    w.attacks[0].stop = Duration::from_secs(600);
+    let err = run(&w, pki(), &mut NoCache).unwrap_err().to_string();
+    assert!(err.contains("start < stop"), "{err}");
+}
