@@ -260,6 +260,48 @@ fn print_summary(scenario: &Scenario, s: &RunSummary, wall: Duration) {
             humantime::format_duration(*at)
         );
     }
+    let a = &s.attacks;
+    if a.hosts > 0 {
+        let join = |m: &std::collections::BTreeMap<String, u64>| {
+            m.iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let total = |m: &std::collections::BTreeMap<String, u64>| m.values().sum::<u64>();
+        println!("  attackers        {} hosts", a.hosts);
+        if a.stuffing.attempts > 0 {
+            println!(
+                "    stuffing       {} leaked pairs tried: {}; {} breaches",
+                a.stuffing.attempts,
+                join(&a.stuffing.outcomes),
+                a.stuffing.breaches.len()
+            );
+        }
+        if total(&a.botnet.attempts) > 0 {
+            println!(
+                "    botnet         {} connections; refused: {}; went along: {}; unanswered {}",
+                total(&a.botnet.attempts),
+                join(&a.botnet.refused),
+                join(&a.botnet.accepted),
+                total(&a.botnet.unanswered)
+            );
+        }
+        if total(&a.probing.probes) > 0 {
+            println!(
+                "    prober         {} probes of other tenants: refused {}; own stream admitted {} times; {} breaches",
+                total(&a.probing.probes),
+                join(&a.probing.refused),
+                a.probing.own_admitted,
+                a.probing.breaches.len()
+            );
+        }
+        println!(
+            "    real users     {} sign-ins during attacks, {} refused",
+            a.legit.ok,
+            total(&a.legit.refused)
+        );
+    }
     let w = &s.wire;
     if w.scanned {
         println!(
