@@ -206,6 +206,7 @@ pub fn world(
         ota: None,
         store_bugs: Default::default(),
         wire: Default::default(),
+        world_bugs: Default::default(),
         attacks: Vec::new(),
         attack_bugs: Default::default(),
     };

@@ -11,7 +11,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use camproof_platform::store::PlantedBugs;
 use camproof_protocol::pki::TestPki;
 use camproof_scenarios::scenario::Scenario;
 use camproof_scenarios::world::{self, FaultAction, WorldSpec};
@@ -31,19 +30,29 @@ pub enum Plant {
     AckBeforeReplication,
     /// Store replicas grant every vote (two leaders can share a term).
     GrantEveryVote,
+    /// Alert rules wait 5 minutes before firing (a hold in the wrong unit).
+    SlowAlerts,
+    /// The viewer app sends its password in clear before signing in.
+    AppLeaksPassword,
+    /// The registry answers for devices without checking who owns them.
+    SkipOwnershipCheck,
+    /// A right password from an unusual place signs in without the second factor.
+    UnusualLoginAccepted,
+    /// A locked account refuses its owner too, from everywhere.
+    LockoutEverywhere,
 }
 
 impl Plant {
-    fn bugs(self) -> PlantedBugs {
+    /// Plants the bug in a world.
+    fn apply(self, spec: &mut WorldSpec) {
         match self {
-            Plant::AckBeforeReplication => PlantedBugs {
-                ack_before_replication: true,
-                ..PlantedBugs::default()
-            },
-            Plant::GrantEveryVote => PlantedBugs {
-                grant_every_vote: true,
-                ..PlantedBugs::default()
-            },
+            Plant::AckBeforeReplication => spec.store_bugs.ack_before_replication = true,
+            Plant::GrantEveryVote => spec.store_bugs.grant_every_vote = true,
+            Plant::SlowAlerts => spec.world_bugs.slow_alerts = true,
+            Plant::AppLeaksPassword => spec.world_bugs.app_leaks_password = true,
+            Plant::SkipOwnershipCheck => spec.attack_bugs.registry.skip_ownership_check = true,
+            Plant::UnusualLoginAccepted => spec.attack_bugs.accounts.unusual_login_accepted = true,
+            Plant::LockoutEverywhere => spec.attack_bugs.accounts.lockout_everywhere = true,
         }
     }
 
@@ -51,6 +60,11 @@ impl Plant {
         match self {
             Plant::AckBeforeReplication => "ack-before-replication",
             Plant::GrantEveryVote => "grant-every-vote",
+            Plant::SlowAlerts => "slow-alerts",
+            Plant::AppLeaksPassword => "app-leaks-password",
+            Plant::SkipOwnershipCheck => "skip-ownership-check",
+            Plant::UnusualLoginAccepted => "unusual-login-accepted",
+            Plant::LockoutEverywhere => "lockout-everywhere",
         }
     }
 }
@@ -224,7 +238,7 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
     let seeds = shard_of(&all, k, n);
     let mut base = crate::run::load(&args.scenario, 0, args.cameras, args.duration.as_deref())?;
     if let Some(p) = args.plant {
-        base.world.store_bugs = p.bugs();
+        p.apply(&mut base.world);
     }
     let mut cache = crate::keycache::open(args.key_cache.clone(), args.no_key_cache);
     let pki = crate::keycache::platform_pki(args.pki_seed, cache.as_mut())?;

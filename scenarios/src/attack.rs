@@ -66,6 +66,15 @@ impl AttackKind {
         }
     }
 
+    /// The checks a run with this attack makes.
+    pub fn checks(self) -> &'static [&'static str] {
+        match self {
+            AttackKind::CredentialStuffing => &["no-credential-breach", "logins-during-attack"],
+            AttackKind::Botnet => &["logins-during-attack"],
+            AttackKind::CrossTenant => &["no-cross-tenant-access", "logins-during-attack"],
+        }
+    }
+
     /// The kind a scenario file names, if any.
     pub fn from_name(name: &str) -> Option<Self> {
         AttackKind::ALL.into_iter().find(|k| k.name() == name)

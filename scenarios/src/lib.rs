@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod attack;
+pub mod checks;
 pub mod scenario;
 pub mod tap;
 pub mod world;

@@ -440,6 +440,7 @@ impl Scenario {
             ota,
             store_bugs: Default::default(),
             wire: Default::default(),
+            world_bugs: Default::default(),
             attacks: Vec::new(),
             attack_bugs: Default::default(),
             viewers,

@@ -10,10 +10,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::checks;
 use crate::tap::{KnownSecret, Leak, Tap, TappedSegment};
 use camproof_platform::accounts::{Accounts, AccountsConfig, GeoPoint, Region, UserId};
 use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats};
-use camproof_platform::monitoring::{Alert, Metric, Monitor, Sample};
+use camproof_platform::monitoring::{Alert, Metric, Monitor, Rule, Sample};
 use camproof_platform::net::{Clock, SimClock, SimNet};
 use camproof_platform::ota::{OtaConfig, OtaService, RolloutCounts};
 use camproof_platform::registry::{Action, Caller, Registry, RegistryConfig};
@@ -81,10 +82,22 @@ pub struct WorldSpec {
     pub store_bugs: camproof_platform::store::PlantedBugs,
     /// What the wire tap does.
     pub wire: WireOptions,
+    /// Bugs planted in monitoring and the relay for negative tests (none in a real run).
+    pub world_bugs: WorldBugs,
     /// Attackers, each with its hosts and its time window.
     pub attacks: Vec<crate::attack::AttackSpec>,
     /// Bugs planted in accounts and registry for the attack invariants' negative tests.
     pub attack_bugs: crate::attack::AttackBugs,
+}
+
+/// Defects planted in the world's monitoring and relays, to show the checks catch them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorldBugs {
+    /// The alert rules wait 5 minutes, not 30-60 s, before they fire (a hold given in
+    /// the wrong unit).
+    pub slow_alerts: bool,
+    /// The viewer app sends its password in clear to its gateway before each sign-in.
+    pub app_leaks_password: bool,
 }
 
 /// The wire tap's settings.
@@ -262,6 +275,9 @@ pub const STORE_DISK_BYTES: u64 = 256 << 20;
 /// How often the world's metrics pipeline samples the platform's hosts.
 pub const MONITOR_INTERVAL: Duration = Duration::from_secs(5);
 
+/// Viewers must have verified live frames within this window before the end of a run.
+pub const STREAMS_WINDOW: Duration = Duration::from_secs(60);
+
 /// The default simulator step.
 pub const DEFAULT_TICK: Duration = Duration::from_millis(1);
 
@@ -397,6 +413,8 @@ pub struct RunSummary {
     pub store: StoreStats,
     /// The invariants the run broke (store safety, erasure, residency).
     pub invariants: Vec<Failure>,
+    /// Every check the run made, `liveness` first, in a fixed order.
+    pub checks: Vec<&'static str>,
     /// OTA rollout counts, summed over the regions.
     pub ota: Option<RolloutCounts>,
     /// What the attackers tried and what the platform refused.
@@ -871,6 +889,7 @@ pub fn run(
                     pause: spec.viewers.pause,
                     start_window: Duration::from_secs(20),
                     timeout: Duration::from_secs(15),
+                    leaks_password: spec.world_bugs.app_leaks_password,
                 });
                 (config, seeds.next_u64())
             })
@@ -965,8 +984,17 @@ pub fn run(
     let mut faults = std::collections::VecDeque::from(faults);
     let mut applied = Vec::new();
     let mut erased: Vec<UserId> = Vec::new();
-    let mut monitor = Monitor::standard();
+    let mut monitor = if spec.world_bugs.slow_alerts {
+        let hold = Duration::from_secs(300);
+        Monitor::new(vec![
+            Rule::service_not_running(Duration::from_secs(30), hold),
+            Rule::high_disk(0.9, hold),
+        ])
+    } else {
+        Monitor::standard()
+    };
     let mut next_sample = Duration::ZERO;
+    let monitor_interval = MONITOR_INTERVAL;
     // Per gateway host: relay bytes in and out, gateway video bytes in, at the last sample.
     let mut last_bytes: BTreeMap<usize, (u64, u64, u64)> = BTreeMap::new();
     let mut timeline: Vec<TimelinePoint> = Vec::new();
@@ -1136,7 +1164,7 @@ pub fn run(
         if elapsed >= next_sample {
             // A running host reports itself up, and its relay its traffic; a crashed
             // one reports nothing.
-            let secs = MONITOR_INTERVAL.as_secs_f64();
+            let secs = monitor_interval.as_secs_f64();
             for (g, (_, name)) in gateways.iter().enumerate() {
                 if !sim.is_host_running(name.as_str()) {
                     continue;
@@ -1209,7 +1237,7 @@ pub fn run(
             viewer_seen = (v.frames_verified, v.logins, refusals);
             drop(v);
             timeline.push(point);
-            next_sample += MONITOR_INTERVAL;
+            next_sample += monitor_interval;
         }
         if sim
             .step()
@@ -1297,11 +1325,67 @@ pub fn run(
     if let Err(v) = check_residency(keyspaces.iter().map(|(n, r, k)| (*n, *r, k)), &user_homes) {
         invariants.push(Failure::new("residency", v.to_string()));
     }
+    // Monitoring: every alert a fault causes fires within its deadline.
+    let expected = checks::expected_alerts(&applied, spec.duration, |t| {
+        spec.resolve_target(t).unwrap_or_default()
+    });
+    if let Err(v) = checks::check_alert_deadlines(&expected, monitor.alerts(), epoch) {
+        invariants.push(Failure::new("alert-deadline", v));
+    }
+    // Live video: with people watching, frames reach them again after the faults.
+    if spec.viewers.live_view
+        && spec.viewers.per_site > 0
+        && spec.duration >= STREAMS_WINDOW * 3 / 2
+    {
+        let from = spec.duration.saturating_sub(STREAMS_WINDOW);
+        let recent: u64 = timeline
+            .iter()
+            .filter(|p| p.at > from)
+            .map(|p| p.live_frames)
+            .sum();
+        if recent == 0 {
+            invariants.push(Failure::new(
+                "streams-resume",
+                format!(
+                    "no viewer verified a live frame in the last {} of the run",
+                    humantime::format_duration(STREAMS_WINDOW)
+                ),
+            ));
+        }
+    }
+    // Relays: no frame waited beyond the platform's limit.
+    let held = Duration::from_micros(relay.max_held_us);
+    if let Err(v) = checks::check_relay_hold(held, RelayConfig::default().max_age) {
+        invariants.push(Failure::new("relay-hold-limit", v));
+    }
     store
         .violations
         .extend(invariants.iter().map(|f| f.detail.clone()));
     let viewers = viewer_stats.borrow().clone();
     let attacks = attacks.finish(spec, &viewers, &mut invariants);
+    let mut checks: Vec<&'static str> = vec![
+        "liveness",
+        "one-leader-per-term",
+        "no-acked-write-lost",
+        "erasure",
+        "residency",
+        "alert-deadline",
+        "relay-hold-limit",
+    ];
+    if spec.viewers.live_view
+        && spec.viewers.per_site > 0
+        && spec.duration >= STREAMS_WINDOW * 3 / 2
+    {
+        checks.push("streams-resume");
+    }
+    if wire.scanned {
+        checks.push("no-plaintext-secret");
+    }
+    for check in spec.attacks.iter().flat_map(|a| a.kind.checks()) {
+        if !checks.contains(check) {
+            checks.push(check);
+        }
+    }
     let mut ota: Option<RolloutCounts> = None;
     for s in services.values() {
         if let Some(service) = &s.borrow().ota {
@@ -1349,6 +1433,7 @@ pub fn run(
         relay,
         store,
         invariants,
+        checks,
         ota,
         attacks,
         alerts: monitor.alerts().to_vec(),

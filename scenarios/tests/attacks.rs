@@ -48,6 +48,7 @@ fn spec(seed: u64, kind: AttackKind) -> WorldSpec {
             Duration::from_secs(55),
         )],
         wire: Default::default(),
+        world_bugs: Default::default(),
         attack_bugs: AttackBugs::default(),
     }
 }

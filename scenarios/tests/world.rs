@@ -37,6 +37,7 @@ fn spec(seed: u64) -> WorldSpec {
         ota: None,
         store_bugs: Default::default(),
         wire: Default::default(),
+        world_bugs: Default::default(),
         attacks: Vec::new(),
         attack_bugs: Default::default(),
     }
@@ -63,6 +64,62 @@ fn every_camera_comes_online_and_streams() {
     // Sites alternate regions: eu-africa has sites 0 and 2, apac site 1.
     assert_eq!(s.online_by_region.get("eu-africa"), Some(&(8, 8)));
     assert_eq!(s.online_by_region.get("apac"), Some(&(4, 4)));
+}
+
+#[test]
+fn streams_must_resume_after_the_faults() {
+    // Every relay of the viewers' only region dies for good: nobody can watch again.
+    let mut s = spec(5);
+    s.regions = vec!["eu-africa".into()];
+    s.duration = Duration::from_secs(100);
+    s.faults = vec![Fault {
+        at: Duration::from_secs(20),
+        action: FaultAction::RelayCrash("region:eu-africa".into()),
+    }];
+    let r = run(&s, pki(), &mut NoCache).expect("run");
+    let failed: Vec<&str> = r.failures().iter().map(|f| f.check).collect();
+    assert!(failed.contains(&"streams-resume"), "{:?}", r.failures());
+    // The relays come back: viewers watch again before the end.
+    s.faults.push(Fault {
+        at: Duration::from_secs(30),
+        action: FaultAction::RelayRestart("region:eu-africa".into()),
+    });
+    let r = run(&s, pki(), &mut NoCache).expect("run");
+    assert!(r.failures().is_empty(), "{:?}", r.failures());
+    assert!(r.checks.contains(&"streams-resume"));
+}
+
+#[test]
+fn a_password_in_clear_on_the_wire_is_found() {
+    let mut s = spec(3);
+    s.duration = Duration::from_secs(40);
+    let clean = run(&s, pki(), &mut NoCache).expect("run");
+    assert!(
+        clean.wire.scanned && clean.wire.secrets > 0,
+        "{:?}",
+        clean.wire
+    );
+    assert!(clean.wire.leaks.is_empty(), "{:?}", clean.wire.leaks);
+    assert!(clean.checks.contains(&"no-plaintext-secret"));
+    s.world_bugs.app_leaks_password = true;
+    let r = run(&s, pki(), &mut NoCache).expect("run");
+    let failed: Vec<&str> = r.failures().iter().map(|f| f.check).collect();
+    assert_eq!(failed, ["no-plaintext-secret"], "{:?}", r.failures());
+    let leak = &r.wire.leaks[0];
+    assert!(
+        leak.secret.starts_with("password of user0@site"),
+        "{leak:?}"
+    );
+    assert!(
+        leak.from.starts_with("site-") && leak.to.starts_with("gw-"),
+        "{leak:?}"
+    );
+    // The finding names the secret, never its value.
+    assert!(
+        !r.failures()[0].detail.contains("password="),
+        "{:?}",
+        r.failures()
+    );
 }
 
 #[test]
@@ -221,6 +278,19 @@ fn zone_outage_fails_over_and_alerts() {
     assert!(
         alert.resolved.is_some(),
         "restart resolves the alert: {alert:?}"
+    );
+    assert!(r.failures().is_empty(), "{:?}", r.failures());
+    assert!(r.checks.contains(&"alert-deadline"));
+    // Alert rules that wait too long miss the deadline, and the run says so.
+    let mut slow = s.clone();
+    slow.world_bugs.slow_alerts = true;
+    let r = run(&slow, pki(), &mut NoCache).expect("run");
+    let failed: Vec<&str> = r.failures().iter().map(|f| f.check).collect();
+    assert_eq!(failed, ["alert-deadline"], "{:?}", r.failures());
+    assert!(
+        r.failures()[0].detail.contains("gw-eu-africa-1"),
+        "{:?}",
+        r.failures()
     );
     // Without the fault, no alert.
     let mut healthy = s.clone();

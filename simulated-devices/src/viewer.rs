@@ -54,6 +54,9 @@ pub struct ViewerConfig {
     pub start_window: Duration,
     /// Give up on a connection attempt or an answer after this long.
     pub timeout: Duration,
+    /// Flaw for negative tests: before each sign-in the app reports the username and
+    /// password in clear to its gateway (a careless analytics call).
+    pub leaks_password: bool,
 }
 
 impl std::fmt::Debug for ViewerConfig {
@@ -373,6 +376,16 @@ impl Viewer {
     ) -> Result<(), RoundError> {
         if self.config.gateways.is_empty() {
             return Err(RoundError::Connect);
+        }
+        if self.config.leaks_password {
+            if let Ok(mut stream) = net.connect(gateway).await {
+                let report = format!(
+                    "POST /analytics user={}&password={}\n",
+                    self.config.username,
+                    self.config.password.expose()
+                );
+                let _ = stream.write_all(report.as_bytes()).await;
+            }
         }
         // Everything up to a session counts as one sign-in, logged with its outcome.
         let opened = AppClient::open(
