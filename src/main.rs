@@ -15,6 +15,7 @@ mod dut_camera;
 mod keycache;
 mod live;
 mod relay_cmd;
+mod report_cmd;
 mod run;
 mod sweep;
 
@@ -234,9 +235,19 @@ enum ReportCommand {
         /// The sweep.json files.
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
-        /// Where to write the merged report.
+        /// Where to write the merged report; report.md, report.html and junit.xml go
+        /// next to it.
         #[arg(long, default_value = "sweep.json")]
         out: PathBuf,
+    },
+    /// Render report.md, report.html and junit.xml again from a saved result.json (of
+    /// `run`) or sweep.json (of `sweep` or `report merge`).
+    Render {
+        /// The result.json or sweep.json.
+        file: PathBuf,
+        /// Directory to write into [default: the file's directory].
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -347,6 +358,9 @@ fn main() -> ExitCode {
         Command::Report {
             what: ReportCommand::Merge { inputs, out },
         } => sweep::merge(&inputs, &out),
+        Command::Report {
+            what: ReportCommand::Render { file, out },
+        } => report_cmd::render(&file, out),
         Command::Serve {
             listen,
             duration,

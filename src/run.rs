@@ -24,9 +24,13 @@ pub struct RunArgs {
     /// Simulated duration such as 90s or 10m (overrides the file).
     #[arg(long)]
     pub duration: Option<String>,
-    /// Directory to write result.json into.
+    /// Directory for the reports: result.json, report.md, report.html, junit.xml.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Keep every TCP segment to or from these hosts (comma-separated host names, or
+    /// `region:<name>`) and write them to OUT/capture.pcap; needs --out.
+    #[arg(long, value_delimiter = ',', requires = "out", value_name = "HOSTS")]
+    pub pcap: Vec<String>,
     /// Seed of the test PKI; kept apart from --seed so sweeps reuse cached keys.
     #[arg(long, default_value_t = 1)]
     pub pki_seed: u64,
@@ -46,6 +50,18 @@ pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
     )?;
     let spec = &mut scenario.world;
     spec.wire.scan = !args.no_wire_scan;
+    for host in &args.pcap {
+        ensure!(
+            spec.resolve_target(host).is_some(),
+            "--pcap {host:?}: no such host in this world (hosts: {}; or region:<name>)",
+            spec.gateway_names()
+                .into_iter()
+                .chain(spec.site_names())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    spec.wire.capture = args.pcap.clone();
 
     let pki = crate::keycache::platform_pki(args.pki_seed, cache.as_mut())?;
     let started = Instant::now();
@@ -62,19 +78,28 @@ pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
         checks.dedup();
         format!("fail ({})", checks.join(", "))
     };
-    println!("result: {verdict}");
-    println!(
-        "reproduce: {}",
-        reproduce(
-            &args.scenario,
-            args.seed,
-            args.cameras,
-            args.duration.as_deref()
-        )
+    let again = reproduce(
+        &args.scenario,
+        args.seed,
+        args.cameras,
+        args.duration.as_deref(),
     );
     if let Some(out) = &args.out {
-        write_result(out, &scenario, &summary, wall, &verdict)?;
+        let mut report = crate::report_cmd::run_report(
+            &scenario,
+            &args.scenario,
+            &summary,
+            wall,
+            &verdict,
+            again.clone(),
+        );
+        if !args.pcap.is_empty() {
+            report.capture = Some(crate::report_cmd::write_capture(out, &summary, &args.pcap)?);
+        }
+        write_result(out, &report)?;
     }
+    println!("result: {verdict}");
+    println!("reproduce: {again}");
     Ok(if passed {
         ExitCode::SUCCESS
     } else {
@@ -351,107 +376,9 @@ fn print_summary(scenario: &Scenario, s: &RunSummary, wall: Duration) {
     );
 }
 
-fn write_result(
-    out: &Path,
-    scenario: &Scenario,
-    s: &RunSummary,
-    wall: Duration,
-    verdict: &str,
-) -> Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let us = |d: Option<Duration>| d.map(|d| d.as_micros() as u64);
-    let json = serde_json::json!({
-        "schema": "camproof.run/1",
-        "scenario": scenario.name,
-        "seed": s.seed,
-        "cameras": s.cameras,
-        "cameras_online": s.cameras_online,
-        "online_by_region": s
-            .online_by_region
-            .iter()
-            .map(|(r, (on, all))| (r.clone(), serde_json::json!({ "online": on, "cameras": all })))
-            .collect::<serde_json::Map<_, _>>(),
-        "simulated_seconds": s.simulated.as_secs_f64(),
-        "wall_seconds": wall.as_secs_f64(),
-        "handshakes": s.gateways.handshakes,
-        "resumptions": s.gateways.resumptions,
-        "connect_attempts": s.fleet.connect_attempts,
-        "heartbeats_acked": s.fleet.heartbeats_acked,
-        "frames_sent": s.fleet.frames_sent,
-        "frames_delivered": s.gateways.video_frames,
-        "video_bytes_delivered": s.gateways.video_bytes,
-        "frame_latency_p50_us": us(s.latency_p50),
-        "frame_latency_p99_us": us(s.latency_p99),
-        "gateway_failures": s.gateways.failures,
-        "viewers": {
-            "logins": s.viewers.logins,
-            "second_factor_prompts": s.viewers.second_factor_prompts,
-            "login_refusals": s.viewers.login_refusals,
-            "commands_ok": s.viewers.commands_ok,
-            "commands_failed": s.viewers.commands_failed,
-            "live_views": s.viewers.live_views,
-            "live_view_failures": s.viewers.live_view_failures,
-            "frames_verified": s.viewers.frames_verified,
-            "frames_rejected": s.viewers.frames_rejected,
-            "frames_lost": s.viewers.frames_lost,
-            "live_latency_p50_us": us(s.live_latency_p50),
-            "live_latency_p99_us": us(s.live_latency_p99),
-        },
-        "signaling": {
-            "logins": s.signaling.logins,
-            "logins_refused": s.signaling.logins_refused,
-            "codes_issued": s.signaling.codes_issued,
-            "unauthorized": s.signaling.unauthorized,
-            "not_found": s.signaling.not_found,
-            "commands_forwarded": s.signaling.forwarded,
-            "commands_answered": s.signaling.answered,
-            "command_timeouts": s.signaling.timeouts,
-            "live_views": s.signaling.live_views,
-        },
-        "ota": s.ota.as_ref().map(|o| serde_json::json!({
-            "offered": o.offered,
-            "installed": o.installed,
-            "refused": o.refused,
-            "failed": o.failed,
-            "interrupted": s.fleet.ota_interrupted,
-            "firmware": s.fleet.firmware,
-        })),
-        "store": {
-            "writes_acked": s.store.writes_acked,
-            "batches_acked": s.store.batches_acked,
-            "writes_failed": s.store.writes_failed,
-            "accounts_erased": s.signaling.erasures,
-            "leaders": s.store.leaders,
-            "violations": s.store.violations,
-        },
-        "relay": {
-            "admitted_cameras": s.relay.admitted_cameras,
-            "admitted_viewers": s.relay.admitted_viewers,
-            "refused": s.relay.refused,
-            "frames_in": s.relay.core.frames_in,
-            "frames_out": s.relay.core.frames_out,
-            "bytes_out": s.relay.core.bytes_out,
-            "dropped_overflow": s.relay.core.dropped_overflow,
-            "dropped_expired": s.relay.core.dropped_expired,
-            "max_held_us": s.relay.max_held_us,
-        },
-        "faults": s.faults.iter().map(|(at, f)| serde_json::json!({"at_seconds": at.as_secs_f64(), "action": format!("{f:?}")})).collect::<Vec<_>>(),
-        "alerts": s.alerts.iter().map(|a| serde_json::json!({
-            "kind": a.kind.to_string(),
-            "host": a.host,
-            "service": a.service,
-            "began_us": a.began.as_micros(),
-            "fired_us": a.fired.as_micros(),
-            "resolved_us": a.resolved.map(|r| r.as_micros()),
-            "detail": a.detail,
-        })).collect::<Vec<_>>(),
-        "trace_events": s.trace_events,
-        "trace_sha256": s.trace_hash,
-        "verdict": verdict,
-    });
-    let path = out.join("result.json");
-    let text = serde_json::to_string_pretty(&json).context("encoding result.json")?;
-    std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
-    println!("wrote {}", path.display());
-    Ok(())
+/// Writes the run's reports into `out`: result.json (camproof.run/2), report.md,
+/// report.html and junit.xml.
+fn write_result(out: &Path, report: &camproof_reports::RunReport) -> Result<()> {
+    let files = camproof_reports::run_files(report).context("rendering the reports")?;
+    crate::report_cmd::write_files(out, &files)
 }

@@ -15,10 +15,8 @@ use camproof_protocol::pki::TestPki;
 use camproof_scenarios::scenario::Scenario;
 use camproof_scenarios::world::{self, FaultAction, WorldSpec};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
 
-/// The format of `sweep.json`.
-pub const SWEEP_SCHEMA: &str = "camproof.sweep/1";
+pub use camproof_reports::{SeedRun, SweepReport, SWEEP_SCHEMA};
 
 /// Most runs one shrink may spend.
 const SHRINK_BUDGET: usize = 200;
@@ -107,57 +105,6 @@ pub struct SweepArgs {
     /// Generate every key afresh and cache nothing.
     #[arg(long)]
     pub no_key_cache: bool,
-}
-
-/// One seed's outcome.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SeedRun {
-    /// The seed.
-    pub seed: u64,
-    /// `pass` or `fail`.
-    pub verdict: String,
-    /// The checks that failed, `check: detail`.
-    pub failures: Vec<String>,
-    /// The run's trace hash.
-    pub trace_hash: String,
-    /// Wall-clock seconds.
-    pub wall_seconds: f64,
-    /// The command that runs this seed alone.
-    pub reproduce: String,
-}
-
-/// `sweep.json`: a sweep or a merge of sweeps.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SweepReport {
-    /// [`SWEEP_SCHEMA`].
-    pub schema: String,
-    /// The scenario's name.
-    pub scenario: String,
-    /// The scenario file as given.
-    pub file: String,
-    /// The planted bug, if any.
-    pub plant: Option<String>,
-    /// The shards this report covers (`"1/1"` for a whole sweep).
-    pub shards: Vec<String>,
-    /// Seeds run.
-    pub runs: Vec<SeedRun>,
-    /// Seeds that passed.
-    pub passed: usize,
-    /// Seeds that failed.
-    pub failed: usize,
-    /// Wall-clock seconds, summed over the shards.
-    pub wall_seconds: f64,
-    /// Shrunk reproducers written, by seed.
-    #[serde(default)]
-    pub shrunk: BTreeMap<u64, String>,
-}
-
-impl SweepReport {
-    fn tally(&mut self) {
-        self.runs.sort_by_key(|r| r.seed);
-        self.passed = self.runs.iter().filter(|r| r.verdict == "pass").count();
-        self.failed = self.runs.len() - self.passed;
-    }
 }
 
 /// Parses `A..B` (both included) or `N`.
@@ -358,13 +305,12 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
     })
 }
 
+/// Writes sweep.json and the sweep's report.md, report.html and junit.xml into `out`.
 fn write_report(out: &Path, report: &SweepReport) -> Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let path = out.join("sweep.json");
     let text = serde_json::to_string_pretty(report).context("encoding sweep.json")?;
-    std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
-    println!("wrote {}", path.display());
-    Ok(())
+    let mut files = vec![("sweep.json", text + "\n")];
+    files.extend(camproof_reports::sweep_files(report).context("rendering the reports")?);
+    crate::report_cmd::write_files(out, &files)
 }
 
 /// The checks a failure list names (`check: detail` → `check`).
@@ -607,11 +553,15 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<ExitCode> {
         );
     }
     let text = serde_json::to_string_pretty(&m).context("encoding the merged report")?;
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
+    let dir = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(out, text + "\n").with_context(|| format!("writing {}", out.display()))?;
     println!("wrote {}", out.display());
+    let files = camproof_reports::sweep_files(&m).context("rendering the reports")?;
+    crate::report_cmd::write_files(dir, &files)?;
     Ok(if m.failed == 0 {
         ExitCode::SUCCESS
     } else {

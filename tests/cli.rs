@@ -106,7 +106,7 @@ fn run_reports_and_is_deterministic() {
     assert!(line(&text, "result:").ends_with("pass"));
     assert!(text.contains("reproduce: camproof run"), "{text}");
     let json = std::fs::read_to_string(format!("{out_dir}/result.json")).expect("result.json");
-    assert!(json.contains("\"schema\": \"camproof.run/1\""), "{json}");
+    assert!(json.contains("\"schema\": \"camproof.run/2\""), "{json}");
     assert!(json.contains("\"cameras_online\": 12"), "{json}");
 
     let b = camproof(&args);
@@ -387,4 +387,225 @@ fn sweep_catches_a_planted_bug_and_shrinks_it() {
     assert_eq!(again.status.code(), Some(1), "{}", stdout(&again));
     let healthy = camproof(&["run", &shrunk, "--seed", "1"]);
     assert!(healthy.status.success(), "{}", stdout(&healthy));
+}
+
+/// The test cases of a JUnit file, (name, failed), after checking it is well-formed XML.
+fn junit_cases(path: &str) -> Vec<(String, bool)> {
+    use quick_xml::events::Event;
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut reader = quick_xml::Reader::from_str(&text);
+    let mut cases: Vec<(String, bool)> = Vec::new();
+    loop {
+        match reader.read_event() {
+            Ok(Event::Eof) => return cases,
+            Ok(Event::Start(e) | Event::Empty(e)) => match e.name().as_ref() {
+                b"testcase" => {
+                    let name = e
+                        .try_get_attribute("name")
+                        .ok()
+                        .flatten()
+                        .map(|a| String::from_utf8_lossy(&a.value).into_owned())
+                        .unwrap_or_default();
+                    cases.push((name, false));
+                }
+                b"failure" => cases.last_mut().expect("a failure inside a testcase").1 = true,
+                _ => {}
+            },
+            Ok(_) => {}
+            Err(e) => panic!("{path} is not well-formed XML: {e}"),
+        }
+    }
+}
+
+/// `run --out --pcap` writes result.json (camproof.run/2), report.md, report.html,
+/// junit.xml (one case per check) and a pcap of the named host's connections that
+/// tshark reads; `report render` renders the same files again from result.json.
+#[test]
+fn run_writes_reports_and_a_pcap() {
+    let dir = concat!(env!("CARGO_TARGET_TMPDIR"), "/run-reports");
+    let _ = std::fs::remove_dir_all(dir);
+    let o = camproof(&[
+        "run",
+        ZONE_SPLIT,
+        "--seed",
+        "2",
+        "--out",
+        dir,
+        "--pcap",
+        "gw-eu-africa-1,site-apac-1",
+    ]);
+    let text = stdout(&o);
+    assert!(
+        o.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for f in [
+        "result.json",
+        "report.md",
+        "report.html",
+        "junit.xml",
+        "capture.pcap",
+        "capture.hosts",
+    ] {
+        assert!(
+            std::path::Path::new(&format!("{dir}/{f}")).is_file(),
+            "{f} missing:\n{text}"
+        );
+    }
+    let capture = line(&text, "capture ");
+    let words: Vec<&str> = capture.split_whitespace().collect();
+    let (segments, flows): (u64, u64) = (
+        words[1].parse().expect("segments"),
+        words[4].parse().expect("flows"),
+    );
+    assert!(segments > 0 && flows > 0, "{capture}");
+    assert!(capture.ends_with("capture.pcap"), "{capture}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/result.json")).unwrap())
+            .expect("result.json is JSON");
+    assert_eq!(json["schema"], "camproof.run/2");
+    assert_eq!(json["verdict"], "pass");
+    assert_eq!(json["capture"]["flows"], flows);
+    assert!(
+        json["timeline"].as_array().is_some_and(|t| t.len() >= 7),
+        "a sample every 5 s"
+    );
+    assert_eq!(json["faults"].as_array().map(Vec::len), Some(4));
+
+    let cases = junit_cases(&format!("{dir}/junit.xml"));
+    let names: Vec<&str> = cases.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "liveness",
+            "one-leader-per-term",
+            "no-acked-write-lost",
+            "erasure",
+            "residency",
+            "no-plaintext-secret",
+            "no-credential-breach",
+            "no-cross-tenant-access",
+            "logins-during-attack"
+        ]
+    );
+    assert!(cases.iter().all(|(_, failed)| !failed));
+    let html = std::fs::read_to_string(format!("{dir}/report.html")).unwrap();
+    assert!(html.contains("<svg ") && !html.contains("<script"));
+
+    // Rendered again from result.json: the same files, byte for byte.
+    let again = format!("{dir}/again");
+    let o = camproof(&[
+        "report",
+        "render",
+        &format!("{dir}/result.json"),
+        "--out",
+        &again,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["report.md", "report.html", "junit.xml"] {
+        assert_eq!(
+            std::fs::read(format!("{dir}/{f}")).unwrap(),
+            std::fs::read(format!("{again}/{f}")).unwrap(),
+            "{f}"
+        );
+    }
+    let o = camproof(&["report", "render", ZONE_SPLIT]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a JSON report"));
+    let o = camproof(&["run", ZONE_SPLIT, "--out", dir, "--pcap", "gw-mars-1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--pcap \"gw-mars-1\": no such host"));
+
+    // tshark, when installed, reads every connection of the capture.
+    let pcap = format!("{dir}/capture.pcap");
+    match Command::new("tshark")
+        .args(["-r", &pcap, "-q", "-z", "conv,tcp"])
+        .output()
+    {
+        Err(e) => eprintln!("skipping the tshark check: tshark is not installed ({e})"),
+        Ok(t) => {
+            let conv = String::from_utf8_lossy(&t.stdout);
+            assert!(
+                t.status.success(),
+                "{conv}{}",
+                String::from_utf8_lossy(&t.stderr)
+            );
+            assert!(conv.contains("TCP Conversations"), "{conv}");
+            let rows = conv.lines().filter(|l| l.contains("<->")).count() as u64;
+            assert_eq!(rows, flows, "{conv}");
+            let list = Command::new("tshark")
+                .args(["-r", &pcap, "-c", "5"])
+                .output()
+                .unwrap();
+            let first = String::from_utf8_lossy(&list.stdout);
+            assert!(list.status.success() && first.contains("TCP"), "{first}");
+            println!("{conv}{first}");
+        }
+    }
+}
+
+/// A failing sweep (a planted store bug) writes a junit.xml whose seed case is a
+/// `<failure>` naming the check and the reproduce command, and a report of it; a
+/// failing run does the same per check.
+#[test]
+fn failing_runs_and_sweeps_fail_in_junit() {
+    let dir = concat!(env!("CARGO_TARGET_TMPDIR"), "/sweep-junit");
+    let _ = std::fs::remove_dir_all(dir);
+    let o = camproof(&[
+        "sweep",
+        ZONE_SPLIT,
+        "--seeds",
+        "1..2",
+        "--plant",
+        "ack-before-replication",
+        "--out",
+        dir,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let cases = junit_cases(&format!("{dir}/junit.xml"));
+    assert_eq!(cases.len(), 2);
+    assert!(cases.contains(&("seed 1".to_string(), true)), "{cases:?}");
+    let junit = std::fs::read_to_string(format!("{dir}/junit.xml")).unwrap();
+    assert!(
+        junit.contains("<failure message=\"failed: no-acked-write-lost"),
+        "{junit}"
+    );
+    assert!(junit.contains("reproduce: camproof sweep"), "{junit}");
+    let md = std::fs::read_to_string(format!("{dir}/report.md")).unwrap();
+    assert!(
+        md.contains("## Failures") && md.contains("### seed 1"),
+        "{md}"
+    );
+    assert!(std::fs::read_to_string(format!("{dir}/report.html"))
+        .unwrap()
+        .contains("FAIL"));
+    let merged = format!("{dir}/merged/merged.json");
+    let o = camproof(&[
+        "report",
+        "merge",
+        &format!("{dir}/sweep.json"),
+        "--out",
+        &merged,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(junit_cases(&format!("{dir}/merged/junit.xml")), cases);
+
+    // A run whose cameras are still cut off at the end fails liveness, in junit too.
+    let cut = format!("{dir}/site-cut-off.toml");
+    std::fs::write(
+        &cut,
+        "name = \"site-cut-off\"\nduration = \"20s\"\n[world]\nregions = [\"eu-africa\"]\n\
+         sites = 1\ncameras_per_site = 2\n[camera]\nheartbeat = \"5s\"\nfps = 0\n\
+         [[fault]]\nat = \"2s\"\npartition = [\"site-eu-africa-0\", \"region:eu-africa\"]\n",
+    )
+    .expect("write the scenario");
+    let run_dir = format!("{dir}/run");
+    let o = camproof(&["run", &cut, "--out", &run_dir]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let cases = junit_cases(&format!("{run_dir}/junit.xml"));
+    assert!(cases.contains(&("liveness".to_string(), true)), "{cases:?}");
+    let junit = std::fs::read_to_string(format!("{run_dir}/junit.xml")).unwrap();
+    assert!(junit.contains("<failure"), "{junit}");
 }

@@ -73,11 +73,22 @@ pub const MAX_FLOW_BYTES: usize = 32 * 1024 * 1024;
 pub const MAX_FLOWS: usize = 4096;
 
 /// The flows of one run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Capture {
     /// Flows, in order of opening.
     pub flows: Vec<Flow>,
+    /// Bytes kept so far per flow, so recording is O(1) per segment. Flows added to
+    /// `flows` directly are counted when first recorded into.
+    kept: Vec<usize>,
 }
+
+impl PartialEq for Capture {
+    fn eq(&self, other: &Self) -> bool {
+        self.flows == other.flows
+    }
+}
+
+impl Eq for Capture {}
 
 /// A capture shared by the recorders of one run.
 pub type SharedCapture = Rc<RefCell<Capture>>;
@@ -99,15 +110,34 @@ impl Capture {
         self.flows.len() - 1
     }
 
-    fn record(&mut self, flow: usize, dir: Dir, at_us: u64, data: &[u8]) {
-        let Some(f) = self.flows.get_mut(flow) else {
+    /// Creates a capture of `flows` (as read from a file, or built by hand).
+    pub fn from_flows(flows: Vec<Flow>) -> Self {
+        Capture {
+            flows,
+            kept: Vec::new(),
+        }
+    }
+
+    /// Appends `data`, sent `dir` at `at_us` (µs since the Unix epoch), to flow `flow`
+    /// (an index [`Capture::open`] returned); an unknown flow is ignored. Bytes over
+    /// [`MAX_FLOW_BYTES`] per flow are counted in [`Flow::dropped`], not kept. O(1) per
+    /// call (amortised): data sent the same way at the same time joins the last segment.
+    pub fn record(&mut self, flow: usize, dir: Dir, at_us: u64, data: &[u8]) {
+        if flow >= self.flows.len() {
             return;
-        };
-        let kept: usize = f.segments.iter().map(|s| s.data.len()).sum();
-        if kept + data.len() > MAX_FLOW_BYTES {
+        }
+        // Count flows pushed without `open` once, then keep the running total.
+        while self.kept.len() <= flow {
+            let i = self.kept.len();
+            let bytes = self.flows[i].segments.iter().map(|s| s.data.len()).sum();
+            self.kept.push(bytes);
+        }
+        let (f, kept) = (&mut self.flows[flow], &mut self.kept[flow]);
+        if *kept + data.len() > MAX_FLOW_BYTES {
             f.dropped += data.len() as u64;
             return;
         }
+        *kept += data.len();
         match f.segments.last_mut() {
             Some(last) if last.dir == dir && last.at_us == at_us && last.data.len() < 16384 => {
                 last.data.extend_from_slice(data)
@@ -786,6 +816,37 @@ mod tests {
         );
         assert_eq!(c.mask_after(f, Dir::ClientToServer, b"x", b""), 0);
         assert_eq!(c.mask_after(9, Dir::ClientToServer, b"x", b"y"), 0);
+    }
+
+    /// The running byte count bounds each flow, also for flows built by hand.
+    #[test]
+    fn record_keeps_at_most_max_flow_bytes_per_flow() {
+        let mut c = sample();
+        let kept = 5 + 6 + 40_000;
+        let chunk = vec![1u8; 1 << 20];
+        let mut at = 1_700_000_001_000_000;
+        while c.flows[0]
+            .segments
+            .iter()
+            .map(|s| s.data.len())
+            .sum::<usize>()
+            + chunk.len()
+            <= MAX_FLOW_BYTES
+        {
+            at += 1;
+            c.record(0, Dir::ServerToClient, at, &chunk);
+        }
+        let full: usize = c.flows[0].segments.iter().map(|s| s.data.len()).sum();
+        assert!(full > kept && full + chunk.len() > MAX_FLOW_BYTES);
+        c.record(0, Dir::ServerToClient, at + 1, &chunk);
+        assert_eq!(c.flows[0].dropped, chunk.len() as u64);
+        let mut by_hand = Capture::from_flows(c.flows.clone());
+        by_hand.record(0, Dir::ClientToServer, at + 2, &chunk);
+        assert_eq!(by_hand.flows[0].dropped, 2 * chunk.len() as u64);
+        by_hand.record(0, Dir::ClientToServer, at + 3, b"x");
+        assert_eq!(by_hand.flows[0].dropped, 2 * chunk.len() as u64);
+        by_hand.record(7, Dir::ClientToServer, at, b"nowhere");
+        assert_eq!(by_hand.flows.len(), 1);
     }
 
     /// pcap and pcapng written by the harness read back as the same flows.

@@ -490,18 +490,16 @@ mod tests {
             .to_packet(request.header(), sid)
             .unwrap();
         let seg = |at_us, dir, data: Vec<u8>| Segment { at_us, dir, data };
-        Capture {
-            flows: vec![Flow {
-                client: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40001),
-                server: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 34567),
-                opened_us: 1,
-                segments: vec![
-                    seg(2, Dir::ClientToServer, request.encode()),
-                    seg(3, Dir::ServerToClient, reply.encode()),
-                ],
-                dropped: 0,
-            }],
-        }
+        Capture::from_flows(vec![Flow {
+            client: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40001),
+            server: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 34567),
+            opened_us: 1,
+            segments: vec![
+                seg(2, Dir::ClientToServer, request.encode()),
+                seg(3, Dir::ServerToClient, reply.encode()),
+            ],
+            dropped: 0,
+        }])
     }
 
     fn plain(capture: &Capture) -> Outcome {

@@ -6,7 +6,8 @@ use camproof_conformance::outcome::Verdict;
 
 use crate::model::Report;
 
-fn esc(s: &str) -> String {
+/// Escapes `s` for HTML and SVG text and attribute values.
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

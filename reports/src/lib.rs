@@ -1,4 +1,12 @@
-//! Certification reports: the [`Report`] model, its signed JSON form, HTML and JUnit XML.
+//! Reports: certification reports, and the reports of simulated runs and sweeps.
+//!
+//! Runs and sweeps:
+//! - [`RunReport`] (`result.json`, schema [`RUN_SCHEMA`]) and [`SweepReport`]
+//!   (`sweep.json`, [`SWEEP_SCHEMA`]): plain serde models the binary fills.
+//! - [`run_files`] / [`sweep_files`]: Markdown, one self-contained HTML page with SVG
+//!   charts, and JUnit XML; [`SavedReport`] renders a saved JSON file again.
+//!
+//! Certification:
 //!
 //! - [`Report::build`]: outcomes of a run plus DUT identity, harness version, seed and
 //!   timings, with per-requirement verdicts derived from the per-case ones.
@@ -22,11 +30,27 @@
 mod html;
 mod junit;
 mod model;
+mod run_html;
+mod run_render;
+mod run_report;
 mod sign;
+mod svg;
 
 pub use html::render_html;
 pub use junit::render_junit;
 pub use model::{CaseResult, DutIdentity, Report, RequirementResult, RunInfo, Summary};
+pub use run_html::{render_run_html, render_sweep_html};
+pub use run_render::{
+    render_run_junit, render_run_markdown, render_sweep_junit, render_sweep_markdown, run_files,
+    sweep_files, RenderError, SavedReport,
+};
+pub use run_report::{
+    AlertEntry, AttackCounts, BotnetCounts, CaptureInfo, CheckFailure, CheckResult, CheckStatus,
+    FaultEntry, LatencyBucket, LatencyHistogram, LeakEntry, LegitCounts, OtaCounts, ProbeCounts,
+    RegionOnline, RelayCounts, RunReport, SeedRun, SignalingCounts, StoreCounts, StuffingCounts,
+    SweepReport, TimelineSample, ViewerCounts, WireReport, LATENCY_BUCKETS_US, RUN_SCHEMA,
+    SWEEP_SCHEMA,
+};
 pub use sign::{
     fingerprint, sign_report, verify_report, ReportError, VerifiedReport, REPORT_FORMAT,
 };

@@ -1,0 +1,593 @@
+//! The HTML page of a run or a sweep: one self-contained file, inline CSS and SVG, no
+//! scripts, fonts or other files.
+
+use std::fmt::Write as _;
+
+use crate::html::esc;
+use crate::run_render::{bucket_label, ms, secs};
+use crate::run_report::{CheckStatus, RunReport, SweepReport, LATENCY_BUCKETS_US};
+use crate::svg::{bar_chart, time_chart, Marker, Series};
+
+const STYLE: &str =
+    "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;\
+max-width:72em;padding:0 1em;color:#222}\
+h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd}\
+table{border-collapse:collapse;width:100%;margin:.6em 0}\
+td,th{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\
+th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
+.v{padding:0 .45em;border-radius:.3em;font-weight:bold;white-space:nowrap}\
+.pass{background:#c8f0c8}.fail{background:#f6b8b8}.skip{background:#e4e4e4}\
+code{font-size:.9em;word-break:break-all}\
+.chart{width:100%;height:auto;border:1px solid #ddd;margin:.4em 0}\
+.note{color:#666}";
+
+fn head(h: &mut String, title: &str) {
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{t}</title>\n<style>{STYLE}</style></head><body>\n",
+        t = esc(title)
+    );
+}
+
+fn badge(pass: bool) -> &'static str {
+    if pass {
+        "<span class=\"v pass\">pass</span>"
+    } else {
+        "<span class=\"v fail\">FAIL</span>"
+    }
+}
+
+fn check_badge(s: CheckStatus) -> &'static str {
+    match s {
+        CheckStatus::Pass => "<span class=\"v pass\">pass</span>",
+        CheckStatus::Fail => "<span class=\"v fail\">FAIL</span>",
+        CheckStatus::NotMade => "<span class=\"v skip\">not made</span>",
+    }
+}
+
+fn kv(h: &mut String, k: &str, v: &str) {
+    let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
+}
+
+fn counts(m: &std::collections::BTreeMap<String, u64>) -> String {
+    if m.is_empty() {
+        return "none".into();
+    }
+    m.iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The fault and alert markers of the timeline charts.
+fn markers(r: &RunReport) -> Vec<Marker> {
+    let mut out: Vec<Marker> = r
+        .faults
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Marker {
+            x: f.at_seconds,
+            label: format!("F{}", i + 1),
+            title: format!("F{} at {}: {}", i + 1, secs(f.at_seconds), f.action),
+            color: "#c0392b",
+            top: true,
+        })
+        .collect();
+    out.extend(r.alerts.iter().enumerate().map(|(i, a)| {
+        let at = r.since_start(a.fired_us);
+        Marker {
+            x: at,
+            label: format!("A{}", i + 1),
+            title: format!(
+                "A{} fired at {}: {} on {} ({})",
+                i + 1,
+                secs(at),
+                a.kind,
+                a.host,
+                a.service
+            ),
+            color: "#d68910",
+            top: false,
+        }
+    }));
+    out
+}
+
+/// Renders a run report as one self-contained HTML page with SVG charts.
+pub fn render_run_html(r: &RunReport) -> String {
+    let mut h = String::new();
+    head(
+        &mut h,
+        &format!("camproof run {} seed {}", r.scenario, r.seed),
+    );
+    let _ = writeln!(
+        h,
+        "<h1>camproof run: {} (seed {}) {}</h1>",
+        esc(&r.scenario),
+        r.seed,
+        badge(r.passed())
+    );
+    h.push_str("<table>\n");
+    kv(&mut h, "Verdict", &r.verdict);
+    let _ = writeln!(
+        h,
+        "<tr><th>Reproduce</th><td><code>{}</code></td></tr>",
+        esc(&r.reproduce)
+    );
+    kv(&mut h, "Scenario file", &r.file);
+    let regions: Vec<String> = r
+        .online_by_region
+        .iter()
+        .map(|(k, v)| format!("{k} {}/{}", v.online, v.cameras))
+        .collect();
+    kv(
+        &mut h,
+        "Cameras online at the end",
+        &format!(
+            "{}/{} ({})",
+            r.cameras_online,
+            r.cameras,
+            regions.join(", ")
+        ),
+    );
+    kv(
+        &mut h,
+        "Simulated time",
+        &format!(
+            "{} ({} wall clock)",
+            secs(r.simulated_seconds),
+            secs(r.wall_seconds)
+        ),
+    );
+    kv(
+        &mut h,
+        "Sessions",
+        &format!(
+            "{} full handshakes, {} resumed; {} connect attempts; {} heartbeats acknowledged",
+            r.handshakes, r.resumptions, r.connect_attempts, r.heartbeats_acked
+        ),
+    );
+    kv(
+        &mut h,
+        "Video",
+        &format!(
+            "{} of {} frames reached a gateway ({} bytes); latency p50 {}, p99 {}",
+            r.frames_delivered,
+            r.frames_sent,
+            r.video_bytes_delivered,
+            ms(r.frame_latency_p50_us),
+            ms(r.frame_latency_p99_us)
+        ),
+    );
+    let v = &r.viewers;
+    kv(
+        &mut h,
+        "Viewers",
+        &format!(
+            "{} sign-ins ({} refused); {} live views, {} frames verified end to end, {} rejected, {} lost; latency p50 {}, p99 {}",
+            v.logins,
+            v.login_refusals.values().sum::<u64>(),
+            v.live_views,
+            v.frames_verified,
+            v.frames_rejected.values().sum::<u64>(),
+            v.frames_lost,
+            ms(v.live_latency_p50_us),
+            ms(v.live_latency_p99_us)
+        ),
+    );
+    kv(
+        &mut h,
+        "Relay",
+        &format!(
+            "{} frames in, {} out, {} dropped; longest held {}",
+            r.relay.frames_in,
+            r.relay.frames_out,
+            r.relay.dropped_overflow + r.relay.dropped_expired,
+            ms(Some(r.relay.max_held_us))
+        ),
+    );
+    kv(
+        &mut h,
+        "Store",
+        &format!(
+            "{} records acknowledged in {} batches, {} retried; {} leaders; {} accounts erased",
+            r.store.writes_acked,
+            r.store.batches_acked,
+            r.store.writes_failed,
+            r.store.leaders,
+            r.store.accounts_erased
+        ),
+    );
+    if let Some(o) = &r.ota {
+        kv(
+            &mut h,
+            "OTA",
+            &format!(
+                "{} offered, {} installed, {} refused, {} failed, {} interrupted; firmware: {}",
+                o.offered,
+                o.installed,
+                o.refused,
+                o.failed,
+                o.interrupted,
+                counts(&o.firmware)
+            ),
+        );
+    }
+    let w = &r.wire;
+    kv(
+        &mut h,
+        "Wire",
+        &if w.scanned {
+            format!(
+                "{} segments, {} bytes; scanned for {} secrets: {} found in clear",
+                w.segments,
+                w.bytes,
+                w.secrets,
+                w.leaks.len()
+            )
+        } else {
+            format!("{} segments, {} bytes; not scanned", w.segments, w.bytes)
+        },
+    );
+    if let Some(c) = &r.capture {
+        let _ = writeln!(
+            h,
+            "<tr><th>Capture</th><td>{} segments of {} TCP flows to and from {}: <a href=\"{f}\"><code>{f}</code></a> (open with Wireshark or <code>tshark -r {f}</code>)</td></tr>",
+            c.segments,
+            c.flows,
+            esc(&c.hosts.join(", ")),
+            f = esc(&c.file)
+        );
+    }
+    let _ = writeln!(
+        h,
+        "<tr><th>Trace</th><td>{} events, sha256 <code>{}</code></td></tr>",
+        r.trace_events,
+        esc(&r.trace_sha256)
+    );
+    h.push_str("</table>\n");
+
+    // Checks first: what a reader comes for.
+    h.push_str("<h2>Checks</h2>\n<table><tr><th>Check</th><th>Result</th><th>Detail</th></tr>\n");
+    for c in &r.checks {
+        let details: Vec<String> = r
+            .failures
+            .iter()
+            .filter(|f| f.check == c.name)
+            .map(|f| esc(&f.detail))
+            .collect();
+        let detail = if details.is_empty() {
+            format!("<span class=\"note\">{}</span>", esc(&c.note))
+        } else {
+            details.join("<br>")
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{detail}</td></tr>",
+            esc(&c.name),
+            check_badge(c.status)
+        );
+    }
+    h.push_str("</table>\n");
+
+    // Charts.
+    let marks = markers(r);
+    h.push_str("<h2>Timeline</h2>\n");
+    if r.timeline.is_empty() {
+        h.push_str(
+            "<p class=\"note\">No samples (the run was shorter than one sampling interval).</p>\n",
+        );
+    } else {
+        h.push_str("<p class=\"note\">Dashed lines: faults (F, red, top) and alerts firing (A, orange, bottom); hover for details.</p>\n");
+        let online = Series {
+            label: "cameras online",
+            color: "#2471a3",
+            points: r
+                .timeline
+                .iter()
+                .map(|p| (p.at_seconds, Some(p.cameras_online as f64)))
+                .collect(),
+        };
+        h.push_str(&time_chart(
+            "Cameras online, faults and alerts",
+            r.simulated_seconds,
+            "",
+            &[online],
+            &marks,
+        ));
+        h.push('\n');
+        let lat =
+            |f: fn(&crate::run_report::TimelineSample) -> Option<u64>| -> Vec<(f64, Option<f64>)> {
+                r.timeline
+                    .iter()
+                    .map(|p| (p.at_seconds, f(p).map(|us| us as f64 / 1000.0)))
+                    .collect()
+            };
+        let p50 = Series {
+            label: "frame latency p50",
+            color: "#1e8449",
+            points: lat(|p| p.latency_p50_us),
+        };
+        let p99 = Series {
+            label: "frame latency p99",
+            color: "#884ea0",
+            points: lat(|p| p.latency_p99_us),
+        };
+        if p50.points.iter().any(|(_, y)| y.is_some()) {
+            h.push_str(&time_chart(
+                "Camera-to-gateway frame latency per 5 s (ms)",
+                r.simulated_seconds,
+                " ms",
+                &[p50, p99],
+                &marks,
+            ));
+            h.push('\n');
+        } else {
+            h.push_str("<p class=\"note\">No video frames: no latency to chart.</p>\n");
+        }
+    }
+    h.push_str("<h2>Frame latency histogram</h2>\n");
+    if r.latency_histogram.is_empty() {
+        h.push_str("<p class=\"note\">No frame latencies were measured.</p>\n");
+    } else {
+        let last = LATENCY_BUCKETS_US[LATENCY_BUCKETS_US.len() - 1];
+        let buckets = &r.latency_histogram.buckets;
+        // Only the span that has samples, so the bars stay wide.
+        let used = |b: &&crate::run_report::LatencyBucket| b.camera + b.live > 0;
+        let first = buckets.iter().position(|b| used(&b)).unwrap_or(0);
+        let end = buckets.iter().rposition(|b| used(&b)).map_or(0, |i| i + 1);
+        let shown = &buckets[first..end.max(first)];
+        let cats: Vec<String> = shown.iter().map(|b| bucket_label(b.le_us, last)).collect();
+        h.push_str(&bar_chart(
+            "Frame latency histogram",
+            "latency (upper bound of the bucket)",
+            &cats,
+            &[
+                (
+                    "camera → gateway",
+                    "#2471a3",
+                    shown.iter().map(|b| b.camera).collect(),
+                ),
+                (
+                    "capture → viewer",
+                    "#d68910",
+                    shown.iter().map(|b| b.live).collect(),
+                ),
+            ],
+            false,
+        ));
+        h.push('\n');
+    }
+
+    h.push_str("<h2>Faults</h2>\n");
+    if r.faults.is_empty() {
+        h.push_str("<p>None.</p>\n");
+    } else {
+        h.push_str("<table><tr><th>#</th><th>At</th><th>Action</th></tr>\n");
+        for (i, f) in r.faults.iter().enumerate() {
+            let _ = writeln!(
+                h,
+                "<tr><td>F{}</td><td class=\"n\">{}</td><td><code>{}</code></td></tr>",
+                i + 1,
+                esc(&secs(f.at_seconds)),
+                esc(&f.action)
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    h.push_str("<h2>Alerts</h2>\n");
+    if r.alerts.is_empty() {
+        h.push_str("<p>None.</p>\n");
+    } else {
+        h.push_str("<table><tr><th>#</th><th>Alert</th><th>Host</th><th>Service</th><th>Cause began</th><th>Fired</th><th>Resolved</th><th>Detail</th></tr>\n");
+        for (i, a) in r.alerts.iter().enumerate() {
+            let _ = writeln!(
+                h,
+                "<tr><td>A{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                i + 1,
+                esc(&a.kind),
+                esc(&a.host),
+                esc(&a.service),
+                esc(&secs(r.since_start(a.began_us))),
+                esc(&secs(r.since_start(a.fired_us))),
+                esc(&a
+                    .resolved_us
+                    .map(|t| secs(r.since_start(t)))
+                    .unwrap_or_else(|| "no".into())),
+                esc(&a.detail)
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    let a = &r.attacks;
+    if a.hosts > 0 {
+        let _ = writeln!(
+            h,
+            "<h2>Attacks</h2>\n<p>{} attacker hosts.</p>\n<table><tr><th>Attack</th><th>Counters</th></tr>",
+            a.hosts
+        );
+        kv(
+            &mut h,
+            "Credential stuffing",
+            &format!(
+                "{} leaked pairs tried: {}; {} breaches",
+                a.stuffing.attempts,
+                counts(&a.stuffing.outcomes),
+                a.stuffing.breaches.len()
+            ),
+        );
+        kv(
+            &mut h,
+            "Botnet",
+            &format!(
+                "{} connections ({}); refused: {}; went along: {}; unanswered: {}",
+                a.botnet.attempts.values().sum::<u64>(),
+                counts(&a.botnet.attempts),
+                counts(&a.botnet.refused),
+                counts(&a.botnet.accepted),
+                counts(&a.botnet.unanswered)
+            ),
+        );
+        kv(
+            &mut h,
+            "Cross-tenant probing",
+            &format!(
+                "{} sign-ins; probes: {}; refused: {}; own stream admitted {} times; {} breaches",
+                a.probing.sign_ins,
+                counts(&a.probing.probes),
+                counts(&a.probing.refused),
+                a.probing.own_admitted,
+                a.probing.breaches.len()
+            ),
+        );
+        kv(
+            &mut h,
+            "Real users during attacks",
+            &format!(
+                "{} sign-ins; refused: {}",
+                a.legit.ok,
+                counts(&a.legit.refused)
+            ),
+        );
+        h.push_str("</table>\n");
+    }
+    if !w.leaks.is_empty() {
+        h.push_str("<h2>Secrets in clear on the wire</h2>\n<table><tr><th>At</th><th>Secret</th><th>From</th><th>To</th></tr>\n");
+        for l in &w.leaks {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"n\">{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
+                esc(&secs(l.at_seconds)),
+                esc(&l.secret),
+                esc(&l.from),
+                esc(&l.to)
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    if !r.timeline.is_empty() {
+        h.push_str("<details><summary>Timeline samples</summary>\n<table><tr><th>At</th><th>Cameras online</th><th>Frames</th><th>Latency p50</th><th>p99</th><th>Live frames</th><th>Sign-ins</th><th>Refused</th></tr>\n");
+        for p in &r.timeline {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                esc(&secs(p.at_seconds)),
+                p.cameras_online,
+                p.frames,
+                esc(&ms(p.latency_p50_us)),
+                esc(&ms(p.latency_p99_us)),
+                p.live_frames,
+                p.logins,
+                p.login_refusals
+            );
+        }
+        h.push_str("</table></details>\n");
+    }
+    let _ = writeln!(
+        h,
+        "<p class=\"note\">{} &middot; <code>camproof report render result.json</code> renders this page again.</p>",
+        esc(&r.schema)
+    );
+    h.push_str("</body></html>\n");
+    h
+}
+
+/// Renders a sweep report as one self-contained HTML page: totals, failures with their
+/// reproduce commands, every seed, and a chart of wall time per seed.
+pub fn render_sweep_html(s: &SweepReport) -> String {
+    let mut h = String::new();
+    head(&mut h, &format!("camproof sweep {}", s.scenario));
+    let _ = writeln!(
+        h,
+        "<h1>camproof sweep: {} {}</h1>",
+        esc(&s.scenario),
+        badge(s.failed == 0)
+    );
+    h.push_str("<table>\n");
+    kv(
+        &mut h,
+        "Seeds",
+        &format!(
+            "{} passed, {} failed of {}",
+            s.passed,
+            s.failed,
+            s.runs.len()
+        ),
+    );
+    kv(&mut h, "Scenario file", &s.file);
+    if let Some(p) = &s.plant {
+        kv(&mut h, "Planted bug", p);
+    }
+    kv(&mut h, "Shards", &s.shards.join(", "));
+    kv(&mut h, "Wall time", &secs(s.wall_seconds));
+    for (seed, path) in &s.shrunk {
+        kv(&mut h, &format!("Shrunk seed {seed}"), path);
+    }
+    h.push_str("</table>\n");
+    let failing: Vec<_> = s.runs.iter().filter(|r| r.verdict != "pass").collect();
+    if !failing.is_empty() {
+        h.push_str("<h2>Failures</h2>\n");
+        for r in failing {
+            let _ = write!(h, "<h3>seed {}</h3>\n<ul>", r.seed);
+            for f in &r.failures {
+                let _ = write!(h, "<li>{}</li>", esc(f));
+            }
+            let _ = writeln!(
+                h,
+                "</ul>\n<p>Reproduce: <code>{}</code></p>",
+                esc(&r.reproduce)
+            );
+        }
+    }
+    if !s.runs.is_empty() && s.runs.len() <= 200 {
+        h.push_str("<h2>Wall time per seed</h2>\n");
+        let cats: Vec<String> = s.runs.iter().map(|r| r.seed.to_string()).collect();
+        let wall_ms = |pass: bool| -> Vec<u64> {
+            s.runs
+                .iter()
+                .map(|r| {
+                    if (r.verdict == "pass") == pass {
+                        (r.wall_seconds * 1000.0).round() as u64
+                    } else {
+                        0
+                    }
+                })
+                .collect()
+        };
+        h.push_str(&bar_chart(
+            "Wall time per seed (ms)",
+            "seed",
+            &cats,
+            &[
+                ("passed (ms)", "#27ae60", wall_ms(true)),
+                ("failed (ms)", "#c0392b", wall_ms(false)),
+            ],
+            true,
+        ));
+        h.push('\n');
+    }
+    h.push_str("<h2>Seeds</h2>\n<table><tr><th>Seed</th><th>Verdict</th><th>Failed checks</th><th>Trace sha256</th><th>Wall</th><th>Reproduce</th></tr>\n");
+    for r in &s.runs {
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td><code title=\"{}\">{}</code></td><td class=\"n\">{:.2} s</td><td><code>{}</code></td></tr>",
+            r.seed,
+            badge(r.verdict == "pass"),
+            esc(&r.checks().join(", ")),
+            esc(&r.trace_hash),
+            esc(&r.trace_hash.chars().take(16).collect::<String>()),
+            r.wall_seconds,
+            esc(&r.reproduce)
+        );
+    }
+    h.push_str("</table>\n");
+    let _ = writeln!(
+        h,
+        "<p class=\"note\">{} &middot; <code>camproof report render sweep.json</code> renders this page again.</p>",
+        esc(&s.schema)
+    );
+    h.push_str("</body></html>\n");
+    h
+}

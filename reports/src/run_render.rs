@@ -1,0 +1,556 @@
+//! Markdown and JUnit XML for run and sweep reports, and the set of files a report
+//! directory gets.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+use thiserror::Error;
+
+use crate::run_report::{CheckStatus, RunReport, SweepReport};
+
+/// Why a run or sweep report could not be rendered.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RenderError {
+    /// The JUnit XML writer failed.
+    #[error("writing JUnit XML: {0}")]
+    Junit(#[from] quick_junit::SerializeError),
+    /// The JSON could not be written.
+    #[error("writing JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A saved report could not be read back.
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+/// Milliseconds of an optional µs latency, for people (`12.34 ms`, or `n/a`).
+pub(crate) fn ms(us: Option<u64>) -> String {
+    us.map(|us| format!("{:.2} ms", us as f64 / 1000.0))
+        .unwrap_or_else(|| "n/a".into())
+}
+
+/// Seconds for people: `12 s`, `1.5 s`.
+pub(crate) fn secs(s: f64) -> String {
+    if (s - s.round()).abs() < 1e-6 {
+        format!("{} s", s.round() as i64)
+    } else {
+        format!("{s:.1} s")
+    }
+}
+
+/// The label of a histogram bucket by its upper bound: `≤100 µs`, `≤2 ms`, `>10 s`.
+pub(crate) fn bucket_label(le_us: Option<u64>, last: u64) -> String {
+    let unit = |us: u64| {
+        if us >= 1_000_000 {
+            format!("{} s", us / 1_000_000)
+        } else if us >= 1_000 {
+            format!("{} ms", us / 1_000)
+        } else {
+            format!("{us} µs")
+        }
+    };
+    match le_us {
+        Some(b) => format!("≤{}", unit(b)),
+        None => format!(">{}", unit(last)),
+    }
+}
+
+/// Markdown text that stays text: HTML special characters escaped, one line.
+fn text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace(['\n', '\r'], " ")
+}
+
+/// A Markdown table cell: [`text`] with pipes escaped.
+fn cell(s: &str) -> String {
+    text(s).replace('\\', "\\\\").replace('|', "\\|")
+}
+
+/// Inline code that survives backticks in `s`.
+fn code(s: &str) -> String {
+    if s.contains('`') {
+        format!("`` {} ``", s.replace('\n', " "))
+    } else {
+        format!("`{}`", s.replace('\n', " "))
+    }
+}
+
+fn status_word(s: CheckStatus) -> &'static str {
+    match s {
+        CheckStatus::Pass => "pass",
+        CheckStatus::Fail => "**FAIL**",
+        CheckStatus::NotMade => "not made",
+    }
+}
+
+fn join_counts(m: &std::collections::BTreeMap<String, u64>) -> String {
+    if m.is_empty() {
+        return "none".into();
+    }
+    m.iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The run report as Markdown (GitHub-flavoured tables), for a CI summary or a PR.
+pub fn render_run_markdown(r: &RunReport) -> String {
+    let mut m = String::new();
+    let _ = writeln!(
+        m,
+        "# camproof run: {} (seed {}): {}\n",
+        r.scenario,
+        r.seed,
+        if r.passed() { "PASS" } else { "FAIL" }
+    );
+    let _ = writeln!(m, "- **Verdict:** {}", r.verdict);
+    let _ = writeln!(m, "- **Reproduce:** {}", code(&r.reproduce));
+    let _ = writeln!(m, "- **Scenario file:** {}", code(&r.file));
+    let _ = writeln!(
+        m,
+        "- **Trace:** {} events, sha256 {}\n",
+        r.trace_events,
+        code(&r.trace_sha256)
+    );
+    m.push_str("| measure | value |\n|---|---|\n");
+    let regions: Vec<String> = r
+        .online_by_region
+        .iter()
+        .map(|(k, v)| format!("{k} {}/{}", v.online, v.cameras))
+        .collect();
+    let mut row = |k: &str, v: String| {
+        let _ = writeln!(m, "| {} | {} |", cell(k), cell(&v));
+    };
+    row(
+        "cameras online at the end",
+        format!(
+            "{}/{} ({})",
+            r.cameras_online,
+            r.cameras,
+            regions.join(", ")
+        ),
+    );
+    row(
+        "simulated time",
+        format!(
+            "{} ({} wall)",
+            secs(r.simulated_seconds),
+            secs(r.wall_seconds)
+        ),
+    );
+    row(
+        "sessions",
+        format!(
+            "{} full handshakes, {} resumed, {} connect attempts",
+            r.handshakes, r.resumptions, r.connect_attempts
+        ),
+    );
+    row(
+        "video",
+        format!(
+            "{} of {} frames reached a gateway; latency p50 {}, p99 {}",
+            r.frames_delivered,
+            r.frames_sent,
+            ms(r.frame_latency_p50_us),
+            ms(r.frame_latency_p99_us)
+        ),
+    );
+    let v = &r.viewers;
+    row(
+        "viewers",
+        format!(
+            "{} sign-ins, {} refused; {} live views, {} frames verified, {} lost; latency p50 {}, p99 {}",
+            v.logins,
+            v.login_refusals.values().sum::<u64>(),
+            v.live_views,
+            v.frames_verified,
+            v.frames_lost,
+            ms(v.live_latency_p50_us),
+            ms(v.live_latency_p99_us)
+        ),
+    );
+    row(
+        "store",
+        format!(
+            "{} records acknowledged in {} batches, {} retried; {} leaders; {} accounts erased",
+            r.store.writes_acked,
+            r.store.batches_acked,
+            r.store.writes_failed,
+            r.store.leaders,
+            r.store.accounts_erased
+        ),
+    );
+    let w = &r.wire;
+    row(
+        "wire",
+        if w.scanned {
+            format!(
+                "{} segments, {} bytes; scanned for {} secrets, {} found in clear",
+                w.segments,
+                w.bytes,
+                w.secrets,
+                w.leaks.len()
+            )
+        } else {
+            format!("{} segments, {} bytes; not scanned", w.segments, w.bytes)
+        },
+    );
+    if let Some(c) = &r.capture {
+        row(
+            "capture",
+            format!(
+                "{} segments of {} flows of {} in {}",
+                c.segments,
+                c.flows,
+                c.hosts.join(", "),
+                c.file
+            ),
+        );
+    }
+
+    m.push_str("\n## Checks\n\n| check | result | detail |\n|---|---|---|\n");
+    for c in &r.checks {
+        let details: Vec<&str> = r
+            .failures
+            .iter()
+            .filter(|f| f.check == c.name)
+            .map(|f| f.detail.as_str())
+            .collect();
+        let detail = if details.is_empty() {
+            c.note.clone()
+        } else {
+            details.join("; ")
+        };
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} |",
+            cell(&c.name),
+            status_word(c.status),
+            cell(&detail)
+        );
+    }
+
+    m.push_str("\n## Faults\n\n");
+    if r.faults.is_empty() {
+        m.push_str("None.\n");
+    } else {
+        m.push_str("| # | at | action |\n|---|---|---|\n");
+        for (i, f) in r.faults.iter().enumerate() {
+            let _ = writeln!(
+                m,
+                "| F{} | {} | {} |",
+                i + 1,
+                secs(f.at_seconds),
+                cell(&f.action)
+            );
+        }
+    }
+
+    m.push_str("\n## Alerts\n\n");
+    if r.alerts.is_empty() {
+        m.push_str("None.\n");
+    } else {
+        m.push_str(
+            "| # | alert | host | service | cause began | fired | resolved | detail |\n\
+             |---|---|---|---|---|---|---|---|\n",
+        );
+        for (i, a) in r.alerts.iter().enumerate() {
+            let _ = writeln!(
+                m,
+                "| A{} | {} | {} | {} | {} | {} | {} | {} |",
+                i + 1,
+                cell(&a.kind),
+                cell(&a.host),
+                cell(&a.service),
+                secs(r.since_start(a.began_us)),
+                secs(r.since_start(a.fired_us)),
+                a.resolved_us
+                    .map(|t| secs(r.since_start(t)))
+                    .unwrap_or_else(|| "no".into()),
+                cell(&a.detail)
+            );
+        }
+    }
+
+    if !r.latency_histogram.is_empty() {
+        m.push_str("\n## Frame latency\n\n| latency | camera → gateway | capture → viewer |\n|---|---|---|\n");
+        let last =
+            crate::run_report::LATENCY_BUCKETS_US[crate::run_report::LATENCY_BUCKETS_US.len() - 1];
+        for b in &r.latency_histogram.buckets {
+            if b.camera + b.live > 0 {
+                let _ = writeln!(
+                    m,
+                    "| {} | {} | {} |",
+                    bucket_label(b.le_us, last),
+                    b.camera,
+                    b.live
+                );
+            }
+        }
+    }
+
+    let a = &r.attacks;
+    if a.hosts > 0 {
+        let _ = writeln!(m, "\n## Attacks\n\n{} attacker hosts.\n", a.hosts);
+        m.push_str("| attack | counters |\n|---|---|\n");
+        let _ = writeln!(
+            m,
+            "| credential stuffing | {} pairs tried: {}; {} breaches |",
+            a.stuffing.attempts,
+            cell(&join_counts(&a.stuffing.outcomes)),
+            a.stuffing.breaches.len()
+        );
+        let _ = writeln!(
+            m,
+            "| botnet | {} connections; refused: {}; went along: {}; unanswered {} |",
+            a.botnet.attempts.values().sum::<u64>(),
+            cell(&join_counts(&a.botnet.refused)),
+            cell(&join_counts(&a.botnet.accepted)),
+            a.botnet.unanswered.values().sum::<u64>()
+        );
+        let _ = writeln!(
+            m,
+            "| cross-tenant probing | {} probes; refused: {}; own stream admitted {} times; {} breaches |",
+            a.probing.probes.values().sum::<u64>(),
+            cell(&join_counts(&a.probing.refused)),
+            a.probing.own_admitted,
+            a.probing.breaches.len()
+        );
+        let _ = writeln!(
+            m,
+            "| real users during attacks | {} sign-ins, refused: {} |",
+            a.legit.ok,
+            cell(&join_counts(&a.legit.refused))
+        );
+    }
+    if !w.leaks.is_empty() {
+        m.push_str("\n## Secrets in clear\n\n| at | secret | from | to |\n|---|---|---|---|\n");
+        for l in &w.leaks {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {} |",
+                secs(l.at_seconds),
+                cell(&l.secret),
+                cell(&l.from),
+                cell(&l.to)
+            );
+        }
+    }
+    m
+}
+
+/// The run report as JUnit XML: one suite, one test case per check; a broken check is
+/// a `<failure>` with what was found and the reproduce command; a check not made is
+/// skipped with the reason.
+pub fn render_run_junit(r: &RunReport) -> Result<String, RenderError> {
+    let mut junit = quick_junit::Report::new(format!("camproof run {}", r.scenario));
+    let mut suite = TestSuite::new(format!("run.{} seed {}", r.scenario, r.seed));
+    suite.set_time(Duration::from_secs_f64(r.wall_seconds.max(0.0)));
+    let seed = r.seed.to_string();
+    let simulated = r.simulated_seconds.to_string();
+    suite.add_properties([
+        ("seed", seed.as_str()),
+        ("trace_sha256", r.trace_sha256.as_str()),
+        ("reproduce", r.reproduce.as_str()),
+        ("simulated_seconds", simulated.as_str()),
+    ]);
+    for c in &r.checks {
+        let mut status = match c.status {
+            CheckStatus::Pass => TestCaseStatus::success(),
+            CheckStatus::Fail => TestCaseStatus::non_success(NonSuccessKind::Failure),
+            CheckStatus::NotMade => TestCaseStatus::skipped(),
+        };
+        match c.status {
+            CheckStatus::Pass => {}
+            CheckStatus::NotMade => {
+                status.set_message(c.note.clone());
+            }
+            CheckStatus::Fail => {
+                let details: Vec<&str> = r
+                    .failures
+                    .iter()
+                    .filter(|f| f.check == c.name)
+                    .map(|f| f.detail.as_str())
+                    .collect();
+                status.set_message(details.first().copied().unwrap_or("failed").to_string());
+                status.set_type(c.name.clone());
+                status.set_description(format!(
+                    "{}\n\nreproduce: {}\n",
+                    details.join("\n"),
+                    r.reproduce
+                ));
+            }
+        }
+        let mut case = TestCase::new(c.name.clone(), status);
+        case.set_classname(format!("camproof.run.{}", r.scenario));
+        suite.add_test_case(case);
+    }
+    junit.add_test_suite(suite);
+    Ok(junit.to_string()?)
+}
+
+/// The sweep report as Markdown: totals and a table of seeds, failures first.
+pub fn render_sweep_markdown(s: &SweepReport) -> String {
+    let mut m = String::new();
+    let _ = writeln!(
+        m,
+        "# camproof sweep: {}: {}\n",
+        s.scenario,
+        if s.failed == 0 { "PASS" } else { "FAIL" }
+    );
+    let _ = writeln!(
+        m,
+        "- **Seeds:** {} passed, {} failed of {}",
+        s.passed,
+        s.failed,
+        s.runs.len()
+    );
+    let _ = writeln!(m, "- **Scenario file:** {}", code(&s.file));
+    if let Some(p) = &s.plant {
+        let _ = writeln!(m, "- **Planted bug:** {}", code(p));
+    }
+    let _ = writeln!(m, "- **Shards:** {}", s.shards.join(", "));
+    let _ = writeln!(m, "- **Wall time:** {}", secs(s.wall_seconds));
+    for (seed, path) in &s.shrunk {
+        let _ = writeln!(m, "- **Shrunk seed {seed}:** {}", code(path));
+    }
+    let failing: Vec<_> = s.runs.iter().filter(|r| r.verdict != "pass").collect();
+    if !failing.is_empty() {
+        m.push_str("\n## Failures\n\n");
+        for r in failing {
+            let _ = writeln!(m, "### seed {}\n", r.seed);
+            for f in &r.failures {
+                let _ = writeln!(m, "- {}", text(f));
+            }
+            let _ = writeln!(m, "\nReproduce: {}\n", code(&r.reproduce));
+        }
+    }
+    m.push_str("\n## Seeds\n\n| seed | verdict | failed checks | trace sha256 | wall |\n|---|---|---|---|---|\n");
+    for r in &s.runs {
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} | {:.2} s |",
+            r.seed,
+            if r.verdict == "pass" {
+                "pass"
+            } else {
+                "**FAIL**"
+            },
+            cell(&r.checks().join(", ")),
+            code(&r.trace_hash),
+            r.wall_seconds
+        );
+    }
+    m
+}
+
+/// The sweep report as JUnit XML: one suite, one test case per seed; a failing seed's
+/// `<failure>` names the checks and carries every detail and the reproduce command.
+pub fn render_sweep_junit(s: &SweepReport) -> Result<String, RenderError> {
+    let mut junit = quick_junit::Report::new(format!("camproof sweep {}", s.scenario));
+    let mut suite = TestSuite::new(match &s.plant {
+        Some(p) => format!("sweep.{} (planted {p})", s.scenario),
+        None => format!("sweep.{}", s.scenario),
+    });
+    suite.set_time(Duration::from_secs_f64(s.wall_seconds.max(0.0)));
+    let shards = s.shards.join(",");
+    suite.add_property(("shards", shards.as_str()));
+    for r in &s.runs {
+        let status = if r.verdict == "pass" {
+            TestCaseStatus::success()
+        } else {
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            st.set_message(format!("failed: {}", r.checks().join(", ")));
+            st.set_description(format!(
+                "{}\n\nreproduce: {}\n",
+                r.failures.join("\n"),
+                r.reproduce
+            ));
+            st
+        };
+        let mut case = TestCase::new(format!("seed {}", r.seed), status);
+        case.set_classname(format!("camproof.sweep.{}", s.scenario));
+        case.set_time(Duration::from_secs_f64(r.wall_seconds.max(0.0)));
+        suite.add_test_case(case);
+    }
+    junit.add_test_suite(suite);
+    Ok(junit.to_string()?)
+}
+
+/// The files of a run's report directory, as (file name, contents): `result.json`,
+/// `report.md`, `report.html`, `junit.xml`.
+pub fn run_files(r: &RunReport) -> Result<Vec<(&'static str, String)>, RenderError> {
+    Ok(vec![
+        ("result.json", serde_json::to_string_pretty(r)? + "\n"),
+        ("report.md", render_run_markdown(r)),
+        ("report.html", crate::run_html::render_run_html(r)),
+        ("junit.xml", render_run_junit(r)?),
+    ])
+}
+
+/// The report files of a sweep, as (file name, contents): `report.md`, `report.html`,
+/// `junit.xml` (the caller writes `sweep.json` where it was asked to).
+pub fn sweep_files(s: &SweepReport) -> Result<Vec<(&'static str, String)>, RenderError> {
+    Ok(vec![
+        ("report.md", render_sweep_markdown(s)),
+        ("report.html", crate::run_html::render_sweep_html(s)),
+        ("junit.xml", render_sweep_junit(s)?),
+    ])
+}
+
+/// A saved `result.json` or `sweep.json`, told apart by its `schema`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SavedReport {
+    /// A run (`camproof.run/2`).
+    Run(Box<RunReport>),
+    /// A sweep or merged sweep (`camproof.sweep/1`).
+    Sweep(SweepReport),
+}
+
+impl SavedReport {
+    /// Reads a saved report from its JSON text; an unknown or old schema is an error
+    /// that names it.
+    pub fn parse(text: &str) -> Result<Self, RenderError> {
+        #[derive(serde::Deserialize)]
+        struct Head {
+            schema: Option<String>,
+        }
+        let head: Head = serde_json::from_str(text)
+            .map_err(|e| RenderError::Unreadable(format!("not a JSON report: {e}")))?;
+        match head.schema.as_deref() {
+            Some(crate::run_report::RUN_SCHEMA) => serde_json::from_str(text)
+                .map(|r| SavedReport::Run(Box::new(r)))
+                .map_err(|e| RenderError::Unreadable(format!("a damaged run report: {e}"))),
+            Some(crate::run_report::SWEEP_SCHEMA) => serde_json::from_str(text)
+                .map(SavedReport::Sweep)
+                .map_err(|e| RenderError::Unreadable(format!("a damaged sweep report: {e}"))),
+            Some("camproof.run/1") => Err(RenderError::Unreadable(
+                "schema camproof.run/1 has no checks or timeline to render: run the scenario \
+                 again with this version of camproof"
+                    .into(),
+            )),
+            Some(other) => Err(RenderError::Unreadable(format!(
+                "unknown schema {other:?} (expected {} or {})",
+                crate::run_report::RUN_SCHEMA,
+                crate::run_report::SWEEP_SCHEMA
+            ))),
+            None => Err(RenderError::Unreadable(
+                "no \"schema\" field: not a camproof run or sweep report".into(),
+            )),
+        }
+    }
+
+    /// The Markdown, HTML and JUnit files of the report (see [`run_files`]).
+    pub fn files(&self) -> Result<Vec<(&'static str, String)>, RenderError> {
+        match self {
+            SavedReport::Run(r) => Ok(run_files(r)?
+                .into_iter()
+                .filter(|(name, _)| *name != "result.json")
+                .collect()),
+            SavedReport::Sweep(s) => sweep_files(s),
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Run and sweep reports rendered from fixed synthetic data are pinned, well-formed and
+//! escape what they show.
+
+use std::collections::BTreeMap;
+
+use camproof_reports::{
+    render_run_html, render_run_junit, render_run_markdown, render_sweep_html, render_sweep_junit,
+    render_sweep_markdown, run_files, AlertEntry, AttackCounts, CaptureInfo, CheckFailure,
+    CheckResult, CheckStatus, FaultEntry, LatencyHistogram, LeakEntry, RegionOnline, RunReport,
+    SavedReport, SeedRun, StuffingCounts, SweepReport, TimelineSample, WireReport, RUN_SCHEMA,
+    SWEEP_SCHEMA,
+};
+
+const EPOCH: u64 = 1_799_913_600;
+
+fn check(name: &str, status: CheckStatus, note: &str) -> CheckResult {
+    CheckResult {
+        name: name.into(),
+        status,
+        note: note.into(),
+    }
+}
+
+/// A failing run with faults, alerts, a leak, attacks and text that needs escaping.
+fn run_report() -> RunReport {
+    let timeline = (1..=8)
+        .map(|i| TimelineSample {
+            at_seconds: 5.0 * i as f64,
+            cameras_online: if (2..5).contains(&i) { 2 } else { 4 },
+            frames: 40 * i,
+            latency_p50_us: (i != 3).then_some(20_000 + 1_000 * i),
+            latency_p99_us: (i != 3).then_some(60_000 + 15_000 * i),
+            live_frames: 10,
+            logins: i % 2,
+            login_refusals: u64::from(i == 4),
+        })
+        .collect();
+    let camera: Vec<u64> = (0..200).map(|i| 15_000 + i * 700).collect();
+    let live: Vec<u64> = (0..50).map(|i| 40_000 + i * 3_000).collect();
+    RunReport {
+        schema: RUN_SCHEMA.into(),
+        scenario: "zone-split".into(),
+        file: "tests/data/zone-split.toml".into(),
+        seed: 7,
+        verdict: "fail (no-acked-write-lost)".into(),
+        failures: vec![CheckFailure {
+            check: "no-acked-write-lost".into(),
+            detail: "apac: acknowledged write <user0@site1.example> & \"friends\" lost".into(),
+        }],
+        checks: vec![
+            check("liveness", CheckStatus::Pass, ""),
+            check("one-leader-per-term", CheckStatus::Pass, ""),
+            check("no-acked-write-lost", CheckStatus::Fail, ""),
+            check("erasure", CheckStatus::Pass, ""),
+            check("residency", CheckStatus::Pass, ""),
+            check("no-plaintext-secret", CheckStatus::Pass, ""),
+            check(
+                "no-credential-breach",
+                CheckStatus::NotMade,
+                "no credential-stuffing attack in this scenario",
+            ),
+        ],
+        reproduce:
+            "camproof sweep tests/data/zone-split.toml --seeds 7 --plant ack-before-replication"
+                .into(),
+        cameras: 4,
+        cameras_online: 4,
+        online_by_region: BTreeMap::from([
+            (
+                "apac".into(),
+                RegionOnline {
+                    online: 2,
+                    cameras: 2,
+                },
+            ),
+            (
+                "eu-africa".into(),
+                RegionOnline {
+                    online: 2,
+                    cameras: 2,
+                },
+            ),
+        ]),
+        epoch_seconds: EPOCH,
+        simulated_seconds: 40.0,
+        wall_seconds: 1.25,
+        handshakes: 6,
+        resumptions: 2,
+        connect_attempts: 9,
+        heartbeats_acked: 16,
+        frames_sent: 1_500,
+        frames_delivered: 1_440,
+        video_bytes_delivered: 5_898_240,
+        frame_latency_p50_us: Some(24_000),
+        frame_latency_p99_us: Some(131_000),
+        gateway_failures: BTreeMap::from([("handshake-timeout".into(), 1)]),
+        viewers: Default::default(),
+        signaling: Default::default(),
+        ota: None,
+        store: Default::default(),
+        relay: Default::default(),
+        faults: vec![
+            FaultEntry {
+                at_seconds: 1.0,
+                action: "Partition(\"gw-apac-1\", \"gw-apac-2\")".into(),
+            },
+            FaultEntry {
+                at_seconds: 1.0,
+                action: "Partition(\"gw-apac-1\", \"gw-apac-3\")".into(),
+            },
+            FaultEntry {
+                at_seconds: 5.0,
+                action: "Crash(\"site-eu-africa-0\")".into(),
+            },
+            FaultEntry {
+                at_seconds: 20.0,
+                action: "Restart(\"site-eu-africa-0\")".into(),
+            },
+        ],
+        alerts: vec![AlertEntry {
+            kind: "ServiceNotRunning".into(),
+            host: "site-eu-africa-0".into(),
+            service: "cameras".into(),
+            began_us: (EPOCH + 5) * 1_000_000,
+            fired_us: (EPOCH + 10) * 1_000_000,
+            resolved_us: Some((EPOCH + 25) * 1_000_000),
+            detail: "no heartbeat for 5 s <script>alert(1)</script>".into(),
+        }],
+        timeline,
+        wire: WireReport {
+            scanned: true,
+            secrets: 12,
+            segments: 3_456,
+            bytes: 6_000_000,
+            leaks: vec![LeakEntry {
+                at_seconds: 12.5,
+                secret: "password of user0@site1.example".into(),
+                from: "site-apac-1".into(),
+                to: "gw-apac-1".into(),
+            }],
+        },
+        attacks: AttackCounts {
+            hosts: 2,
+            stuffing: StuffingCounts {
+                attempts: 40,
+                outcomes: BTreeMap::from([
+                    ("account-locked".into(), 10),
+                    ("wrong-credentials".into(), 30),
+                ]),
+                breaches: vec![],
+            },
+            ..Default::default()
+        },
+        latency_histogram: LatencyHistogram::from_samples(&camera, &live),
+        capture: Some(CaptureInfo {
+            file: "capture.pcap".into(),
+            hosts: vec!["gw-apac-1".into()],
+            segments: 321,
+            flows: 6,
+        }),
+        trace_events: 9_876,
+        trace_sha256: "ab".repeat(32),
+    }
+}
+
+fn sweep_report() -> SweepReport {
+    let run = |seed: u64, fail: bool| {
+        SeedRun {
+        seed,
+        verdict: if fail { "fail" } else { "pass" }.into(),
+        failures: if fail {
+            vec![
+                "no-acked-write-lost: apac: acknowledged write 17 lost".into(),
+                "liveness: 3/4 cameras online at the end".into(),
+            ]
+        } else {
+            vec![]
+        },
+        trace_hash: format!("{seed:02x}").repeat(32),
+        wall_seconds: 0.5 + seed as f64 / 10.0,
+        reproduce: format!(
+            "camproof sweep tests/data/zone-split.toml --seeds {seed} --plant ack-before-replication"
+        ),
+    }
+    };
+    let mut s = SweepReport {
+        schema: SWEEP_SCHEMA.into(),
+        scenario: "zone-split".into(),
+        file: "tests/data/zone-split.toml".into(),
+        plant: Some("ack-before-replication".into()),
+        shards: vec!["1/2".into(), "2/2".into()],
+        runs: vec![run(3, false), run(1, true), run(2, false), run(4, false)],
+        passed: 0,
+        failed: 0,
+        wall_seconds: 3.5,
+        shrunk: BTreeMap::from([(1, "out/zone-split-shrunk-seed1.toml".into())]),
+    };
+    s.tally();
+    s
+}
+
+/// Every element closes and every name matches: a browser and a CI parser read it.
+fn well_formed(xml: &str) -> usize {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut elements = 0;
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Eof) => return elements,
+            Ok(quick_xml::events::Event::Start(_) | quick_xml::events::Event::Empty(_)) => {
+                elements += 1
+            }
+            Ok(_) => {}
+            Err(e) => panic!(
+                "not well-formed at {}: {e}\n{xml}",
+                reader.buffer_position()
+            ),
+        }
+    }
+}
+
+fn svgs(html: &str) -> Vec<&str> {
+    html.match_indices("<svg ")
+        .map(|(at, _)| {
+            let end = html[at..].find("</svg>").expect("a closed svg") + at + "</svg>".len();
+            &html[at..end]
+        })
+        .collect()
+}
+
+#[test]
+fn run_markdown_is_pinned() {
+    insta::assert_snapshot!(render_run_markdown(&run_report()));
+}
+
+#[test]
+fn run_junit_is_pinned_and_has_one_case_per_check() {
+    let xml = render_run_junit(&run_report()).unwrap();
+    well_formed(&xml);
+    assert_eq!(xml.matches("<testcase ").count(), 7);
+    assert_eq!(xml.matches("<failure").count(), 1);
+    assert_eq!(xml.matches("<skipped").count(), 1);
+    insta::assert_snapshot!(xml);
+}
+
+#[test]
+fn run_html_is_pinned_self_contained_and_escaped() {
+    let html = render_run_html(&run_report());
+    for banned in ["<script", "src=\"http", "href=\"http", "@import", "url("] {
+        assert!(!html.contains(banned), "{banned} in the page");
+    }
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    let charts = svgs(&html);
+    assert_eq!(charts.len(), 3, "timeline, latency, histogram");
+    for svg in charts {
+        assert!(well_formed(svg) > 10);
+    }
+    // Fault markers, two at the same time, and the alert.
+    for label in [">F1<", ">F2<", ">F4<", ">A1<"] {
+        assert!(html.contains(label), "{label}");
+    }
+    insta::assert_snapshot!(html);
+}
+
+#[test]
+fn run_report_round_trips_through_json() {
+    let r = run_report();
+    let files = run_files(&r).unwrap();
+    let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        ["result.json", "report.md", "report.html", "junit.xml"]
+    );
+    let json = &files[0].1;
+    assert!(json.contains("\"schema\": \"camproof.run/2\""));
+    let back = SavedReport::parse(json).unwrap();
+    assert_eq!(back, SavedReport::Run(Box::new(r)));
+    assert_eq!(back.files().unwrap().len(), 3);
+    let old = SavedReport::parse("{\"schema\": \"camproof.run/1\"}").unwrap_err();
+    assert!(old.to_string().contains("camproof.run/1"), "{old}");
+    assert!(SavedReport::parse("[1, 2]").is_err());
+    assert!(SavedReport::parse("{\"schema\": \"camproof.run/2\"}").is_err());
+}
+
+#[test]
+fn sweep_reports_are_pinned() {
+    let s = sweep_report();
+    assert_eq!((s.passed, s.failed), (3, 1));
+    let xml = render_sweep_junit(&s).unwrap();
+    well_formed(&xml);
+    assert_eq!(xml.matches("<testcase ").count(), 4);
+    assert_eq!(xml.matches("<failure").count(), 1);
+    insta::assert_snapshot!("sweep_junit", xml);
+    insta::assert_snapshot!("sweep_markdown", render_sweep_markdown(&s));
+    let html = render_sweep_html(&s);
+    for svg in svgs(&html) {
+        well_formed(svg);
+    }
+    insta::assert_snapshot!("sweep_html", html);
+    let json = serde_json::to_string(&s).unwrap();
+    assert_eq!(SavedReport::parse(&json).unwrap(), SavedReport::Sweep(s));
+}
