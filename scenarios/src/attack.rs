@@ -2,13 +2,15 @@
 //! invariants that say whether the platform held.
 //!
 //! A scenario's `[[attack]]` entries become [`AttackSpec`]s; [`spawn_all`] builds their
-//! hosts (`atk-stuffer-N`, `atk-bot-N`, `atk-prober-N`) before the run, and
+//! hosts (`atk-stuffer-N`, `atk-bot-N`, `atk-prober-N`, `atk-replay-N`) before the run, and
 //! [`Attacks::finish`] adds their counters to the run's summary ([`AttackSummary`]) and
 //! their verdicts to its invariants:
 //!
 //! - `no-credential-breach`: no stuffed password opened a session;
 //! - `no-cross-tenant-access`: no probe of another tenant's devices or streams worked;
-//! - `logins-during-attack`: the world's own users kept signing in while an attack ran.
+//! - `logins-during-attack`: the world's own users kept signing in while an attack ran;
+//! - `no-replay-accepted`: no recorded connection, replayed as-is or altered, at its
+//!   gateway, another zone or another region, got a session or had a record taken.
 //!
 //! Attackers speak the platform's protocols with the viewer app's client
 //! ([`AppClient`]); every random draw comes from a seed derived from the world's seed.
@@ -28,7 +30,7 @@ use camproof_platform::relay_service::{encode_hello, RelayRole};
 use camproof_platform::signaling::{AppSession, RegionServices};
 use camproof_protocol::cdp::{
     AppMessage, AppStatus, ClientConfig, ClientConnection, CommandKind, LiveViewGrant, SecretText,
-    MAX_FRAME_LEN,
+    ServerContext, ServerFlaws, MAX_FRAME_LEN,
 };
 use camproof_protocol::Timestamp;
 use camproof_simulated_devices::viewer::{AppClient, AppError, SignInState, ViewerStats};
@@ -36,6 +38,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::tap::{RecordedFlow, SharedRecorder};
 use crate::world::{Failure, WorldError, WorldSpec, EPOCH_SECS, GATEWAY_PORT, RELAY_PORT};
 
 /// What an attacker does.
@@ -47,22 +50,27 @@ pub enum AttackKind {
     Botnet,
     /// A signed-in user probing other tenants' devices and streams.
     CrossTenant,
+    /// An eavesdropper replaying recorded camera and app connections at the gateways.
+    Replay,
 }
 
 impl AttackKind {
     /// Every kind, in order.
-    pub const ALL: [AttackKind; 3] = [
+    pub const ALL: [AttackKind; 4] = [
         AttackKind::CredentialStuffing,
         AttackKind::Botnet,
         AttackKind::CrossTenant,
+        AttackKind::Replay,
     ];
 
-    /// The name a scenario file uses (`credential-stuffing`, `botnet`, `cross-tenant`).
+    /// The name a scenario file uses (`credential-stuffing`, `botnet`, `cross-tenant`,
+    /// `replay`).
     pub fn name(self) -> &'static str {
         match self {
             AttackKind::CredentialStuffing => "credential-stuffing",
             AttackKind::Botnet => "botnet",
             AttackKind::CrossTenant => "cross-tenant",
+            AttackKind::Replay => "replay",
         }
     }
 
@@ -80,12 +88,14 @@ impl AttackKind {
         AttackKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    /// Prefix of the kind's host names (`atk-stuffer`, `atk-bot`, `atk-prober`).
+    /// Prefix of the kind's host names (`atk-stuffer`, `atk-bot`, `atk-prober`,
+    /// `atk-replay`).
     pub fn host_prefix(self) -> &'static str {
         match self {
             AttackKind::CredentialStuffing => "atk-stuffer",
             AttackKind::Botnet => "atk-bot",
             AttackKind::CrossTenant => "atk-prober",
+            AttackKind::Replay => "atk-replay",
         }
     }
 
@@ -95,6 +105,7 @@ impl AttackKind {
             AttackKind::CredentialStuffing => 8,
             AttackKind::Botnet => 4,
             AttackKind::CrossTenant => 1,
+            AttackKind::Replay => 1,
         }
     }
 
@@ -104,6 +115,7 @@ impl AttackKind {
             AttackKind::CredentialStuffing => 50,
             AttackKind::Botnet => 100,
             AttackKind::CrossTenant => 5,
+            AttackKind::Replay => 20,
         }
     }
 }
@@ -157,6 +169,8 @@ pub struct AttackBugs {
     pub accounts: AccountsBugs,
     /// Defects of every region's device registry.
     pub registry: RegistryBugs,
+    /// Defects of every region's CDP/1 endpoint state (nonce cache, ticket store).
+    pub server: ServerFlaws,
 }
 
 /// What the credential stuffers counted.
@@ -204,6 +218,37 @@ pub struct ProbeStats {
     pub breaches: Vec<String>,
 }
 
+/// What the replayers counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayStats {
+    /// Recorded connections handed to the replayers, by how they opened: `device-hello`
+    /// (full handshake), `device-resume` (a ticket), `app-hello`, `other`.
+    pub flows: BTreeMap<String, u64>,
+    /// Recorded connections whose device or app records had moved past key epoch 0.
+    pub flows_after_rekey: u64,
+    /// Recorded connections that went to a gateway outside the sites' home region
+    /// (recorded after a failover).
+    pub flows_failed_over: u64,
+    /// Replays sent, by variant: `as-is`, `hello-only`, `bit-flipped`, `reordered`,
+    /// `truncated`, `after-rekey` (the handshake and only records of epoch 1 and later),
+    /// `late` (as-is, once the hello's timestamp has left the skew window).
+    pub replays: BTreeMap<String, u64>,
+    /// Replays by where they went: `original` (the recorded gateway), `same-region`
+    /// (another zone of its region), `other-region` (what a failover target sees).
+    pub targets: BTreeMap<String, u64>,
+    /// What the gateway did, by outcome: `refused-hello`, `refused-finish` (answered the
+    /// hello, refused the replayed ClientAuth), `refused-record`, `hello-answered` (a
+    /// fresh hello elsewhere, answered, then nothing usable), `accepted` (a ResumeAccept
+    /// or a sealed record came back), `unanswered`, `no-connection`.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Outcomes per target and outcome (`other-region refused-finish`).
+    pub by_target: BTreeMap<String, u64>,
+    /// Replays the platform accepted (each one a finding).
+    pub accepted: u64,
+    /// The first accepted replays, described.
+    pub findings: Vec<String>,
+}
+
 /// Legitimate users' sign-ins while an attack was on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LegitSignIns {
@@ -224,6 +269,8 @@ pub struct AttackSummary {
     pub botnet: BotnetStats,
     /// Cross-tenant probing.
     pub probing: ProbeStats,
+    /// Replays of recorded connections.
+    pub replay: ReplayStats,
     /// The world's own users during the attacks.
     pub legit: LegitSignIns,
 }
@@ -298,13 +345,17 @@ pub fn host_names(attacks: &[AttackSpec]) -> Vec<String> {
 /// attacks need (leaked-password victims, the prober, who is shared one camera of the
 /// region's first site) and records their homes in `user_homes` for the residency check.
 /// Randomness comes from a stream of its own derived from the seed, so a world without
-/// attacks draws exactly what it drew before.
+/// attacks draws exactly what it drew before. A replay attack configures `recorder`
+/// (which the world's wire tap fills) to record its region's sites' gateway connections;
+/// `contexts` (each region's CDP/1 endpoint state) get `spec.attack_bugs.server`.
 pub fn spawn_all(
     sim: &mut turmoil::Sim<'_>,
     spec: &WorldSpec,
     services: &BTreeMap<String, Rc<RefCell<RegionServices>>>,
+    contexts: &BTreeMap<String, Rc<RefCell<ServerContext>>>,
     app_config: &Arc<ClientConfig>,
     user_homes: &mut BTreeMap<String, Region>,
+    recorder: &SharedRecorder,
 ) -> Result<Attacks, WorldError> {
     validate(spec)?;
     for svc in services.values() {
@@ -312,6 +363,10 @@ pub fn spawn_all(
         svc.accounts.plant_bugs(spec.attack_bugs.accounts);
         svc.registry.plant_bugs(spec.attack_bugs.registry);
     }
+    for ctx in contexts.values() {
+        ctx.borrow_mut().flaws = spec.attack_bugs.server;
+    }
+    let replay = replay_setup(sim, spec, recorder);
     let stats = Rc::new(RefCell::new(AttackSummary::default()));
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x6174_7461_636b_7321);
     let names = host_names(&spec.attacks);
@@ -399,6 +454,21 @@ pub fn spawn_all(
                     });
                 }
             }
+            AttackKind::Replay => {
+                for _ in 0..attack.hosts {
+                    let host = next_name(&mut name)?;
+                    let plan = plan.clone();
+                    let replay = replay.clone();
+                    let seed = rng.next_u64();
+                    sim.host(host.as_str(), move || {
+                        let run = replayer(plan.clone(), replay.clone(), seed);
+                        async move {
+                            run.await;
+                            Ok(())
+                        }
+                    });
+                }
+            }
         }
     }
     stats.borrow_mut().hosts = names.len() as u32;
@@ -441,7 +511,10 @@ impl Attacks {
                     && record.at >= epoch.saturating_add(a.start)
                     && record.at <= epoch.saturating_add(a.stop)
             });
-            if !during {
+            // A gateway the scenario crashed is not the attackers' doing.
+            let outage =
+                region.is_some_and(|r| gateway_outage(spec, r, record.at.saturating_since(epoch)));
+            if !during || outage {
                 continue;
             }
             match &record.refused {
@@ -496,6 +569,39 @@ impl Attacks {
                 });
             }
         }
+        if ran(AttackKind::Replay) {
+            let r = &summary.replay;
+            let answered: u64 = r
+                .outcomes
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "no-connection" | "unanswered"))
+                .map(|(_, n)| n)
+                .sum();
+            if r.accepted > 0 {
+                invariants.push(Failure {
+                    check: "no-replay-accepted",
+                    detail: format!(
+                        "the platform accepted {} replayed connections: {}",
+                        r.accepted,
+                        r.findings
+                            .iter()
+                            .take(5)
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                });
+            } else if answered == 0 {
+                invariants.push(Failure {
+                    check: "no-replay-accepted",
+                    detail: format!(
+                        "no replay reached a gateway ({} flows recorded): the check proved \
+                         nothing",
+                        r.flows.values().sum::<u64>()
+                    ),
+                });
+            }
+        }
         if !refusals.is_empty() {
             let shown: Vec<&str> = refusals.iter().take(5).map(String::as_str).collect();
             invariants.push(Failure {
@@ -514,6 +620,39 @@ impl Attacks {
         }
         summary
     }
+}
+
+/// Sign-ins that end within this long after a gateway of the region came back are
+/// still counted as during its outage (a viewer's own timeout).
+const OUTAGE_GRACE: Duration = Duration::from_secs(20);
+
+/// Whether a gateway of `region` was down (crashed and not yet restarted, plus
+/// [`OUTAGE_GRACE`]) at `at` into the run, by the scenario's faults.
+fn gateway_outage(spec: &WorldSpec, region: &str, at: Duration) -> bool {
+    let prefix = format!("gw-{region}-");
+    let mut faults: Vec<&crate::world::Fault> = spec.faults.iter().collect();
+    faults.sort_by_key(|f| f.at);
+    let mut down: BTreeMap<String, Duration> = BTreeMap::new();
+    let mut windows: Vec<(Duration, Duration)> = Vec::new();
+    for f in faults {
+        let (crash, target) = match &f.action {
+            crate::world::FaultAction::Crash(t) => (true, t),
+            crate::world::FaultAction::Restart(t) => (false, t),
+            _ => continue,
+        };
+        for host in spec.resolve_target(target).unwrap_or_default() {
+            if !host.starts_with(&prefix) {
+                continue;
+            }
+            if crash {
+                down.entry(host).or_insert(f.at);
+            } else if let Some(since) = down.remove(&host) {
+                windows.push((since, f.at + OUTAGE_GRACE));
+            }
+        }
+    }
+    windows.extend(down.into_values().map(|since| (since, Duration::MAX)));
+    windows.iter().any(|(from, to)| at >= *from && at <= *to)
 }
 
 /// The home region of a world user (`user<U>@site<S>.example`).
@@ -1274,4 +1413,513 @@ async fn relay_hello(
         .await
         .ok()?;
     Some(relay_answer(&mut stream, wait).await)
+}
+
+/// Most recorded connections held at once (recording or waiting for a replayer).
+pub const REPLAY_MAX_FLOWS: usize = 16;
+/// Bytes recorded per connection and direction.
+pub const REPLAY_MAX_BYTES: usize = 64 * 1024;
+/// A connection is handed to the replayers this long after it opened, at the latest.
+pub const REPLAY_RIPE_AFTER: Duration = Duration::from_secs(3);
+/// How long after a connection opened its `late` replay is sent: past the ±30 s skew
+/// window, so its hello is stale and no longer in any nonce cache.
+pub const REPLAY_LATE: Duration = Duration::from_secs(40);
+/// Recorded connections one replayer host works on at once.
+const REPLAY_IN_FLIGHT: usize = 8;
+
+/// What every replayer shares: the recorder and who is who on the wire.
+struct ReplayPlan {
+    recorder: SharedRecorder,
+    /// Host names by address (gateways and sites).
+    names: BTreeMap<std::net::IpAddr, String>,
+    /// Gateway host names by region, zones in order.
+    gateways: BTreeMap<String, Vec<String>>,
+}
+
+/// Configures `recorder` for the world's replay attacks (the sites of every attacked
+/// region) and gathers the names the replayers need; `None` without a replay attack.
+fn replay_setup(
+    sim: &turmoil::Sim<'_>,
+    spec: &WorldSpec,
+    recorder: &SharedRecorder,
+) -> Option<Rc<ReplayPlan>> {
+    let regions: BTreeSet<&str> = spec
+        .attacks
+        .iter()
+        .filter(|a| a.kind == AttackKind::Replay)
+        .map(|a| a.region.as_str())
+        .collect();
+    if regions.is_empty() {
+        return None;
+    }
+    let mut names = BTreeMap::new();
+    let mut sources = BTreeSet::new();
+    for (site, name) in spec.site_names().into_iter().enumerate() {
+        let addr = sim.lookup(name.as_str());
+        if regions.contains(spec.site_region(site as u32)) {
+            sources.insert(addr);
+        }
+        names.insert(addr, name);
+    }
+    let mut gateways: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for name in spec.gateway_names() {
+        names.insert(sim.lookup(name.as_str()), name.clone());
+        if let Some(region) = gateway_region(&name) {
+            gateways.entry(region.to_owned()).or_default().push(name);
+        }
+    }
+    recorder.borrow_mut().configure(
+        GATEWAY_PORT,
+        sources,
+        REPLAY_MAX_FLOWS,
+        REPLAY_MAX_BYTES,
+        REPLAY_RIPE_AFTER,
+    );
+    Some(Rc::new(ReplayPlan {
+        recorder: recorder.clone(),
+        names,
+        gateways,
+    }))
+}
+
+/// The region of a gateway host (`gw-<region>-<zone>`).
+fn gateway_region(name: &str) -> Option<&str> {
+    name.strip_prefix("gw-")?.rsplit_once('-').map(|(r, _)| r)
+}
+
+/// One replayer host: takes recorded connections as the tap hands them over and
+/// replays each, a few at a time.
+async fn replayer(plan: Plan, replay: Option<Rc<ReplayPlan>>, seed: u64) {
+    let Some(replay) = replay else {
+        return;
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    tokio::time::sleep(plan.start).await;
+    let in_flight = Rc::new(std::cell::Cell::new(0usize));
+    while !plan.over() {
+        let flow = if in_flight.get() < REPLAY_IN_FLIGHT {
+            replay.recorder.borrow_mut().take()
+        } else {
+            None
+        };
+        let Some(flow) = flow else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        in_flight.set(in_flight.get() + 1);
+        let (plan, replay, in_flight) = (plan.clone(), replay.clone(), in_flight.clone());
+        let seed = rng.next_u64();
+        tokio::task::spawn_local(async move {
+            replay_flow(&plan, &replay, flow, seed).await;
+            in_flight.set(in_flight.get().saturating_sub(1));
+        });
+    }
+}
+
+/// One CDP/1 frame of a byte stream: where it starts and ends, and its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FrameAt {
+    start: usize,
+    end: usize,
+    kind: u8,
+}
+
+/// The whole frames of `bytes`, in order; a frame cut off at the end is left out.
+fn frames_of(bytes: &[u8]) -> Vec<FrameAt> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while let (Some(len), Some(&kind)) = (bytes.get(at..at + 4), bytes.get(at + 4)) {
+        let mut be = [0u8; 4];
+        be.copy_from_slice(len);
+        let len = u32::from_be_bytes(be) as usize;
+        if len == 0 || len > MAX_FRAME_LEN || at + 4 + len > bytes.len() {
+            break;
+        }
+        out.push(FrameAt {
+            start: at,
+            end: at + 4 + len,
+            kind,
+        });
+        at += 4 + len;
+    }
+    out
+}
+
+/// CDP/1 frame types the replayer reads.
+const HELLO: u8 = 0x01;
+const SERVER_HELLO: u8 = 0x02;
+const CLIENT_AUTH: u8 = 0x03;
+const RESUME_HELLO: u8 = 0x04;
+const RESUME_ACCEPT: u8 = 0x05;
+const APP_HELLO: u8 = 0x06;
+const ALERT: u8 = 0x15;
+const RECORD: u8 = 0x17;
+
+/// A record frame's key epoch (the first four bytes of its body).
+fn record_epoch(bytes: &[u8], f: &FrameAt) -> u32 {
+    bytes
+        .get(f.start + 5..f.start + 9)
+        .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// The kind of a recorded connection, by its first frame.
+fn flow_kind(flow: &RecordedFlow) -> &'static str {
+    match flow.first_frame_type() {
+        Some(HELLO) => "device-hello",
+        Some(RESUME_HELLO) => "device-resume",
+        Some(APP_HELLO) => "app-hello",
+        _ => "other",
+    }
+}
+
+/// Variants of one recorded client stream, in the order they are sent.
+const VARIANTS: [&str; 6] = [
+    "as-is",
+    "hello-only",
+    "bit-flipped",
+    "reordered",
+    "truncated",
+    "after-rekey",
+];
+
+/// The bytes of one variant of `client` (its whole frames `frames`), and whether to end
+/// the stream after them; `None` if the recording has nothing to build it from.
+fn variant_bytes(
+    variant: &str,
+    client: &[u8],
+    frames: &[FrameAt],
+    rng: &mut ChaCha8Rng,
+) -> Option<(Vec<u8>, bool)> {
+    let whole = &client[..frames.last()?.end];
+    let records: Vec<&FrameAt> = frames.iter().filter(|f| f.kind == RECORD).collect();
+    let handshake_end = frames
+        .iter()
+        .take_while(|f| f.kind != RECORD)
+        .last()
+        .map_or(0, |f| f.end);
+    match variant {
+        "as-is" | "late" => Some((whole.to_vec(), false)),
+        "hello-only" => Some((client[..frames[0].end].to_vec(), false)),
+        "bit-flipped" => {
+            let mut out = whole.to_vec();
+            // Past the first frame's length and type: the frame still parses.
+            let span = out.len().checked_sub(5).filter(|n| *n > 0)?;
+            let at = 5 + rng.next_u32() as usize % span;
+            out[at] ^= 1 << (rng.next_u32() % 8);
+            Some((out, false))
+        }
+        "reordered" => {
+            let (a, b) = (records.first()?, records.get(1)?);
+            let mut out = client[..a.start].to_vec();
+            out.extend_from_slice(&client[b.start..b.end]);
+            out.extend_from_slice(&client[a.start..a.end]);
+            out.extend_from_slice(&client[b.end..whole.len()]);
+            Some((out, false))
+        }
+        "truncated" => {
+            let a = records.first()?;
+            let cut = a.start + (a.end - a.start) / 2;
+            Some((client[..cut].to_vec(), true))
+        }
+        "after-rekey" => {
+            let later: Vec<&&FrameAt> = records
+                .iter()
+                .filter(|f| record_epoch(client, f) > 0)
+                .collect();
+            if later.is_empty() {
+                return None;
+            }
+            let mut out = client[..handshake_end].to_vec();
+            for f in later {
+                out.extend_from_slice(&client[f.start..f.end]);
+            }
+            Some((out, false))
+        }
+        _ => None,
+    }
+}
+
+/// What the gateway did with one replay, from its answer: `accepted` if a ResumeAccept
+/// or a sealed record came back; otherwise by the first refusal. `next` is the type of
+/// the replay's frame after its hello.
+fn classify(answer: &[u8], closed: bool, next: Option<u8>) -> &'static str {
+    let frames = frames_of(answer);
+    if frames
+        .iter()
+        .any(|f| f.kind == RESUME_ACCEPT || f.kind == RECORD)
+    {
+        return "accepted";
+    }
+    match frames.first().map(|f| f.kind) {
+        None if closed => "refused-hello",
+        None => "unanswered",
+        Some(SERVER_HELLO) => {
+            if closed || frames.iter().any(|f| f.kind == ALERT) {
+                match next {
+                    Some(CLIENT_AUTH) | None => "refused-finish",
+                    Some(_) => "refused-record",
+                }
+            } else {
+                "hello-answered"
+            }
+        }
+        Some(_) => "refused-hello",
+    }
+}
+
+/// Sends `bytes` to `target` on a fresh connection as the recorded client did: its
+/// first frame, then (once the gateway answered it) the rest; reads the answer until the
+/// gateway closes or two seconds pass.
+async fn replay_once(target: &str, bytes: &[u8], end: bool, next: Option<u8>) -> &'static str {
+    let wait = Duration::from_secs(2);
+    let Ok(Ok(mut stream)) = tokio::time::timeout(wait, SimNet.connect(target)).await else {
+        return "no-connection";
+    };
+    let first = frames_of(bytes).first().map_or(bytes.len(), |f| f.end);
+    let (hello, rest) = bytes.split_at(first);
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // A gateway that refuses early may close before all is written: read what it said.
+    let _ = stream.write_all(hello).await;
+    let mut closed = false;
+    let first_answer = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(n) => {
+                    answer.extend_from_slice(&buf[..n]);
+                    if !frames_of(&answer).is_empty() {
+                        return false;
+                    }
+                }
+            }
+        }
+    };
+    match tokio::time::timeout(wait, first_answer).await {
+        Ok(true) => closed = true,
+        Ok(false) => {}
+        Err(_) => return classify(&answer, false, next),
+    }
+    if !closed {
+        if !rest.is_empty() {
+            let _ = stream.write_all(rest).await;
+        }
+        if end {
+            let _ = stream.shutdown().await;
+        }
+        let read = async {
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return true,
+                    Ok(n) => {
+                        if answer.len() < 64 * 1024 {
+                            answer.extend_from_slice(&buf[..n]);
+                        }
+                    }
+                }
+            }
+        };
+        closed = tokio::time::timeout(wait, read).await.unwrap_or(false);
+    }
+    classify(&answer, closed, next)
+}
+
+/// Replays one recorded connection in every variant the recording allows, to its
+/// gateway, another zone of that region and a gateway of another region; then, once
+/// its hello has gone stale, as-is once more.
+async fn replay_flow(plan: &Plan, replay: &ReplayPlan, flow: RecordedFlow, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let kind = flow_kind(&flow);
+    let frames = frames_of(&flow.to_server);
+    let origin = replay.names.get(&flow.server.ip()).cloned();
+    let site = replay
+        .names
+        .get(&flow.client.ip())
+        .cloned()
+        .unwrap_or_else(|| flow.client.ip().to_string());
+    let after_rekey = frames
+        .iter()
+        .any(|f| f.kind == RECORD && record_epoch(&flow.to_server, f) > 0);
+    {
+        let mut stats = plan.stats.borrow_mut();
+        count(&mut stats.replay.flows, kind);
+        if after_rekey {
+            stats.replay.flows_after_rekey += 1;
+        }
+        let home = spec_region_of_site(&site);
+        if let (Some(o), Some(h)) = (origin.as_deref().and_then(gateway_region), home) {
+            if o != h {
+                stats.replay.flows_failed_over += 1;
+            }
+        }
+    }
+    let Some(origin) = origin.filter(|_| !frames.is_empty()) else {
+        replay.recorder.borrow_mut().release(&flow);
+        return;
+    };
+    let region = gateway_region(&origin).unwrap_or_default().to_owned();
+    let mut targets: Vec<(&str, String)> = vec![("original", origin.clone())];
+    if let Some(zones) = replay.gateways.get(&region) {
+        if let Some(i) = zones.iter().position(|z| *z == origin) {
+            if zones.len() > 1 {
+                targets.push(("same-region", zones[(i + 1) % zones.len()].clone()));
+            }
+        }
+    }
+    if let Some(other) = replay
+        .gateways
+        .iter()
+        .find(|(r, _)| **r != region)
+        .and_then(|(_, zones)| zones.first())
+    {
+        targets.push(("other-region", other.clone()));
+    }
+    let next = frames.get(1).map(|f| f.kind);
+    for variant in VARIANTS {
+        let Some((bytes, end)) = variant_bytes(variant, &flow.to_server, &frames, &mut rng) else {
+            continue;
+        };
+        let next = if variant == "hello-only" { None } else { next };
+        for (what, gateway) in &targets {
+            if plan.over() {
+                replay.recorder.borrow_mut().release(&flow);
+                return;
+            }
+            let outcome =
+                replay_once(&format!("{gateway}:{GATEWAY_PORT}"), &bytes, end, next).await;
+            note_replay(plan, variant, what, gateway, kind, &site, outcome);
+            tokio::time::sleep(plan.pause).await;
+        }
+    }
+    replay.recorder.borrow_mut().release(&flow);
+    // Once stale: the hello's timestamp is outside every gateway's skew window.
+    let late = Timestamp::from_secs(EPOCH_SECS).saturating_add(flow.opened + REPLAY_LATE);
+    if late >= plan.stop {
+        return;
+    }
+    tokio::time::sleep(late.saturating_since(SimClock.now())).await;
+    let Some((bytes, end)) = variant_bytes("late", &flow.to_server, &frames, &mut rng) else {
+        return;
+    };
+    for (what, gateway) in &targets {
+        if plan.over() {
+            return;
+        }
+        let outcome = replay_once(&format!("{gateway}:{GATEWAY_PORT}"), &bytes, end, next).await;
+        note_replay(plan, "late", what, gateway, kind, &site, outcome);
+        tokio::time::sleep(plan.pause).await;
+    }
+}
+
+/// The region a site host's name cannot tell (`site-<region>-<n>`), if it follows the
+/// world's naming.
+fn spec_region_of_site(site: &str) -> Option<&str> {
+    site.strip_prefix("site-")?.rsplit_once('-').map(|(r, _)| r)
+}
+
+/// Counts one replay and, if the platform took it, describes the finding.
+fn note_replay(
+    plan: &Plan,
+    variant: &str,
+    target: &str,
+    gateway: &str,
+    kind: &str,
+    site: &str,
+    outcome: &str,
+) {
+    let mut stats = plan.stats.borrow_mut();
+    let r = &mut stats.replay;
+    count(&mut r.replays, variant);
+    count(&mut r.targets, target);
+    count(&mut r.outcomes, outcome);
+    count(&mut r.by_target, &format!("{target} {outcome}"));
+    if outcome == "accepted" {
+        r.accepted += 1;
+        if r.findings.len() < 20 {
+            r.findings.push(format!(
+                "{variant} replay of a {kind} connection from {site} at {gateway} ({target}) at {}",
+                SimClock.now()
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod replay_tests {
+    use super::*;
+
+    fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = ((body.len() + 1) as u32).to_be_bytes().to_vec();
+        out.push(kind);
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn record(epoch: u32, seq: u64) -> Vec<u8> {
+        let mut body = epoch.to_be_bytes().to_vec();
+        body.extend_from_slice(&seq.to_be_bytes());
+        body.extend_from_slice(&[0xAA; 20]);
+        frame(RECORD, &body)
+    }
+
+    #[test]
+    fn answers_are_classified_by_what_the_gateway_sent() {
+        let hello = frame(SERVER_HELLO, &[1; 40]);
+        let alert = frame(ALERT, &[7]);
+        assert_eq!(classify(&alert, true, Some(CLIENT_AUTH)), "refused-hello");
+        assert_eq!(classify(&[], true, None), "refused-hello");
+        assert_eq!(classify(&[], false, None), "unanswered");
+        let mut hs = hello.clone();
+        hs.extend_from_slice(&alert);
+        assert_eq!(classify(&hs, true, Some(CLIENT_AUTH)), "refused-finish");
+        assert_eq!(classify(&hs, true, Some(RECORD)), "refused-record");
+        assert_eq!(classify(&hello, false, None), "hello-answered");
+        let mut resumed = frame(RESUME_ACCEPT, &[2; 40]);
+        resumed.extend_from_slice(&record(0, 0));
+        assert_eq!(classify(&resumed, true, Some(RECORD)), "accepted");
+        // A cut-off answer is read as far as it goes.
+        assert_eq!(classify(&hello[..10], true, None), "refused-hello");
+    }
+
+    #[test]
+    fn variants_are_built_from_whole_frames() {
+        let mut client = frame(RESUME_HELLO, &[3; 30]);
+        let r0 = record(0, 0);
+        let r1 = record(0, 1);
+        let r2 = record(1, 0);
+        for r in [&r0, &r1, &r2] {
+            client.extend_from_slice(r);
+        }
+        // A frame cut off by the recorder's limit.
+        client.extend_from_slice(&record(1, 1)[..9]);
+        let frames = frames_of(&client);
+        assert_eq!(frames.len(), 4);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut v = |name| variant_bytes(name, &client, &frames, &mut rng);
+        let whole = frames[3].end;
+        assert_eq!(v("as-is").unwrap().0, client[..whole].to_vec());
+        assert_eq!(v("hello-only").unwrap().0.len(), 35);
+        let (reordered, _) = v("reordered").unwrap();
+        assert_eq!(&reordered[35..35 + r1.len()], &r1[..]);
+        let (cut, end) = v("truncated").unwrap();
+        assert!(end && cut.len() > 35 && cut.len() < 35 + r0.len());
+        let (later, _) = v("after-rekey").unwrap();
+        assert_eq!(&later[35..], &r2[..]);
+        let (flipped, _) = v("bit-flipped").unwrap();
+        assert_eq!(flipped.len(), whole);
+        assert_eq!(
+            flipped
+                .iter()
+                .zip(&client)
+                .map(|(a, b)| (a ^ b).count_ones())
+                .sum::<u32>(),
+            1
+        );
+        // Nothing after the hello: no reordering, truncation or rekey to replay.
+        let hello_only = frame(APP_HELLO, &[4; 30]);
+        let f = frames_of(&hello_only);
+        for name in ["reordered", "truncated", "after-rekey"] {
+            assert!(variant_bytes(name, &hello_only, &f, &mut rng).is_none());
+        }
+    }
 }

@@ -202,6 +202,8 @@ pub struct CameraSection {
     pub bitrate_kbps: Option<u64>,
     /// Frames per group of pictures.
     pub gop: Option<u32>,
+    /// Records a camera sends under one key before a key update (default 100000).
+    pub rekey_after: Option<u64>,
 }
 
 /// A checked scenario.
@@ -359,6 +361,16 @@ impl Scenario {
                 ));
             }
             camera.gop = gop;
+        }
+        if let Some(n) = raw.camera.rekey_after {
+            if n == 0 || n > 1 << 40 {
+                return Err(value_err(
+                    "camera.rekey_after",
+                    n.to_string(),
+                    "a record count between 1 and 2^40",
+                ));
+            }
+            camera.rekey_after = Some(n);
         }
         let mut viewers = crate::world::ViewerSpec::default();
         if let Some(n) = raw.viewers.per_site {
@@ -840,6 +852,9 @@ impl Scenario {
         let _ = writeln!(out, "fps = {}", c.fps);
         let _ = writeln!(out, "bitrate_kbps = {}", (c.bitrate_bps / 1000).max(1));
         let _ = writeln!(out, "gop = {}", c.gop);
+        if let Some(n) = c.rekey_after {
+            let _ = writeln!(out, "rekey_after = {n}");
+        }
         let v = &w.viewers;
         let _ = writeln!(out, "\n[viewers]\nper_site = {}", v.per_site);
         let _ = writeln!(out, "watch = {}", d(v.watch));

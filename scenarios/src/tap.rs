@@ -4,9 +4,15 @@
 //! turmoil keeps a sent segment on its link until the link's latency has passed, and the
 //! world looks at the links between two steps; a segment is new when it was not on the
 //! links at the previous look. Nothing is delivered, dropped or changed by looking.
+//!
+//! A [`FlowRecorder`] shared with the tap ([`Tap::record_flows`]) reassembles the first
+//! bytes of chosen connections, both directions, and hands them to an attacker (the
+//! replayer in `attack.rs`) as [`RecordedFlow`]s.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -73,6 +79,7 @@ pub struct Tap {
     keep: BTreeSet<IpAddr>,
     names: BTreeMap<IpAddr, String>,
     kept: Vec<TappedSegment>,
+    recorder: Option<SharedRecorder>,
     /// Segments seen, all kinds.
     pub segments: u64,
     /// Payload bytes seen.
@@ -185,6 +192,260 @@ impl Scanner {
     }
 }
 
+/// A [`FlowRecorder`] shared by the tap (which fills it) and an attacker (which takes).
+pub type SharedRecorder = Rc<RefCell<FlowRecorder>>;
+
+/// One recorded TCP connection: its first bytes each way, reassembled in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedFlow {
+    /// The side that connected.
+    pub client: SocketAddr,
+    /// The side that accepted.
+    pub server: SocketAddr,
+    /// Simulated time of the connection request.
+    pub opened: Duration,
+    /// Simulated time the recorder handed it over.
+    pub handed: Duration,
+    /// Client to server bytes (at most the recorder's limit).
+    pub to_server: Vec<u8>,
+    /// Server to client bytes (at most the recorder's limit).
+    pub to_client: Vec<u8>,
+    /// Whether either side closed or reset the connection before it was handed over.
+    pub closed: bool,
+}
+
+impl RecordedFlow {
+    /// The type byte of the client's first CDP/1 frame, once four length bytes and it
+    /// were recorded.
+    pub fn first_frame_type(&self) -> Option<u8> {
+        self.to_server.get(4).copied()
+    }
+}
+
+/// One direction of a recorded connection, reassembled by turmoil's segment numbers
+/// (which start at 1 and count data and FIN segments alike).
+#[derive(Debug, Default)]
+struct HalfStream {
+    next: u64,
+    /// Segments that arrived ahead of `next` (`None`: a FIN).
+    ahead: BTreeMap<u64, Option<Bytes>>,
+    bytes: Vec<u8>,
+    fin: bool,
+}
+
+/// Segments kept waiting for an earlier one, per direction: beyond, the flow is given up.
+const MAX_AHEAD: usize = 256;
+
+impl HalfStream {
+    /// Takes segment `seq` (`None`: the next one) with its payload (`None`: a FIN);
+    /// false if the reassembly gave up.
+    fn push(&mut self, seq: Option<u64>, payload: Option<Bytes>, limit: usize) -> bool {
+        if self.next == 0 {
+            self.next = 1;
+        }
+        let seq = seq.unwrap_or(self.next + self.ahead.len() as u64);
+        if seq < self.next || self.fin {
+            return true;
+        }
+        if self.ahead.len() >= MAX_AHEAD {
+            return false;
+        }
+        self.ahead.insert(seq, payload);
+        while let Some(next) = self.ahead.remove(&self.next) {
+            self.next += 1;
+            match next {
+                None => {
+                    self.fin = true;
+                    self.ahead.clear();
+                    break;
+                }
+                Some(bytes) => {
+                    let room = limit.saturating_sub(self.bytes.len());
+                    self.bytes
+                        .extend_from_slice(&bytes[..bytes.len().min(room)]);
+                }
+            }
+        }
+        true
+    }
+}
+
+/// A connection being recorded.
+#[derive(Debug)]
+struct LiveFlow {
+    opened: Duration,
+    up: HalfStream,
+    down: HalfStream,
+    reset: bool,
+}
+
+/// Records the first bytes of connections from chosen hosts to one server port, and
+/// hands them over once they are closed, full, or old enough.
+///
+/// Bounded: at most `max_flows` flows are held (recording or waiting to be taken), at
+/// most half of them opened with the same frame type (so full handshakes, resumptions
+/// and app sessions all get recorded), each with at most `max_bytes` per direction.
+/// Unconfigured (the default), it records nothing.
+#[derive(Debug, Default)]
+pub struct FlowRecorder {
+    port: u16,
+    sources: BTreeSet<IpAddr>,
+    max_flows: usize,
+    max_bytes: usize,
+    ripe_after: Duration,
+    live: BTreeMap<(SocketAddr, SocketAddr), LiveFlow>,
+    ripe: VecDeque<RecordedFlow>,
+    /// Flows handed over or waiting, by first frame type.
+    held_by_type: BTreeMap<u8, usize>,
+    /// Flows handed to the attacker so far.
+    pub handed: u64,
+    /// Connections not recorded: no room, their kind's share full, or reassembly gave up.
+    pub skipped: u64,
+}
+
+impl FlowRecorder {
+    /// A shared recorder that records nothing until [`FlowRecorder::configure`]d.
+    pub fn shared() -> SharedRecorder {
+        Rc::new(RefCell::new(FlowRecorder::default()))
+    }
+
+    /// Records connections from `sources` to port `port`: at most `max_flows` held, the
+    /// first `max_bytes` each way, handed over `ripe_after` their opening at the latest.
+    pub fn configure(
+        &mut self,
+        port: u16,
+        sources: BTreeSet<IpAddr>,
+        max_flows: usize,
+        max_bytes: usize,
+        ripe_after: Duration,
+    ) {
+        self.port = port;
+        self.sources = sources;
+        self.max_flows = max_flows;
+        self.max_bytes = max_bytes;
+        self.ripe_after = ripe_after;
+    }
+
+    /// Whether it records anything.
+    pub fn is_active(&self) -> bool {
+        !self.sources.is_empty() && self.max_flows > 0
+    }
+
+    /// Takes one segment the wire carried, with turmoil's number for it (`None`: the
+    /// segment is the next one of its direction).
+    pub fn observe(&mut self, segment: &TappedSegment, seq: Option<u64>) {
+        if !self.is_active() {
+            return;
+        }
+        let up = segment.dst.port() == self.port && self.sources.contains(&segment.src.ip());
+        let down = segment.src.port() == self.port && self.sources.contains(&segment.dst.ip());
+        if !up && !down {
+            return;
+        }
+        let key = if up {
+            (segment.src, segment.dst)
+        } else {
+            (segment.dst, segment.src)
+        };
+        if segment.kind == SegmentKind::Syn {
+            if up && !self.live.contains_key(&key) {
+                if self.live.len() + self.ripe.len() < self.max_flows {
+                    self.live.insert(
+                        key,
+                        LiveFlow {
+                            opened: segment.at,
+                            up: HalfStream::default(),
+                            down: HalfStream::default(),
+                            reset: false,
+                        },
+                    );
+                } else {
+                    self.skipped += 1;
+                }
+            }
+            return;
+        }
+        let Some(flow) = self.live.get_mut(&key) else {
+            return;
+        };
+        let half = if up { &mut flow.up } else { &mut flow.down };
+        let ok = match segment.kind {
+            SegmentKind::Data => half.push(seq, Some(segment.payload.clone()), self.max_bytes),
+            SegmentKind::Fin => half.push(seq, None, self.max_bytes),
+            SegmentKind::Rst => {
+                flow.reset = true;
+                true
+            }
+            SegmentKind::Syn => true,
+        };
+        if !ok {
+            self.live.remove(&key);
+            self.skipped += 1;
+        }
+    }
+
+    /// Hands over the flows that are ready at `at`; gives up flows whose kind has its
+    /// share already.
+    pub fn advance(&mut self, at: Duration) {
+        if self.live.is_empty() {
+            return;
+        }
+        let share = (self.max_flows / 2).max(1);
+        let mut done = Vec::new();
+        for (key, flow) in &self.live {
+            let full = flow.up.bytes.len() >= self.max_bytes;
+            let closed = flow.reset || flow.up.fin || flow.down.fin;
+            let old = at.saturating_sub(flow.opened) >= self.ripe_after;
+            if full || closed || (old && !flow.up.bytes.is_empty()) {
+                done.push(*key);
+            } else if old && at.saturating_sub(flow.opened) >= self.ripe_after * 4 {
+                // Silent for long: nothing to replay.
+                done.push(*key);
+            }
+        }
+        for key in done {
+            let Some(flow) = self.live.remove(&key) else {
+                continue;
+            };
+            let Some(&kind) = flow.up.bytes.get(4) else {
+                self.skipped += 1;
+                continue;
+            };
+            let held = self.held_by_type.entry(kind).or_default();
+            if *held >= share {
+                self.skipped += 1;
+                continue;
+            }
+            *held += 1;
+            self.ripe.push_back(RecordedFlow {
+                client: key.0,
+                server: key.1,
+                opened: flow.opened,
+                handed: at,
+                closed: flow.reset || flow.up.fin || flow.down.fin,
+                to_server: flow.up.bytes,
+                to_client: flow.down.bytes,
+            });
+        }
+    }
+
+    /// The oldest recorded flow not yet taken.
+    pub fn take(&mut self) -> Option<RecordedFlow> {
+        let flow = self.ripe.pop_front()?;
+        self.handed += 1;
+        Some(flow)
+    }
+
+    /// Tells the recorder a taken flow was used up: its kind's share has room again.
+    pub fn release(&mut self, flow: &RecordedFlow) {
+        if let Some(kind) = flow.first_frame_type() {
+            if let Some(n) = self.held_by_type.get_mut(&kind) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+}
+
 /// Shortest secret scanned for: shorter values would match random ciphertext.
 pub const MIN_SECRET: usize = 8;
 
@@ -207,6 +468,7 @@ impl Tap {
             keep,
             names: BTreeMap::new(),
             kept: Vec::new(),
+            recorder: None,
             segments: 0,
             bytes: 0,
         }
@@ -217,9 +479,14 @@ impl Tap {
         self.names.insert(addr, name);
     }
 
+    /// Hands every segment to `recorder` too (it keeps what it was configured to keep).
+    pub fn record_flows(&mut self, recorder: SharedRecorder) {
+        self.recorder = Some(recorder);
+    }
+
     /// Looks at every segment on the simulator's links at simulated time `at`.
     pub fn look(&mut self, sim: &turmoil::Sim<'_>, at: Duration) {
-        let mut fresh: Vec<TappedSegment> = Vec::new();
+        let mut fresh: Vec<(TappedSegment, u64)> = Vec::new();
         let current = &mut self.current;
         let previous = &self.previous;
         current.clear();
@@ -238,26 +505,37 @@ impl Tap {
                     };
                     let key = (src, dst, kind, seq);
                     if !previous.contains(&key) {
-                        fresh.push(TappedSegment {
-                            at,
-                            src,
-                            dst,
-                            kind,
-                            payload,
-                        });
+                        fresh.push((
+                            TappedSegment {
+                                at,
+                                src,
+                                dst,
+                                kind,
+                                payload,
+                            },
+                            seq,
+                        ));
                     }
                     current.insert(key);
                 }
             }
         });
         std::mem::swap(&mut self.previous, &mut self.current);
-        for segment in fresh {
-            self.observe(segment);
+        for (segment, seq) in fresh {
+            self.take(segment, Some(seq));
+        }
+        if let Some(recorder) = &self.recorder {
+            recorder.borrow_mut().advance(at);
         }
     }
 
-    /// Takes one segment the wire carried.
+    /// Takes one segment the wire carried (in order within its connection).
     pub fn observe(&mut self, segment: TappedSegment) {
+        self.take(segment, None);
+    }
+
+    /// Takes one segment with turmoil's number for it, if known.
+    fn take(&mut self, segment: TappedSegment, seq: Option<u64>) {
         self.segments += 1;
         self.bytes += segment.payload.len() as u64;
         if let Some(scanner) = self.scanner.as_mut() {
@@ -266,6 +544,9 @@ impl Tap {
             } else {
                 scanner.streams.remove(&(segment.src, segment.dst));
             }
+        }
+        if let Some(recorder) = &self.recorder {
+            recorder.borrow_mut().observe(&segment, seq);
         }
         if self.keep.contains(&segment.src.ip()) || self.keep.contains(&segment.dst.ip()) {
             self.kept.push(segment);

@@ -939,8 +939,17 @@ pub fn run(
         });
     }
 
-    let attacks =
-        crate::attack::spawn_all(&mut sim, spec, &services, &app_config, &mut user_homes)?;
+    // Connections a replay attack records (fed by the tap below; idle without one).
+    let recorder = crate::tap::FlowRecorder::shared();
+    let attacks = crate::attack::spawn_all(
+        &mut sim,
+        spec,
+        &services,
+        &contexts,
+        &app_config,
+        &mut user_homes,
+        &recorder,
+    )?;
 
     // Links between regions are long; within a region they keep the 1-10 ms default.
     for (site_region, site) in &site_names {
@@ -969,6 +978,7 @@ pub fn run(
         .collect();
     let secret_count = secrets.len() as u64;
     let mut tap = Tap::new(if spec.wire.scan { secrets } else { Vec::new() }, keep);
+    tap.record_flows(recorder);
     for (addr, name) in &hosts {
         tap.name(*addr, name.clone());
     }

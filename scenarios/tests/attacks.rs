@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use camproof_platform::accounts::AccountsBugs;
 use camproof_platform::registry::RegistryBugs;
+use camproof_protocol::cdp::ServerFlaws;
 use camproof_protocol::pki::{NoCache, PkiOptions, TestPki};
 use camproof_scenarios::attack::{AttackBugs, AttackKind, AttackSpec};
-use camproof_scenarios::world::{run, RunSummary, ViewerSpec, WorldSpec};
+use camproof_scenarios::world::{run, Fault, FaultAction, RunSummary, ViewerSpec, WorldSpec};
 use camproof_simulated_devices::camera::CameraConfig;
 
 fn pki() -> &'static TestPki {
@@ -209,4 +210,110 @@ fn attacks_on_unknown_regions_or_too_many_hosts_are_refused() {
     w.attacks[0].stop = Duration::from_secs(600);
     let err = run(&w, pki(), &mut NoCache).unwrap_err().to_string();
     assert!(err.contains("start < stop"), "{err}");
+}
+
+/// The replay world: cameras heartbeat every 5 s and rekey every 16 records, a replayer
+/// on eu-africa from 10 s to 58 s, and eu-africa's first zone down from 20 s to 30 s, so
+/// its cameras resume (with their tickets) at the second zone while the tap records.
+fn replay_spec(seed: u64) -> WorldSpec {
+    let mut w = spec(seed, AttackKind::Replay);
+    w.camera.heartbeat = Duration::from_secs(5);
+    w.camera.rekey_after = Some(16);
+    w.attacks[0].start = Duration::from_secs(10);
+    w.attacks[0].stop = Duration::from_secs(58);
+    w.faults.push(Fault {
+        at: Duration::from_secs(20),
+        action: FaultAction::Crash("gw-eu-africa-1".into()),
+    });
+    w.faults.push(Fault {
+        at: Duration::from_secs(30),
+        action: FaultAction::Restart("gw-eu-africa-1".into()),
+    });
+    w
+}
+
+#[test]
+fn recorded_connections_replayed_anywhere_are_refused() {
+    let s = run(&replay_spec(7), pki(), &mut NoCache).expect("run");
+    let r = &s.attacks.replay;
+    assert!(s.failures().is_empty(), "{:#?}\n{r:#?}", s.failures());
+    assert_eq!(r.accepted, 0, "{r:#?}");
+    for kind in ["device-hello", "device-resume", "app-hello"] {
+        assert!(
+            r.flows.get(kind).copied().unwrap_or(0) > 0,
+            "{kind}: {r:#?}"
+        );
+    }
+    assert!(r.flows_after_rekey > 0, "{r:#?}");
+    for variant in VARIANT_NAMES {
+        assert!(
+            r.replays.get(variant).copied().unwrap_or(0) > 0,
+            "{variant}: {r:#?}"
+        );
+    }
+    for outcome in ["refused-hello", "refused-finish", "refused-record"] {
+        assert!(
+            r.outcomes.get(outcome).copied().unwrap_or(0) > 0,
+            "{outcome}: {r:#?}"
+        );
+    }
+    // The failover target, with a nonce cache of its own, answers a fresh-looking hello
+    // and then refuses what follows.
+    assert!(
+        r.by_target
+            .get("other-region refused-finish")
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "{r:#?}"
+    );
+}
+
+const VARIANT_NAMES: [&str; 7] = [
+    "as-is",
+    "hello-only",
+    "bit-flipped",
+    "reordered",
+    "truncated",
+    "after-rekey",
+    "late",
+];
+
+#[test]
+fn a_gateway_that_forgets_hellos_and_reuses_tickets_takes_replayed_resumptions() {
+    let mut w = replay_spec(7);
+    w.attack_bugs.server = ServerFlaws {
+        skip_nonce_cache: true,
+        reusable_tickets: true,
+    };
+    let s = run(&w, pki(), &mut NoCache).expect("run");
+    let r = &s.attacks.replay;
+    assert!(r.accepted > 0, "{r:#?}");
+    assert!(
+        r.findings.iter().any(|f| f.contains("device-resume")),
+        "{r:#?}"
+    );
+    assert!(
+        checks(&s).contains(&"no-replay-accepted"),
+        "{:#?}",
+        s.failures()
+    );
+}
+
+#[test]
+fn a_replayer_with_nothing_to_record_fails_its_check() {
+    // No site in apac records nothing: the check must not pass vacuously.
+    let mut w = replay_spec(8);
+    w.sites = 1;
+    w.attacks[0].region = "apac".into();
+    w.faults.clear();
+    w.duration = Duration::from_secs(30);
+    w.attacks[0].stop = Duration::from_secs(30);
+    let s = run(&w, pki(), &mut NoCache).expect("run");
+    assert_eq!(s.attacks.replay.replays.values().sum::<u64>(), 0);
+    assert!(
+        checks(&s).contains(&"no-replay-accepted"),
+        "{:#?}",
+        s.failures()
+    );
 }

@@ -84,6 +84,9 @@ pub struct CameraConfig {
     pub firmware: FirmwareVersion,
     /// The vendor key firmware images must be signed with (`None`: no OTA possible).
     pub vendor_key: Option<RsaPublicKey>,
+    /// Records the camera sends under one key before a key update (`None`: the CDP/1
+    /// configuration's, 100,000 by default).
+    pub rekey_after: Option<u64>,
     /// Defects of a flawed profile (none by default).
     pub flaws: CameraFlaws,
 }
@@ -104,6 +107,7 @@ impl Default for CameraConfig {
             model: "bullet-4k".to_owned(),
             firmware: FirmwareVersion::new(1, 0, 0),
             vendor_key: None,
+            rekey_after: None,
             flaws: CameraFlaws::default(),
         }
     }
@@ -208,6 +212,14 @@ impl Camera {
             Self::pairing_secret(&mut rng)
         };
         let endpoints = config.gateways.clone();
+        let client_config = match config.rekey_after {
+            Some(n) if n != client_config.rekey_after => {
+                let mut c = ClientConfig::clone(&client_config);
+                c.rekey_after = n.max(1);
+                Arc::new(c)
+            }
+            _ => client_config,
+        };
         let firmware = DeviceFirmware::new(config.model.clone(), config.firmware, config.firmware);
         Camera {
             index,

@@ -82,6 +82,7 @@ impl NonceCache {
 }
 
 /// A resumption ticket as the platform remembers it.
+#[derive(Clone)]
 pub(crate) struct TicketEntry {
     pub secret: Zeroizing<[u8; 32]>,
     pub peer: PeerIdentity,
@@ -148,6 +149,11 @@ impl TicketStore {
         now: Timestamp,
     ) -> Option<TicketEntry> {
         self.tickets.remove(id).filter(|t| t.expires > now)
+    }
+
+    /// A copy of the ticket, left in the store (only a flawed endpoint does this).
+    pub(crate) fn peek(&self, id: &[u8; TICKET_ID_LEN], now: Timestamp) -> Option<TicketEntry> {
+        self.tickets.get(id).filter(|t| t.expires > now).cloned()
     }
 }
 

@@ -346,6 +346,17 @@ pub struct DeviceFlaws {
     pub ignore_bad_records: bool,
 }
 
+/// Deliberate defects of a flawed platform endpoint, planted by the simulation's attack
+/// negative tests; all `false` in the reference platform.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerFlaws {
+    /// Skip the handshake nonce cache: a hello's random is never remembered (CDP-HS-06).
+    pub skip_nonce_cache: bool,
+    /// Leave a resumption ticket in the store when it is redeemed, so it can be
+    /// presented again within its lifetime (CDP-RES-02).
+    pub reusable_tickets: bool,
+}
+
 /// Device-side configuration.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -414,6 +425,8 @@ pub struct ServerContext {
     pub nonces: NonceCache,
     /// Outstanding resumption tickets.
     pub tickets: TicketStore,
+    /// Planted defects (none in the reference platform).
+    pub flaws: ServerFlaws,
 }
 
 impl ServerContext {
@@ -423,6 +436,7 @@ impl ServerContext {
             trust,
             nonces: NonceCache::new(100_000),
             tickets: TicketStore::new(100_000),
+            flaws: ServerFlaws::default(),
         }
     }
 }

@@ -204,6 +204,9 @@ impl ServerConnection {
         ctx: &mut ServerContext,
     ) -> Result<(), CdpError> {
         check_skew(timestamp, now, self.config.skew_window)?;
+        if ctx.flaws.skip_nonce_cache {
+            return Ok(());
+        }
         // A hello stays acceptable until its timestamp leaves the window; remember its
         // random at least that long.
         let expires = timestamp.max(now).saturating_add(self.config.skew_window);
@@ -330,10 +333,12 @@ impl ServerConnection {
         let hello = ResumeHello::decode(&frame.body)?;
         self.check_fresh(now, hello.timestamp, &hello.random, ctx)?;
         // Spent on first sight: a replayed ResumeHello finds nothing.
-        let ticket = ctx
-            .tickets
-            .redeem(&hello.ticket_id, now)
-            .ok_or(PeerMisbehaved::UnknownTicket)?;
+        let ticket = if ctx.flaws.reusable_tickets {
+            ctx.tickets.peek(&hello.ticket_id, now)
+        } else {
+            ctx.tickets.redeem(&hello.ticket_id, now)
+        }
+        .ok_or(PeerMisbehaved::UnknownTicket)?;
         verify_resumption_mac(
             &ticket.secret,
             &[&[FrameType::ResumeHello.to_byte()], &hello.encode_core()],
