@@ -317,6 +317,17 @@ fn print_summary(scenario: &Scenario, s: &RunSummary, wall: Duration) {
                 a.probing.breaches.len()
             );
         }
+        if total(&a.replay.replays) > 0 {
+            println!(
+                "    replayer       {} recorded connections ({} after a rekey, {} failed over); {} replays: {}; {} accepted",
+                total(&a.replay.flows),
+                a.replay.flows_after_rekey,
+                a.replay.flows_failed_over,
+                total(&a.replay.replays),
+                join(&a.replay.outcomes),
+                a.replay.accepted
+            );
+        }
         println!(
             "    real users     {} sign-ins during attacks, {} refused",
             a.legit.ok,

@@ -38,6 +38,8 @@ pub enum Plant {
     UnusualLoginAccepted,
     /// A locked account refuses its owner too, from everywhere.
     LockoutEverywhere,
+    /// Gateways forget the hellos they saw and take a resumption ticket again.
+    ReplayableResumption,
 }
 
 impl Plant {
@@ -51,6 +53,10 @@ impl Plant {
             Plant::SkipOwnershipCheck => spec.attack_bugs.registry.skip_ownership_check = true,
             Plant::UnusualLoginAccepted => spec.attack_bugs.accounts.unusual_login_accepted = true,
             Plant::LockoutEverywhere => spec.attack_bugs.accounts.lockout_everywhere = true,
+            Plant::ReplayableResumption => {
+                spec.attack_bugs.server.skip_nonce_cache = true;
+                spec.attack_bugs.server.reusable_tickets = true;
+            }
         }
     }
 
@@ -63,6 +69,7 @@ impl Plant {
             Plant::SkipOwnershipCheck => "skip-ownership-check",
             Plant::UnusualLoginAccepted => "unusual-login-accepted",
             Plant::LockoutEverywhere => "lockout-everywhere",
+            Plant::ReplayableResumption => "replayable-resumption",
         }
     }
 }

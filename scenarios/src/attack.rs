@@ -80,6 +80,7 @@ impl AttackKind {
             AttackKind::CredentialStuffing => &["no-credential-breach", "logins-during-attack"],
             AttackKind::Botnet => &["logins-during-attack"],
             AttackKind::CrossTenant => &["no-cross-tenant-access", "logins-during-attack"],
+            AttackKind::Replay => &["no-replay-accepted", "logins-during-attack"],
         }
     }
 
