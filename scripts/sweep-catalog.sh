@@ -13,7 +13,7 @@ for file in scenarios/catalog/*.toml; do
     # The larger worlds run on 24 cameras here; at scale with --cameras.
     extra=()
     case "$name" in
-        smoke | partition-heal | region-failover | zone-outage) extra=(--cameras 24) ;;
+        smoke | partition-heal | region-failover | zone-outage | account-erasure) extra=(--cameras 24) ;;
     esac
     if ! "$bin" sweep "$file" --seeds "1..$seeds" --jobs "$jobs" "${extra[@]}" \
         --out "target/catalog/$name"; then

@@ -354,6 +354,10 @@ impl Camera {
         let mut out = Vec::new();
         let mut heartbeat = tokio::time::interval(self.config.heartbeat);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A handshake whose answer was lost (a segment dropped by a partition, with no
+        // close) must not hold the camera forever.
+        let handshake_deadline = tokio::time::sleep(self.config.connect_timeout);
+        tokio::pin!(handshake_deadline);
         let frame_interval = if self.config.fps > 0 {
             Duration::from_micros(1_000_000 / u64::from(self.config.fps))
         } else {
@@ -430,6 +434,9 @@ impl Camera {
                         self.reboot = false;
                         break SessionEnd::AfterEstablished;
                     }
+                }
+                _ = &mut handshake_deadline, if !established => {
+                    break SessionEnd::Failed;
                 }
                 _ = heartbeat.tick(), if established => {
                     if self.local_time(clock).saturating_since(last_ack) > silence_limit {
