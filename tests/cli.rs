@@ -484,9 +484,13 @@ fn run_writes_reports_and_a_pcap() {
             "no-acked-write-lost",
             "erasure",
             "residency",
+            "alert-deadline",
+            "relay-hold-limit",
             "no-plaintext-secret",
+            "streams-resume",
             "no-credential-breach",
             "no-cross-tenant-access",
+            "no-replay-accepted",
             "logins-during-attack"
         ]
     );
