@@ -415,12 +415,8 @@ pub fn spawn_all(
                     let host = next_name(&mut name)?;
                     let plan = plan.clone();
                     let seed = rng.next_u64() ^ h as u64;
-                    sim.host(host.as_str(), move || {
-                        let run = stuffer(plan.clone(), pairs.clone(), seed);
-                        async move {
-                            run.await;
-                            Ok(())
-                        }
+                    attacker_host(sim, &host, move || {
+                        stuffer(plan.clone(), pairs.clone(), seed)
                     });
                 }
             }
@@ -429,13 +425,7 @@ pub fn spawn_all(
                     let host = next_name(&mut name)?;
                     let plan = plan.clone();
                     let seed = rng.next_u64();
-                    sim.host(host.as_str(), move || {
-                        let run = bot(plan.clone(), seed);
-                        async move {
-                            run.await;
-                            Ok(())
-                        }
-                    });
+                    attacker_host(sim, &host, move || bot(plan.clone(), seed));
                 }
             }
             AttackKind::CrossTenant => {
@@ -446,12 +436,8 @@ pub fn spawn_all(
                     let plan = plan.clone();
                     let prober = prober.clone();
                     let seed = rng.next_u64();
-                    sim.host(host.as_str(), move || {
-                        let run = probe(plan.clone(), prober.clone(), seed);
-                        async move {
-                            run.await;
-                            Ok(())
-                        }
+                    attacker_host(sim, &host, move || {
+                        probe(plan.clone(), prober.clone(), seed)
                     });
                 }
             }
@@ -461,12 +447,8 @@ pub fn spawn_all(
                     let plan = plan.clone();
                     let replay = replay.clone();
                     let seed = rng.next_u64();
-                    sim.host(host.as_str(), move || {
-                        let run = replayer(plan.clone(), replay.clone(), seed);
-                        async move {
-                            run.await;
-                            Ok(())
-                        }
+                    attacker_host(sim, &host, move || {
+                        replayer(plan.clone(), replay.clone(), seed)
                     });
                 }
             }
@@ -479,6 +461,21 @@ pub fn spawn_all(
         viewers_in,
         hosts: names.len() as u32,
     })
+}
+
+/// Adds an attacker host to the simulation; `attack` builds its software at each (re)start.
+fn attacker_host<F, Fut>(sim: &mut turmoil::Sim<'_>, host: &str, attack: F)
+where
+    F: Fn() -> Fut + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    sim.host(host, move || {
+        let run = attack();
+        async move {
+            run.await;
+            Ok(())
+        }
+    });
 }
 
 fn next_name<'a>(names: &mut impl Iterator<Item = &'a String>) -> Result<String, WorldError> {
