@@ -111,6 +111,13 @@ impl Default for HaltPolicy {
     }
 }
 
+/// Defects planted for the rollout checks' negative tests (all off in a real platform).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OtaBugs {
+    /// Image parts are served from one byte past the offset asked for.
+    pub chunk_off_by_one: bool,
+}
+
 /// The service's parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OtaConfig {
@@ -314,6 +321,7 @@ pub struct OtaService {
     next_rollout: u64,
     alerts: Vec<HaltAlert>,
     events: VecDeque<OtaEvent>,
+    bugs: OtaBugs,
 }
 
 impl OtaService {
@@ -335,7 +343,13 @@ impl OtaService {
             next_rollout: 1,
             alerts: Vec::new(),
             events: VecDeque::new(),
+            bugs: OtaBugs::default(),
         })
+    }
+
+    /// Plants `bugs` (negative tests of the checks that watch rollouts).
+    pub fn plant_bugs(&mut self, bugs: OtaBugs) {
+        self.bugs = bugs;
     }
 
     /// The configuration.
@@ -398,6 +412,7 @@ impl OtaService {
         len: u32,
     ) -> Result<&[u8], ChunkError> {
         let len = len.min(self.config.max_chunk_bytes);
+        let offset = offset.saturating_add(u64::from(self.bugs.chunk_off_by_one));
         self.catalog.image_chunk(model, version, offset, len)
     }
 
