@@ -16,7 +16,7 @@ use camproof_scenarios::tap::SegmentKind;
 use camproof_scenarios::world::{self, RunSummary};
 
 /// Checks a run makes only when they apply, with why one was not made.
-const OPTIONAL: [(&str, &str); 6] = [
+const OPTIONAL: [(&str, &str); 8] = [
     (
         "streams-resume",
         "no live viewers, or the run is shorter than 90 s",
@@ -34,6 +34,14 @@ const OPTIONAL: [(&str, &str); 6] = [
         "no cross-tenant attack in this scenario",
     ),
     ("no-replay-accepted", "no replay attack in this scenario"),
+    (
+        "no-rogue-firmware",
+        "no rogue-firmware attack in this scenario",
+    ),
+    (
+        "ota-rollout-complete",
+        "no OTA rollout in this scenario (or it starts after the end)",
+    ),
     ("logins-during-attack", "no attack in this scenario"),
 ];
 

@@ -40,6 +40,12 @@ pub enum Plant {
     LockoutEverywhere,
     /// Gateways forget the hellos they saw and take a resumption ticket again.
     ReplayableResumption,
+    /// Cameras install a cloud OTA image without checking its signature (or its hash).
+    AcceptUnsignedOta,
+    /// Cameras install a vendor-signed image below their rollback floor.
+    AcceptDowngradeOta,
+    /// The OTA services serve image parts from one byte past the offset asked for.
+    OtaChunkOffByOne,
 }
 
 impl Plant {
@@ -57,6 +63,9 @@ impl Plant {
                 spec.attack_bugs.server.skip_nonce_cache = true;
                 spec.attack_bugs.server.reusable_tickets = true;
             }
+            Plant::AcceptUnsignedOta => spec.camera.flaws.accept_unsigned_ota = true,
+            Plant::AcceptDowngradeOta => spec.camera.flaws.accept_downgrade_ota = true,
+            Plant::OtaChunkOffByOne => spec.world_bugs.ota_chunk_off_by_one = true,
         }
     }
 
@@ -70,6 +79,9 @@ impl Plant {
             Plant::UnusualLoginAccepted => "unusual-login-accepted",
             Plant::LockoutEverywhere => "lockout-everywhere",
             Plant::ReplayableResumption => "replayable-resumption",
+            Plant::AcceptUnsignedOta => "accept-unsigned-ota",
+            Plant::AcceptDowngradeOta => "accept-downgrade-ota",
+            Plant::OtaChunkOffByOne => "ota-chunk-off-by-one",
         }
     }
 }
@@ -88,12 +100,9 @@ pub struct SweepArgs {
     /// Run only shard K of N (K/N): every N-th seed from the K-th.
     #[arg(long)]
     pub shard: Option<String>,
-    /// Total cameras, spread over the scenario's sites (overrides the file).
-    #[arg(long)]
-    pub cameras: Option<u64>,
-    /// Simulated duration such as 90s (overrides the file).
-    #[arg(long)]
-    pub duration: Option<String>,
+    /// The world's size and length, overriding the file.
+    #[command(flatten)]
+    pub overrides: crate::run::Overrides,
     /// Directory for sweep.json and shrunk scenarios.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -169,14 +178,13 @@ fn run_once(spec: &WorldSpec, pki: &TestPki, args: &SweepArgs) -> Result<(Vec<St
 /// The command that repeats one seed: `camproof run`, or with a planted bug (which
 /// only `sweep` can plant) `camproof sweep` of that one seed.
 fn reproduce(args: &SweepArgs, seed: u64) -> String {
-    let (cameras, duration) = (args.cameras, args.duration.as_deref());
     match args.plant {
-        None => crate::run::reproduce(&args.scenario, seed, cameras, duration),
+        None => crate::run::reproduce(&args.scenario, seed, &args.overrides),
         Some(p) => format!(
             "camproof sweep {} --seeds {seed} --plant {}{}",
             args.scenario.display(),
             p.flag(),
-            crate::run::overrides(cameras, duration)
+            args.overrides.flags()
         ),
     }
 }
@@ -190,7 +198,7 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
         None => (1, 1),
     };
     let seeds = shard_of(&all, k, n);
-    let mut base = crate::run::load(&args.scenario, 0, args.cameras, args.duration.as_deref())?;
+    let mut base = crate::run::load(&args.scenario, 0, &args.overrides)?;
     if let Some(p) = args.plant {
         p.apply(&mut base.world);
     }

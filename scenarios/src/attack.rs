@@ -32,12 +32,16 @@ use camproof_protocol::cdp::{
     AppMessage, AppStatus, ClientConfig, ClientConnection, CommandKind, LiveViewGrant, SecretText,
     ServerContext, ServerFlaws, MAX_FRAME_LEN,
 };
+use camproof_protocol::pki::TestPki;
 use camproof_protocol::Timestamp;
+use camproof_simulated_devices::camera::FleetStats;
 use camproof_simulated_devices::viewer::{AppClient, AppError, SignInState, ViewerStats};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::rogue::RogueStats;
+use crate::router::SiteRouter;
 use crate::tap::{RecordedFlow, SharedRecorder};
 use crate::world::{Failure, WorldError, WorldSpec, EPOCH_SECS, GATEWAY_PORT, RELAY_PORT};
 
@@ -52,25 +56,29 @@ pub enum AttackKind {
     CrossTenant,
     /// An eavesdropper replaying recorded camera and app connections at the gateways.
     Replay,
+    /// An insider's firmware server that hijacked site routers send cameras to.
+    RogueFirmware,
 }
 
 impl AttackKind {
     /// Every kind, in order.
-    pub const ALL: [AttackKind; 4] = [
+    pub const ALL: [AttackKind; 5] = [
         AttackKind::CredentialStuffing,
         AttackKind::Botnet,
         AttackKind::CrossTenant,
         AttackKind::Replay,
+        AttackKind::RogueFirmware,
     ];
 
     /// The name a scenario file uses (`credential-stuffing`, `botnet`, `cross-tenant`,
-    /// `replay`).
+    /// `replay`, `rogue-firmware`).
     pub fn name(self) -> &'static str {
         match self {
             AttackKind::CredentialStuffing => "credential-stuffing",
             AttackKind::Botnet => "botnet",
             AttackKind::CrossTenant => "cross-tenant",
             AttackKind::Replay => "replay",
+            AttackKind::RogueFirmware => "rogue-firmware",
         }
     }
 
@@ -81,6 +89,7 @@ impl AttackKind {
             AttackKind::Botnet => &["logins-during-attack"],
             AttackKind::CrossTenant => &["no-cross-tenant-access", "logins-during-attack"],
             AttackKind::Replay => &["no-replay-accepted", "logins-during-attack"],
+            AttackKind::RogueFirmware => &["no-rogue-firmware", "logins-during-attack"],
         }
     }
 
@@ -90,13 +99,14 @@ impl AttackKind {
     }
 
     /// Prefix of the kind's host names (`atk-stuffer`, `atk-bot`, `atk-prober`,
-    /// `atk-replay`).
+    /// `atk-replay`, `atk-rogue`).
     pub fn host_prefix(self) -> &'static str {
         match self {
             AttackKind::CredentialStuffing => "atk-stuffer",
             AttackKind::Botnet => "atk-bot",
             AttackKind::CrossTenant => "atk-prober",
             AttackKind::Replay => "atk-replay",
+            AttackKind::RogueFirmware => "atk-rogue",
         }
     }
 
@@ -107,6 +117,7 @@ impl AttackKind {
             AttackKind::Botnet => 4,
             AttackKind::CrossTenant => 1,
             AttackKind::Replay => 1,
+            AttackKind::RogueFirmware => 1,
         }
     }
 
@@ -117,6 +128,8 @@ impl AttackKind {
             AttackKind::Botnet => 100,
             AttackKind::CrossTenant => 5,
             AttackKind::Replay => 20,
+            // The rogue server answers; it does not send at a rate.
+            AttackKind::RogueFirmware => 1,
         }
     }
 }
@@ -145,6 +158,8 @@ pub struct AttackSpec {
     pub rate: u32,
     /// Leaked username/password pairs (credential stuffing only).
     pub leaked: u32,
+    /// Sites of the region whose routers the attacker takes (rogue firmware only).
+    pub sites: u32,
 }
 
 impl AttackSpec {
@@ -158,6 +173,7 @@ impl AttackSpec {
             hosts: kind.default_hosts(),
             rate: kind.default_rate(),
             leaked: DEFAULT_LEAKED,
+            sites: 1,
         }
     }
 }
@@ -272,6 +288,8 @@ pub struct AttackSummary {
     pub probing: ProbeStats,
     /// Replays of recorded connections.
     pub replay: ReplayStats,
+    /// The rogue firmware server.
+    pub rogue: RogueStats,
     /// The world's own users during the attacks.
     pub legit: LegitSignIns,
 }
@@ -281,6 +299,8 @@ pub struct AttackSummary {
 pub struct Attacks {
     specs: Vec<AttackSpec>,
     stats: Rc<RefCell<AttackSummary>>,
+    rogue: Rc<RefCell<RogueStats>>,
+    routers: Vec<Rc<SiteRouter>>,
     /// Per attacked region: whether the world has viewers homed there.
     viewers_in: BTreeMap<String, bool>,
     hosts: u32,
@@ -314,7 +334,49 @@ pub fn validate(spec: &WorldSpec) -> Result<(), WorldError> {
                 "{what}: leaked must be 1-100000"
             )));
         }
+        if a.kind == AttackKind::RogueFirmware {
+            let region_sites = (0..spec.sites)
+                .filter(|s| spec.site_region(*s) == a.region)
+                .count() as u32;
+            if a.hosts != 1 || a.sites == 0 || a.sites > region_sites {
+                return Err(WorldError::Invalid(format!(
+                    "{what}: one rogue server (hosts = 1) and sites between 1 and the \
+                     region's {region_sites}"
+                )));
+            }
+        } else if a.sites != 1 {
+            return Err(WorldError::Invalid(format!(
+                "{what}: `sites` is for rogue-firmware attacks"
+            )));
+        }
         hosts += a.hosts;
+    }
+    if spec
+        .attacks
+        .iter()
+        .filter(|a| a.kind == AttackKind::RogueFirmware)
+        .count()
+        > 1
+    {
+        return Err(WorldError::Invalid(
+            "one rogue-firmware attack per world: a site's router has one attacker".into(),
+        ));
+    }
+    let rogue = spec
+        .attacks
+        .iter()
+        .any(|a| a.kind == AttackKind::RogueFirmware);
+    if let Some(ota) = spec.ota.as_ref().filter(|_| rogue) {
+        if let Some((kind, _)) = crate::rogue::ROGUE_VERSIONS
+            .iter()
+            .find(|(_, v)| *v == ota.version)
+        {
+            return Err(WorldError::Invalid(format!(
+                "the rollout's version {} is the rogue server's {kind} image: roll out \
+                 another version",
+                ota.version
+            )));
+        }
     }
     let total = spec.sites + spec.gateways() + hosts;
     if total > crate::scenario::MAX_HOSTS {
@@ -340,6 +402,56 @@ pub fn host_names(attacks: &[AttackSpec]) -> Vec<String> {
     names
 }
 
+/// The routers of the sites a rogue-firmware attack takes, by site name: each sends the
+/// gateways' names to the rogue server while the attack runs. Build them before the
+/// sites, whose cameras connect through them.
+pub fn site_routers(spec: &WorldSpec) -> BTreeMap<String, Rc<SiteRouter>> {
+    let names = host_names(&spec.attacks);
+    let mut name = names.iter();
+    let epoch = Timestamp::from_secs(EPOCH_SECS);
+    let site_names = spec.site_names();
+    let mut routers = BTreeMap::new();
+    for attack in &spec.attacks {
+        let hosts: Vec<&String> = name.by_ref().take(attack.hosts as usize).collect();
+        let (AttackKind::RogueFirmware, Some(rogue)) = (attack.kind, hosts.first()) else {
+            continue;
+        };
+        let sites = (0..spec.sites)
+            .filter(|s| spec.site_region(*s) == attack.region)
+            .take(attack.sites as usize);
+        for site in sites {
+            if let Some(site_name) = site_names.get(site as usize) {
+                routers.insert(
+                    site_name.clone(),
+                    SiteRouter::new(
+                        "gw-",
+                        rogue,
+                        epoch.saturating_add(attack.start),
+                        epoch.saturating_add(attack.stop),
+                    ),
+                );
+            }
+        }
+    }
+    routers
+}
+
+/// What of the world the attacks reach into.
+pub struct Surface<'a> {
+    /// Each region's services (accounts, registry).
+    pub services: &'a BTreeMap<String, Rc<RefCell<RegionServices>>>,
+    /// Each region's CDP/1 endpoint state.
+    pub contexts: &'a BTreeMap<String, Rc<RefCell<ServerContext>>>,
+    /// The viewer app's client configuration.
+    pub app_config: &'a Arc<ClientConfig>,
+    /// Connections the world's tap records for a replay attack.
+    pub recorder: &'a SharedRecorder,
+    /// The world's PKI (a rogue server steals a platform identity from it).
+    pub pki: &'a TestPki,
+    /// The sites' routers a rogue-firmware attack takes ([`site_routers`]).
+    pub routers: &'a BTreeMap<String, Rc<SiteRouter>>,
+}
+
 /// Plants `spec.attack_bugs` in every region and adds a host per attacker to `sim`.
 ///
 /// Call after the sites are built and before the run: it registers the accounts the
@@ -352,12 +464,17 @@ pub fn host_names(attacks: &[AttackSpec]) -> Vec<String> {
 pub fn spawn_all(
     sim: &mut turmoil::Sim<'_>,
     spec: &WorldSpec,
-    services: &BTreeMap<String, Rc<RefCell<RegionServices>>>,
-    contexts: &BTreeMap<String, Rc<RefCell<ServerContext>>>,
-    app_config: &Arc<ClientConfig>,
+    surface: Surface<'_>,
     user_homes: &mut BTreeMap<String, Region>,
-    recorder: &SharedRecorder,
 ) -> Result<Attacks, WorldError> {
+    let Surface {
+        services,
+        contexts,
+        app_config,
+        recorder,
+        pki,
+        routers,
+    } = surface;
     validate(spec)?;
     for svc in services.values() {
         let mut svc = svc.borrow_mut();
@@ -369,6 +486,7 @@ pub fn spawn_all(
     }
     let replay = replay_setup(sim, spec, recorder);
     let stats = Rc::new(RefCell::new(AttackSummary::default()));
+    let rogue_stats = Rc::new(RefCell::new(RogueStats::default()));
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x6174_7461_636b_7321);
     let names = host_names(&spec.attacks);
     let mut name = names.iter();
@@ -452,12 +570,26 @@ pub fn spawn_all(
                     });
                 }
             }
+            AttackKind::RogueFirmware => {
+                let host = next_name(&mut name)?;
+                // Its own stream of randomness, so other attacks draw what they drew.
+                let mut rogue_rng = ChaCha8Rng::seed_from_u64(rng.next_u64());
+                let images = crate::rogue::images(pki, &mut rogue_rng)?;
+                let identity = crate::rogue::identity(pki, &host);
+                let stats = rogue_stats.clone();
+                let seed = rogue_rng.next_u64();
+                attacker_host(sim, &host, move || {
+                    crate::rogue::serve(identity.clone(), images.clone(), stats.clone(), seed)
+                });
+            }
         }
     }
     stats.borrow_mut().hosts = names.len() as u32;
     Ok(Attacks {
         specs: spec.attacks.clone(),
         stats,
+        rogue: rogue_stats,
+        routers: routers.values().cloned().collect(),
         viewers_in,
         hosts: names.len() as u32,
     })
@@ -491,15 +623,19 @@ impl Attacks {
         self.hosts
     }
 
-    /// The counters, with the legitimate sign-ins of `viewers` during the attacks, and
-    /// the attack invariants each run broke appended to `invariants`.
+    /// The counters, with the legitimate sign-ins of `viewers` during the attacks and
+    /// the firmware `fleet` runs at the end, and the attack invariants each run broke
+    /// appended to `invariants`.
     pub fn finish(
         &self,
         spec: &WorldSpec,
         viewers: &ViewerStats,
+        fleet: &FleetStats,
         invariants: &mut Vec<Failure>,
     ) -> AttackSummary {
         let mut summary = self.stats.borrow().clone();
+        summary.rogue = self.rogue.borrow().clone();
+        summary.rogue.redirected = self.routers.iter().map(|r| r.redirected()).sum();
         let epoch = Timestamp::from_secs(EPOCH_SECS);
         let mut refusals = Vec::new();
         for record in &viewers.sign_ins {
@@ -600,6 +736,9 @@ impl Attacks {
                 });
             }
         }
+        if ran(AttackKind::RogueFirmware) {
+            check_rogue_firmware(spec, fleet, &mut summary.rogue, invariants);
+        }
         if !refusals.is_empty() {
             let shown: Vec<&str> = refusals.iter().take(5).map(String::as_str).collect();
             invariants.push(Failure {
@@ -617,6 +756,66 @@ impl Attacks {
             });
         }
         summary
+    }
+}
+
+/// `no-rogue-firmware`: no camera ever installed a version other than the one the
+/// platform rolled out; `rogue.running` gets the versions cameras run at the end that
+/// are neither that nor the one they booted.
+fn check_rogue_firmware(
+    spec: &WorldSpec,
+    fleet: &FleetStats,
+    rogue: &mut RogueStats,
+    invariants: &mut Vec<Failure>,
+) {
+    let rolled_out: Vec<String> = spec.ota.iter().map(|o| o.version.clone()).collect();
+    let booted = spec.camera.firmware.to_string();
+    rogue.running = fleet
+        .firmware
+        .iter()
+        .filter(|(v, n)| **n > 0 && **v != booted && !rolled_out.contains(v))
+        .map(|(v, n)| (v.clone(), *n))
+        .collect();
+    let foreign: Vec<String> = fleet
+        .installs
+        .iter()
+        .filter(|(v, n)| **n > 0 && !rolled_out.contains(v))
+        .map(|(version, n)| {
+            let kind = crate::rogue::ROGUE_VERSIONS
+                .iter()
+                .find(|(_, v)| v == version)
+                .map_or("not from the platform", |(k, _)| k);
+            format!("{n} of {version} ({kind})")
+        })
+        .collect();
+    let offered: u64 = rogue.offered.values().sum();
+    if !foreign.is_empty() {
+        let running: Vec<String> = rogue
+            .running
+            .iter()
+            .map(|(v, n)| format!("{n} on {v}"))
+            .collect();
+        invariants.push(Failure {
+            check: "no-rogue-firmware",
+            detail: format!(
+                "cameras installed firmware the platform never rolled out: {}; at the end {}",
+                foreign.join(", "),
+                if running.is_empty() {
+                    "none runs it (a later install replaced it)".to_string()
+                } else {
+                    format!("cameras run it: {}", running.join(", "))
+                }
+            ),
+        });
+    } else if offered == 0 {
+        invariants.push(Failure {
+            check: "no-rogue-firmware",
+            detail: format!(
+                "the rogue server offered no image ({} connections redirected to it): the \
+                 check proved nothing",
+                rogue.redirected
+            ),
+        });
     }
 }
 

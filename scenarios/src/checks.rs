@@ -142,6 +142,53 @@ pub fn check_relay_hold(max_held: Duration, limit: Duration) -> Result<(), Strin
     Ok(())
 }
 
+/// Checks an OTA rollout of `ota` in a world of `cameras`: the platform's `counts` and
+/// the firmware the fleet runs at the end (`running`, cameras by version).
+///
+/// Every camera the rollout covers runs the release (all of them at 100 %; at least the
+/// devices the platform found eligible below that), and none refused or failed the
+/// vendor's image.
+pub fn check_rollout(
+    ota: &crate::world::OtaSpec,
+    cameras: u64,
+    counts: &camproof_platform::ota::RolloutCounts,
+    running: &std::collections::BTreeMap<String, u64>,
+) -> Result<(), String> {
+    let on_release = running.get(&ota.version).copied().unwrap_or(0);
+    if counts.refused + counts.failed > 0 {
+        let reasons: Vec<String> = counts
+            .refusals
+            .iter()
+            .map(|(code, n)| format!("{n} {}", code.as_str()))
+            .collect();
+        return Err(format!(
+            "cameras refused or failed the vendor's {} image: {} refused ({}), {} failed",
+            ota.version,
+            counts.refused,
+            reasons.join(", "),
+            counts.failed
+        ));
+    }
+    let wanted = if ota.percent >= 100 {
+        cameras
+    } else {
+        counts.eligible
+    };
+    if counts.eligible == 0 {
+        return Err(format!(
+            "no camera asked for the {} rollout: the check proved nothing",
+            ota.version
+        ));
+    }
+    if on_release < wanted {
+        return Err(format!(
+            "{on_release} of {wanted} cameras run {} at the end ({} installs reported)",
+            ota.version, counts.installed
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +262,49 @@ mod tests {
             err.contains("9.500 s, beyond its limit of 3.000 s"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_rollout_is_complete_when_every_covered_camera_runs_the_release() {
+        use camproof_platform::ota::{RefusalCode, RolloutCounts};
+        let ota = crate::world::OtaSpec {
+            version: "1.1.0".into(),
+            percent: 100,
+            start: Duration::from_secs(20),
+            image_bytes: 1024,
+        };
+        let counts = RolloutCounts {
+            eligible: 10,
+            offered: 10,
+            installed: 10,
+            ..RolloutCounts::default()
+        };
+        let running = |n: u64| {
+            [("1.0.0".to_string(), 10 - n), ("1.1.0".to_string(), n)]
+                .into_iter()
+                .collect()
+        };
+        assert_eq!(check_rollout(&ota, 10, &counts, &running(10)), Ok(()));
+        let e = check_rollout(&ota, 10, &counts, &running(7)).unwrap_err();
+        assert!(e.starts_with("7 of 10 cameras run 1.1.0"), "{e}");
+        // Below 100 %, the devices the platform found eligible must all have it.
+        let partial = crate::world::OtaSpec {
+            percent: 30,
+            ..ota.clone()
+        };
+        let three = RolloutCounts {
+            eligible: 3,
+            ..counts.clone()
+        };
+        assert_eq!(check_rollout(&partial, 10, &three, &running(3)), Ok(()));
+        assert!(check_rollout(&partial, 10, &three, &running(2)).is_err());
+        let mut refused = counts.clone();
+        refused.refused = 1;
+        refused.refusals.insert(RefusalCode::HashMismatch, 1);
+        let e = check_rollout(&ota, 10, &refused, &running(10)).unwrap_err();
+        assert!(e.contains("1 refused (1 hash_mismatch)"), "{e}");
+        let none = RolloutCounts::default();
+        let e = check_rollout(&ota, 10, &none, &running(0)).unwrap_err();
+        assert!(e.contains("proved nothing"), "{e}");
     }
 }

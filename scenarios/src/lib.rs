@@ -7,6 +7,8 @@
 
 pub mod attack;
 pub mod checks;
+pub mod rogue;
+pub mod router;
 pub mod scenario;
 pub mod tap;
 pub mod world;

@@ -76,6 +76,9 @@ pub struct AttackSection {
     pub rate: Option<toml::Spanned<u32>>,
     /// Leaked username/password pairs (credential stuffing only; default 2000).
     pub leaked: Option<toml::Spanned<u32>>,
+    /// Sites of the region whose routers the attacker takes, the region's first sites
+    /// (rogue firmware only; default 1).
+    pub sites: Option<toml::Spanned<u32>>,
 }
 
 /// `[ota]`: a vendor-signed release rolled out during the run.
@@ -133,6 +136,9 @@ pub struct FaultSection {
     /// Links between two targets take this long: `["a", "b", "800ms"]`; `"normal"`
     /// restores the world's latency.
     pub latency: Option<toml::Spanned<Vec<String>>>,
+    /// Lose messages between two targets: `["a", "b", "0.05%"]`, the chance that a
+    /// message breaks its link (what is in flight on it is lost); `"none"` stops it.
+    pub loss: Option<toml::Spanned<Vec<String>>>,
     /// Hold every message between two targets, undelivered, until `release`.
     pub hold: Option<toml::Spanned<Vec<String>>>,
     /// Deliver what was held between two targets and let traffic flow again.
@@ -564,6 +570,26 @@ impl Scenario {
                 };
                 actions.push((p.span(), vec![FaultAction::Latency(a, b, latency)]));
             }
+            if let Some(p) = &f.loss {
+                let [a, b, rate] = p.get_ref().as_slice() else {
+                    return Err(fault_err(
+                        p.span(),
+                        "loss names two targets and a chance per message: [\"a\", \"b\", \
+                         \"0.05%\"] (or \"none\")"
+                            .to_string(),
+                    ));
+                };
+                let ppm = parse_loss(rate).ok_or_else(|| {
+                    fault_err(
+                        p.span(),
+                        format!(
+                            "loss {rate:?}: write a percentage from 0.0001% to 10% (\"0.05%\"), \
+                             or \"none\""
+                        ),
+                    )
+                })?;
+                actions.push((p.span(), vec![FaultAction::Loss(a.clone(), b.clone(), ppm)]));
+            }
             if let Some(u) = &f.erase_account {
                 if !world.has_user(u.get_ref()) {
                     return Err(fault_err(
@@ -770,6 +796,34 @@ impl Scenario {
                 }
                 spec.leaked = *l.get_ref();
             }
+            if let Some(n) = &a.sites {
+                if kind != AttackKind::RogueFirmware {
+                    return Err(err(
+                        n.span(),
+                        format!("`sites` is for rogue-firmware attacks, not {}", kind.name()),
+                    ));
+                }
+                let region_sites = (0..world.sites)
+                    .filter(|s| world.site_region(*s) == spec.region)
+                    .count();
+                if *n.get_ref() == 0 || *n.get_ref() as usize > region_sites {
+                    return Err(err(
+                        n.span(),
+                        format!(
+                            "sites = {}: between 1 and the {region_sites} sites of {}",
+                            n.get_ref(),
+                            spec.region
+                        ),
+                    ));
+                }
+                spec.sites = *n.get_ref();
+            }
+            if kind == AttackKind::RogueFirmware && spec.hosts != 1 {
+                return Err(err(
+                    a.kind.span(),
+                    "a rogue-firmware attack is one server: leave out `hosts` or write 1".into(),
+                ));
+            }
             attacker_hosts += spec.hosts;
             if world.sites + world.gateways() + attacker_hosts > MAX_HOSTS {
                 return Err(err(
@@ -823,7 +877,7 @@ fn target_error(
 }
 
 /// The keys a `[[fault]]` may set, for the hint.
-const FAULT_KEYS: &str = "crash, restart, partition, partition_oneway, heal, latency, hold, \
+const FAULT_KEYS: &str = "crash, restart, partition, partition_oneway, heal, latency, loss, hold, \
                           release, disconnect, reconnect, clock_skew, relay_crash, \
                           relay_restart, reboot_storm, erase_account, disk_full, disk_free";
 
@@ -895,6 +949,15 @@ impl Scenario {
                     let off = humantime::format_duration(Duration::from_millis(ms.unsigned_abs()));
                     writeln!(out, "clock_skew = [{}, \"{sign}{off}\"]", q(t))
                 }
+                FaultAction::Loss(a, b, ppm) => {
+                    writeln!(
+                        out,
+                        "loss = [{}, {}, {}]",
+                        q(a),
+                        q(b),
+                        q(&format_loss(*ppm))
+                    )
+                }
                 FaultAction::RelayCrash(t) => writeln!(out, "relay_crash = {}", q(t)),
                 FaultAction::RelayRestart(t) => writeln!(out, "relay_restart = {}", q(t)),
             };
@@ -909,9 +972,30 @@ impl Scenario {
             if a.kind == crate::attack::AttackKind::CredentialStuffing {
                 let _ = writeln!(out, "leaked = {}", a.leaked);
             }
+            if a.kind == crate::attack::AttackKind::RogueFirmware {
+                let _ = writeln!(out, "sites = {}", a.sites);
+            }
         }
         out
     }
+}
+
+/// A loss rate in parts per million from `"0.05%"` (0.0001% to 10%), or 0 from `"none"`.
+fn parse_loss(text: &str) -> Option<u32> {
+    if text.trim() == "none" {
+        return Some(0);
+    }
+    let percent: f64 = text.trim().strip_suffix('%')?.trim().parse().ok()?;
+    let ppm = (percent * 10_000.0).round();
+    (1.0..=100_000.0).contains(&ppm).then_some(ppm as u32)
+}
+
+/// A loss rate in parts per million as a scenario file writes it.
+fn format_loss(ppm: u32) -> String {
+    if ppm == 0 {
+        return "none".into();
+    }
+    format!("{}%", f64::from(ppm) / 10_000.0)
 }
 
 /// The 1-based line of byte `offset` in `text`.
@@ -971,7 +1055,7 @@ bitrate_kbps = 128
     #[test]
     fn to_toml_reads_back_to_the_same_world() {
         let with = format!(
-            "{GOOD}\n[viewers]\nper_site = 2\nwatch = \"1m 30s\"\n\n[ota]\nversion = \"1.2.0\"\npercent = 40\nstart = \"20s\"\n\n[[fault]]\nat = \"30s\"\ncrash = \"gw-apac-2\"\n\n[[fault]]\nat = \"45s\"\npartition = [\"site-apac-1\", \"region:apac\"]\n\n[[fault]]\nat = \"50s\"\nerase_account = \"user1@site0.example\"\n"
+            "{GOOD}\n[viewers]\nper_site = 2\nwatch = \"1m 30s\"\n\n[ota]\nversion = \"1.2.0\"\npercent = 40\nstart = \"20s\"\n\n[[fault]]\nat = \"30s\"\ncrash = \"gw-apac-2\"\n\n[[fault]]\nat = \"45s\"\npartition = [\"site-apac-1\", \"region:apac\"]\n\n[[fault]]\nat = \"50s\"\nerase_account = \"user1@site0.example\"\n\n[[fault]]\nat = \"55s\"\nloss = [\"sites:apac\", \"region:apac\", \"0.0125%\"]\n\n[[attack]]\nkind = \"rogue-firmware\"\nregion = \"apac\"\nstart = \"10s\"\nstop = \"40s\"\nsites = 2\n"
         );
         let s = Scenario::parse("f.toml", &with).unwrap();
         let text = s.to_toml();
@@ -1033,8 +1117,28 @@ bitrate_kbps = 128
                 (Duration::from_secs(20), restart()),
             ]
         );
+        assert_eq!(
+            action("at = \"5s\"\nloss = [\"sites:apac\", \"region:apac\", \"0.05%\"]"),
+            FaultAction::Loss("sites:apac".into(), "region:apac".into(), 500)
+        );
+        assert_eq!(
+            action("at = \"5s\"\nloss = [\"sites:apac\", \"region:apac\", \"none\"]"),
+            FaultAction::Loss("sites:apac".into(), "region:apac".into(), 0)
+        );
         // Each refusal names its line and says what to write.
         for (fault, expected) in [
+            (
+                "at = \"5s\"\nloss = [\"site-apac-1\", \"gw-apac-1\", \"20%\"]",
+                "f.toml:17: loss \"20%\": write a percentage from 0.0001% to 10%",
+            ),
+            (
+                "at = \"5s\"\nloss = [\"site-apac-1\", \"gw-apac-1\", \"0.5\"]",
+                "f.toml:17: loss \"0.5\": write a percentage",
+            ),
+            (
+                "at = \"5s\"\nloss = [\"site-apac-1\", \"gw-apac-9\", \"1%\"]",
+                "f.toml:17: unknown host \"gw-apac-9\"",
+            ),
             (
                 "at = \"5s\"\nrelay_crash = \"site-apac-1\"",
                 "f.toml:17: \"site-apac-1\" is not a zone host",
@@ -1194,6 +1298,20 @@ bitrate_kbps = 128
         assert!(e.contains("unknown field `bots`"), "{e}");
         let e = err("kind = \"botnet\"\nregion = \"apac\"\nstart = \"soon\"\nstop = \"9s\"");
         assert!(e.starts_with("a.toml:18: attack start \"soon\""), "{e}");
+        let rogue = "kind = \"rogue-firmware\"\nregion = \"apac\"\nstart = \"3s\"\nstop = \"9s\"";
+        let s = Scenario::parse("a.toml", &with(&format!("{rogue}\nsites = 2"))).unwrap();
+        assert_eq!(s.world.attacks[0].kind, AttackKind::RogueFirmware);
+        assert_eq!(s.world.attacks[0].sites, 2);
+        let e = err(&format!("{rogue}\nsites = 3"));
+        assert!(
+            e.starts_with("a.toml:20: sites = 3: between 1 and the 2 sites of apac"),
+            "{e}"
+        );
+        let e = err(&format!("{rogue}\nhosts = 2"));
+        assert!(e.contains("a rogue-firmware attack is one server"), "{e}");
+        let e =
+            err("kind = \"botnet\"\nregion = \"apac\"\nstart = \"3s\"\nstop = \"9s\"\nsites = 1");
+        assert!(e.contains("`sites` is for rogue-firmware"), "{e}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::checks;
+use crate::router::RoutedNet;
 use crate::tap::{KnownSecret, Leak, Tap, TappedSegment};
 use camproof_platform::accounts::{Accounts, AccountsConfig, GeoPoint, Region, UserId};
 use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats};
@@ -98,6 +99,8 @@ pub struct WorldBugs {
     pub slow_alerts: bool,
     /// The viewer app sends its password in clear to its gateway before each sign-in.
     pub app_leaks_password: bool,
+    /// The OTA services serve image parts from one byte past the offset asked for.
+    pub ota_chunk_off_by_one: bool,
 }
 
 /// The wire tap's settings.
@@ -191,6 +194,11 @@ pub enum FaultAction {
     PartitionOneway(String, String),
     /// Links between the two targets take this long (`None`: back to normal).
     Latency(String, String, Option<Duration>),
+    /// Each message on a link between the two targets breaks the link with this chance,
+    /// in parts per million (0: no loss): everything in flight on it is lost, and as
+    /// turmoil's TCP does not retransmit, the connections on it stall until their ends
+    /// give up on them.
+    Loss(String, String, u32),
     /// Messages between the two targets are held, undelivered, until released.
     Hold(String, String),
     /// Held messages between the two targets are delivered and traffic flows again.
@@ -224,6 +232,7 @@ impl FaultAction {
             | FaultAction::Heal(a, b)
             | FaultAction::PartitionOneway(a, b)
             | FaultAction::Latency(a, b, _)
+            | FaultAction::Loss(a, b, _)
             | FaultAction::Hold(a, b)
             | FaultAction::Release(a, b) => vec![a, b],
             FaultAction::EraseAccount(_) => vec![],
@@ -643,6 +652,9 @@ pub fn run(
             service
                 .trust_vendor(CAMERA_MODEL, vendor_cert.clone())
                 .map_err(|e| WorldError::Invalid(format!("OTA: {e}")))?;
+            service.plant_bugs(camproof_platform::ota::OtaBugs {
+                chunk_off_by_one: spec.world_bugs.ota_chunk_off_by_one,
+            });
             service
                 .publish(signed.clone(), image.clone(), start)
                 .map_err(|e| WorldError::Invalid(format!("OTA: {e}")))?;
@@ -770,6 +782,9 @@ pub fn run(
     let mut user_homes: BTreeMap<String, Region> = BTreeMap::new();
     let mut site_names = Vec::new();
     let mut site_clocks: BTreeMap<String, SkewedClock> = BTreeMap::new();
+    // Routers a rogue-firmware attack takes over; the other sites' cameras reach the
+    // network directly.
+    let routers = crate::attack::site_routers(spec);
     for site in 0..spec.sites {
         let region = spec.site_region(site).to_string();
         let home: Vec<String> = gateways
@@ -902,11 +917,16 @@ pub fn run(
         let fleet = fleet.clone();
         let app_config = app_config.clone();
         let viewer_stats = viewer_stats.clone();
+        let router = routers.get(&site_name).cloned();
         sim.host(site_name.as_str(), move || {
             let devices = devices.clone();
             let client_config = client_config.clone();
             let fleet = fleet.clone();
             let clock = clock.clone();
+            let router = router.clone();
+            if let Some(router) = &router {
+                tokio::task::spawn_local(router.clone().run());
+            }
             for (viewer_config, seed) in &viewers {
                 let viewer = Viewer::new(
                     viewer_config.clone(),
@@ -928,7 +948,13 @@ pub fn run(
                             ChaCha8Rng::seed_from_u64(seed),
                             fleet.clone(),
                         );
-                        tokio::task::spawn_local(camera.run(SimNet, clock.clone()))
+                        match &router {
+                            // Only the cameras sit behind the site's router.
+                            Some(router) => tokio::task::spawn_local(
+                                camera.run(RoutedNet::new(router.clone()), clock.clone()),
+                            ),
+                            None => tokio::task::spawn_local(camera.run(SimNet, clock.clone())),
+                        }
                     })
                     .collect();
                 for t in tasks {
@@ -944,11 +970,15 @@ pub fn run(
     let attacks = crate::attack::spawn_all(
         &mut sim,
         spec,
-        &services,
-        &contexts,
-        &app_config,
+        crate::attack::Surface {
+            services: &services,
+            contexts: &contexts,
+            app_config: &app_config,
+            recorder: &recorder,
+            pki,
+            routers: &routers,
+        },
         &mut user_homes,
-        &recorder,
     )?;
 
     // Links between regions are long; within a region they keep the 1-10 ms default.
@@ -1110,6 +1140,14 @@ pub fn run(
                                     );
                                 }
                             }
+                        }
+                    }
+                }
+                FaultAction::Loss(a, b, ppm) => {
+                    for x in hosts(a) {
+                        for y in hosts(b) {
+                            let rate = f64::from(*ppm) / 1_000_000.0;
+                            sim.set_link_fail_rate(x.as_str(), y.as_str(), rate);
                         }
                     }
                 }
@@ -1372,7 +1410,7 @@ pub fn run(
         .violations
         .extend(invariants.iter().map(|f| f.detail.clone()));
     let viewers = viewer_stats.borrow().clone();
-    let attacks = attacks.finish(spec, &viewers, &mut invariants);
+    let attacks = attacks.finish(spec, &viewers, &fleet.borrow(), &mut invariants);
     let mut checks: Vec<&'static str> = vec![
         "liveness",
         "one-leader-per-term",
@@ -1411,6 +1449,16 @@ pub fn run(
                     *total.refusals.entry(*code).or_default() += n;
                 }
             }
+        }
+    }
+    // The rollout: every camera it covers runs the release at the end, and no camera
+    // refused the vendor's image.
+    let fleet_now = fleet.borrow().firmware.clone();
+    if let Some(o) = spec.ota.as_ref().filter(|o| o.start < spec.duration) {
+        checks.push("ota-rollout-complete");
+        let counts = ota.clone().unwrap_or_default();
+        if let Err(v) = checks::check_rollout(o, spec.cameras(), &counts, &fleet_now) {
+            invariants.push(Failure::new("ota-rollout-complete", v));
         }
     }
     let mut live = viewers.latency_us.clone();

@@ -317,3 +317,65 @@ fn a_replayer_with_nothing_to_record_fails_its_check() {
         s.failures()
     );
 }
+
+/// A rogue firmware server for both eu-africa sites (four cameras) from 10 s to 40 s.
+fn rogue_spec(seed: u64) -> WorldSpec {
+    let mut spec = spec(seed, AttackKind::RogueFirmware);
+    spec.attacks[0].start = Duration::from_secs(10);
+    spec.attacks[0].stop = Duration::from_secs(40);
+    spec.attacks[0].sites = 2;
+    spec
+}
+
+#[test]
+fn cameras_refuse_every_image_of_a_rogue_firmware_server() {
+    let s = run(&rogue_spec(4), pki(), &mut NoCache).expect("run");
+    let r = &s.attacks.rogue;
+    assert!(s.failures().is_empty(), "{:#?}\n{r:#?}", s.failures());
+    assert!(s.checks.contains(&"no-rogue-firmware"), "{:?}", s.checks);
+    // Each of the four cameras behind a hijacked router was offered each image and
+    // refused it for the reason that image was made to trip.
+    for (kind, reason) in [
+        ("tampered", "hash_mismatch"),
+        ("unsigned", "bad_signature"),
+        ("downgrade", "downgrade"),
+        ("wrong-model", "wrong_model"),
+    ] {
+        assert_eq!(r.offered.get(kind), Some(&4), "{r:#?}");
+        assert_eq!(
+            r.refused.get(&format!("{kind}: {reason}")),
+            Some(&4),
+            "{r:#?}"
+        );
+    }
+    assert!(r.installed.is_empty() && r.running.is_empty(), "{r:#?}");
+    assert!(r.redirected >= 4, "{r:#?}");
+    // The router handed the cameras back: all of them online at the end, on 1.0.0.
+    assert_eq!(s.cameras_online, 8);
+    assert_eq!(
+        s.fleet.firmware.get("1.0.0"),
+        Some(&8),
+        "{:?}",
+        s.fleet.firmware
+    );
+}
+
+#[test]
+fn cameras_that_skip_signature_or_rollback_checks_fail_no_rogue_firmware() {
+    for (flaw, version) in [("unsigned", "1.2.0"), ("downgrade", "0.9.0")] {
+        let mut spec = rogue_spec(4);
+        match flaw {
+            "unsigned" => spec.camera.flaws.accept_unsigned_ota = true,
+            _ => spec.camera.flaws.accept_downgrade_ota = true,
+        }
+        let s = run(&spec, pki(), &mut NoCache).expect("run");
+        assert_eq!(
+            checks(&s),
+            ["no-rogue-firmware"],
+            "{flaw}: {:#?}",
+            s.failures()
+        );
+        let r = &s.attacks.rogue;
+        assert_eq!(r.running.get(version), Some(&4), "{flaw}: {r:#?}");
+    }
+}

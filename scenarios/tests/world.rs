@@ -426,6 +426,75 @@ fn ota_rollout_reaches_every_camera() {
     );
 }
 
+fn rollout_spec(seed: u64) -> WorldSpec {
+    let mut spec = spec(seed);
+    spec.viewers.per_site = 0;
+    spec.duration = Duration::from_secs(120);
+    spec.ota = Some(camproof_scenarios::world::OtaSpec {
+        version: "1.2.0".into(),
+        percent: 100,
+        start: Duration::from_secs(10),
+        image_bytes: 256 * 1024,
+    });
+    spec
+}
+
+/// Links that lose messages break connections mid-download; the cameras start again
+/// and every one of them ends on the release. The rollout check holds.
+#[test]
+fn a_rollout_over_lossy_links_still_reaches_every_camera() {
+    let mut spec = rollout_spec(6);
+    spec.faults = vec![
+        Fault {
+            at: Duration::from_secs(8),
+            action: FaultAction::Loss("sites:all".into(), "region:eu-africa".into(), 20_000),
+        },
+        Fault {
+            at: Duration::from_secs(50),
+            action: FaultAction::Loss("sites:all".into(), "region:eu-africa".into(), 0),
+        },
+    ];
+    let s = run(&spec, pki(), &mut NoCache).expect("run");
+    assert!(s.checks.contains(&"ota-rollout-complete"), "{:?}", s.checks);
+    assert!(s.failures().is_empty(), "{:#?}", s.failures());
+    assert!(
+        s.fleet.ota_interrupted > 0,
+        "the loss cut no download short: {:?}",
+        s.fleet
+    );
+    assert_eq!(
+        s.fleet.firmware.get("1.2.0"),
+        Some(&12),
+        "{:?}",
+        s.fleet.firmware
+    );
+}
+
+/// The negative test of `ota-rollout-complete`: an OTA service that serves each part
+/// from one byte too far gets every image refused.
+#[test]
+fn image_parts_served_off_by_one_fail_the_rollout_check() {
+    let mut spec = rollout_spec(6);
+    spec.world_bugs.ota_chunk_off_by_one = true;
+    let s = run(&spec, pki(), &mut NoCache).expect("run");
+    let failures = s.failures();
+    let rollout = failures
+        .iter()
+        .find(|f| f.check == "ota-rollout-complete")
+        .unwrap_or_else(|| panic!("the check held: {failures:#?}"));
+    assert!(
+        rollout.detail.starts_with("0 of 12 cameras run 1.2.0"),
+        "{}",
+        rollout.detail
+    );
+    assert_eq!(
+        s.fleet.firmware.get("1.2.0"),
+        None,
+        "{:?}",
+        s.fleet.firmware
+    );
+}
+
 /// The store under zone partitions: records written while zones are cut off from each
 /// other are never lost and no term has two leaders. (The checkers' planted-bug tests
 /// live with the store: `platform/tests/store_checkers.rs`.)

@@ -148,6 +148,8 @@ pub struct FleetStats {
     pub ota_interrupted: u64,
     /// Cameras by firmware version running now.
     pub firmware: std::collections::BTreeMap<String, u64>,
+    /// Installs by the version installed, over the whole run.
+    pub installs: std::collections::BTreeMap<String, u64>,
 }
 
 /// One simulated camera.
@@ -662,6 +664,7 @@ impl Camera {
                     *n = n.saturating_sub(1);
                 }
                 *stats.firmware.entry(version.to_string()).or_default() += 1;
+                *stats.installs.entry(version.to_string()).or_default() += 1;
                 self.reboot = true;
             }
             UpgradeOutcome::Refused(_) => {
