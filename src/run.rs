@@ -18,12 +18,9 @@ pub struct RunArgs {
     /// Seed of the run; same seed, same trace hash.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Total cameras, spread over the scenario's sites (overrides the file).
-    #[arg(long)]
-    pub cameras: Option<u64>,
-    /// Simulated duration such as 90s or 10m (overrides the file).
-    #[arg(long)]
-    pub duration: Option<String>,
+    /// The world's size and length, overriding the file.
+    #[command(flatten)]
+    pub overrides: Overrides,
     /// Directory for the reports: result.json, report.md, report.html, junit.xml.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -42,12 +39,7 @@ pub struct RunArgs {
 
 /// Runs one scenario; exit code 0 pass, 1 liveness failure.
 pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
-    let mut scenario = load(
-        &args.scenario,
-        args.seed,
-        args.cameras,
-        args.duration.as_deref(),
-    )?;
+    let mut scenario = load(&args.scenario, args.seed, &args.overrides)?;
     let spec = &mut scenario.world;
     spec.wire.scan = !args.no_wire_scan;
     for host in &args.pcap {
@@ -78,12 +70,7 @@ pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
         checks.dedup();
         format!("fail ({})", checks.join(", "))
     };
-    let again = reproduce(
-        &args.scenario,
-        args.seed,
-        args.cameras,
-        args.duration.as_deref(),
-    );
+    let again = reproduce(&args.scenario, args.seed, &args.overrides);
     if let Some(out) = &args.out {
         let mut report = crate::report_cmd::run_report(
             &scenario,
@@ -107,44 +94,91 @@ pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
     })
 }
 
+/// Options that override a scenario file's world, for runs at scale.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Overrides {
+    /// Total cameras, spread over the scenario's sites (overrides the file).
+    #[arg(long)]
+    pub cameras: Option<u64>,
+    /// Customer sites, spread over the scenario's regions (overrides the file). Each
+    /// site's account holds at most 256 cameras: 10,000 cameras need 40 sites.
+    #[arg(long)]
+    pub sites: Option<u32>,
+    /// Simulated duration such as 90s or 10m (overrides the file).
+    #[arg(long)]
+    pub duration: Option<String>,
+}
+
+impl Overrides {
+    /// The options as given, each with a leading space (` --cameras N --sites S`).
+    pub fn flags(&self) -> String {
+        let mut out = String::new();
+        if let Some(c) = self.cameras {
+            out += &format!(" --cameras {c}");
+        }
+        if let Some(s) = self.sites {
+            out += &format!(" --sites {s}");
+        }
+        if let Some(d) = &self.duration {
+            out += &format!(" --duration {d}");
+        }
+        out
+    }
+}
+
 /// The `camproof run` command that repeats one run of `scenario`.
-pub fn reproduce(
-    scenario: &Path,
-    seed: u64,
-    cameras: Option<u64>,
-    duration: Option<&str>,
-) -> String {
+pub fn reproduce(scenario: &Path, seed: u64, overrides: &Overrides) -> String {
     format!(
         "camproof run {} --seed {seed}{}",
         scenario.display(),
-        overrides(cameras, duration)
+        overrides.flags()
     )
 }
 
-/// The ` --cameras N --duration D` options that override a scenario file, as given.
-pub fn overrides(cameras: Option<u64>, duration: Option<&str>) -> String {
-    let mut out = String::new();
-    if let Some(c) = cameras {
-        out += &format!(" --cameras {c}");
-    }
-    if let Some(d) = duration {
-        out += &format!(" --duration {d}");
-    }
-    out
-}
-
 /// Reads and checks a scenario file and applies the command line's overrides.
-pub fn load(
-    path: &Path,
-    seed: u64,
-    cameras: Option<u64>,
-    duration: Option<&str>,
-) -> Result<Scenario> {
+pub fn load(path: &Path, seed: u64, overrides: &Overrides) -> Result<Scenario> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading scenario {}", path.display()))?;
     let mut scenario = Scenario::parse(&path.display().to_string(), &text)?;
     let spec = &mut scenario.world;
     spec.seed = seed;
+    let (cameras, duration) = (overrides.cameras, overrides.duration.as_deref());
+    if let Some(sites) = overrides.sites {
+        let hosts = sites + spec.gateways() + scenario_attack_hosts(spec);
+        ensure!(
+            sites >= 1 && hosts <= camproof_scenarios::scenario::MAX_HOSTS,
+            "--sites {sites}: between 1 and what keeps the world within {} hosts \
+             (its gateways and attackers take {})",
+            camproof_scenarios::scenario::MAX_HOSTS,
+            hosts - sites
+        );
+        let total = spec.cameras();
+        spec.sites = sites;
+        if cameras.is_none() {
+            // The same fleet, spread over the new sites.
+            spec.cameras_per_site = u32::try_from(total.div_ceil(u64::from(sites)))
+                .context("--sites: too many cameras per site")?;
+        }
+        // Faults and attacks that name sites must still find them.
+        let hosts = spec
+            .gateway_names()
+            .into_iter()
+            .chain(spec.site_names())
+            .collect::<Vec<_>>();
+        for f in &spec.faults {
+            for t in f.action.targets() {
+                ensure!(
+                    spec.resolve_target(t).is_some(),
+                    "--sites {sites}: the fault at {} names {t:?}, which this world no \
+                     longer has (hosts: {})",
+                    humantime::format_duration(f.at),
+                    hosts.join(", ")
+                );
+            }
+        }
+        camproof_scenarios::attack::validate(spec)
+            .map_err(|e| anyhow::anyhow!("--sites {sites}: {e}"))?;
+    }
     if let Some(cameras) = cameras {
         ensure!(cameras > 0, "--cameras must be at least 1");
         let per_site = cameras.div_ceil(u64::from(spec.sites));
@@ -153,12 +187,27 @@ pub fn load(
             .filter(|n| *n <= 10_000)
             .with_context(|| format!("--cameras {cameras}: more than 10000 per site"))?;
     }
+    let limit = camproof_platform::registry::RegistryConfig::default().max_devices_per_user;
+    if spec.cameras_per_site as usize > limit {
+        let need = spec.cameras().div_ceil(limit as u64);
+        anyhow::bail!(
+            "{} cameras per site: each site's account holds at most {limit} cameras; add \
+             --sites {need} (or more) to spread {} cameras",
+            spec.cameras_per_site,
+            spec.cameras()
+        );
+    }
     if let Some(d) = duration {
         spec.duration = parse_duration(d)
             .filter(|d| !d.is_zero())
             .with_context(|| format!("--duration {d:?}: expected a duration such as 90s or 10m"))?;
     }
     Ok(scenario)
+}
+
+/// Attacker hosts the scenario's attacks add.
+fn scenario_attack_hosts(spec: &camproof_scenarios::world::WorldSpec) -> u32 {
+    spec.attacks.iter().map(|a| a.hosts).sum()
 }
 
 fn ms(d: Option<Duration>) -> String {
@@ -326,6 +375,18 @@ fn print_summary(scenario: &Scenario, s: &RunSummary, wall: Duration) {
                 total(&a.replay.replays),
                 join(&a.replay.outcomes),
                 a.replay.accepted
+            );
+        }
+        if a.rogue.redirected > 0 {
+            let r = &a.rogue;
+            println!(
+                "    rogue server   {} connections redirected, {} camera sessions; offered {}; refused {}; installed {}; cameras on rogue firmware at the end: {}",
+                r.redirected,
+                r.sessions,
+                join(&r.offered),
+                join(&r.refused),
+                total(&r.installed),
+                total(&r.running)
             );
         }
         println!(
