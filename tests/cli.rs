@@ -150,6 +150,25 @@ fn run_refuses_bad_scenarios_clearly() {
     let out = camproof(&["run", smoke.as_str(), "--duration", "soon"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--duration \"soon\""));
+
+    // At scale: more cameras than a site's account may hold names the --sites that fits;
+    // a site count the world cannot hold, or one that loses a site a fault names, is
+    // refused before anything runs.
+    let herd = scenario("thundering-herd.toml");
+    let out = camproof(&["run", herd.as_str(), "--cameras", "10000"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("625 cameras per site"), "{err}");
+    assert!(err.contains("add --sites 40"), "{err}");
+    let out = camproof(&["run", smoke.as_str(), "--sites", "300"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--sites 300: between 1 and"), "{err}");
+    let partition = scenario("partition-heal.toml");
+    let out = camproof(&["run", partition.as_str(), "--sites", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("which this world no longer has"), "{err}");
 }
 
 /// `serve` and `swarm` run the simulator's platform and camera code on real loopback
@@ -491,6 +510,8 @@ fn run_writes_reports_and_a_pcap() {
             "no-credential-breach",
             "no-cross-tenant-access",
             "no-replay-accepted",
+            "no-rogue-firmware",
+            "ota-rollout-complete",
             "logins-during-attack"
         ]
     );
