@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use camproof_platform::accounts::{Accounts, AccountsConfig, GeoPoint, Region};
-use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats};
+use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats, APP_IDLE_TIMEOUT};
 use camproof_platform::net::{Listener, Net, SystemClock, TokioNet};
 use camproof_platform::registry::{Registry, RegistryConfig};
 use camproof_platform::relay::RelayConfig;
@@ -127,6 +127,7 @@ pub fn serve(
                 relay: relay_addr.to_string(),
                 fallbacks: Vec::new(),
                 idle_timeout: Duration::from_secs(90),
+                app_idle_timeout: APP_IDLE_TIMEOUT,
             },
             Arc::new(ServerConfig::new(pki.server(GATEWAY_NAME, 0))),
             Rc::new(RefCell::new(ServerContext::new(pki.trust_store()))),

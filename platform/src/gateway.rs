@@ -35,9 +35,18 @@ pub struct GatewayConfig {
     pub relay: String,
     /// Gateway endpoints devices should try when this one fails.
     pub fallbacks: Vec<String>,
-    /// A connection that sends nothing for this long is closed.
+    /// A device connection (or one still in its handshake) that sends nothing for this
+    /// long is closed; set from the devices' heartbeat interval.
     pub idle_timeout: Duration,
+    /// An app session that sends nothing for this long is closed ([`APP_IDLE_TIMEOUT`]
+    /// unless a test wants otherwise). Apps do not follow the cameras' heartbeat: a
+    /// person reads a one-time code or watches a live view in between requests.
+    pub app_idle_timeout: Duration,
 }
+
+/// How long the reference platform keeps a silent app session: several of an app's
+/// keepalives, and longer than a person waits for a fresh one-time code (one 30 s step).
+pub const APP_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What a gateway counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -212,6 +221,12 @@ impl Gateway {
         let (inbox_tx, mut inbox) = tokio::sync::mpsc::unbounded_channel::<AppMessage>();
         let mut peer = Peer::Unknown;
         let result = loop {
+            // Devices heartbeat on a schedule; app sessions have a limit of their own.
+            let idle_timeout = if matches!(peer, Peer::App(_)) {
+                self.config.app_idle_timeout
+            } else {
+                self.config.idle_timeout
+            };
             let read = tokio::select! {
                 biased;
                 Some(message) = inbox.recv() => {
@@ -225,7 +240,7 @@ impl Gateway {
                     }
                     continue;
                 }
-                read = tokio::time::timeout(self.config.idle_timeout, rd.read(&mut buf)) => read,
+                read = tokio::time::timeout(idle_timeout, rd.read(&mut buf)) => read,
             };
             let n = match read {
                 Err(_) => break Err(GatewayError::IdleTimeout),
@@ -501,7 +516,7 @@ pub enum GatewayError {
     /// The socket failed.
     #[error("socket: {0}")]
     Io(std::io::ErrorKind),
-    /// The device sent nothing within the idle timeout.
+    /// The peer (device or app) sent nothing within its idle timeout.
     #[error("idle timeout")]
     IdleTimeout,
     /// An application message that does not parse.

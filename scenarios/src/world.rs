@@ -14,7 +14,7 @@ use crate::checks;
 use crate::router::RoutedNet;
 use crate::tap::{KnownSecret, Leak, Tap, TappedSegment};
 use camproof_platform::accounts::{Accounts, AccountsConfig, GeoPoint, Region, UserId};
-use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats};
+use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats, APP_IDLE_TIMEOUT};
 use camproof_platform::monitoring::{Alert, Metric, Monitor, Rule, Sample};
 use camproof_platform::net::{Clock, SimClock, SimNet};
 use camproof_platform::ota::{OtaConfig, OtaService, RolloutCounts};
@@ -711,6 +711,7 @@ pub fn run(
             relay: format!("{name}:{RELAY_PORT}"),
             fallbacks,
             idle_timeout: spec.camera.heartbeat * 3,
+            app_idle_timeout: APP_IDLE_TIMEOUT,
         };
         let context = contexts[region].clone();
         let region_services = services[region].clone();

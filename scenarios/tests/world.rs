@@ -4,8 +4,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use camproof_protocol::pki::{NoCache, PkiOptions, TestPki};
+use camproof_protocol::Timestamp;
 use camproof_scenarios::world::ViewerSpec;
-use camproof_scenarios::world::{run, Fault, FaultAction, WorldSpec};
+use camproof_scenarios::world::{run, Fault, FaultAction, WorldSpec, EPOCH_SECS, STREAMS_WINDOW};
 use camproof_simulated_devices::camera::CameraConfig;
 
 fn pki() -> &'static TestPki {
@@ -396,6 +397,43 @@ fn viewers_sign_in_command_and_watch_end_to_end() {
     assert_eq!(s.relay.refused, 0);
     assert!(s.relay.core.frames_out >= v.frames_verified);
     assert!(s.live_latency_p99.is_some());
+}
+
+/// Cameras that heartbeat every 5 s make the gateways drop a device connection idle for
+/// 15 s. Viewers must keep signing in and watching all the same: a viewer that had
+/// already used this 30 s step's one-time code once waited for the next step with its app
+/// session open and idle, lost it to the device idle limit, and (counting the step as
+/// used though no code was sent) did the same every round from then on.
+#[test]
+fn viewers_keep_signing_in_when_cameras_heartbeat_every_5s() {
+    let mut s = spec(1);
+    s.camera.heartbeat = Duration::from_secs(5);
+    // Long enough for the streams-resume check (1.5 times its 60 s window).
+    s.duration = Duration::from_secs(100);
+    s.viewers.watch = Duration::from_secs(8);
+    s.viewers.pause = Duration::from_secs(4);
+    let r = run(&s, pki(), &mut NoCache).expect("run");
+    let v = &r.viewers;
+    let failed: Vec<_> = v.sign_ins.iter().filter(|s| s.refused.is_some()).collect();
+    assert!(
+        failed.is_empty(),
+        "sign-ins failed: {failed:#?}; gateway failures {:?}",
+        r.gateways.failures
+    );
+    // Users still sign in during the last minute, not only in the first rounds.
+    let late = Timestamp::from_secs(EPOCH_SECS).saturating_add(s.duration - STREAMS_WINDOW);
+    let late_sign_ins = v
+        .sign_ins
+        .iter()
+        .filter(|s| s.refused.is_none() && s.at > late)
+        .count();
+    assert!(
+        late_sign_ins >= 3,
+        "{late_sign_ins} sign-ins after {late}: {v:#?}"
+    );
+    assert!(r.checks.contains(&"streams-resume"));
+    assert!(r.failures().is_empty(), "{:?}", r.failures());
+    assert!(r.gateways.failures.is_empty(), "{:?}", r.gateways.failures);
 }
 
 /// A signed release rolled out to every camera is verified, installed, booted and

@@ -15,7 +15,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use camproof_platform::accounts::totp::TOTP_STEP_SECS;
 use camproof_platform::accounts::Totp;
+use camproof_platform::gateway::APP_IDLE_TIMEOUT;
 use camproof_platform::net::{Clock, Net};
 use camproof_platform::relay_service::{encode_hello, RelayRole, MAX_RELAY_FRAME};
 use camproof_protocol::cdp::{
@@ -23,6 +25,7 @@ use camproof_protocol::cdp::{
     SecretText,
 };
 use camproof_protocol::video::{FrameOpener, PairingSecret, VideoError, VideoHeader, HEADER_LEN};
+use camproof_protocol::Timestamp;
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -176,13 +179,35 @@ impl<S> std::fmt::Debug for AppClient<S> {
 
 type AppChannel<S> = AppClient<S>;
 
+/// How often an app sends a heartbeat on a session it keeps open without requests (while
+/// its user watches a live view).
+pub const APP_KEEPALIVE: Duration = Duration::from_secs(15);
+
+// The platform closes an app session that is silent for longer than its idle limit: a
+// keepalive must always come in time, with room for a late one.
+const _: () = assert!(APP_KEEPALIVE.as_secs() * 2 < APP_IDLE_TIMEOUT.as_secs());
+
 /// What an app remembers between sign-ins.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SignInState {
-    /// The 30-second step whose one-time code was last used (a code works once).
+    /// The 30-second step whose one-time code was last sent to the platform (a code
+    /// works once).
     pub last_code_step: Option<u64>,
     /// How many times the platform asked for the one-time code.
     pub prompts: u64,
+}
+
+impl SignInState {
+    /// How long from `now` until the authenticator shows a code not sent yet: zero
+    /// unless the current step's code was already sent.
+    pub fn wait_for_fresh_code(&self, now: Timestamp) -> Duration {
+        let step_us = TOTP_STEP_SECS * 1_000_000;
+        if self.last_code_step == Some(now.as_micros() / step_us) {
+            Duration::from_micros(step_us - now.as_micros() % step_us)
+        } else {
+            Duration::ZERO
+        }
+    }
 }
 
 impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> AppClient<S> {
@@ -256,11 +281,16 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> AppClient<S> {
         request: &AppMessage,
         clock: &C,
     ) -> Result<AppMessage, AppError> {
+        self.send(request).await?;
+        self.recv(clock).await
+    }
+
+    /// Sends `request` without waiting for an answer.
+    async fn send(&mut self, request: &AppMessage) -> Result<(), AppError> {
         self.conn
             .send(&request.encode())
             .map_err(|_| RoundError::Session)?;
-        self.flush().await?;
-        self.recv(clock).await
+        self.flush().await
     }
 
     /// Waits for the next application message (an answer relayed later, say).
@@ -274,7 +304,8 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> AppClient<S> {
 
     /// Signs in with `password` and, if asked, a code from the authenticator whose
     /// base32 secret is `totp_secret`. A code works once: if `state` says this step's
-    /// code was used already, waits for the next one, like a person would.
+    /// code was sent already, waits for the next one with the session open (better
+    /// done before [`AppClient::open`], see [`SignInState::wait_for_fresh_code`]).
     pub async fn sign_in<C: Clock>(
         &mut self,
         clock: &C,
@@ -284,13 +315,21 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> AppClient<S> {
         state: &mut SignInState,
     ) -> Result<(), AppError> {
         let mut totp = SecretText::default();
+        // The step of the code in `totp`, if there is one.
+        let mut code_step = None;
         for _ in 0..2 {
             let request = AppMessage::Login {
                 username: username.to_owned(),
                 password: password.clone(),
                 totp: totp.clone(),
             };
-            let AppMessage::LoginResult { status, .. } = self.ask(&request, clock).await? else {
+            self.send(&request).await?;
+            // Sent, the code may be spent even if no answer comes; unsent, it is not, and
+            // the next attempt need not wait for another.
+            if code_step.is_some() {
+                state.last_code_step = code_step;
+            }
+            let AppMessage::LoginResult { status, .. } = self.recv(clock).await? else {
                 return Err(RoundError::Session);
             };
             match status {
@@ -303,13 +342,13 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> AppClient<S> {
                     let Ok(generator) = Totp::from_base32(secret.expose(), 6) else {
                         return Err(RoundError::Login(status));
                     };
-                    let step = clock.now().as_secs() / 30;
-                    if state.last_code_step == Some(step) {
-                        let into = clock.now().as_micros() % 30_000_000;
-                        tokio::time::sleep(Duration::from_micros(30_000_000 - into)).await;
+                    let wait = state.wait_for_fresh_code(clock.now());
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
                     }
-                    state.last_code_step = Some(clock.now().as_secs() / 30);
-                    totp = SecretText::new(generator.code_at(clock.now()).as_str());
+                    let now = clock.now();
+                    code_step = Some(now.as_secs() / TOTP_STEP_SECS);
+                    totp = SecretText::new(generator.code_at(now).as_str());
                 }
                 other => return Err(RoundError::Login(other)),
             }
@@ -376,6 +415,15 @@ impl Viewer {
     ) -> Result<(), RoundError> {
         if self.config.gateways.is_empty() {
             return Err(RoundError::Connect);
+        }
+        // A person whose authenticator still shows the code they last used waits for the
+        // next one before opening the app, not with a session open and silent: the
+        // platform closes sessions that stay idle too long.
+        if self.config.totp_secret.is_some() {
+            let wait = self.sign_in.wait_for_fresh_code(clock.now());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
         }
         if self.config.leaks_password {
             if let Ok(mut stream) = net.connect(gateway).await {
@@ -466,7 +514,7 @@ impl Viewer {
         let keepalive = async {
             let mut seq = 0u32;
             loop {
-                tokio::time::sleep(Duration::from_secs(15)).await;
+                tokio::time::sleep(APP_KEEPALIVE).await;
                 let hb = AppMessage::Heartbeat {
                     seq,
                     uptime_secs: 0,
@@ -642,4 +690,40 @@ fn reason(e: &VideoError) -> String {
         .next()
         .unwrap_or("error")
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_code_is_waited_for_only_when_this_steps_code_was_sent() {
+        // 1_800_000_000 s is the start of a 30 s step.
+        let at = |secs: u64, micros: u64| Timestamp::from_micros(secs * 1_000_000 + micros);
+        let step = 1_800_000_000 / TOTP_STEP_SECS;
+        let mut state = SignInState::default();
+        assert_eq!(
+            state.wait_for_fresh_code(at(1_800_000_012, 0)),
+            Duration::ZERO
+        );
+        state.last_code_step = Some(step);
+        assert_eq!(
+            state.wait_for_fresh_code(at(1_800_000_012, 250_000)),
+            Duration::from_micros(17_750_000)
+        );
+        assert_eq!(
+            state.wait_for_fresh_code(at(1_800_000_000, 0)),
+            Duration::from_secs(30)
+        );
+        // The next step's code is fresh; so is any code after an older step's.
+        assert_eq!(
+            state.wait_for_fresh_code(at(1_800_000_030, 0)),
+            Duration::ZERO
+        );
+        state.last_code_step = Some(step - 1);
+        assert_eq!(
+            state.wait_for_fresh_code(at(1_800_000_012, 0)),
+            Duration::ZERO
+        );
+    }
 }
