@@ -40,7 +40,7 @@ const OPTIONAL: [(&str, &str); 8] = [
     ),
     (
         "ota-rollout-complete",
-        "no OTA rollout in this scenario (or it starts after the end)",
+        "no OTA rollout in this scenario, or it starts less than 90 s before the end",
     ),
     ("logins-during-attack", "no attack in this scenario"),
 ];

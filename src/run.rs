@@ -144,13 +144,15 @@ pub fn load(path: &Path, seed: u64, overrides: &Overrides) -> Result<Scenario> {
     spec.seed = seed;
     let (cameras, duration) = (overrides.cameras, overrides.duration.as_deref());
     if let Some(sites) = overrides.sites {
-        let hosts = sites + spec.gateways() + scenario_attack_hosts(spec);
+        let max = camproof_scenarios::scenario::MAX_HOSTS;
+        let others = spec.gateways() + scenario_attack_hosts(spec);
+        let hosts = sites.min(max).saturating_add(others);
         ensure!(
-            sites >= 1 && hosts <= camproof_scenarios::scenario::MAX_HOSTS,
+            (1..=max).contains(&sites) && hosts <= max,
             "--sites {sites}: between 1 and what keeps the world within {} hosts \
              (its gateways and attackers take {})",
-            camproof_scenarios::scenario::MAX_HOSTS,
-            hosts - sites
+            max,
+            others
         );
         let total = spec.cameras();
         spec.sites = sites;

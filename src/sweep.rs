@@ -40,7 +40,7 @@ pub enum Plant {
     LockoutEverywhere,
     /// Gateways forget the hellos they saw and take a resumption ticket again.
     ReplayableResumption,
-    /// Cameras install a cloud OTA image without checking its signature (or its hash).
+    /// Cameras install a cloud OTA image without any check (signature, hash, model, floor).
     AcceptUnsignedOta,
     /// Cameras install a vendor-signed image below their rollback floor.
     AcceptDowngradeOta,
@@ -410,6 +410,7 @@ fn valid(w: &WorldSpec) -> bool {
             FaultAction::EraseAccount(u) => w.has_user(u),
             a => a.targets().iter().all(|t| w.resolve_target(t).is_some()),
         })
+        && camproof_scenarios::attack::validate(w).is_ok()
 }
 
 /// Minimises a failing run greedily: applies the first smaller variant that still fails

@@ -335,9 +335,7 @@ pub fn validate(spec: &WorldSpec) -> Result<(), WorldError> {
             )));
         }
         if a.kind == AttackKind::RogueFirmware {
-            let region_sites = (0..spec.sites)
-                .filter(|s| spec.site_region(*s) == a.region)
-                .count() as u32;
+            let region_sites = spec.region_sites(&a.region);
             if a.hosts != 1 || a.sites == 0 || a.sites > region_sites {
                 return Err(WorldError::Invalid(format!(
                     "{what}: one rogue server (hosts = 1) and sites between 1 and the \
@@ -788,7 +786,8 @@ fn check_rogue_firmware(
             format!("{n} of {version} ({kind})")
         })
         .collect();
-    let offered: u64 = rogue.offered.values().sum();
+    // A verdict is a camera's report on an image: an offer cut short proves nothing.
+    let judged: u64 = rogue.refused.values().chain(rogue.installed.values()).sum();
     if !foreign.is_empty() {
         let running: Vec<String> = rogue
             .running
@@ -807,13 +806,14 @@ fn check_rogue_firmware(
                 }
             ),
         });
-    } else if offered == 0 {
+    } else if judged == 0 {
         invariants.push(Failure {
             check: "no-rogue-firmware",
             detail: format!(
-                "the rogue server offered no image ({} connections redirected to it): the \
-                 check proved nothing",
-                rogue.redirected
+                "no camera judged a rogue image ({} connections redirected to the rogue \
+                 server, {} images offered): the check proved nothing",
+                rogue.redirected,
+                rogue.offered.values().sum::<u64>()
             ),
         });
     }

@@ -51,7 +51,7 @@ pub const ROGUE_VERSIONS: [(&str, &str); 4] = [
 const OTHER_MODEL: &str = "dome-2k";
 
 /// The four images, from what an attacker can get: the vendor's public releases
-/// (genuinely signed: an unreleased 1.0.9, an old 0.9.0, another model's 1.2.0) and an
+/// (genuinely signed: an unreleased 2.0.0, an old 0.9.0, another model's 1.2.0) and an
 /// image of their own.
 pub fn images(pki: &TestPki, rng: &mut ChaCha8Rng) -> Result<Vec<RogueImage>, WorldError> {
     let invalid = |e: &dyn std::fmt::Display| WorldError::Invalid(format!("rogue image: {e}"));

@@ -56,19 +56,18 @@ impl SiteRouter {
         self.from <= now && now < self.until
     }
 
-    /// Connections sent to the attacker's host so far.
+    /// Connections made to the attacker's host so far.
     pub fn redirected(&self) -> u64 {
         self.redirected.get()
     }
 
-    /// Where a connection to `addr` goes at `now`.
-    fn route(&self, addr: &str, now: Timestamp) -> String {
+    /// Where a connection to `addr` goes at `now`, and whether that is the attacker.
+    fn route(&self, addr: &str, now: Timestamp) -> (String, bool) {
         match addr.rsplit_once(':') {
             Some((host, port)) if self.hijacked(now) && host.starts_with(&self.prefix) => {
-                self.redirected.set(self.redirected.get() + 1);
-                format!("{}:{port}", self.rogue)
+                (format!("{}:{port}", self.rogue), true)
             }
-            _ => addr.to_owned(),
+            _ => (addr.to_owned(), false),
         }
     }
 
@@ -113,9 +112,12 @@ impl Net for RoutedNet {
     type Listener = RoutedListener;
 
     async fn connect(&self, addr: &str) -> io::Result<Self::Stream> {
-        let target = self.router.route(addr, SimClock.now());
+        let (target, hijacked) = self.router.route(addr, SimClock.now());
         let generation = self.router.generation.get();
         let inner = SimNet.connect(&target).await?;
+        if hijacked {
+            self.router.redirected.set(self.router.redirected.get() + 1);
+        }
         let id = self.router.next_id.get();
         self.router.next_id.set(id + 1);
         Ok(RoutedStream {
@@ -241,15 +243,15 @@ mod tests {
     #[test]
     fn only_gateway_names_are_hijacked_and_only_while_held() {
         let router = SiteRouter::new("gw-", "atk-rogue-1", at(100), at(200));
-        assert_eq!(router.route("gw-apac-1:7443", at(99)), "gw-apac-1:7443");
-        assert_eq!(router.route("gw-apac-1:7443", at(100)), "atk-rogue-1:7443");
-        assert_eq!(router.route("gw-apac-2:7444", at(150)), "atk-rogue-1:7444");
+        let to = |addr: &str, t: u64| router.route(addr, at(t));
+        assert_eq!(to("gw-apac-1:7443", 99), ("gw-apac-1:7443".into(), false));
+        assert_eq!(to("gw-apac-1:7443", 100), ("atk-rogue-1:7443".into(), true));
+        assert_eq!(to("gw-apac-2:7444", 150), ("atk-rogue-1:7444".into(), true));
         assert_eq!(
-            router.route("relay.example:7443", at(150)),
-            "relay.example:7443"
+            to("relay.example:7443", 150),
+            ("relay.example:7443".into(), false)
         );
-        assert_eq!(router.route("gw-apac-1:7443", at(200)), "gw-apac-1:7443");
-        assert_eq!(router.redirected(), 2);
+        assert_eq!(to("gw-apac-1:7443", 200), ("gw-apac-1:7443".into(), false));
     }
 
     #[test]

@@ -411,16 +411,15 @@ impl Scenario {
         let ota = match &raw.ota {
             None => None,
             Some(o) => {
-                if o.version
-                    .parse::<camproof_protocol::ota::FirmwareVersion>()
-                    .is_err()
-                {
+                // Kept as the firmware writes it ("01.1.0" is 1.1.0), so versions compare.
+                let Ok(version) = o.version.parse::<camproof_protocol::ota::FirmwareVersion>()
+                else {
                     return Err(value_err(
                         "ota.version",
                         format!("{:?}", o.version),
                         "a version such as \"1.1.0\"",
                     ));
-                }
+                };
                 if o.percent == 0 || o.percent > 100 {
                     return Err(value_err(
                         "ota.percent",
@@ -446,7 +445,7 @@ impl Scenario {
                     ));
                 }
                 Some(crate::world::OtaSpec {
-                    version: o.version.clone(),
+                    version: version.to_string(),
                     percent: o.percent,
                     start,
                     image_bytes: kib as usize * 1024,
@@ -796,6 +795,61 @@ impl Scenario {
                 }
                 spec.leaked = *l.get_ref();
             }
+            if kind == AttackKind::RogueFirmware {
+                if let Some(r) = &a.rate {
+                    return Err(err(
+                        r.span(),
+                        "a rogue-firmware server answers cameras; it has no `rate`".into(),
+                    ));
+                }
+                if let Some(h) = a.hosts.as_ref().filter(|h| *h.get_ref() != 1) {
+                    return Err(err(
+                        h.span(),
+                        "a rogue-firmware attack is one server: leave out `hosts` or write 1"
+                            .into(),
+                    ));
+                }
+                if world
+                    .attacks
+                    .iter()
+                    .any(|other| other.kind == AttackKind::RogueFirmware)
+                {
+                    return Err(err(
+                        a.kind.span(),
+                        "one rogue-firmware attack per world: a site's router has one \
+                         attacker"
+                            .into(),
+                    ));
+                }
+                if let Some((what, _)) = world.ota.as_ref().and_then(|o| {
+                    crate::rogue::ROGUE_VERSIONS
+                        .iter()
+                        .find(|(_, v)| *v == o.version)
+                }) {
+                    return Err(err(
+                        a.kind.span(),
+                        format!(
+                            "the rollout's version is the rogue server's {what} image; roll \
+                             out another version (the rogue's are {})",
+                            crate::rogue::ROGUE_VERSIONS
+                                .iter()
+                                .map(|(_, v)| *v)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+            }
+            let region_sites = world.region_sites(&spec.region);
+            if kind == AttackKind::RogueFirmware && a.sites.is_none() && region_sites == 0 {
+                return Err(err(
+                    a.region.span(),
+                    format!(
+                        "region {} has no site for the rogue server to take",
+                        spec.region
+                    ),
+                ));
+            }
             if let Some(n) = &a.sites {
                 if kind != AttackKind::RogueFirmware {
                     return Err(err(
@@ -803,10 +857,7 @@ impl Scenario {
                         format!("`sites` is for rogue-firmware attacks, not {}", kind.name()),
                     ));
                 }
-                let region_sites = (0..world.sites)
-                    .filter(|s| world.site_region(*s) == spec.region)
-                    .count();
-                if *n.get_ref() == 0 || *n.get_ref() as usize > region_sites {
+                if *n.get_ref() == 0 || *n.get_ref() > region_sites {
                     return Err(err(
                         n.span(),
                         format!(
@@ -818,12 +869,7 @@ impl Scenario {
                 }
                 spec.sites = *n.get_ref();
             }
-            if kind == AttackKind::RogueFirmware && spec.hosts != 1 {
-                return Err(err(
-                    a.kind.span(),
-                    "a rogue-firmware attack is one server: leave out `hosts` or write 1".into(),
-                ));
-            }
+
             attacker_hosts += spec.hosts;
             if world.sites + world.gateways() + attacker_hosts > MAX_HOSTS {
                 return Err(err(
@@ -968,7 +1014,9 @@ impl Scenario {
             let _ = writeln!(out, "start = {}", d(a.start));
             let _ = writeln!(out, "stop = {}", d(a.stop));
             let _ = writeln!(out, "hosts = {}", a.hosts);
-            let _ = writeln!(out, "rate = {}", a.rate);
+            if a.kind != crate::attack::AttackKind::RogueFirmware {
+                let _ = writeln!(out, "rate = {}", a.rate);
+            }
             if a.kind == crate::attack::AttackKind::CredentialStuffing {
                 let _ = writeln!(out, "leaked = {}", a.leaked);
             }
@@ -986,8 +1034,10 @@ fn parse_loss(text: &str) -> Option<u32> {
         return Some(0);
     }
     let percent: f64 = text.trim().strip_suffix('%')?.trim().parse().ok()?;
-    let ppm = (percent * 10_000.0).round();
-    (1.0..=100_000.0).contains(&ppm).then_some(ppm as u32)
+    if !(0.0001..=10.0).contains(&percent) {
+        return None;
+    }
+    Some((percent * 10_000.0).round() as u32)
 }
 
 /// A loss rate in parts per million as a scenario file writes it.
@@ -1055,7 +1105,7 @@ bitrate_kbps = 128
     #[test]
     fn to_toml_reads_back_to_the_same_world() {
         let with = format!(
-            "{GOOD}\n[viewers]\nper_site = 2\nwatch = \"1m 30s\"\n\n[ota]\nversion = \"1.2.0\"\npercent = 40\nstart = \"20s\"\n\n[[fault]]\nat = \"30s\"\ncrash = \"gw-apac-2\"\n\n[[fault]]\nat = \"45s\"\npartition = [\"site-apac-1\", \"region:apac\"]\n\n[[fault]]\nat = \"50s\"\nerase_account = \"user1@site0.example\"\n\n[[fault]]\nat = \"55s\"\nloss = [\"sites:apac\", \"region:apac\", \"0.0125%\"]\n\n[[attack]]\nkind = \"rogue-firmware\"\nregion = \"apac\"\nstart = \"10s\"\nstop = \"40s\"\nsites = 2\n"
+            "{GOOD}\n[viewers]\nper_site = 2\nwatch = \"1m 30s\"\n\n[ota]\nversion = \"1.3.0\"\npercent = 40\nstart = \"20s\"\n\n[[fault]]\nat = \"30s\"\ncrash = \"gw-apac-2\"\n\n[[fault]]\nat = \"45s\"\npartition = [\"site-apac-1\", \"region:apac\"]\n\n[[fault]]\nat = \"50s\"\nerase_account = \"user1@site0.example\"\n\n[[fault]]\nat = \"55s\"\nloss = [\"sites:apac\", \"region:apac\", \"0.0125%\"]\n\n[[attack]]\nkind = \"rogue-firmware\"\nregion = \"apac\"\nstart = \"10s\"\nstop = \"40s\"\nsites = 2\n"
         );
         let s = Scenario::parse("f.toml", &with).unwrap();
         let text = s.to_toml();
@@ -1308,7 +1358,26 @@ bitrate_kbps = 128
             "{e}"
         );
         let e = err(&format!("{rogue}\nhosts = 2"));
-        assert!(e.contains("a rogue-firmware attack is one server"), "{e}");
+        assert!(
+            e.starts_with("a.toml:20: a rogue-firmware attack is one server"),
+            "{e}"
+        );
+        let e = err(&format!("{rogue}\nrate = 5"));
+        assert!(e.starts_with("a.toml:20: a rogue-firmware server"), "{e}");
+        let e = err(&format!("{rogue}\n\n[[attack]]\n{rogue}"));
+        assert!(
+            e.starts_with("a.toml:22: one rogue-firmware attack per world"),
+            "{e}"
+        );
+        // The rollout may not use a rogue image's version, however it is written.
+        let ota = "\n[ota]\nversion = \"06.6.6\"\npercent = 100\nstart = \"2s\"\n";
+        let e = Scenario::parse("a.toml", &format!("{GOOD}{ota}\n[[attack]]\n{rogue}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the rollout's version is the rogue server's unsigned"),
+            "{e}"
+        );
         let e =
             err("kind = \"botnet\"\nregion = \"apac\"\nstart = \"3s\"\nstop = \"9s\"\nsites = 1");
         assert!(e.contains("`sites` is for rogue-firmware"), "{e}");

@@ -135,6 +135,10 @@ pub struct OtaSpec {
     pub image_bytes: usize,
 }
 
+/// How long a rollout runs before the end for `ota-rollout-complete` to be made: three
+/// unanswered heartbeats to leave a dead connection, a reconnect and a download.
+pub const OTA_SETTLE: Duration = Duration::from_secs(90);
+
 /// The model every simulated camera is.
 pub const CAMERA_MODEL: &str = "bullet-4k";
 
@@ -304,6 +308,13 @@ impl WorldSpec {
     /// The region of site `site`.
     pub fn site_region(&self, site: u32) -> &str {
         &self.regions[site as usize % self.regions.len()]
+    }
+
+    /// How many of the world's sites are in `region`.
+    pub fn region_sites(&self, region: &str) -> u32 {
+        (0..self.sites)
+            .filter(|s| self.site_region(*s) == region)
+            .count() as u32
     }
 
     /// The names of the platform's gateway hosts, in order.
@@ -1455,7 +1466,11 @@ pub fn run(
     // The rollout: every camera it covers runs the release at the end, and no camera
     // refused the vendor's image.
     let fleet_now = fleet.borrow().firmware.clone();
-    if let Some(o) = spec.ota.as_ref().filter(|o| o.start < spec.duration) {
+    if let Some(o) = spec
+        .ota
+        .as_ref()
+        .filter(|o| spec.duration >= o.start.saturating_add(OTA_SETTLE))
+    {
         checks.push("ota-rollout-complete");
         let counts = ota.clone().unwrap_or_default();
         if let Err(v) = checks::check_rollout(o, spec.cameras(), &counts, &fleet_now) {

@@ -509,7 +509,8 @@ fn a_rollout_over_lossy_links_still_reaches_every_camera() {
 }
 
 /// The negative test of `ota-rollout-complete`: an OTA service that serves each part
-/// from one byte too far gets every image refused.
+/// from one byte too far never completes a download (the last part comes up short and
+/// the part after the end is empty), so no camera installs.
 #[test]
 fn image_parts_served_off_by_one_fail_the_rollout_check() {
     let mut spec = rollout_spec(6);

@@ -150,6 +150,21 @@ pub struct FleetStats {
     pub firmware: std::collections::BTreeMap<String, u64>,
     /// Installs by the version installed, over the whole run.
     pub installs: std::collections::BTreeMap<String, u64>,
+    /// Each camera's firmware version now, by camera index.
+    pub running: std::collections::BTreeMap<u64, String>,
+}
+
+impl FleetStats {
+    /// Camera `index` runs `version` now: at a boot (a restarted host boots its cameras
+    /// again) or after an install. Keeps `firmware` counting each camera once.
+    pub fn boot(&mut self, index: u64, version: String) {
+        if let Some(old) = self.running.insert(index, version.clone()) {
+            if let Some(n) = self.firmware.get_mut(&old) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        *self.firmware.entry(version).or_default() += 1;
+    }
 }
 
 /// One simulated camera.
@@ -255,12 +270,9 @@ impl Camera {
         if window > 0 {
             tokio::time::sleep(Duration::from_micros(self.rng.next_u64() % window)).await;
         }
-        *self
-            .stats
+        self.stats
             .borrow_mut()
-            .firmware
-            .entry(self.firmware.current.to_string())
-            .or_default() += 1;
+            .boot(self.index, self.firmware.current.to_string());
         let mut attempt: u32 = 0;
         let mut next_endpoint = 0usize;
         loop {
@@ -660,10 +672,7 @@ impl Camera {
                 });
                 let mut stats = self.stats.borrow_mut();
                 stats.ota_installed += 1;
-                if let Some(n) = stats.firmware.get_mut(&before.to_string()) {
-                    *n = n.saturating_sub(1);
-                }
-                *stats.firmware.entry(version.to_string()).or_default() += 1;
+                stats.boot(self.index, version.to_string());
                 *stats.installs.entry(version.to_string()).or_default() += 1;
                 self.reboot = true;
             }
