@@ -365,10 +365,7 @@ pub fn validate(spec: &WorldSpec) -> Result<(), WorldError> {
         .iter()
         .any(|a| a.kind == AttackKind::RogueFirmware);
     if let Some(ota) = spec.ota.as_ref().filter(|_| rogue) {
-        if let Some((kind, _)) = crate::rogue::ROGUE_VERSIONS
-            .iter()
-            .find(|(_, v)| *v == ota.version)
-        {
+        if let Some(kind) = crate::rogue::kind_of(&ota.version) {
             return Err(WorldError::Invalid(format!(
                 "the rollout's version {} is the rogue server's {kind} image: roll out \
                  another version",
@@ -779,10 +776,7 @@ fn check_rogue_firmware(
         .iter()
         .filter(|(v, n)| **n > 0 && !rolled_out.contains(v))
         .map(|(version, n)| {
-            let kind = crate::rogue::ROGUE_VERSIONS
-                .iter()
-                .find(|(_, v)| v == version)
-                .map_or("not from the platform", |(k, _)| k);
+            let kind = crate::rogue::kind_of(version).unwrap_or("not from the platform");
             format!("{n} of {version} ({kind})")
         })
         .collect();

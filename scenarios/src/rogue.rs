@@ -47,6 +47,14 @@ pub const ROGUE_VERSIONS: [(&str, &str); 4] = [
     ("wrong-model", "1.2.0"),
 ];
 
+/// The kind of rogue image that claims `version` (as the firmware writes it), if any.
+pub fn kind_of(version: &str) -> Option<&'static str> {
+    ROGUE_VERSIONS
+        .iter()
+        .find(|(_, v)| *v == version)
+        .map(|(kind, _)| *kind)
+}
+
 /// The model the vendor's `wrong-model` release is for.
 const OTHER_MODEL: &str = "dome-2k";
 
@@ -232,11 +240,7 @@ impl Rogue {
                 // The report names the version; an install is reported after the reboot,
                 // on a later connection.
                 // Reports of the platform's own releases are none of its business.
-                let kind = self
-                    .images
-                    .iter()
-                    .find(|i| i.version.to_string() == version)?
-                    .kind;
+                let kind = kind_of(&version)?;
                 {
                     let mut stats = self.stats.borrow_mut();
                     let key = if result == 0 {
@@ -302,6 +306,8 @@ mod tests {
             let signed = SignedManifest::decode(&i.manifest).expect("manifest");
             let m = signed.manifest();
             assert_eq!(m.version, i.version, "{}", i.kind);
+            // Reports name versions as the firmware writes them: each maps back to its kind.
+            assert_eq!(kind_of(&m.version.to_string()), Some(i.kind));
             let hash_matches = Manifest::for_image(&m.model, m.version, m.min_version, &i.image)
                 .map(|fresh| fresh.image_sha256 == m.image_sha256)
                 .unwrap_or(false);

@@ -821,11 +821,11 @@ impl Scenario {
                             .into(),
                     ));
                 }
-                if let Some((what, _)) = world.ota.as_ref().and_then(|o| {
-                    crate::rogue::ROGUE_VERSIONS
-                        .iter()
-                        .find(|(_, v)| *v == o.version)
-                }) {
+                if let Some(what) = world
+                    .ota
+                    .as_ref()
+                    .and_then(|o| crate::rogue::kind_of(&o.version))
+                {
                     return Err(err(
                         a.kind.span(),
                         format!(

@@ -1465,15 +1465,16 @@ pub fn run(
     }
     // The rollout: every camera it covers runs the release at the end, and no camera
     // refused the vendor's image.
-    let fleet_now = fleet.borrow().firmware.clone();
     if let Some(o) = spec
         .ota
         .as_ref()
         .filter(|o| spec.duration >= o.start.saturating_add(OTA_SETTLE))
     {
         checks.push("ota-rollout-complete");
-        let counts = ota.clone().unwrap_or_default();
-        if let Err(v) = checks::check_rollout(o, spec.cameras(), &counts, &fleet_now) {
+        let none = RolloutCounts::default();
+        let counts = ota.as_ref().unwrap_or(&none);
+        let running = &fleet.borrow().firmware;
+        if let Err(v) = checks::check_rollout(o, spec.cameras(), counts, running) {
             invariants.push(Failure::new("ota-rollout-complete", v));
         }
     }

@@ -208,6 +208,14 @@ impl SignInState {
             Duration::ZERO
         }
     }
+
+    /// Waits, like a person would, until the authenticator shows a code not sent yet.
+    async fn wait_out_sent_code<C: Clock>(&self, clock: &C) {
+        let wait = self.wait_for_fresh_code(clock.now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
 }
 
 impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> AppClient<S> {
@@ -342,10 +350,7 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> AppClient<S> {
                     let Ok(generator) = Totp::from_base32(secret.expose(), 6) else {
                         return Err(RoundError::Login(status));
                     };
-                    let wait = state.wait_for_fresh_code(clock.now());
-                    if !wait.is_zero() {
-                        tokio::time::sleep(wait).await;
-                    }
+                    state.wait_out_sent_code(clock).await;
                     let now = clock.now();
                     code_step = Some(now.as_secs() / TOTP_STEP_SECS);
                     totp = SecretText::new(generator.code_at(now).as_str());
@@ -420,10 +425,7 @@ impl Viewer {
         // next one before opening the app, not with a session open and silent: the
         // platform closes sessions that stay idle too long.
         if self.config.totp_secret.is_some() {
-            let wait = self.sign_in.wait_for_fresh_code(clock.now());
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
+            self.sign_in.wait_out_sent_code(clock).await;
         }
         if self.config.leaks_password {
             if let Ok(mut stream) = net.connect(gateway).await {
