@@ -379,6 +379,18 @@ fn print_summary(scenario: &Scenario, s: &RunSummary, wall: Duration) {
                 a.replay.accepted
             );
         }
+        let c = &a.replay.cameras;
+        if total(&c.tampered) > 0 {
+            println!(
+                "    on-path        {} camera sessions altered ({} after a rekey, {} failed over): {}; cameras: {}; {} accepted",
+                total(&c.tampered),
+                c.after_rekey,
+                c.failed_over,
+                join(&c.tampered),
+                join(&c.outcomes),
+                c.accepted
+            );
+        }
         if a.rogue.redirected > 0 {
             let r = &a.rogue;
             println!(

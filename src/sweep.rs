@@ -46,6 +46,10 @@ pub enum Plant {
     AcceptDowngradeOta,
     /// The OTA services serve image parts from one byte past the offset asked for.
     OtaChunkOffByOne,
+    /// Cameras take a record whose sequence number they already saw (no replay check).
+    AcceptReplayedRecords,
+    /// Cameras drop a record that fails to open and keep the session.
+    IgnoreBadRecords,
 }
 
 impl Plant {
@@ -66,6 +70,8 @@ impl Plant {
             Plant::AcceptUnsignedOta => spec.camera.flaws.accept_unsigned_ota = true,
             Plant::AcceptDowngradeOta => spec.camera.flaws.accept_downgrade_ota = true,
             Plant::OtaChunkOffByOne => spec.world_bugs.ota_chunk_off_by_one = true,
+            Plant::AcceptReplayedRecords => spec.camera.flaws.device.accept_replayed_records = true,
+            Plant::IgnoreBadRecords => spec.camera.flaws.device.ignore_bad_records = true,
         }
     }
 
@@ -82,6 +88,8 @@ impl Plant {
             Plant::AcceptUnsignedOta => "accept-unsigned-ota",
             Plant::AcceptDowngradeOta => "accept-downgrade-ota",
             Plant::OtaChunkOffByOne => "ota-chunk-off-by-one",
+            Plant::AcceptReplayedRecords => "accept-replayed-records",
+            Plant::IgnoreBadRecords => "ignore-bad-records",
         }
     }
 }

@@ -10,7 +10,9 @@
 //! - `no-cross-tenant-access`: no probe of another tenant's devices or streams worked;
 //! - `logins-during-attack`: the world's own users kept signing in while an attack ran;
 //! - `no-replay-accepted`: no recorded connection, replayed as-is or altered, at its
-//!   gateway, another zone or another region, got a session or had a record taken.
+//!   gateway, another zone or another region, got a session or had a record taken; and
+//!   no camera took a record or hello that the attacker on its site's path replayed,
+//!   reordered, truncated or bit-flipped inside a live session.
 //!
 //! Attackers speak the platform's protocols with the viewer app's client
 //! ([`AppClient`]); every random draw comes from a seed derived from the world's seed.
@@ -40,6 +42,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::onpath::{OnPath, OnPathStats};
 use crate::rogue::RogueStats;
 use crate::router::SiteRouter;
 use crate::tap::{RecordedFlow, SharedRecorder};
@@ -158,7 +161,9 @@ pub struct AttackSpec {
     pub rate: u32,
     /// Leaked username/password pairs (credential stuffing only).
     pub leaked: u32,
-    /// Sites of the region whose routers the attacker takes (rogue firmware only).
+    /// Sites of the region whose routers the attacker takes, the region's first ones
+    /// (rogue firmware: 1 to the region's sites; replay: 0 or more, at most all of them,
+    /// where it alters the gateway sessions of cameras; other kinds: 1, unused).
     pub sites: u32,
 }
 
@@ -264,6 +269,8 @@ pub struct ReplayStats {
     pub accepted: u64,
     /// The first accepted replays, described.
     pub findings: Vec<String>,
+    /// What the attacker on the path of the sites' gateway sessions did to cameras.
+    pub cameras: OnPathStats,
 }
 
 /// Legitimate users' sign-ins while an attack was on.
@@ -342,9 +349,9 @@ pub fn validate(spec: &WorldSpec) -> Result<(), WorldError> {
                      region's {region_sites}"
                 )));
             }
-        } else if a.sites != 1 {
+        } else if a.kind != AttackKind::Replay && a.sites != 1 {
             return Err(WorldError::Invalid(format!(
-                "{what}: `sites` is for rogue-firmware attacks"
+                "{what}: `sites` is for rogue-firmware and replay attacks"
             )));
         }
         hosts += a.hosts;
@@ -397,38 +404,45 @@ pub fn host_names(attacks: &[AttackSpec]) -> Vec<String> {
     names
 }
 
-/// The routers of the sites a rogue-firmware attack takes, by site name: each sends the
-/// gateways' names to the rogue server while the attack runs. Build them before the
+/// The routers of the sites attackers take, by site name: a rogue-firmware attack's
+/// send the gateways' names to the rogue server while it runs; a replay attack's pass
+/// gateway sessions through an on-path attacker ([`OnPath`]). Build them before the
 /// sites, whose cameras connect through them.
 pub fn site_routers(spec: &WorldSpec) -> BTreeMap<String, Rc<SiteRouter>> {
     let names = host_names(&spec.attacks);
     let mut name = names.iter();
     let epoch = Timestamp::from_secs(EPOCH_SECS);
     let site_names = spec.site_names();
-    let mut routers = BTreeMap::new();
+    let mut routers: BTreeMap<String, SiteRouter> = BTreeMap::new();
     for attack in &spec.attacks {
         let hosts: Vec<&String> = name.by_ref().take(attack.hosts as usize).collect();
-        let (AttackKind::RogueFirmware, Some(rogue)) = (attack.kind, hosts.first()) else {
-            continue;
-        };
+        let (from, until) = (
+            epoch.saturating_add(attack.start),
+            epoch.saturating_add(attack.stop),
+        );
         let sites = (0..spec.sites)
             .filter(|s| spec.site_region(*s) == attack.region)
-            .take(attack.sites as usize);
+            .take(attack.sites as usize)
+            .filter_map(|s| site_names.get(s as usize));
         for site in sites {
-            if let Some(site_name) = site_names.get(site as usize) {
-                routers.insert(
-                    site_name.clone(),
-                    SiteRouter::new(
-                        "gw-",
-                        rogue,
-                        epoch.saturating_add(attack.start),
-                        epoch.saturating_add(attack.stop),
-                    ),
-                );
-            }
+            let router = routers
+                .remove(site)
+                .unwrap_or_else(|| SiteRouter::new("gw-", GATEWAY_PORT));
+            let router = match (attack.kind, hosts.first()) {
+                (AttackKind::RogueFirmware, Some(rogue)) => router.hijacked_by(rogue, from, until),
+                (AttackKind::Replay, _) => {
+                    router.tampered_by(OnPath::new(site, &attack.region, epoch, from, until))
+                }
+                _ => router,
+            };
+            routers.insert(site.clone(), router);
         }
     }
     routers
+        .into_iter()
+        .filter(|(_, r)| r.is_taken())
+        .map(|(site, r)| (site, Rc::new(r)))
+        .collect()
 }
 
 /// What of the world the attacks reach into.
@@ -631,6 +645,10 @@ impl Attacks {
         let mut summary = self.stats.borrow().clone();
         summary.rogue = self.rogue.borrow().clone();
         summary.rogue.redirected = self.routers.iter().map(|r| r.redirected()).sum();
+        for stats in self.routers.iter().filter_map(|r| r.onpath_stats()) {
+            summary.replay.cameras.add(&stats);
+        }
+        let at_cameras = self.routers.iter().any(|r| r.onpath_stats().is_some());
         let epoch = Timestamp::from_secs(EPOCH_SECS);
         let mut refusals = Vec::new();
         for record in &viewers.sign_ins {
@@ -706,18 +724,21 @@ impl Attacks {
                 .filter(|(k, _)| !matches!(k.as_str(), "no-connection" | "unanswered"))
                 .map(|(_, n)| n)
                 .sum();
+            let shown = |findings: &[String]| {
+                findings
+                    .iter()
+                    .take(5)
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
             if r.accepted > 0 {
                 invariants.push(Failure {
                     check: "no-replay-accepted",
                     detail: format!(
                         "the platform accepted {} replayed connections: {}",
                         r.accepted,
-                        r.findings
-                            .iter()
-                            .take(5)
-                            .map(String::as_str)
-                            .collect::<Vec<_>>()
-                            .join("; ")
+                        shown(&r.findings)
                     ),
                 });
             } else if answered == 0 {
@@ -727,6 +748,25 @@ impl Attacks {
                         "no replay reached a gateway ({} flows recorded): the check proved \
                          nothing",
                         r.flows.values().sum::<u64>()
+                    ),
+                });
+            }
+            if r.cameras.accepted > 0 {
+                invariants.push(Failure {
+                    check: "no-replay-accepted",
+                    detail: format!(
+                        "cameras took {} altered records or hellos: {}",
+                        r.cameras.accepted,
+                        shown(&r.cameras.findings)
+                    ),
+                });
+            } else if at_cameras && r.cameras.judged() == 0 {
+                invariants.push(Failure {
+                    check: "no-replay-accepted",
+                    detail: format!(
+                        "no altered record reached a camera that answered ({} altered): the \
+                         check proved nothing at cameras",
+                        r.cameras.tampered.values().sum::<u64>()
                     ),
                 });
             }
@@ -2028,8 +2068,12 @@ fn note_replay(
         r.accepted += 1;
         if r.findings.len() < 20 {
             r.findings.push(format!(
-                "{variant} replay of a {kind} connection from {site} at {gateway} ({target}) at {}",
-                SimClock.now()
+                "{variant} replay of a {kind} connection from {site} at {gateway} ({target}), \
+                 {:.1} s into the run",
+                SimClock
+                    .now()
+                    .saturating_since(Timestamp::from_secs(EPOCH_SECS))
+                    .as_secs_f64()
             ));
         }
     }

@@ -1,12 +1,13 @@
 //! The scenario engine: the simulated [`world`] on turmoil, built from a seed.
 //!
-//! Today: a world of gateway zones and camera sites that runs for a simulated duration
-//! and reports what it measured with the trace hash. Scenario files, faults, attackers
-//! and invariants follow.
+//! A world of regions, gateway zones, camera sites and viewers runs for a simulated
+//! duration; a [`scenario`] file names its faults and [`attack`]s, and the run reports
+//! what it measured, the invariants it broke and the trace hash.
 #![deny(missing_docs)]
 
 pub mod attack;
 pub mod checks;
+pub mod onpath;
 pub mod rogue;
 pub mod router;
 pub mod scenario;

@@ -77,7 +77,8 @@ pub struct AttackSection {
     /// Leaked username/password pairs (credential stuffing only; default 2000).
     pub leaked: Option<toml::Spanned<u32>>,
     /// Sites of the region whose routers the attacker takes, the region's first sites
-    /// (rogue firmware only; default 1).
+    /// (rogue firmware: default 1; replay: where it alters cameras' gateway sessions,
+    /// default all, 0 for none).
     pub sites: Option<toml::Spanned<u32>>,
 }
 
@@ -208,7 +209,8 @@ pub struct CameraSection {
     pub bitrate_kbps: Option<u64>,
     /// Frames per group of pictures.
     pub gop: Option<u32>,
-    /// Records a camera sends under one key before a key update (default 100000).
+    /// Records either end of a camera's gateway session sends under one key before a
+    /// key update (default 100000).
     pub rekey_after: Option<u64>,
 }
 
@@ -850,18 +852,29 @@ impl Scenario {
                     ),
                 ));
             }
+            if kind == AttackKind::Replay {
+                // On the path of every site's gateway sessions unless the file says fewer.
+                spec.sites = region_sites;
+            }
             if let Some(n) = &a.sites {
-                if kind != AttackKind::RogueFirmware {
-                    return Err(err(
-                        n.span(),
-                        format!("`sites` is for rogue-firmware attacks, not {}", kind.name()),
-                    ));
-                }
-                if *n.get_ref() == 0 || *n.get_ref() > region_sites {
+                let least = match kind {
+                    AttackKind::RogueFirmware => 1,
+                    AttackKind::Replay => 0,
+                    _ => {
+                        return Err(err(
+                            n.span(),
+                            format!(
+                                "`sites` is for rogue-firmware and replay attacks, not {}",
+                                kind.name()
+                            ),
+                        ))
+                    }
+                };
+                if *n.get_ref() < least || *n.get_ref() > region_sites {
                     return Err(err(
                         n.span(),
                         format!(
-                            "sites = {}: between 1 and the {region_sites} sites of {}",
+                            "sites = {}: between {least} and the {region_sites} sites of {}",
                             n.get_ref(),
                             spec.region
                         ),
@@ -1020,8 +1033,13 @@ impl Scenario {
             if a.kind == crate::attack::AttackKind::CredentialStuffing {
                 let _ = writeln!(out, "leaked = {}", a.leaked);
             }
-            if a.kind == crate::attack::AttackKind::RogueFirmware {
-                let _ = writeln!(out, "sites = {}", a.sites);
+            if matches!(
+                a.kind,
+                crate::attack::AttackKind::RogueFirmware | crate::attack::AttackKind::Replay
+            ) {
+                // A shrunk world may have fewer sites than the attack took: all of them.
+                let sites = a.sites.min(w.region_sites(&a.region));
+                let _ = writeln!(out, "sites = {sites}");
             }
         }
         out
@@ -1381,6 +1399,20 @@ bitrate_kbps = 128
         let e =
             err("kind = \"botnet\"\nregion = \"apac\"\nstart = \"3s\"\nstop = \"9s\"\nsites = 1");
         assert!(e.contains("`sites` is for rogue-firmware"), "{e}");
+        // A replay attacker is on the path of every site of its region unless told fewer.
+        let replay = "kind = \"replay\"\nregion = \"apac\"\nstart = \"3s\"\nstop = \"9s\"";
+        let sites = |extra: &str| {
+            Scenario::parse("a.toml", &with(&format!("{replay}{extra}")))
+                .map(|s| s.world.attacks[0].sites)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(sites(""), Ok(2));
+        assert_eq!(sites("\nsites = 0"), Ok(0));
+        let e = sites("\nsites = 3").unwrap_err();
+        assert!(
+            e.contains("sites = 3: between 0 and the 2 sites of apac"),
+            "{e}"
+        );
     }
 
     #[test]

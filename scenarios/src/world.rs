@@ -709,7 +709,12 @@ pub fn run(
     let relay_down: Vec<Rc<std::cell::Cell<bool>>> =
         gateways.iter().map(|_| Rc::default()).collect();
     for (g, (region, name)) in gateways.iter().enumerate() {
-        let server_config = Arc::new(ServerConfig::new(pki.server(name, g as u64)));
+        let mut server_config = ServerConfig::new(pki.server(name, g as u64));
+        // Both ends of a session rekey on the same schedule (`camera.rekey_after`).
+        if let Some(n) = spec.camera.rekey_after {
+            server_config.rekey_after = n.max(1);
+        }
+        let server_config = Arc::new(server_config);
         // Fallbacks a gateway hands out: the other zones of its region.
         let fallbacks: Vec<String> = gateways
             .iter()

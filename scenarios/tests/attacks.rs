@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use camproof_platform::accounts::AccountsBugs;
 use camproof_platform::registry::RegistryBugs;
-use camproof_protocol::cdp::ServerFlaws;
+use camproof_protocol::cdp::{DeviceFlaws, ServerFlaws};
 use camproof_protocol::pki::{NoCache, PkiOptions, TestPki};
 use camproof_scenarios::attack::{AttackBugs, AttackKind, AttackSpec};
 use camproof_scenarios::world::{run, Fault, FaultAction, RunSummary, ViewerSpec, WorldSpec};
@@ -266,6 +266,102 @@ fn recorded_connections_replayed_anywhere_are_refused() {
             .unwrap_or(0)
             > 0,
         "{r:#?}"
+    );
+}
+
+/// The replay world with the attacker on the path of both eu-africa sites' gateway
+/// sessions, and a camera firmware profile.
+fn on_path_spec(seed: u64, flaws: DeviceFlaws) -> WorldSpec {
+    let mut w = replay_spec(seed);
+    w.attacks[0].sites = 2;
+    // Gateways send a camera a record or two every 5 s: rekey often enough that a
+    // session spared by the attacker moves to a new epoch within the attack.
+    w.camera.rekey_after = Some(8);
+    w.camera.flaws.device = flaws;
+    w
+}
+
+#[test]
+fn cameras_fail_sessions_whose_records_an_on_path_attacker_altered() {
+    let s = run(
+        &on_path_spec(7, DeviceFlaws::default()),
+        pki(),
+        &mut NoCache,
+    )
+    .expect("run");
+    let c = &s.attacks.replay.cameras;
+    assert!(s.failures().is_empty(), "{:#?}\n{c:#?}", s.failures());
+    for variant in [
+        "replayed",
+        "reordered",
+        "truncated",
+        "bit-flipped",
+        "old-epoch",
+        "other-session",
+        "stale-hello",
+    ] {
+        assert!(
+            c.tampered.get(variant).copied().unwrap_or(0) > 0,
+            "{variant}: {c:#?}"
+        );
+    }
+    assert!(c.judged() > 0, "{c:#?}");
+    assert_eq!(c.accepted, 0, "{c:#?}");
+    assert!(
+        c.outcomes
+            .keys()
+            .all(|k| k.ends_with(" refused") || k.ends_with(" closed") || k.ends_with(" cut")),
+        "{c:#?}"
+    );
+    // The zone outage at 20 s sent cameras to the other zone; the check counts sessions
+    // that had rekeyed.
+    assert!(c.after_rekey > 0, "{c:#?}");
+}
+
+#[test]
+fn cameras_without_a_replay_check_take_replayed_records() {
+    let flaws = DeviceFlaws {
+        accept_replayed_records: true,
+        ..DeviceFlaws::default()
+    };
+    let s = run(&on_path_spec(7, flaws), pki(), &mut NoCache).expect("run");
+    let c = &s.attacks.replay.cameras;
+    assert!(
+        c.outcomes.get("replayed accepted").copied().unwrap_or(0) > 0,
+        "{c:#?}"
+    );
+    // Reordered, cut and flipped records still fail the session.
+    for refused in ["reordered", "truncated", "bit-flipped"] {
+        assert_eq!(
+            c.outcomes.get(&format!("{refused} accepted")),
+            None,
+            "{c:#?}"
+        );
+    }
+    assert!(
+        checks(&s).contains(&"no-replay-accepted"),
+        "{:#?}",
+        s.failures()
+    );
+}
+
+#[test]
+fn cameras_that_drop_bad_records_and_carry_on_fail_the_check() {
+    let flaws = DeviceFlaws {
+        ignore_bad_records: true,
+        ..DeviceFlaws::default()
+    };
+    let s = run(&on_path_spec(7, flaws), pki(), &mut NoCache).expect("run");
+    let c = &s.attacks.replay.cameras;
+    // The first session each router alters gets a flipped bit, which only this flaw takes.
+    assert!(
+        c.outcomes.get("bit-flipped accepted").copied().unwrap_or(0) > 0,
+        "{c:#?}"
+    );
+    assert!(
+        checks(&s).contains(&"no-replay-accepted"),
+        "{:#?}",
+        s.failures()
     );
 }
 
