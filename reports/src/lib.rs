@@ -46,10 +46,10 @@ pub use run_render::{
 };
 pub use run_report::{
     AlertEntry, AttackCounts, BotnetCounts, CaptureInfo, CheckFailure, CheckResult, CheckStatus,
-    FaultEntry, LatencyBucket, LatencyHistogram, LeakEntry, LegitCounts, OtaCounts, ProbeCounts,
-    RegionOnline, RelayCounts, RunReport, SeedRun, SignalingCounts, StoreCounts, StuffingCounts,
-    SweepReport, TimelineSample, ViewerCounts, WireReport, LATENCY_BUCKETS_US, RUN_SCHEMA,
-    SWEEP_SCHEMA,
+    FaultEntry, LatencyBucket, LatencyHistogram, LeakEntry, LegitCounts, OnPathCounts, OtaCounts,
+    ProbeCounts, RegionOnline, RelayCounts, ReplayCounts, RogueCounts, RunReport, SeedRun,
+    SignalingCounts, StoreCounts, StuffingCounts, SweepReport, TimelineSample, ViewerCounts,
+    WireReport, LATENCY_BUCKETS_US, RUN_SCHEMA, SWEEP_SCHEMA,
 };
 pub use sign::{
     fingerprint, sign_report, verify_report, ReportError, VerifiedReport, REPORT_FORMAT,

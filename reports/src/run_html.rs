@@ -442,6 +442,58 @@ pub fn render_run_html(r: &RunReport) -> String {
                 a.probing.breaches.len()
             ),
         );
+        let r = &a.replay;
+        if !r.replays.is_empty() {
+            kv(
+                &mut h,
+                "Replay at the platform",
+                &format!(
+                    "{} recorded connections ({}; {} after a rekey, {} failed over); replays: {}; gateways: {}; {} accepted",
+                    r.flows.values().sum::<u64>(),
+                    counts(&r.flows),
+                    r.flows_after_rekey,
+                    r.flows_failed_over,
+                    counts(&r.replays),
+                    counts(&r.outcomes),
+                    r.accepted
+                ),
+            );
+        }
+        let c = &r.cameras;
+        if !c.tampered.is_empty() {
+            kv(
+                &mut h,
+                "Replay at cameras",
+                &format!(
+                    "{} sessions altered ({} after a rekey, {} failed over): {}; cameras: {}; {} accepted",
+                    c.tampered.values().sum::<u64>(),
+                    c.after_rekey,
+                    c.failed_over,
+                    counts(&c.tampered),
+                    counts(&c.outcomes),
+                    c.accepted
+                ),
+            );
+        }
+        let g = &a.rogue;
+        if g.redirected > 0 {
+            kv(
+                &mut h,
+                "Rogue firmware",
+                &format!(
+                    "{} connections redirected, {} camera sessions; offered: {}; refused: {}; installed: {}; on rogue firmware at the end: {}",
+                    g.redirected,
+                    g.sessions,
+                    counts(&g.offered),
+                    counts(&g.refused),
+                    counts(&g.installed),
+                    counts(&g.running)
+                ),
+            );
+        }
+        for f in r.findings.iter().chain(&c.findings) {
+            kv(&mut h, "Finding", f);
+        }
         kv(
             &mut h,
             "Real users during attacks",

@@ -319,6 +319,48 @@ pub fn render_run_markdown(r: &RunReport) -> String {
             a.probing.own_admitted,
             a.probing.breaches.len()
         );
+        let r = &a.replay;
+        if !r.replays.is_empty() {
+            let _ = writeln!(
+                m,
+                "| replay at the platform | {} recorded connections ({} after a rekey, {} failed over); {} replays: {}; {} accepted |",
+                r.flows.values().sum::<u64>(),
+                r.flows_after_rekey,
+                r.flows_failed_over,
+                r.replays.values().sum::<u64>(),
+                cell(&join_counts(&r.outcomes)),
+                r.accepted
+            );
+        }
+        let c = &r.cameras;
+        if !c.tampered.is_empty() {
+            let _ = writeln!(
+                m,
+                "| replay at cameras | {} sessions altered ({} after a rekey, {} failed over): {}; cameras: {}; {} accepted |",
+                c.tampered.values().sum::<u64>(),
+                c.after_rekey,
+                c.failed_over,
+                cell(&join_counts(&c.tampered)),
+                cell(&join_counts(&c.outcomes)),
+                c.accepted
+            );
+        }
+        let g = &a.rogue;
+        if g.redirected > 0 {
+            let _ = writeln!(
+                m,
+                "| rogue firmware | {} connections redirected, {} camera sessions; offered: {}; refused: {}; installed {}; on rogue firmware at the end {} |",
+                g.redirected,
+                g.sessions,
+                cell(&join_counts(&g.offered)),
+                cell(&join_counts(&g.refused)),
+                g.installed.values().sum::<u64>(),
+                g.running.values().sum::<u64>()
+            );
+        }
+        for f in r.findings.iter().chain(&c.findings) {
+            let _ = writeln!(m, "| finding | {} |", cell(f));
+        }
         let _ = writeln!(
             m,
             "| real users during attacks | {} sign-ins, refused: {} |",

@@ -297,6 +297,64 @@ pub struct LegitCounts {
     pub refused: BTreeMap<String, u64>,
 }
 
+/// The replay attack's counters: recorded connections replayed at the platform, and
+/// live camera sessions altered on the path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayCounts {
+    /// Recorded connections, by how they opened.
+    pub flows: BTreeMap<String, u64>,
+    /// Recorded connections that had moved past key epoch 0.
+    pub flows_after_rekey: u64,
+    /// Recorded connections to a gateway outside the sites' region.
+    pub flows_failed_over: u64,
+    /// Replays sent, by variant.
+    pub replays: BTreeMap<String, u64>,
+    /// What the gateways did, by outcome.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Outcomes per target (`"other-region refused-finish"`).
+    pub by_target: BTreeMap<String, u64>,
+    /// Replays the platform accepted.
+    pub accepted: u64,
+    /// The first accepted replays, described.
+    pub findings: Vec<String>,
+    /// Camera sessions altered on the path.
+    pub cameras: OnPathCounts,
+}
+
+/// What the attacker on the path of camera sessions did, and what the cameras did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnPathCounts {
+    /// Sessions altered, by variant.
+    pub tampered: BTreeMap<String, u64>,
+    /// The cameras' verdicts, by `"<variant> <outcome>"`.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Altered sessions past key epoch 0.
+    pub after_rekey: u64,
+    /// Altered sessions with a gateway outside the site's region.
+    pub failed_over: u64,
+    /// Alterations a camera took.
+    pub accepted: u64,
+    /// The first alterations a camera took, described.
+    pub findings: Vec<String>,
+}
+
+/// The rogue firmware server's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RogueCounts {
+    /// Connections the hijacked routers sent to it.
+    pub redirected: u64,
+    /// Camera sessions it established.
+    pub sessions: u64,
+    /// Images offered, by kind.
+    pub offered: BTreeMap<String, u64>,
+    /// Refusals the cameras reported, by kind and reason.
+    pub refused: BTreeMap<String, u64>,
+    /// Installs the cameras reported, by kind.
+    pub installed: BTreeMap<String, u64>,
+    /// Cameras running a rogue version at the end, by version.
+    pub running: BTreeMap<String, u64>,
+}
+
 /// Every attack's counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttackCounts {
@@ -308,6 +366,12 @@ pub struct AttackCounts {
     pub botnet: BotnetCounts,
     /// Cross-tenant probing.
     pub probing: ProbeCounts,
+    /// Replays, at the platform and at cameras (absent from files written before them).
+    #[serde(default)]
+    pub replay: ReplayCounts,
+    /// The rogue firmware server (absent from files written before it).
+    #[serde(default)]
+    pub rogue: RogueCounts,
     /// The world's own users during the attacks.
     pub legit: LegitCounts,
 }

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use camproof_reports::{
     render_run_html, render_run_junit, render_run_markdown, render_sweep_html, render_sweep_junit,
     render_sweep_markdown, run_files, AlertEntry, AttackCounts, CaptureInfo, CheckFailure,
-    CheckResult, CheckStatus, FaultEntry, LatencyHistogram, LeakEntry, RegionOnline, RunReport,
-    SavedReport, SeedRun, StuffingCounts, SweepReport, TimelineSample, WireReport, RUN_SCHEMA,
-    SWEEP_SCHEMA,
+    CheckResult, CheckStatus, FaultEntry, LatencyHistogram, LeakEntry, OnPathCounts, RegionOnline,
+    ReplayCounts, RogueCounts, RunReport, SavedReport, SeedRun, StuffingCounts, SweepReport,
+    TimelineSample, WireReport, RUN_SCHEMA, SWEEP_SCHEMA,
 };
 
 const EPOCH: u64 = 1_799_913_600;
@@ -149,6 +149,32 @@ fn run_report() -> RunReport {
                 ]),
                 breaches: vec![],
             },
+            replay: ReplayCounts {
+                flows: BTreeMap::from([("device-hello".into(), 3), ("app-hello".into(), 2)]),
+                flows_after_rekey: 1,
+                replays: BTreeMap::from([("as-is".into(), 5), ("bit-flipped".into(), 5)]),
+                outcomes: BTreeMap::from([("refused-hello".into(), 10)]),
+                cameras: OnPathCounts {
+                    tampered: BTreeMap::from([("replayed".into(), 2)]),
+                    outcomes: BTreeMap::from([
+                        ("replayed accepted".into(), 1),
+                        ("replayed refused".into(), 1),
+                    ]),
+                    accepted: 1,
+                    findings: vec![
+                        "a camera at site-apac-0 took an altered record (replayed) from <gw-apac-1:7443>, 31.0 s into the run".into(),
+                    ],
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            rogue: RogueCounts {
+                redirected: 4,
+                sessions: 4,
+                offered: BTreeMap::from([("unsigned".into(), 4)]),
+                refused: BTreeMap::from([("unsigned: bad_signature".into(), 4)]),
+                ..Default::default()
+            },
             ..Default::default()
         },
         latency_histogram: LatencyHistogram::from_samples(&camera, &live),
@@ -273,12 +299,22 @@ fn run_report_round_trips_through_json() {
     let json = &files[0].1;
     assert!(json.contains("\"schema\": \"camproof.run/2\""));
     let back = SavedReport::parse(json).unwrap();
-    assert_eq!(back, SavedReport::Run(Box::new(r)));
+    assert_eq!(back, SavedReport::Run(Box::new(r.clone())));
     assert_eq!(back.files().unwrap().len(), 3);
     let old = SavedReport::parse("{\"schema\": \"camproof.run/1\"}").unwrap_err();
     assert!(old.to_string().contains("camproof.run/1"), "{old}");
     assert!(SavedReport::parse("[1, 2]").is_err());
     assert!(SavedReport::parse("{\"schema\": \"camproof.run/2\"}").is_err());
+    // A /2 file written before the replay and rogue counters still reads, with zeros.
+    let mut value: serde_json::Value = serde_json::from_str(json).unwrap();
+    let attacks = value["attacks"].as_object_mut().unwrap();
+    assert!(attacks.remove("replay").is_some() && attacks.remove("rogue").is_some());
+    let SavedReport::Run(earlier) = SavedReport::parse(&value.to_string()).unwrap() else {
+        panic!("a run report");
+    };
+    assert_eq!(earlier.attacks.replay, ReplayCounts::default());
+    assert_eq!(earlier.attacks.rogue, RogueCounts::default());
+    assert_eq!(earlier.attacks.stuffing, r.attacks.stuffing);
 }
 
 #[test]
