@@ -70,7 +70,13 @@ pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
         checks.dedup();
         format!("fail ({})", checks.join(", "))
     };
-    let again = reproduce(&args.scenario, args.seed, &args.overrides);
+    let mut again = reproduce(&args.scenario, args.seed, &args.overrides);
+    if args.pki_seed != 1 {
+        again += &format!(" --pki-seed {}", args.pki_seed);
+    }
+    if args.no_wire_scan {
+        again += " --no-wire-scan";
+    }
     if let Some(out) = &args.out {
         let mut report = crate::report_cmd::run_report(
             &scenario,

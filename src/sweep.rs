@@ -186,7 +186,12 @@ fn run_once(spec: &WorldSpec, pki: &TestPki, args: &SweepArgs) -> Result<(Vec<St
 /// The command that repeats one seed: `camproof run`, or with a planted bug (which
 /// only `sweep` can plant) `camproof sweep` of that one seed.
 fn reproduce(args: &SweepArgs, seed: u64) -> String {
-    match args.plant {
+    let pki = if args.pki_seed == 1 {
+        String::new()
+    } else {
+        format!(" --pki-seed {}", args.pki_seed)
+    };
+    let command = match args.plant {
         None => crate::run::reproduce(&args.scenario, seed, &args.overrides),
         Some(p) => format!(
             "camproof sweep {} --seeds {seed} --plant {}{}",
@@ -194,7 +199,8 @@ fn reproduce(args: &SweepArgs, seed: u64) -> String {
             p.flag(),
             args.overrides.flags()
         ),
-    }
+    };
+    command + &pki
 }
 
 /// Runs the sweep; exit code 0 if every seed passed, 1 otherwise.

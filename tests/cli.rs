@@ -74,6 +74,35 @@ fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no `{prefix}` line in:\n{out}"))
 }
 
+/// The reproduce line repeats every option that changes the run (here the skipped scan
+/// and another PKI seed), not only the seed.
+#[test]
+fn the_reproduce_line_keeps_the_options_that_change_the_run() {
+    let smoke = scenario("smoke.toml");
+    let o = camproof(&[
+        "run",
+        smoke.as_str(),
+        "--cameras",
+        "4",
+        "--duration",
+        "10s",
+        "--seed",
+        "5",
+        "--pki-seed",
+        "2",
+        "--no-wire-scan",
+    ]);
+    let text = stdout(&o);
+    assert_eq!(
+        line(&text, "reproduce:"),
+        format!(
+            "reproduce: camproof run {smoke} --seed 5 --cameras 4 --duration 10s --pki-seed 2 \
+             --no-wire-scan"
+        ),
+        "{text}"
+    );
+}
+
 /// `camproof run` builds the world, runs it, reports, writes result.json, and two runs
 /// with one seed agree on everything but wall-clock speed.
 #[test]
