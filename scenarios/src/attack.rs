@@ -162,8 +162,9 @@ pub struct AttackSpec {
     /// Leaked username/password pairs (credential stuffing only).
     pub leaked: u32,
     /// Sites of the region whose routers the attacker takes, the region's first ones
-    /// (rogue firmware: 1 to the region's sites; replay: 0 or more, at most all of them,
-    /// where it alters the gateway sessions of cameras; other kinds: 1, unused).
+    /// (rogue firmware: 1 to the region's sites; replay: where it alters the gateway
+    /// sessions of cameras, 0 for none, any larger number meaning all of them, the
+    /// default; other kinds: 1, unused).
     pub sites: u32,
 }
 
@@ -178,7 +179,12 @@ impl AttackSpec {
             hosts: kind.default_hosts(),
             rate: kind.default_rate(),
             leaked: DEFAULT_LEAKED,
-            sites: 1,
+            // A replayer is on the path of every site of its region (`take` caps it).
+            sites: if kind == AttackKind::Replay {
+                u32::MAX
+            } else {
+                1
+            },
         }
     }
 }
@@ -355,6 +361,22 @@ pub fn validate(spec: &WorldSpec) -> Result<(), WorldError> {
             )));
         }
         hosts += a.hosts;
+    }
+    let on_path: Vec<&str> = spec
+        .attacks
+        .iter()
+        .filter(|a| a.kind == AttackKind::Replay && a.sites > 0)
+        .map(|a| a.region.as_str())
+        .collect();
+    if let Some(region) = on_path
+        .iter()
+        .enumerate()
+        .find_map(|(i, r)| on_path[..i].contains(r).then_some(r))
+    {
+        return Err(WorldError::Invalid(format!(
+            "two replay attacks on the path of {region}'s sites: a site's router has one \
+             replayer (give the others `sites = 0`)"
+        )));
     }
     if spec
         .attacks

@@ -287,8 +287,10 @@ impl OnPath {
 struct Chunk {
     bytes: Vec<u8>,
     at: usize,
-    /// Set on the chunk that holds the altered bytes: once the camera has read all of
-    /// it, its next frame is the verdict.
+    /// The chunk holds altered bytes (nothing is appended to it: it ends a read).
+    altered: bool,
+    /// The alteration, until the camera starts reading the chunk: from then on its
+    /// next frame is the verdict.
     verdict: Option<Variant>,
 }
 
@@ -314,6 +316,9 @@ pub struct Conn {
     done: bool,
     /// A reordered record waiting for the one after it.
     held: Option<Vec<u8>>,
+    /// The gateway's side ended (closed, reset, or its host crashed): a camera that
+    /// drops the connection afterwards is not judged.
+    gateway_ended: bool,
     /// Altered bytes the camera has read; its next frame says what it made of them.
     awaiting: Option<Variant>,
     /// The camera's frames: bytes of the current frame still to come, and a partial
@@ -338,6 +343,7 @@ impl Conn {
             old_epoch_record: None,
             done: false,
             held: None,
+            gateway_ended: false,
             awaiting: None,
             up_left: 0,
             up_header: Vec::new(),
@@ -354,23 +360,31 @@ impl Conn {
         let Some(chunk) = self.chunks.front_mut() else {
             return;
         };
+        if buf.remaining() == 0 {
+            return;
+        }
+        // From the first altered byte on, the camera's next frame is its verdict: a
+        // camera refuses the first bad record of a chunk before it reads the rest (a
+        // reordered pair can exceed its read buffer), and it cannot answer bytes it has
+        // not read.
+        if let Some(variant) = chunk.verdict.take() {
+            self.awaiting = Some(variant);
+        }
         let n = buf.remaining().min(chunk.bytes.len() - chunk.at);
         buf.put_slice(&chunk.bytes[chunk.at..chunk.at + n]);
         chunk.at += n;
         if chunk.at == chunk.bytes.len() {
-            if let Some(variant) = chunk.verdict {
-                self.awaiting = Some(variant);
-            }
             self.chunks.pop_front();
         }
     }
 
     fn pass(&mut self, bytes: &[u8]) {
         match self.chunks.back_mut() {
-            Some(last) if last.verdict.is_none() => last.bytes.extend_from_slice(bytes),
+            Some(last) if !last.altered => last.bytes.extend_from_slice(bytes),
             _ => self.chunks.push_back(Chunk {
                 bytes: bytes.to_vec(),
                 at: 0,
+                altered: false,
                 verdict: None,
             }),
         }
@@ -380,6 +394,7 @@ impl Conn {
         self.chunks.push_back(Chunk {
             bytes,
             at: 0,
+            altered: true,
             verdict: Some(variant),
         });
     }
@@ -399,6 +414,7 @@ impl Conn {
             if len == 0 || len > MAX_FRAME_LEN {
                 // Not CDP/1 as the attacker knows it: stop looking.
                 self.opaque = true;
+                self.release_held(path, now);
                 let rest = self.raw.split_off(start);
                 self.pass(&rest);
                 self.raw.clear();
@@ -504,15 +520,22 @@ impl Conn {
         }
     }
 
-    /// The gateway closed its side: whatever is held or partial goes to the camera as is.
+    /// The gateway ended its side (closed it, or the connection failed): whatever is
+    /// held or partial goes to the camera as is.
     pub fn gateway_closed(&mut self, path: &mut OnPath, now: Timestamp) {
-        if let Some(held) = self.held.take() {
-            path.judge(Variant::Reordered, Outcome::Cut, &self.target, now);
-            self.pass(&held);
-        }
+        self.gateway_ended = true;
+        self.release_held(path, now);
         let raw = std::mem::take(&mut self.raw);
         if !raw.is_empty() {
             self.pass(&raw);
+        }
+    }
+
+    /// A reordered record that will have no successor goes on as it came.
+    fn release_held(&mut self, path: &mut OnPath, now: Timestamp) {
+        if let Some(held) = self.held.take() {
+            path.judge(Variant::Reordered, Outcome::Cut, &self.target, now);
+            self.pass(&held);
         }
     }
 
@@ -556,7 +579,12 @@ impl Conn {
         }
         let unread = self.chunks.iter().find_map(|c| c.verdict);
         if let Some(variant) = self.awaiting.take() {
-            let outcome = if reset { Outcome::Cut } else { Outcome::Closed };
+            // Closing without a word refuses too, unless the other side ended first.
+            let outcome = if reset || self.gateway_ended {
+                Outcome::Cut
+            } else {
+                Outcome::Closed
+            };
             path.judge(variant, outcome, &self.target, now);
         } else if let Some(variant) = unread.or(self.held.take().map(|_| Variant::Reordered)) {
             path.judge(variant, Outcome::Cut, &self.target, now);
@@ -647,6 +675,8 @@ mod tests {
         let mut conn = session(&mut p, 0, "gw-eu-africa-1:7443");
         conn.from_gateway(&record(0, 1, 2), &mut p, at(99));
         assert_eq!(reads(&mut conn), vec![record(0, 1, 2)]);
+        // Another session is the spared one: the young one would be altered if old enough.
+        p.spared = Some(99);
         let mut young = Conn::new(2, "gw-eu-africa-1:7443", at(105));
         young.from_gateway(&frame(0x15, b"x"), &mut p, at(105));
         young.from_gateway(&record(0, 0, 3), &mut p, at(108));
@@ -655,6 +685,55 @@ mod tests {
             vec![[frame(0x15, b"x"), record(0, 0, 3)].concat()]
         );
         assert!(p.stats.tampered.is_empty());
+        // Five seconds old, it is.
+        young.from_gateway(&record(0, 1, 4), &mut p, at(110));
+        reads(&mut young);
+        assert_eq!(young.awaiting, Some(Variant::BitFlipped));
+    }
+
+    #[test]
+    fn the_verdict_starts_with_the_first_altered_byte_the_camera_reads() {
+        let mut p = path();
+        p.spared = Some(99);
+        p.turn = 3; // reordered
+        let mut conn = session(&mut p, 0, "gw-eu-africa-1:7443");
+        conn.from_gateway(&record(0, 1, 2), &mut p, at(115));
+        conn.from_gateway(&record(0, 2, 3), &mut p, at(116));
+        // A small read buffer: the camera gets the reordered pair in pieces, refuses the
+        // first record before it reads the second, and its alert is the verdict.
+        let mut space = [0u8; 10];
+        let mut buf = ReadBuf::new(&mut space);
+        conn.read_into(&mut buf);
+        assert_eq!(conn.awaiting, Some(Variant::Reordered));
+        conn.from_camera(&frame(0x15, &[7]), &mut p, at(116));
+        conn.dropped(false, &mut p, at(116));
+        assert_eq!(
+            p.stats.outcomes,
+            BTreeMap::from([("reordered refused".to_owned(), 1)])
+        );
+    }
+
+    #[test]
+    fn a_camera_that_drops_a_session_the_gateway_ended_is_not_judged() {
+        let mut p = path();
+        p.spared = Some(99);
+        let mut ended = session(&mut p, 0, "gw-eu-africa-1:7443");
+        ended.from_gateway(&record(0, 1, 2), &mut p, at(115));
+        reads(&mut ended);
+        ended.gateway_closed(&mut p, at(116));
+        ended.dropped(false, &mut p, at(116));
+        let mut silent = session(&mut p, 2, "gw-eu-africa-1:7443");
+        silent.from_gateway(&record(0, 1, 2), &mut p, at(121));
+        reads(&mut silent);
+        silent.dropped(false, &mut p, at(121));
+        assert_eq!(
+            p.stats.outcomes,
+            BTreeMap::from([
+                ("bit-flipped cut".to_owned(), 1),
+                ("replayed closed".to_owned(), 1)
+            ])
+        );
+        assert_eq!(p.stats.judged(), 1);
     }
 
     #[test]

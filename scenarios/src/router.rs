@@ -285,7 +285,10 @@ impl RoutedStream {
             let mut part = ReadBuf::new(&mut space);
             match Pin::new(&mut self.inner).poll_read(cx, &mut part) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Err(e)) => {
+                    conn.gateway_closed(&mut path.borrow_mut(), SimClock.now());
+                    return Poll::Ready(Err(e));
+                }
                 Poll::Ready(Ok(())) if part.filled().is_empty() => {
                     self.gateway_done = true;
                     conn.gateway_closed(&mut path.borrow_mut(), SimClock.now());

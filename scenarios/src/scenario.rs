@@ -882,6 +882,22 @@ impl Scenario {
                 }
                 spec.sites = *n.get_ref();
             }
+            if kind == AttackKind::Replay
+                && spec.sites > 0
+                && world
+                    .attacks
+                    .iter()
+                    .any(|o| o.kind == AttackKind::Replay && o.sites > 0 && o.region == spec.region)
+            {
+                return Err(err(
+                    a.kind.span(),
+                    format!(
+                        "a second replay attack on the path of {}'s sites: a site's router has \
+                         one replayer (write `sites = 0` to replay at the platform only)",
+                        spec.region
+                    ),
+                ));
+            }
 
             attacker_hosts += spec.hosts;
             if world.sites + world.gateways() + attacker_hosts > MAX_HOSTS {
@@ -1413,6 +1429,14 @@ bitrate_kbps = 128
             e.contains("sites = 3: between 0 and the 2 sites of apac"),
             "{e}"
         );
+        let twice = format!("{GOOD}\n[[attack]]\n{replay}\n\n[[attack]]\n{replay}\n");
+        let e = Scenario::parse("a.toml", &twice).unwrap_err().to_string();
+        assert!(
+            e.starts_with("a.toml:22: a second replay attack on the path of apac's sites"),
+            "{e}"
+        );
+        let at_platform = format!("{twice}sites = 0\n");
+        assert!(Scenario::parse("a.toml", &at_platform).is_ok());
     }
 
     #[test]
