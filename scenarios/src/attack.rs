@@ -649,6 +649,16 @@ fn next_name<'a>(names: &mut impl Iterator<Item = &'a String>) -> Result<String,
 }
 
 impl Attacks {
+    /// Time during the attacks when a sign-in of an attacked region's viewers counts:
+    /// attack time in regions with viewers, less the scenario's gateway outages.
+    fn sign_in_window(&self, spec: &WorldSpec) -> Duration {
+        self.specs
+            .iter()
+            .filter(|a| self.viewers_in.get(&a.region).copied().unwrap_or(false))
+            .map(|a| counted_time(spec, a))
+            .sum()
+    }
+
     /// Attacker hosts in the world.
     pub fn hosts(&self) -> u32 {
         self.hosts
@@ -806,7 +816,7 @@ impl Attacks {
                     shown.join("; ")
                 ),
             });
-        } else if summary.legit.ok == 0 && self.viewers_in.values().any(|v| *v) {
+        } else if summary.legit.ok == 0 && self.sign_in_window(spec) >= MIN_SIGN_IN_WINDOW {
             invariants.push(Failure {
                 check: "logins-during-attack",
                 detail: "no legitimate user signed in while an attack was on".into(),
@@ -878,6 +888,18 @@ fn check_rogue_firmware(
 /// Sign-ins that end within this long after a gateway of the region came back are
 /// still counted as during its outage (a viewer's own timeout).
 const OUTAGE_GRACE: Duration = Duration::from_secs(20);
+/// `logins-during-attack` asks for at least one sign-in only when the attacks left this
+/// much countable time: viewers sign in when their app session starts, not every few
+/// seconds, so a shorter window can pass without one by chance.
+const MIN_SIGN_IN_WINDOW: Duration = Duration::from_secs(30);
+
+/// Seconds of `attack` outside the scenario's outages of its region's gateways.
+fn counted_time(spec: &WorldSpec, attack: &AttackSpec) -> Duration {
+    let seconds = (attack.start.as_secs()..attack.stop.as_secs())
+        .filter(|t| !gateway_outage(spec, &attack.region, Duration::from_secs(*t)))
+        .count();
+    Duration::from_secs(seconds as u64)
+}
 
 /// Whether a gateway of `region` was down (crashed and not yet restarted, plus
 /// [`OUTAGE_GRACE`]) at `at` into the run, by the scenario's faults.
@@ -2104,6 +2126,40 @@ fn note_replay(
 #[cfg(test)]
 mod replay_tests {
     use super::*;
+
+    #[test]
+    fn sign_ins_count_outside_the_regions_gateway_outages() {
+        use crate::world::{Fault, FaultAction};
+        let text =
+            "name = \"t\"\nduration = \"2m\"\n[world]\nregions = [\"eu-africa\", \"apac\"]\n\
+                    zones_per_region = 2\nsites = 4\ncameras_per_site = 1\n";
+        let mut spec = crate::scenario::Scenario::parse("t.toml", text)
+            .expect("a valid scenario")
+            .world;
+        let fault = |at: u64, action: FaultAction| Fault {
+            at: Duration::from_secs(at),
+            action,
+        };
+        let attack = AttackSpec::new(
+            AttackKind::Replay,
+            "eu-africa",
+            Duration::from_secs(10),
+            Duration::from_secs(100),
+        );
+        assert_eq!(counted_time(&spec, &attack), Duration::from_secs(90));
+        // replay-attack's faults: a zone down 20-30 s (counted again 20 s after its
+        // restart) and the region lost at 50 s leave 10 s: too short to ask for a sign-in.
+        spec.faults = vec![
+            fault(20, FaultAction::Crash("gw-eu-africa-1".into())),
+            fault(30, FaultAction::Restart("gw-eu-africa-1".into())),
+            fault(50, FaultAction::Crash("region:eu-africa".into())),
+        ];
+        assert_eq!(counted_time(&spec, &attack), Duration::from_secs(10));
+        assert!(counted_time(&spec, &attack) < MIN_SIGN_IN_WINDOW);
+        // Another region's outage does not count against it.
+        spec.faults = vec![fault(20, FaultAction::Crash("region:apac".into()))];
+        assert_eq!(counted_time(&spec, &attack), Duration::from_secs(90));
+    }
 
     fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
         let mut out = ((body.len() + 1) as u32).to_be_bytes().to_vec();

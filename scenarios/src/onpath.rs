@@ -23,9 +23,10 @@ pub const TAMPER_PACE: Duration = Duration::from_secs(5);
 /// A session's records are altered only once it has been up this long (so it carries
 /// records worth replaying, and a camera that refused one gets a quiet reconnect).
 pub const MIN_SESSION_AGE: Duration = Duration::from_secs(5);
-/// Hellos one router replaces in a whole attack. A camera whose handshake fails moves on
-/// to its next gateway and backs off, so during a failover (the next gateway is down too)
-/// each replaced hello can keep a camera offline for up to a minute.
+/// Hellos one router replaces in a whole attack, all at gateways of the site's own
+/// region. A camera whose handshake fails moves on to its next gateway and backs off, so
+/// during a failover (the next gateways are down too) each replaced hello can keep a
+/// camera offline for up to a minute.
 pub const HELLO_BUDGET: u32 = 2;
 /// The frame length prefix, and where a record's header starts.
 const PREFIX: usize = 4;
@@ -499,7 +500,10 @@ impl Conn {
     }
 
     fn on_hello(&mut self, frame: Vec<u8>, kind: u8, path: &mut OnPath, now: Timestamp) {
-        let stale = if path.hellos_left > 0 && path.may_tamper(now, true) {
+        // Only at the home region's gateways: after a failover the camera's next gateways
+        // are down, and a camera that refused a hello backs off for up to a minute.
+        let home = self.target.starts_with(&path.home_gateways);
+        let stale = if home && path.hellos_left > 0 && path.may_tamper(now, true) {
             path.hello_turns += 1;
             path.hellos
                 .get(&kind)
@@ -852,9 +856,13 @@ mod tests {
     fn a_new_handshake_gets_an_earlier_hello_every_other_time() {
         let mut p = path();
         let _old = session(&mut p, 1, "gw-eu-africa-1:7443");
+        // A failed-over camera's handshake is left alone (and takes no turn).
+        let mut away = Conn::new(4, "gw-apac-1:7443", at(119));
+        away.from_gateway(&frame(hello_byte(), b"away"), &mut p, at(119));
+        assert_eq!(reads(&mut away), vec![frame(hello_byte(), b"away")]);
         let mut fresh = Conn::new(2, "gw-eu-africa-1:7443", at(120));
         fresh.from_gateway(&frame(hello_byte(), b"fresh"), &mut p, at(120));
-        assert_eq!(reads(&mut fresh), vec![frame(hello_byte(), b"hello")]);
+        assert_eq!(reads(&mut fresh), vec![frame(hello_byte(), b"away")]);
         assert_eq!(fresh.awaiting, Some(Variant::StaleHello));
         fresh.dropped(false, &mut p, at(121));
         assert_eq!(p.stats.outcomes.get("stale-hello closed"), Some(&1));
