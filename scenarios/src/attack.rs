@@ -677,10 +677,15 @@ impl Attacks {
         let mut summary = self.stats.borrow().clone();
         summary.rogue = self.rogue.borrow().clone();
         summary.rogue.redirected = self.routers.iter().map(|r| r.redirected()).sum();
-        for stats in self.routers.iter().filter_map(|r| r.onpath_stats()) {
-            summary.replay.cameras.add(&stats);
+        let camera_stats: Vec<OnPathStats> = self
+            .routers
+            .iter()
+            .filter_map(|r| r.onpath_stats())
+            .collect();
+        for stats in &camera_stats {
+            summary.replay.cameras.add(stats);
         }
-        let at_cameras = self.routers.iter().any(|r| r.onpath_stats().is_some());
+        let at_cameras = !camera_stats.is_empty();
         let epoch = Timestamp::from_secs(EPOCH_SECS);
         let mut refusals = Vec::new();
         for record in &viewers.sign_ins {
@@ -724,19 +729,12 @@ impl Attacks {
         if ran(AttackKind::CrossTenant) {
             let tried: u64 = summary.probing.probes.values().sum();
             if !summary.probing.breaches.is_empty() {
-                let shown: Vec<&str> = summary
-                    .probing
-                    .breaches
-                    .iter()
-                    .take(5)
-                    .map(String::as_str)
-                    .collect();
                 invariants.push(Failure {
                     check: "no-cross-tenant-access",
                     detail: format!(
                         "{} probes of other tenants worked: {}",
                         summary.probing.breaches.len(),
-                        shown.join("; ")
+                        first_five(&summary.probing.breaches)
                     ),
                 });
             } else if tried == 0 {
@@ -756,21 +754,13 @@ impl Attacks {
                 .filter(|(k, _)| !matches!(k.as_str(), "no-connection" | "unanswered"))
                 .map(|(_, n)| n)
                 .sum();
-            let shown = |findings: &[String]| {
-                findings
-                    .iter()
-                    .take(5)
-                    .map(String::as_str)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            };
             if r.accepted > 0 {
                 invariants.push(Failure {
                     check: "no-replay-accepted",
                     detail: format!(
                         "the platform accepted {} replayed connections: {}",
                         r.accepted,
-                        shown(&r.findings)
+                        first_five(&r.findings)
                     ),
                 });
             } else if answered == 0 {
@@ -789,7 +779,7 @@ impl Attacks {
                     detail: format!(
                         "cameras took {} altered records or hellos: {}",
                         r.cameras.accepted,
-                        shown(&r.cameras.findings)
+                        first_five(&r.cameras.findings)
                     ),
                 });
             } else if at_cameras && r.cameras.judged() == 0 {
@@ -807,13 +797,12 @@ impl Attacks {
             check_rogue_firmware(spec, fleet, &mut summary.rogue, invariants);
         }
         if !refusals.is_empty() {
-            let shown: Vec<&str> = refusals.iter().take(5).map(String::as_str).collect();
             invariants.push(Failure {
                 check: "logins-during-attack",
                 detail: format!(
                     "{} legitimate sign-ins failed during an attack: {}",
                     refusals.len(),
-                    shown.join("; ")
+                    first_five(&refusals)
                 ),
             });
         } else if summary.legit.ok == 0 && self.sign_in_window(spec) >= MIN_SIGN_IN_WINDOW {
@@ -892,6 +881,16 @@ const OUTAGE_GRACE: Duration = Duration::from_secs(20);
 /// much countable time: viewers sign in when their app session starts, not every few
 /// seconds, so a shorter window can pass without one by chance.
 const MIN_SIGN_IN_WINDOW: Duration = Duration::from_secs(30);
+
+/// The first five of `items`, for a failure's detail.
+fn first_five(items: &[String]) -> String {
+    items
+        .iter()
+        .take(5)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
 
 /// Seconds of `attack` outside the scenario's outages of its region's gateways.
 fn counted_time(spec: &WorldSpec, attack: &AttackSpec) -> Duration {

@@ -177,7 +177,7 @@ impl Net for RoutedNet {
         let id = self.router.next_id();
         // Gateway sessions only: the relay on the gateways' hosts speaks another protocol.
         let to_gateway = addr.rsplit_once(':').is_some_and(|(host, port)| {
-            self.router.is_gateway(host) && port == self.router.session_port.to_string()
+            self.router.is_gateway(host) && port.parse() == Ok(self.router.session_port)
         });
         let onpath = (self.router.onpath.is_some() && to_gateway && !hijacked)
             .then(|| Conn::new(id, addr, SimClock.now()));
@@ -251,19 +251,7 @@ impl RoutedStream {
             ))
         }
     }
-}
 
-impl Drop for RoutedStream {
-    fn drop(&mut self) {
-        self.router.waiting.borrow_mut().remove(&self.id);
-        if let (Some(conn), Some(path)) = (&mut self.onpath, &self.router.onpath) {
-            let reset = self.router.generation.get() != self.generation;
-            conn.dropped(reset, &mut path.borrow_mut(), SimClock.now());
-        }
-    }
-}
-
-impl RoutedStream {
     /// Reads through the on-path attacker: whole frames from the gateway, altered or not.
     fn poll_read_onpath(
         &mut self,
@@ -297,6 +285,16 @@ impl RoutedStream {
                     conn.from_gateway(part.filled(), &mut path.borrow_mut(), SimClock.now());
                 }
             }
+        }
+    }
+}
+
+impl Drop for RoutedStream {
+    fn drop(&mut self) {
+        self.router.waiting.borrow_mut().remove(&self.id);
+        if let (Some(conn), Some(path)) = (&mut self.onpath, &self.router.onpath) {
+            let reset = self.router.generation.get() != self.generation;
+            conn.dropped(reset, &mut path.borrow_mut(), SimClock.now());
         }
     }
 }
