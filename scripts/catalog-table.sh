@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Prints, for every catalog scenario and seeds 1..N (default 3), the verdict, the checks
+# the run made with their status, and the trace hash; then, for every planted bug on the
+# scenario that catches it, the checks each seed failed. Two tables of the same code
+# are identical; compare one before and one after a change that must keep behaviour:
+#   scripts/catalog-table.sh 3 > before.tsv; ...; scripts/catalog-table.sh 3 > after.tsv
+#   diff before.tsv after.tsv
+# Usage: scripts/catalog-table.sh [N] [BIN]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seeds="${1:-3}"
+bin="${2:-target/release/camproof}"
+[ -x "$bin" ] || cargo build --release
+command -v jq >/dev/null || { echo "catalog-table.sh: needs jq (apt-get install jq)" >&2; exit 2; }
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+# The sizes scripts/sweep-catalog.sh runs each scenario at.
+extra_for() {
+    case "$1" in
+        smoke | partition-heal | region-failover | zone-outage | account-erasure) echo "--cameras 24" ;;
+        *) echo "" ;;
+    esac
+}
+
+printf 'scenario\tseed\tverdict\tchecks\ttrace\n'
+for file in scenarios/catalog/*.toml; do
+    name="$(basename "$file" .toml)"
+    for seed in $(seq 1 "$seeds"); do
+        dir="$out/$name-$seed"
+        # shellcheck disable=SC2046
+        "$bin" run "$file" --seed "$seed" $(extra_for "$name") --out "$dir" >/dev/null || true
+        jq -r --arg n "$name" '[$n, (.seed|tostring), .verdict,
+            ([.checks[] | "\(.name)=\(.status)"] | join(",")), .trace_hash] | @tsv' \
+            "$dir/result.json"
+    done
+done
+
+printf '\nplant\tscenario\tseed\tverdict\tfailed checks\n'
+while read -r plant scenario; do
+    dir="$out/plant-$plant"
+    # shellcheck disable=SC2046
+    "$bin" sweep "scenarios/catalog/$scenario.toml" --seeds "1..$seeds" --jobs 2 \
+        --plant "$plant" $(extra_for "$scenario") --out "$dir" >/dev/null || true
+    jq -r --arg p "$plant" --arg s "$scenario" '.runs[] | [$p, $s, (.seed|tostring), .verdict,
+        ([.failures[] | split(":")[0]] | unique | join(","))] | @tsv' "$dir/sweep.json"
+done <<'EOF'
+ack-before-replication partition-heal
+grant-every-vote partition-heal
+slow-alerts zone-outage
+app-leaks-password smoke
+skip-ownership-check tenant-isolation
+unusual-login-accepted credential-stuffing
+lockout-everywhere credential-stuffing
+replayable-resumption replay-attack
+accept-unsigned-ota ota-rollout
+accept-downgrade-ota ota-rollout
+ota-chunk-off-by-one ota-rollout
+accept-replayed-records replay-attack
+ignore-bad-records replay-attack
+EOF
