@@ -227,7 +227,8 @@ pub fn world(
     let pki = crate::keycache::platform_pki(1, cache.as_mut())?;
     let setup = start.elapsed();
     let start = Instant::now();
-    let summary = world::run(&spec, &pki, cache.as_mut()).context("running the world")?;
+    let plan = camproof_scenarios::plan::Plan::new(spec.clone()).context("checking the world")?;
+    let summary = world::run(&plan, &pki, cache.as_mut()).context("running the world")?;
     let wall = start.elapsed();
     let ratio = spec.duration.as_secs_f64() / wall.as_secs_f64().max(1e-9);
     println!("  PKI setup               {:.2} s", setup.as_secs_f64());

@@ -55,19 +55,19 @@ fn checks(s: &RunSummary, failures: &[world::Failure]) -> Vec<reports::CheckResu
     let mut list: Vec<(String, Option<String>)> =
         s.checks.iter().map(|c| (c.to_string(), None)).collect();
     for (name, why) in OPTIONAL {
-        if !s.checks.contains(&name) {
+        if !s.checks.iter().any(|c| c.name() == name) {
             list.push((name.to_string(), Some(why.to_string())));
         }
     }
     // A check the world makes that this list does not know yet still gets its case.
     for f in failures {
-        if !list.iter().any(|(c, _)| c == f.check) {
+        if !list.iter().any(|(c, _)| c == f.check.name()) {
             list.push((f.check.to_string(), None));
         }
     }
     list.into_iter()
         .map(|(name, not_made)| {
-            let failed = failures.iter().any(|f| f.check == name);
+            let failed = failures.iter().any(|f| f.check.name() == name);
             let (status, note) = match (failed, not_made) {
                 (true, _) => (reports::CheckStatus::Fail, String::new()),
                 (false, Some(why)) => (reports::CheckStatus::NotMade, why),
@@ -99,8 +99,9 @@ pub fn run_report(
         failures: failures
             .iter()
             .map(|f| reports::CheckFailure {
-                check: f.check.into(),
+                check: f.check.to_string(),
                 detail: f.detail.clone(),
+                at_seconds: Some(f.at.as_secs_f64()),
             })
             .collect(),
         reproduce,

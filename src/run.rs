@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use camproof_protocol::pki::KeyCache;
+use camproof_scenarios::checks::CheckId;
+use camproof_scenarios::plan::Plan;
 use camproof_scenarios::scenario::{parse_duration, Scenario};
 use camproof_scenarios::world::{self, RunSummary};
 
@@ -57,7 +59,8 @@ pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
 
     let pki = crate::keycache::platform_pki(args.pki_seed, cache.as_mut())?;
     let started = Instant::now();
-    let summary = world::run(spec, &pki, cache.as_mut()).context("running the world")?;
+    let plan = Plan::new(spec.clone()).context("checking the world")?;
+    let summary = world::run(&plan, &pki, cache.as_mut()).context("running the world")?;
     let wall = started.elapsed();
 
     print_summary(&scenario, &summary, wall);
@@ -66,7 +69,7 @@ pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
     let verdict = if passed {
         "pass".to_string()
     } else {
-        let mut checks: Vec<&str> = failures.iter().map(|f| f.check).collect();
+        let mut checks: Vec<&str> = failures.iter().map(|f| f.check.name()).collect();
         checks.dedup();
         format!("fail ({})", checks.join(", "))
     };
@@ -141,81 +144,32 @@ pub fn reproduce(scenario: &Path, seed: u64, overrides: &Overrides) -> String {
     )
 }
 
-/// Reads and checks a scenario file and applies the command line's overrides.
+/// Reads and checks a scenario file and applies the command line's overrides; the
+/// result is checked again as a plan, so an override can drop nothing.
 pub fn load(path: &Path, seed: u64, overrides: &Overrides) -> Result<Scenario> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading scenario {}", path.display()))?;
     let mut scenario = Scenario::parse(&path.display().to_string(), &text)?;
-    let spec = &mut scenario.world;
-    spec.seed = seed;
-    let (cameras, duration) = (overrides.cameras, overrides.duration.as_deref());
-    if let Some(sites) = overrides.sites {
-        let max = camproof_scenarios::scenario::MAX_HOSTS;
-        let others = spec.gateways() + scenario_attack_hosts(spec);
-        let hosts = sites.min(max).saturating_add(others);
-        ensure!(
-            (1..=max).contains(&sites) && hosts <= max,
-            "--sites {sites}: between 1 and what keeps the world within {} hosts \
-             (its gateways and attackers take {})",
-            max,
-            others
-        );
-        let total = spec.cameras();
-        spec.sites = sites;
-        if cameras.is_none() {
-            // The same fleet, spread over the new sites.
-            spec.cameras_per_site = u32::try_from(total.div_ceil(u64::from(sites)))
-                .context("--sites: too many cameras per site")?;
-        }
-        // Faults and attacks that name sites must still find them.
-        let hosts = spec
-            .gateway_names()
-            .into_iter()
-            .chain(spec.site_names())
-            .collect::<Vec<_>>();
-        for f in &spec.faults {
-            for t in f.action.targets() {
-                ensure!(
-                    spec.resolve_target(t).is_some(),
-                    "--sites {sites}: the fault at {} names {t:?}, which this world no \
-                     longer has (hosts: {})",
-                    humantime::format_duration(f.at),
-                    hosts.join(", ")
-                );
-            }
-        }
-        camproof_scenarios::attack::validate(spec)
-            .map_err(|e| anyhow::anyhow!("--sites {sites}: {e}"))?;
-    }
-    if let Some(cameras) = cameras {
-        ensure!(cameras > 0, "--cameras must be at least 1");
-        let per_site = cameras.div_ceil(u64::from(spec.sites));
-        spec.cameras_per_site = u32::try_from(per_site)
-            .ok()
-            .filter(|n| *n <= 10_000)
-            .with_context(|| format!("--cameras {cameras}: more than 10000 per site"))?;
-    }
-    let limit = camproof_platform::registry::RegistryConfig::default().max_devices_per_user;
-    if spec.cameras_per_site as usize > limit {
-        let need = spec.cameras().div_ceil(limit as u64);
-        anyhow::bail!(
-            "{} cameras per site: each site's account holds at most {limit} cameras; add \
-             --sites {need} (or more) to spread {} cameras",
-            spec.cameras_per_site,
-            spec.cameras()
-        );
-    }
-    if let Some(d) = duration {
-        spec.duration = parse_duration(d)
-            .filter(|d| !d.is_zero())
-            .with_context(|| format!("--duration {d:?}: expected a duration such as 90s or 10m"))?;
+    scenario.world.seed = seed;
+    let duration = match overrides.duration.as_deref() {
+        None => None,
+        Some(d) => Some(
+            parse_duration(d)
+                .filter(|d| !d.is_zero())
+                .with_context(|| {
+                    format!("--duration {d:?}: expected a duration such as 90s or 10m")
+                })?,
+        ),
+    };
+    let apply = camproof_scenarios::overrides::Overrides {
+        cameras: overrides.cameras,
+        sites: overrides.sites,
+        duration,
+    };
+    if !apply.is_empty() {
+        scenario.world = apply.apply(scenario.world, &overrides.flags())?.into_spec();
     }
     Ok(scenario)
-}
-
-/// Attacker hosts the scenario's attacks add.
-fn scenario_attack_hosts(spec: &camproof_scenarios::world::WorldSpec) -> u32 {
-    spec.attacks.iter().map(|a| a.hosts).sum()
 }
 
 fn ms(d: Option<Duration>) -> String {
@@ -304,7 +258,7 @@ fn print_summary(scenario: &Scenario, s: &RunSummary, wall: Duration) {
     let verdicts: Vec<String> = s
         .checks
         .iter()
-        .filter(|c| **c != "liveness")
+        .filter(|c| **c != CheckId::Liveness)
         .map(|c| {
             let ok = !s.invariants.iter().any(|f| f.check == *c);
             format!("{c} {}", if ok { "ok" } else { "VIOLATED" })

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use camproof_protocol::pki::TestPki;
+use camproof_scenarios::plan::Plan;
 use camproof_scenarios::scenario::Scenario;
-use camproof_scenarios::world::{self, FaultAction, WorldSpec};
+use camproof_scenarios::world::{self, WorldSpec};
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub use camproof_reports::{SeedRun, SweepReport, SWEEP_SCHEMA};
@@ -174,7 +175,8 @@ pub fn shard_of(seeds: &[u64], k: usize, n: usize) -> Vec<u64> {
 /// The outcome of one world run: the failed checks as `check: detail`.
 fn run_once(spec: &WorldSpec, pki: &TestPki, args: &SweepArgs) -> Result<(Vec<String>, String)> {
     let mut cache = crate::keycache::open(args.key_cache.clone(), args.no_key_cache);
-    let summary = world::run(spec, pki, cache.as_mut()).context("running the world")?;
+    let plan = Plan::new(spec.clone()).context("checking the world")?;
+    let summary = world::run(&plan, pki, cache.as_mut()).context("running the world")?;
     let failures = summary
         .failures()
         .into_iter()
@@ -418,13 +420,7 @@ fn candidates(w: &WorldSpec) -> Vec<(String, WorldSpec)> {
 
 /// Whether every fault of the world names hosts and users it has.
 fn valid(w: &WorldSpec) -> bool {
-    w.sites > 0
-        && !w.regions.is_empty()
-        && w.faults.iter().all(|f| match &f.action {
-            FaultAction::EraseAccount(u) => w.has_user(u),
-            a => a.targets().iter().all(|t| w.resolve_target(t).is_some()),
-        })
-        && camproof_scenarios::attack::validate(w).is_ok()
+    Plan::new(w.clone()).is_ok()
 }
 
 /// Minimises a failing run greedily: applies the first smaller variant that still fails

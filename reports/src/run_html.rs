@@ -92,6 +92,26 @@ fn markers(r: &RunReport) -> Vec<Marker> {
             top: false,
         }
     }));
+    // The first time each failed check was seen violated.
+    let mut seen: Vec<&str> = Vec::new();
+    for f in &r.failures {
+        let Some(at) = f.at_seconds.filter(|_| !seen.contains(&f.check.as_str())) else {
+            continue;
+        };
+        seen.push(&f.check);
+        out.push(Marker {
+            x: at,
+            label: format!("V{}", seen.len()),
+            title: format!(
+                "V{} at {}: {} first seen violated",
+                seen.len(),
+                secs(at),
+                f.check
+            ),
+            color: "#7d3c98",
+            top: false,
+        });
+    }
     out
 }
 

@@ -213,11 +213,14 @@ pub fn render_run_markdown(r: &RunReport) -> String {
 
     m.push_str("\n## Checks\n\n| check | result | detail |\n|---|---|---|\n");
     for c in &r.checks {
-        let details: Vec<&str> = r
+        let details: Vec<String> = r
             .failures
             .iter()
             .filter(|f| f.check == c.name)
-            .map(|f| f.detail.as_str())
+            .map(|f| match f.at_seconds {
+                Some(at) => format!("{} (first seen at {})", f.detail, secs(at)),
+                None => f.detail.clone(),
+            })
             .collect();
         let detail = if details.is_empty() {
             c.note.clone()

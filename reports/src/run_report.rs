@@ -168,12 +168,16 @@ pub struct AlertEntry {
 }
 
 /// One check's failure.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckFailure {
     /// Which check, e.g. `liveness` or `no-acked-write-lost`.
     pub check: String,
     /// What was found.
     pub detail: String,
+    /// Simulated seconds since the start when the violation was first seen (the end of
+    /// the run for a check made only then); absent in reports written before 2026-12-07.
+    #[serde(default)]
+    pub at_seconds: Option<f64>,
 }
 
 /// Whether a check was made and how it went.

@@ -46,6 +46,7 @@ fn run_report() -> RunReport {
         failures: vec![CheckFailure {
             check: "no-acked-write-lost".into(),
             detail: "apac: acknowledged write <user0@site1.example> & \"friends\" lost".into(),
+            at_seconds: Some(41.5),
         }],
         checks: vec![
             check("liveness", CheckStatus::Pass, ""),

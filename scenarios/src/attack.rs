@@ -25,14 +25,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use camproof_platform::accounts::{AccountsBugs, Region, UserId};
+use camproof_platform::accounts::{Region, UserId};
 use camproof_platform::net::{Clock, Net, SimClock, SimNet};
-use camproof_platform::registry::{Action, Caller, DeviceId, RegistryBugs};
+use camproof_platform::registry::{Action, Caller, DeviceId};
 use camproof_platform::relay_service::{encode_hello, RelayRole};
 use camproof_platform::signaling::{AppSession, RegionServices};
 use camproof_protocol::cdp::{
     AppMessage, AppStatus, ClientConfig, ClientConnection, CommandKind, LiveViewGrant, SecretText,
-    ServerContext, ServerFlaws, MAX_FRAME_LEN,
+    ServerContext, MAX_FRAME_LEN,
 };
 use camproof_protocol::pki::TestPki;
 use camproof_protocol::Timestamp;
@@ -42,164 +42,13 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::checks::{CheckId, Checks};
+use crate::error::WorldError;
 use crate::onpath::{OnPath, OnPathStats};
 use crate::rogue::RogueStats;
 use crate::router::SiteRouter;
+use crate::spec::{AttackKind, AttackSpec, WorldSpec, EPOCH_SECS, GATEWAY_PORT, RELAY_PORT};
 use crate::tap::{RecordedFlow, SharedRecorder};
-use crate::world::{Failure, WorldError, WorldSpec, EPOCH_SECS, GATEWAY_PORT, RELAY_PORT};
-
-/// What an attacker does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum AttackKind {
-    /// Leaked username/password pairs tried against the region's app sign-in.
-    CredentialStuffing,
-    /// Compromised hosts flooding the region's gateways and relays.
-    Botnet,
-    /// A signed-in user probing other tenants' devices and streams.
-    CrossTenant,
-    /// An eavesdropper replaying recorded camera and app connections at the gateways.
-    Replay,
-    /// An insider's firmware server that hijacked site routers send cameras to.
-    RogueFirmware,
-}
-
-impl AttackKind {
-    /// Every kind, in order.
-    pub const ALL: [AttackKind; 5] = [
-        AttackKind::CredentialStuffing,
-        AttackKind::Botnet,
-        AttackKind::CrossTenant,
-        AttackKind::Replay,
-        AttackKind::RogueFirmware,
-    ];
-
-    /// The name a scenario file uses (`credential-stuffing`, `botnet`, `cross-tenant`,
-    /// `replay`, `rogue-firmware`).
-    pub fn name(self) -> &'static str {
-        match self {
-            AttackKind::CredentialStuffing => "credential-stuffing",
-            AttackKind::Botnet => "botnet",
-            AttackKind::CrossTenant => "cross-tenant",
-            AttackKind::Replay => "replay",
-            AttackKind::RogueFirmware => "rogue-firmware",
-        }
-    }
-
-    /// The checks a run with this attack makes.
-    pub fn checks(self) -> &'static [&'static str] {
-        match self {
-            AttackKind::CredentialStuffing => &["no-credential-breach", "logins-during-attack"],
-            AttackKind::Botnet => &["logins-during-attack"],
-            AttackKind::CrossTenant => &["no-cross-tenant-access", "logins-during-attack"],
-            AttackKind::Replay => &["no-replay-accepted", "logins-during-attack"],
-            AttackKind::RogueFirmware => &["no-rogue-firmware", "logins-during-attack"],
-        }
-    }
-
-    /// The kind a scenario file names, if any.
-    pub fn from_name(name: &str) -> Option<Self> {
-        AttackKind::ALL.into_iter().find(|k| k.name() == name)
-    }
-
-    /// Prefix of the kind's host names (`atk-stuffer`, `atk-bot`, `atk-prober`,
-    /// `atk-replay`, `atk-rogue`).
-    pub fn host_prefix(self) -> &'static str {
-        match self {
-            AttackKind::CredentialStuffing => "atk-stuffer",
-            AttackKind::Botnet => "atk-bot",
-            AttackKind::CrossTenant => "atk-prober",
-            AttackKind::Replay => "atk-replay",
-            AttackKind::RogueFirmware => "atk-rogue",
-        }
-    }
-
-    /// Attacker hosts when the scenario does not say.
-    pub fn default_hosts(self) -> u32 {
-        match self {
-            AttackKind::CredentialStuffing => 8,
-            AttackKind::Botnet => 4,
-            AttackKind::CrossTenant => 1,
-            AttackKind::Replay => 1,
-            AttackKind::RogueFirmware => 1,
-        }
-    }
-
-    /// Attempts per second (all hosts together) when the scenario does not say.
-    pub fn default_rate(self) -> u32 {
-        match self {
-            AttackKind::CredentialStuffing => 50,
-            AttackKind::Botnet => 100,
-            AttackKind::CrossTenant => 5,
-            AttackKind::Replay => 20,
-            // The rogue server answers; it does not send at a rate.
-            AttackKind::RogueFirmware => 1,
-        }
-    }
-}
-
-/// Leaked pairs a credential stuffer tries when the scenario does not say.
-pub const DEFAULT_LEAKED: u32 = 2_000;
-/// Accounts of the attacked region whose (reused) password is in the leak.
-pub const REUSED_PASSWORDS: u32 = 4;
-/// Most attacker hosts one attack may have.
-pub const MAX_ATTACK_HOSTS: u32 = 32;
-
-/// One attack: who, where, when and how hard.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttackSpec {
-    /// What the attackers do.
-    pub kind: AttackKind,
-    /// The region whose gateways and relays they attack.
-    pub region: String,
-    /// When they start (simulated time since the start of the run).
-    pub start: Duration,
-    /// When they stop.
-    pub stop: Duration,
-    /// Attacker hosts, each with its own address.
-    pub hosts: u32,
-    /// Attempts per second, all hosts together.
-    pub rate: u32,
-    /// Leaked username/password pairs (credential stuffing only).
-    pub leaked: u32,
-    /// Sites of the region whose routers the attacker takes, the region's first ones
-    /// (rogue firmware: 1 to the region's sites; replay: where it alters the gateway
-    /// sessions of cameras, 0 for none, any larger number meaning all of them, the
-    /// default; other kinds: 1, unused).
-    pub sites: u32,
-}
-
-impl AttackSpec {
-    /// An attack of `kind` on `region` from `start` to `stop` with the kind's defaults.
-    pub fn new(kind: AttackKind, region: &str, start: Duration, stop: Duration) -> Self {
-        AttackSpec {
-            kind,
-            region: region.to_owned(),
-            start,
-            stop,
-            hosts: kind.default_hosts(),
-            rate: kind.default_rate(),
-            leaked: DEFAULT_LEAKED,
-            // A replayer is on the path of every site of its region (`take` caps it).
-            sites: if kind == AttackKind::Replay {
-                u32::MAX
-            } else {
-                1
-            },
-        }
-    }
-}
-
-/// Defects planted in the platform for the attack invariants' negative tests (all off
-/// in a real run).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AttackBugs {
-    /// Defects of every region's accounts service.
-    pub accounts: AccountsBugs,
-    /// Defects of every region's device registry.
-    pub registry: RegistryBugs,
-    /// Defects of every region's CDP/1 endpoint state (nonce cache, ticket store).
-    pub server: ServerFlaws,
-}
 
 /// What the credential stuffers counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -279,6 +128,9 @@ pub struct ReplayStats {
     pub cameras: OnPathStats,
 }
 
+/// Accounts of the attacked region whose (reused) password is in the leak.
+pub const REUSED_PASSWORDS: u32 = 4;
+
 /// Legitimate users' sign-ins while an attack was on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LegitSignIns {
@@ -317,99 +169,6 @@ pub struct Attacks {
     /// Per attacked region: whether the world has viewers homed there.
     viewers_in: BTreeMap<String, bool>,
     hosts: u32,
-}
-
-/// Checks `spec.attacks` against the world: known regions, `start < stop <= duration`,
-/// host counts and rates in range, the host budget kept.
-pub fn validate(spec: &WorldSpec) -> Result<(), WorldError> {
-    let mut hosts = 0;
-    for (i, a) in spec.attacks.iter().enumerate() {
-        let what = format!("attack {} ({})", i + 1, a.kind.name());
-        if !spec.regions.contains(&a.region) {
-            return Err(WorldError::Invalid(format!(
-                "{what}: region {:?} is not in this world ({})",
-                a.region,
-                spec.regions.join(", ")
-            )));
-        }
-        if a.start >= a.stop || a.stop > spec.duration {
-            return Err(WorldError::Invalid(format!(
-                "{what}: needs start < stop <= the run's duration"
-            )));
-        }
-        if a.hosts == 0 || a.hosts > MAX_ATTACK_HOSTS || a.rate == 0 || a.rate > 10_000 {
-            return Err(WorldError::Invalid(format!(
-                "{what}: hosts must be 1-{MAX_ATTACK_HOSTS} and rate 1-10000"
-            )));
-        }
-        if a.kind == AttackKind::CredentialStuffing && (a.leaked == 0 || a.leaked > 100_000) {
-            return Err(WorldError::Invalid(format!(
-                "{what}: leaked must be 1-100000"
-            )));
-        }
-        if a.kind == AttackKind::RogueFirmware {
-            let region_sites = spec.region_sites(&a.region);
-            if a.hosts != 1 || a.sites == 0 || a.sites > region_sites {
-                return Err(WorldError::Invalid(format!(
-                    "{what}: one rogue server (hosts = 1) and sites between 1 and the \
-                     region's {region_sites}"
-                )));
-            }
-        } else if a.kind != AttackKind::Replay && a.sites != 1 {
-            return Err(WorldError::Invalid(format!(
-                "{what}: `sites` is for rogue-firmware and replay attacks"
-            )));
-        }
-        hosts += a.hosts;
-    }
-    let on_path: Vec<&str> = spec
-        .attacks
-        .iter()
-        .filter(|a| a.kind == AttackKind::Replay && a.sites > 0)
-        .map(|a| a.region.as_str())
-        .collect();
-    if let Some(region) = on_path
-        .iter()
-        .enumerate()
-        .find_map(|(i, r)| on_path[..i].contains(r).then_some(r))
-    {
-        return Err(WorldError::Invalid(format!(
-            "two replay attacks on the path of {region}'s sites: a site's router has one \
-             replayer (give the others `sites = 0`)"
-        )));
-    }
-    if spec
-        .attacks
-        .iter()
-        .filter(|a| a.kind == AttackKind::RogueFirmware)
-        .count()
-        > 1
-    {
-        return Err(WorldError::Invalid(
-            "one rogue-firmware attack per world: a site's router has one attacker".into(),
-        ));
-    }
-    let rogue = spec
-        .attacks
-        .iter()
-        .any(|a| a.kind == AttackKind::RogueFirmware);
-    if let Some(ota) = spec.ota.as_ref().filter(|_| rogue) {
-        if let Some(kind) = crate::rogue::kind_of(&ota.version) {
-            return Err(WorldError::Invalid(format!(
-                "the rollout's version {} is the rogue server's {kind} image: roll out \
-                 another version",
-                ota.version
-            )));
-        }
-    }
-    let total = spec.sites + spec.gateways() + hosts;
-    if total > crate::scenario::MAX_HOSTS {
-        return Err(WorldError::Invalid(format!(
-            "{total} hosts with the attackers: keep sites + gateways + attackers within {}",
-            crate::scenario::MAX_HOSTS
-        )));
-    }
-    Ok(())
 }
 
 /// The names of every attacker host of `attacks`, in order.
@@ -506,7 +265,6 @@ pub fn spawn_all(
         pki,
         routers,
     } = surface;
-    validate(spec)?;
     for svc in services.values() {
         let mut svc = svc.borrow_mut();
         svc.accounts.plant_bugs(spec.attack_bugs.accounts);
@@ -664,28 +422,44 @@ impl Attacks {
         self.hosts
     }
 
-    /// The counters, with the legitimate sign-ins of `viewers` during the attacks and
-    /// the firmware `fleet` runs at the end, and the attack invariants each run broke
-    /// appended to `invariants`.
-    pub fn finish(
+    /// The attack checks that can be made while the run goes, at `at`: a breach,
+    /// an accepted replay or a camera that took an altered record is a violation the
+    /// moment it happens.
+    pub fn check_now(&self, at: Duration, checks: &mut Checks) {
+        let stats = self.stats.borrow();
+        if let Some(who) = stats.stuffing.breaches.first() {
+            let found = Err(format!("a stuffed password opened a session for {who}"));
+            checks.seen(CheckId::NoCredentialBreach, at, found);
+        }
+        if let Some(probe) = stats.probing.breaches.first() {
+            let found = Err(format!("a probe of another tenant worked: {probe}"));
+            checks.seen(CheckId::NoCrossTenantAccess, at, found);
+        }
+        if let Some(replay) = stats.replay.findings.first() {
+            let found = Err(format!(
+                "the platform accepted a replayed connection: {replay}"
+            ));
+            checks.seen(CheckId::NoReplayAccepted, at, found);
+        }
+        for router in &self.routers {
+            if let Some(taken) = router
+                .onpath_stats()
+                .and_then(|s| s.findings.first().cloned())
+            {
+                let found = Err(format!("a camera took an altered record or hello: {taken}"));
+                checks.seen(CheckId::NoReplayAccepted, at, found);
+            }
+        }
+    }
+
+    /// Counts the sign-ins of the attacked regions' users during the attacks (outside
+    /// the scenario's own gateway outages) into `legit`; returns the refused ones.
+    fn legit_sign_ins(
         &self,
         spec: &WorldSpec,
         viewers: &ViewerStats,
-        fleet: &FleetStats,
-        invariants: &mut Vec<Failure>,
-    ) -> AttackSummary {
-        let mut summary = self.stats.borrow().clone();
-        summary.rogue = self.rogue.borrow().clone();
-        summary.rogue.redirected = self.routers.iter().map(|r| r.redirected()).sum();
-        let camera_stats: Vec<OnPathStats> = self
-            .routers
-            .iter()
-            .filter_map(|r| r.onpath_stats())
-            .collect();
-        for stats in &camera_stats {
-            summary.replay.cameras.add(stats);
-        }
-        let at_cameras = !camera_stats.is_empty();
+        legit: &mut LegitSignIns,
+    ) -> Vec<String> {
         let epoch = Timestamp::from_secs(EPOCH_SECS);
         let mut refusals = Vec::new();
         for record in &viewers.sign_ins {
@@ -702,48 +476,78 @@ impl Attacks {
                 continue;
             }
             match &record.refused {
-                None => summary.legit.ok += 1,
+                None => legit.ok += 1,
                 Some(reason) => {
-                    *summary.legit.refused.entry(reason.clone()).or_default() += 1;
+                    *legit.refused.entry(reason.clone()).or_default() += 1;
                     refusals.push(format!("{} at {} ({reason})", record.username, record.at));
                 }
             }
         }
+        refusals
+    }
+
+    /// The counters, with the legitimate sign-ins of `viewers` during the attacks and
+    /// the firmware `fleet` runs at the end; the attack checks are made on the whole run
+    /// into `checks`.
+    pub fn finish(
+        &self,
+        spec: &WorldSpec,
+        viewers: &ViewerStats,
+        fleet: &FleetStats,
+        checks: &mut Checks,
+    ) -> AttackSummary {
+        let mut summary = self.stats.borrow().clone();
+        summary.rogue = self.rogue.borrow().clone();
+        summary.rogue.redirected = self.routers.iter().map(|r| r.redirected()).sum();
+        let camera_stats: Vec<OnPathStats> = self
+            .routers
+            .iter()
+            .filter_map(|r| r.onpath_stats())
+            .collect();
+        for stats in &camera_stats {
+            summary.replay.cameras.add(stats);
+        }
+        let at_cameras = !camera_stats.is_empty();
+        let refusals = self.legit_sign_ins(spec, viewers, &mut summary.legit);
         let ran = |kind| self.specs.iter().any(|a| a.kind == kind);
         if ran(AttackKind::CredentialStuffing) {
             if !summary.stuffing.breaches.is_empty() {
-                invariants.push(Failure {
-                    check: "no-credential-breach",
-                    detail: format!(
+                checks.fail(
+                    CheckId::NoCredentialBreach,
+                    spec.duration,
+                    format!(
                         "stuffed passwords opened sessions for {}",
                         summary.stuffing.breaches.join(", ")
                     ),
-                });
+                );
             } else if summary.stuffing.attempts == 0 {
-                invariants.push(Failure {
-                    check: "no-credential-breach",
-                    detail: "the stuffers tried nothing: the check proved nothing".into(),
-                });
+                checks.fail(
+                    CheckId::NoCredentialBreach,
+                    spec.duration,
+                    "the stuffers tried nothing: the check proved nothing".into(),
+                );
             }
         }
         if ran(AttackKind::CrossTenant) {
             let tried: u64 = summary.probing.probes.values().sum();
             if !summary.probing.breaches.is_empty() {
-                invariants.push(Failure {
-                    check: "no-cross-tenant-access",
-                    detail: format!(
+                checks.fail(
+                    CheckId::NoCrossTenantAccess,
+                    spec.duration,
+                    format!(
                         "{} probes of other tenants worked: {}",
                         summary.probing.breaches.len(),
                         first_five(&summary.probing.breaches)
                     ),
-                });
+                );
             } else if tried == 0 {
-                invariants.push(Failure {
-                    check: "no-cross-tenant-access",
-                    detail: "the prober probed nothing (never signed in?): the check proved \
+                checks.fail(
+                    CheckId::NoCrossTenantAccess,
+                    spec.duration,
+                    "the prober probed nothing (never signed in?): the check proved \
                              nothing"
                         .into(),
-                });
+                );
             }
         }
         if ran(AttackKind::Replay) {
@@ -755,61 +559,67 @@ impl Attacks {
                 .map(|(_, n)| n)
                 .sum();
             if r.accepted > 0 {
-                invariants.push(Failure {
-                    check: "no-replay-accepted",
-                    detail: format!(
+                checks.fail(
+                    CheckId::NoReplayAccepted,
+                    spec.duration,
+                    format!(
                         "the platform accepted {} replayed connections: {}",
                         r.accepted,
                         first_five(&r.findings)
                     ),
-                });
+                );
             } else if answered == 0 {
-                invariants.push(Failure {
-                    check: "no-replay-accepted",
-                    detail: format!(
+                checks.fail(
+                    CheckId::NoReplayAccepted,
+                    spec.duration,
+                    format!(
                         "no replay reached a gateway ({} flows recorded): the check proved \
                          nothing",
                         r.flows.values().sum::<u64>()
                     ),
-                });
+                );
             }
             if r.cameras.accepted > 0 {
-                invariants.push(Failure {
-                    check: "no-replay-accepted",
-                    detail: format!(
+                checks.fail(
+                    CheckId::NoReplayAccepted,
+                    spec.duration,
+                    format!(
                         "cameras took {} altered records or hellos: {}",
                         r.cameras.accepted,
                         first_five(&r.cameras.findings)
                     ),
-                });
+                );
             } else if at_cameras && r.cameras.judged() == 0 {
-                invariants.push(Failure {
-                    check: "no-replay-accepted",
-                    detail: format!(
+                checks.fail(
+                    CheckId::NoReplayAccepted,
+                    spec.duration,
+                    format!(
                         "no altered record reached a camera that answered ({} altered): the \
                          check proved nothing at cameras",
                         r.cameras.tampered.values().sum::<u64>()
                     ),
-                });
+                );
             }
         }
         if ran(AttackKind::RogueFirmware) {
-            check_rogue_firmware(spec, fleet, &mut summary.rogue, invariants);
+            check_rogue_firmware(spec, fleet, &mut summary.rogue, checks);
         }
         if !refusals.is_empty() {
-            invariants.push(Failure {
-                check: "logins-during-attack",
-                detail: format!(
+            checks.fail(
+                CheckId::LoginsDuringAttack,
+                spec.duration,
+                format!(
                     "{} legitimate sign-ins failed during an attack: {}",
                     refusals.len(),
                     first_five(&refusals)
                 ),
-            });
+            );
         } else if summary.legit.ok == 0 && self.sign_in_window(spec) >= MIN_SIGN_IN_WINDOW {
-            invariants.push(Failure {
-                check: "logins-during-attack",
-                detail: "no legitimate user signed in while an attack was on".into(),
-            });
+            checks.fail(
+                CheckId::LoginsDuringAttack,
+                spec.duration,
+                "no legitimate user signed in while an attack was on".into(),
+            );
         }
         summary
     }
@@ -822,7 +632,7 @@ fn check_rogue_firmware(
     spec: &WorldSpec,
     fleet: &FleetStats,
     rogue: &mut RogueStats,
-    invariants: &mut Vec<Failure>,
+    checks: &mut Checks,
 ) {
     let rolled_out: Vec<String> = spec.ota.iter().map(|o| o.version.clone()).collect();
     let booted = spec.camera.firmware.to_string();
@@ -837,7 +647,7 @@ fn check_rogue_firmware(
         .iter()
         .filter(|(v, n)| **n > 0 && !rolled_out.contains(v))
         .map(|(version, n)| {
-            let kind = crate::rogue::kind_of(version).unwrap_or("not from the platform");
+            let kind = crate::spec::rogue_kind(version).unwrap_or("not from the platform");
             format!("{n} of {version} ({kind})")
         })
         .collect();
@@ -849,9 +659,10 @@ fn check_rogue_firmware(
             .iter()
             .map(|(v, n)| format!("{n} on {v}"))
             .collect();
-        invariants.push(Failure {
-            check: "no-rogue-firmware",
-            detail: format!(
+        checks.fail(
+            CheckId::NoRogueFirmware,
+            spec.duration,
+            format!(
                 "cameras installed firmware the platform never rolled out: {}; at the end {}",
                 foreign.join(", "),
                 if running.is_empty() {
@@ -860,17 +671,18 @@ fn check_rogue_firmware(
                     format!("cameras run it: {}", running.join(", "))
                 }
             ),
-        });
+        );
     } else if judged == 0 {
-        invariants.push(Failure {
-            check: "no-rogue-firmware",
-            detail: format!(
+        checks.fail(
+            CheckId::NoRogueFirmware,
+            spec.duration,
+            format!(
                 "no camera judged a rogue image ({} connections redirected to the rogue \
                  server, {} images offered): the check proved nothing",
                 rogue.redirected,
                 rogue.offered.values().sum::<u64>()
             ),
-        });
+        );
     }
 }
 
@@ -904,14 +716,14 @@ fn counted_time(spec: &WorldSpec, attack: &AttackSpec) -> Duration {
 /// [`OUTAGE_GRACE`]) at `at` into the run, by the scenario's faults.
 fn gateway_outage(spec: &WorldSpec, region: &str, at: Duration) -> bool {
     let prefix = format!("gw-{region}-");
-    let mut faults: Vec<&crate::world::Fault> = spec.faults.iter().collect();
+    let mut faults: Vec<&crate::spec::Fault> = spec.faults.iter().collect();
     faults.sort_by_key(|f| f.at);
     let mut down: BTreeMap<String, Duration> = BTreeMap::new();
     let mut windows: Vec<(Duration, Duration)> = Vec::new();
     for f in faults {
         let (crash, target) = match &f.action {
-            crate::world::FaultAction::Crash(t) => (true, t),
-            crate::world::FaultAction::Restart(t) => (false, t),
+            crate::spec::FaultAction::Crash(t) => (true, t),
+            crate::spec::FaultAction::Restart(t) => (false, t),
             _ => continue,
         };
         for host in spec.resolve_target(target).unwrap_or_default() {
@@ -1383,7 +1195,7 @@ fn prober_account(
 ) -> Result<Prober, WorldError> {
     let username = format!("prober{}@attack.example", index + 1);
     let mut s = svc.borrow_mut();
-    let (caller, password, totp) = crate::world::register_user(&mut s, &username, made, rng)?;
+    let (caller, password, totp) = crate::users::register_user(&mut s, &username, made, rng)?;
     user_homes.insert(caller.user.as_str().to_owned(), caller.home);
     let region = s.region;
     let devices_of = |site: u32| -> Vec<DeviceId> {
@@ -2128,7 +1940,7 @@ mod replay_tests {
 
     #[test]
     fn sign_ins_count_outside_the_regions_gateway_outages() {
-        use crate::world::{Fault, FaultAction};
+        use crate::spec::{Fault, FaultAction};
         let text =
             "name = \"t\"\nduration = \"2m\"\n[world]\nregions = [\"eu-africa\", \"apac\"]\n\
                     zones_per_region = 2\nsites = 4\ncameras_per_site = 1\n";

@@ -1,12 +1,103 @@
-//! Checks a run makes on what the monitoring and the relay did: every alert a fault
-//! causes fires within its deadline, and no frame waits at a relay beyond its limit.
+//! The checks a run makes: each named by a [`CheckId`], each failure a [`Failure`] with
+//! the simulated time it was first seen; and the checks on what the monitoring, the
+//! relays and a rollout did (every alert a fault causes fires within its deadline, no
+//! frame waits at a relay beyond its limit, a rollout reaches the cameras it covers).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use camproof_platform::monitoring::{Alert, AlertKind};
 use camproof_protocol::Timestamp;
 
-use crate::world::FaultAction;
+pub use crate::check_id::CheckId;
+use crate::spec::{FaultAction, OtaSpec};
+
+/// One check a run failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Which check.
+    pub check: CheckId,
+    /// Simulated time since the start when the violation was first seen (the end of
+    /// the run for a check that can only be made then).
+    pub at: Duration,
+    /// What was found.
+    pub detail: String,
+}
+
+impl Failure {
+    /// A failure of `check` seen at `at`.
+    pub fn new(check: CheckId, at: Duration, detail: String) -> Self {
+        Failure { check, at, detail }
+    }
+}
+
+/// The checks a run makes and what they found, kept as the run goes.
+///
+/// Checks that can be made while the run goes are made at every sampling instant;
+/// the first time one is seen violated is kept ([`Checks::seen`]). At the end every
+/// check is made once more on the whole run and its failures carry that first time.
+#[derive(Debug, Clone, Default)]
+pub struct Checks {
+    made: Vec<CheckId>,
+    first_seen: BTreeMap<CheckId, (Duration, String)>,
+    failures: Vec<Failure>,
+}
+
+impl Checks {
+    /// Records that the run makes `check` (once, in the order first made).
+    pub fn make(&mut self, check: CheckId) {
+        if !self.made.contains(&check) {
+            self.made.push(check);
+        }
+    }
+
+    /// Records what a check made while the run goes found at `at`: `Err` is a violation,
+    /// of which the first is kept.
+    pub fn seen(&mut self, check: CheckId, at: Duration, result: Result<(), String>) {
+        if let Err(detail) = result {
+            self.first_seen.entry(check).or_insert((at, detail));
+        }
+    }
+
+    /// Records a failure of `check` found at the end of a run ending at `end`; it carries
+    /// the time the check was first seen violated, if it was seen while the run went.
+    pub fn fail(&mut self, check: CheckId, end: Duration, detail: String) {
+        let at = self.first_seen.get(&check).map_or(end, |(at, _)| *at);
+        self.failures.push(Failure::new(check, at, detail));
+    }
+
+    /// Records the end-of-run result of `check`.
+    pub fn finish(&mut self, check: CheckId, end: Duration, result: Result<(), String>) {
+        if let Err(detail) = result {
+            self.fail(check, end, detail);
+        }
+    }
+
+    /// The failures found at the end so far, in the order found.
+    pub fn failures(&self) -> &[Failure] {
+        &self.failures
+    }
+
+    /// Whether `check` has failed so far (at the end or while the run went).
+    pub fn failed(&self, check: CheckId) -> bool {
+        self.first_seen.contains_key(&check) || self.failures.iter().any(|f| f.check == check)
+    }
+
+    /// The checks made, in order, and the failures: those found at the end, in the order
+    /// found, then any violation seen while the run went that the end no longer showed.
+    pub fn into_parts(mut self) -> (Vec<CheckId>, Vec<Failure>) {
+        for (check, (at, detail)) in std::mem::take(&mut self.first_seen) {
+            if !self.failures.iter().any(|f| f.check == check) {
+                self.failures.push(Failure::new(
+                    check,
+                    at,
+                    format!("{detail} (seen while the run went)"),
+                ));
+            }
+        }
+        (self.made, self.failures)
+    }
+}
 
 /// Latest an alert may fire after a host or relay stops: the rule's 30 s staleness and
 /// 30 s hold, plus two sampling intervals of 5 s.
@@ -149,7 +240,7 @@ pub fn check_relay_hold(max_held: Duration, limit: Duration) -> Result<(), Strin
 /// devices the platform found eligible below that), and none refused or failed the
 /// vendor's image.
 pub fn check_rollout(
-    ota: &crate::world::OtaSpec,
+    ota: &OtaSpec,
     cameras: u64,
     counts: &camproof_platform::ota::RolloutCounts,
     running: &std::collections::BTreeMap<String, u64>,
@@ -267,7 +358,7 @@ mod tests {
     #[test]
     fn a_rollout_is_complete_when_every_covered_camera_runs_the_release() {
         use camproof_platform::ota::{RefusalCode, RolloutCounts};
-        let ota = crate::world::OtaSpec {
+        let ota = OtaSpec {
             version: "1.1.0".into(),
             percent: 100,
             start: Duration::from_secs(20),
@@ -288,7 +379,7 @@ mod tests {
         let e = check_rollout(&ota, 10, &counts, &running(7)).unwrap_err();
         assert!(e.starts_with("7 of 10 cameras run 1.1.0"), "{e}");
         // Below 100 %, the devices the platform found eligible must all have it.
-        let partial = crate::world::OtaSpec {
+        let partial = OtaSpec {
             percent: 30,
             ..ota.clone()
         };

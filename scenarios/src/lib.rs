@@ -6,10 +6,16 @@
 #![deny(missing_docs)]
 
 pub mod attack;
+pub mod check_id;
 pub mod checks;
+pub mod error;
 pub mod onpath;
+pub mod overrides;
+pub mod plan;
 pub mod rogue;
 pub mod router;
 pub mod scenario;
+pub mod spec;
 pub mod tap;
+pub mod users;
 pub mod world;

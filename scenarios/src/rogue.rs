@@ -21,7 +21,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::world::{WorldError, CAMERA_MODEL, GATEWAY_PORT};
+use crate::error::WorldError;
+use crate::spec::{CAMERA_MODEL, GATEWAY_PORT, ROGUE_VERSIONS};
 
 /// Bytes of each rogue image (small: the attack is about what the camera checks).
 const IMAGE_BYTES: usize = 48 * 1024;
@@ -37,22 +38,6 @@ pub struct RogueImage {
     pub version: FirmwareVersion,
     manifest: Vec<u8>,
     image: Vec<u8>,
-}
-
-/// The versions of the rogue images, by kind (none of them is ever rolled out).
-pub const ROGUE_VERSIONS: [(&str, &str); 4] = [
-    ("tampered", "2.0.0"),
-    ("unsigned", "6.6.6"),
-    ("downgrade", "0.9.0"),
-    ("wrong-model", "1.2.0"),
-];
-
-/// The kind of rogue image that claims `version` (as the firmware writes it), if any.
-pub fn kind_of(version: &str) -> Option<&'static str> {
-    ROGUE_VERSIONS
-        .iter()
-        .find(|(_, v)| *v == version)
-        .map(|(kind, _)| *kind)
 }
 
 /// The model the vendor's `wrong-model` release is for.
@@ -240,7 +225,7 @@ impl Rogue {
                 // The report names the version; an install is reported after the reboot,
                 // on a later connection.
                 // Reports of the platform's own releases are none of its business.
-                let kind = kind_of(&version)?;
+                let kind = crate::spec::rogue_kind(&version)?;
                 {
                     let mut stats = self.stats.borrow_mut();
                     let key = if result == 0 {
@@ -307,7 +292,10 @@ mod tests {
             let m = signed.manifest();
             assert_eq!(m.version, i.version, "{}", i.kind);
             // Reports name versions as the firmware writes them: each maps back to its kind.
-            assert_eq!(kind_of(&m.version.to_string()), Some(i.kind));
+            assert_eq!(
+                crate::spec::rogue_kind(&m.version.to_string()),
+                Some(i.kind)
+            );
             let hash_matches = Manifest::for_image(&m.model, m.version, m.min_version, &i.image)
                 .map(|fresh| fresh.image_sha256 == m.image_sha256)
                 .unwrap_or(false);

@@ -27,7 +27,8 @@ use camproof_simulated_devices::camera::CameraConfig;
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::world::WorldSpec;
+use crate::plan::{Plan, PlanError, Subject};
+use crate::spec::{AttackKind, AttackSpec, Fault, FaultAction, OtaSpec, ViewerSpec, WorldSpec};
 
 /// The file as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -191,10 +192,7 @@ fn default_zones() -> u32 {
 }
 
 fn default_regions() -> Vec<String> {
-    crate::world::REGIONS
-        .iter()
-        .map(|r| r.to_string())
-        .collect()
+    crate::spec::REGIONS.iter().map(|r| r.to_string()).collect()
 }
 
 /// `[camera]`.
@@ -258,697 +256,541 @@ pub enum ScenarioError {
         message: String,
     },
     /// A value is out of range or malformed.
-    #[error("{file}: `{key}` = {value}: {hint}")]
+    #[error("{file}:{line}: `{key}` = {value}: {hint}")]
     Value {
         /// The file.
         file: String,
+        /// The line of the key (of its section, or 1, when the file leaves it out).
+        line: usize,
         /// The offending key.
         key: &'static str,
         /// The offending value.
         value: String,
         /// What to write instead.
-        hint: &'static str,
+        hint: String,
     },
 }
 
-/// Most simulated hosts a world may have (turmoil walks every host pair each tick).
-pub const MAX_HOSTS: u32 = 200;
+/// Most simulated hosts a world may have (defined by the plan).
+pub use crate::plan::MAX_HOSTS;
+
+/// A scenario file being read: its name and text, for errors with a line.
+struct Reader<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Reader<'_> {
+    /// A malformed value of `key`.
+    fn value(&self, key: &'static str, value: String, hint: &str) -> ScenarioError {
+        ScenarioError::Value {
+            file: self.file.to_string(),
+            line: key_line(self.text, key),
+            key,
+            value,
+            hint: hint.to_string(),
+        }
+    }
+
+    /// A malformed fault, at the value `span` covers.
+    fn fault(&self, span: std::ops::Range<usize>, message: String) -> ScenarioError {
+        ScenarioError::Fault {
+            file: self.file.to_string(),
+            line: line_of(self.text, span.start),
+            message,
+        }
+    }
+
+    /// A malformed attack, at the value `span` covers.
+    fn attack(&self, span: std::ops::Range<usize>, message: String) -> ScenarioError {
+        ScenarioError::Attack {
+            file: self.file.to_string(),
+            line: line_of(self.text, span.start),
+            message,
+        }
+    }
+
+    /// A duration at `key`, malformed unless it parses.
+    fn duration(
+        &self,
+        key: &'static str,
+        text: &str,
+        hint: &str,
+    ) -> Result<Duration, ScenarioError> {
+        parse_duration(text).ok_or_else(|| self.value(key, format!("{text:?}"), hint))
+    }
+}
 
 impl Scenario {
-    /// Parses and checks the TOML text of `file`.
+    /// Parses the TOML text of `file` and checks it as a [`Plan`] would: every value in
+    /// range, every name it uses present in its world.
     pub fn parse(file: &str, text: &str) -> Result<Self, ScenarioError> {
         let raw: ScenarioFile = toml::from_str(text).map_err(|e| ScenarioError::Syntax {
             file: file.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        let value_err = |key, value: String, hint| ScenarioError::Value {
-            file: file.to_string(),
-            key,
-            value,
-            hint,
-        };
-        let duration = parse_duration(&raw.duration)
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                value_err(
-                    "duration",
-                    format!("{:?}", raw.duration),
-                    "a positive duration such as \"90s\" or \"10m\"",
-                )
-            })?;
-        let w = &raw.world;
-        let distinct: std::collections::BTreeSet<&String> = w.regions.iter().collect();
-        let regions_ok = !w.regions.is_empty()
-            && distinct.len() == w.regions.len()
-            && w.regions
-                .iter()
-                .all(|r| crate::world::REGIONS.contains(&r.as_str()));
-        if !regions_ok {
-            return Err(value_err(
-                "world.regions",
-                format!("{:?}", w.regions),
-                "distinct names from \"cn\", \"americas\", \"eu-africa\", \"apac\"",
-            ));
-        }
-        if w.zones_per_region == 0 || w.zones_per_region > 6 {
-            return Err(value_err(
-                "world.zones_per_region",
-                w.zones_per_region.to_string(),
-                "between 1 and 6",
-            ));
-        }
-        let gateways = w.regions.len() as u32 * w.zones_per_region;
-        if w.sites == 0 || w.sites + gateways > MAX_HOSTS {
-            return Err(value_err(
-                "world.sites",
-                w.sites.to_string(),
-                "at least 1, and sites + gateways at most 200",
-            ));
-        }
-        if w.cameras_per_site == 0 || w.cameras_per_site > 10_000 {
-            return Err(value_err(
-                "world.cameras_per_site",
-                w.cameras_per_site.to_string(),
-                "between 1 and 10000",
-            ));
-        }
-        let mut camera = CameraConfig::default();
-        if let Some(hb) = &raw.camera.heartbeat {
-            camera.heartbeat = parse_duration(hb)
-                .filter(|d| *d >= Duration::from_secs(1))
-                .ok_or_else(|| {
-                    value_err(
-                        "camera.heartbeat",
-                        format!("{hb:?}"),
-                        "a duration of at least 1s, such as \"20s\"",
-                    )
-                })?;
-        }
-        if let Some(fps) = raw.camera.fps {
-            if fps > 60 {
-                return Err(value_err("camera.fps", fps.to_string(), "between 0 and 60"));
-            }
-            camera.fps = fps;
-        }
-        if let Some(kbps) = raw.camera.bitrate_kbps {
-            if kbps == 0 || kbps > 20_000 {
-                return Err(value_err(
-                    "camera.bitrate_kbps",
-                    kbps.to_string(),
-                    "between 1 and 20000",
-                ));
-            }
-            camera.bitrate_bps = kbps * 1000;
-        }
-        if let Some(gop) = raw.camera.gop {
-            if gop == 0 || gop > 600 {
-                return Err(value_err(
-                    "camera.gop",
-                    gop.to_string(),
-                    "between 1 and 600",
-                ));
-            }
-            camera.gop = gop;
-        }
-        if let Some(n) = raw.camera.rekey_after {
-            if n == 0 || n > 1 << 40 {
-                return Err(value_err(
-                    "camera.rekey_after",
-                    n.to_string(),
-                    "a record count between 1 and 2^40",
-                ));
-            }
-            camera.rekey_after = Some(n);
-        }
-        let mut viewers = crate::world::ViewerSpec::default();
-        if let Some(n) = raw.viewers.per_site {
-            if n > 100 {
-                return Err(value_err(
-                    "viewers.per_site",
-                    n.to_string(),
-                    "between 0 and 100",
-                ));
-            }
-            viewers.per_site = n;
-        }
-        if let Some(live) = raw.viewers.live_view {
-            viewers.live_view = live;
-        }
-        for (key, value, slot) in [
-            ("viewers.watch", &raw.viewers.watch, &mut viewers.watch),
-            ("viewers.pause", &raw.viewers.pause, &mut viewers.pause),
-        ] {
-            if let Some(v) = value {
-                *slot = parse_duration(v)
-                    .filter(|d| *d >= Duration::from_secs(1))
-                    .ok_or_else(|| {
-                        value_err(
-                            key,
-                            format!("{v:?}"),
-                            "a duration of at least 1s, such as \"30s\"",
-                        )
-                    })?;
-            }
-        }
-        let ota = match &raw.ota {
-            None => None,
-            Some(o) => {
-                // Kept as the firmware writes it ("01.1.0" is 1.1.0), so versions compare.
-                let Ok(version) = o.version.parse::<camproof_protocol::ota::FirmwareVersion>()
-                else {
-                    return Err(value_err(
-                        "ota.version",
-                        format!("{:?}", o.version),
-                        "a version such as \"1.1.0\"",
-                    ));
-                };
-                if o.percent == 0 || o.percent > 100 {
-                    return Err(value_err(
-                        "ota.percent",
-                        o.percent.to_string(),
-                        "between 1 and 100",
-                    ));
-                }
-                let start = parse_duration(&o.start)
-                    .filter(|d| *d < duration)
-                    .ok_or_else(|| {
-                        value_err(
-                            "ota.start",
-                            format!("{:?}", o.start),
-                            "a duration before the end of the run",
-                        )
-                    })?;
-                let kib = o.image_kib.unwrap_or(256);
-                if kib == 0 || kib > 64 * 1024 {
-                    return Err(value_err(
-                        "ota.image_kib",
-                        kib.to_string(),
-                        "between 1 and 65536",
-                    ));
-                }
-                Some(crate::world::OtaSpec {
-                    version: version.to_string(),
-                    percent: o.percent,
-                    start,
-                    image_bytes: kib as usize * 1024,
-                })
-            }
-        };
+        let r = Reader { file, text };
+        let duration = r.duration(
+            "duration",
+            &raw.duration,
+            "a positive duration such as \"90s\" or \"10m\"",
+        )?;
         let mut world = WorldSpec {
             seed: 0,
-            ota,
+            ota: read_ota(&r, raw.ota.as_ref())?,
             store_bugs: Default::default(),
             wire: Default::default(),
             world_bugs: Default::default(),
             attacks: Vec::new(),
             attack_bugs: Default::default(),
-            viewers,
-            regions: w.regions.clone(),
-            zones_per_region: w.zones_per_region,
-            sites: w.sites,
-            cameras_per_site: w.cameras_per_site,
+            viewers: read_viewers(&r, &raw.viewers)?,
+            regions: raw.world.regions.clone(),
+            zones_per_region: raw.world.zones_per_region,
+            sites: raw.world.sites,
+            cameras_per_site: raw.world.cameras_per_site,
             duration,
-            camera,
-            tick: crate::world::DEFAULT_TICK,
+            camera: read_camera(&r, &raw.camera)?,
+            tick: crate::spec::DEFAULT_TICK,
             faults: Vec::new(),
         };
-        let hosts: Vec<String> = world
-            .gateway_names()
-            .into_iter()
-            .chain(world.site_names())
-            .collect();
+        // The world's own values first: faults and attacks name its hosts and regions.
+        let bare = WorldSpec {
+            faults: Vec::new(),
+            attacks: Vec::new(),
+            ..world.clone()
+        };
+        Plan::new(bare).map_err(|e| locate(&r, &raw, &[], e))?;
+        // The line of each fault's action, by index in `world.faults` (a reboot storm is
+        // several faults on one line).
+        let mut fault_lines = Vec::new();
         for f in &raw.faults {
-            let fault_err = |span: std::ops::Range<usize>, message: String| ScenarioError::Fault {
-                file: file.to_string(),
-                line: line_of(text, span.start),
-                message,
-            };
-            let at = parse_duration(f.at.get_ref()).ok_or_else(|| {
-                fault_err(
-                    f.at.span(),
-                    format!(
-                        "fault time {:?}: write a duration such as \"30s\"",
-                        f.at.get_ref()
-                    ),
-                )
-            })?;
-            if at >= duration {
-                return Err(fault_err(
-                    f.at.span(),
-                    format!(
-                        "fault at {} is not before the end of the run ({})",
-                        f.at.get_ref(),
-                        raw.duration
-                    ),
-                ));
-            }
-            use crate::world::FaultAction;
-            let mut storm_step: Option<Duration> = None;
-            let pair = |p: &toml::Spanned<Vec<String>>| match p.get_ref().as_slice() {
-                [a, b] => Ok((a.clone(), b.clone())),
-                _ => Err(fault_err(
-                    p.span(),
-                    "this fault names exactly two targets: [\"a\", \"b\"]".to_string(),
-                )),
-            };
-            let one = |h: &toml::Spanned<String>| (h.span(), h.get_ref().clone());
-            // Every key the entry sets, with its action; exactly one is allowed.
-            let mut actions: Vec<(std::ops::Range<usize>, Vec<FaultAction>)> = Vec::new();
-            if let Some(h) = &f.crash {
-                let (sp, t) = one(h);
-                actions.push((sp, vec![FaultAction::Crash(t)]));
-            }
-            if let Some(h) = &f.restart {
-                let (sp, t) = one(h);
-                actions.push((sp, vec![FaultAction::Restart(t)]));
-            }
-            if let Some(p) = &f.partition {
-                let (a, b) = pair(p)?;
-                actions.push((p.span(), vec![FaultAction::Partition(a, b)]));
-            }
-            if let Some(p) = &f.heal {
-                let (a, b) = pair(p)?;
-                actions.push((p.span(), vec![FaultAction::Heal(a, b)]));
-            }
-            if let Some(p) = &f.partition_oneway {
-                let (a, b) = pair(p)?;
-                actions.push((p.span(), vec![FaultAction::PartitionOneway(a, b)]));
-            }
-            if let Some(p) = &f.hold {
-                let (a, b) = pair(p)?;
-                actions.push((p.span(), vec![FaultAction::Hold(a, b)]));
-            }
-            if let Some(p) = &f.release {
-                let (a, b) = pair(p)?;
-                actions.push((p.span(), vec![FaultAction::Release(a, b)]));
-            }
-            if let Some(p) = &f.latency {
-                let (a, b, l) =
-                    match p.get_ref().as_slice() {
-                        [a, b, l] => (a.clone(), b.clone(), l),
-                        _ => return Err(fault_err(
-                            p.span(),
-                            "latency names two targets and a latency: [\"a\", \"b\", \"800ms\"] \
-                             (or \"normal\")"
-                                .to_string(),
-                        )),
-                    };
-                let latency = match l.as_str() {
-                    "normal" => None,
-                    text => Some(
-                        parse_duration(text)
-                            .filter(|d| !d.is_zero() && *d <= Duration::from_secs(60))
-                            .ok_or_else(|| {
-                                fault_err(
-                                    p.span(),
-                                    format!(
-                                        "latency {text:?}: write a duration from 1ms to 60s, \
-                                         or \"normal\""
-                                    ),
-                                )
-                            })?,
-                    ),
-                };
-                actions.push((p.span(), vec![FaultAction::Latency(a, b, latency)]));
-            }
-            if let Some(p) = &f.loss {
-                let [a, b, rate] = p.get_ref().as_slice() else {
-                    return Err(fault_err(
-                        p.span(),
-                        "loss names two targets and a chance per message: [\"a\", \"b\", \
-                         \"0.05%\"] (or \"none\")"
-                            .to_string(),
-                    ));
-                };
-                let ppm = parse_loss(rate).ok_or_else(|| {
-                    fault_err(
-                        p.span(),
-                        format!(
-                            "loss {rate:?}: write a percentage from 0.0001% to 10% (\"0.05%\"), \
-                             or \"none\""
-                        ),
-                    )
-                })?;
-                actions.push((p.span(), vec![FaultAction::Loss(a.clone(), b.clone(), ppm)]));
-            }
-            if let Some(u) = &f.erase_account {
-                if !world.has_user(u.get_ref()) {
-                    return Err(fault_err(
-                        u.span(),
-                        format!(
-                            "unknown user {:?}; this world's users are user<U>@site<S>.example \
-                             with U below {} and S below {}",
-                            u.get_ref(),
-                            world.viewers.per_site.max(1),
-                            world.sites
-                        ),
-                    ));
-                }
-                let (sp, t) = one(u);
-                actions.push((sp, vec![FaultAction::EraseAccount(t)]));
-            }
-            if let Some(h) = &f.disk_full {
-                let (sp, t) = one(h);
-                actions.push((sp, vec![FaultAction::DiskFull(t)]));
-            }
-            if let Some(h) = &f.disk_free {
-                let (sp, t) = one(h);
-                actions.push((sp, vec![FaultAction::DiskFree(t)]));
-            }
-            if let Some(h) = &f.disconnect {
-                let (sp, t) = one(h);
-                actions.push((sp, vec![FaultAction::Disconnect(t)]));
-            }
-            if let Some(h) = &f.reconnect {
-                let (sp, t) = one(h);
-                actions.push((sp, vec![FaultAction::Reconnect(t)]));
-            }
-            if let Some(h) = &f.relay_crash {
-                let (sp, t) = one(h);
-                actions.push((sp, vec![FaultAction::RelayCrash(t)]));
-            }
-            if let Some(h) = &f.relay_restart {
-                let (sp, t) = one(h);
-                actions.push((sp, vec![FaultAction::RelayRestart(t)]));
-            }
-            if let Some(p) = &f.clock_skew {
-                let bad = || {
-                    fault_err(
-                        p.span(),
-                        "clock_skew names a site and an offset: [\"site-apac-3\", \"+45s\"] \
-                         or [\"sites:apac\", \"-90s\"], at most one day"
-                            .to_string(),
-                    )
-                };
-                let [target, offset] = p.get_ref().as_slice() else {
-                    return Err(bad());
-                };
-                let (sign, magnitude) = match offset.strip_prefix('-') {
-                    Some(rest) => (-1i64, rest),
-                    None => (1, offset.strip_prefix('+').unwrap_or(offset)),
-                };
-                let ms = parse_duration(magnitude)
-                    .filter(|d| *d <= Duration::from_secs(86_400))
-                    .map(|d| sign * d.as_millis() as i64)
-                    .ok_or_else(bad)?;
-                actions.push((p.span(), vec![FaultAction::ClockSkew(target.clone(), ms)]));
-            }
-            if let Some(r) = &f.reboot_storm {
-                let storm = r.get_ref();
-                let every = parse_duration(&storm.every).filter(|d| !d.is_zero());
-                let (Some(every), 1..=100) = (every, storm.times) else {
-                    return Err(fault_err(
-                        r.span(),
-                        format!(
-                            "reboot_storm {{ times = {}, every = {:?} }}: times is 1-100 and \
-                             every a duration such as \"10s\"",
-                            storm.times, storm.every
-                        ),
-                    ));
-                };
-                // A storm is its reboots: each a restart of the sites, `every` apart.
-                let restarts = (0..storm.times)
-                    .map(|_| FaultAction::Restart(storm.target.clone()))
-                    .collect();
-                storm_step = Some(every);
-                actions.push((r.span(), restarts));
-            }
-            if actions.len() != 1 {
-                return Err(fault_err(
-                    f.at.span(),
-                    format!("a fault needs exactly one action, one of: {FAULT_KEYS}"),
-                ));
-            }
-            let Some((span, steps)) = actions.pop() else {
-                continue;
-            };
-            let every = storm_step;
-            for (i, action) in steps.into_iter().enumerate() {
-                let at = at + every.unwrap_or_default() * i as u32;
-                if let Some(message) = target_error(&world, &hosts, &action) {
-                    return Err(fault_err(span, message));
-                }
-                if at >= duration {
-                    return Err(fault_err(
-                        span,
-                        format!(
-                            "this fault's step at {} is not before the end of the run ({})",
-                            humantime::format_duration(at),
-                            raw.duration
-                        ),
-                    ));
-                }
-                world.faults.push(crate::world::Fault { at, action });
+            for fault in read_fault(&r, f)? {
+                fault_lines.push(fault.0);
+                world.faults.push(fault.1);
             }
         }
-        let mut attacker_hosts = 0u32;
         for a in &raw.attacks {
-            let err = |span: std::ops::Range<usize>, message: String| ScenarioError::Attack {
-                file: file.to_string(),
-                line: line_of(text, span.start),
-                message,
-            };
-            use crate::attack::{AttackKind, AttackSpec, MAX_ATTACK_HOSTS};
-            let kind = AttackKind::from_name(a.kind.get_ref()).ok_or_else(|| {
-                let kinds: Vec<&str> = AttackKind::ALL.iter().map(|k| k.name()).collect();
-                err(
-                    a.kind.span(),
-                    format!(
-                        "unknown attack kind {:?}; write one of {}",
-                        a.kind.get_ref(),
-                        kinds.join(", ")
-                    ),
-                )
-            })?;
-            if !world.regions.contains(a.region.get_ref()) {
-                return Err(err(
-                    a.region.span(),
-                    format!(
-                        "region {:?} is not in this world; its regions are {}",
-                        a.region.get_ref(),
-                        world.regions.join(", ")
-                    ),
-                ));
-            }
-            let time = |t: &toml::Spanned<String>, what: &str| {
-                parse_duration(t.get_ref())
-                    .filter(|d| *d <= duration)
-                    .ok_or_else(|| {
-                        err(
-                            t.span(),
-                            format!(
-                                "attack {what} {:?}: write a duration such as \"30s\", at most \
-                                 the run's duration ({})",
-                                t.get_ref(),
-                                raw.duration
-                            ),
-                        )
-                    })
-            };
-            let start = time(&a.start, "start")?;
-            let stop = time(&a.stop, "stop")?;
-            if stop <= start {
-                return Err(err(
-                    a.stop.span(),
-                    format!(
-                        "the attack stops ({}) before it starts ({}): stop must be later",
-                        a.stop.get_ref(),
-                        a.start.get_ref()
-                    ),
-                ));
-            }
-            let mut spec = AttackSpec::new(kind, a.region.get_ref(), start, stop);
-            if let Some(h) = &a.hosts {
-                if *h.get_ref() == 0 || *h.get_ref() > MAX_ATTACK_HOSTS {
-                    return Err(err(
-                        h.span(),
-                        format!("hosts = {}: between 1 and {MAX_ATTACK_HOSTS}", h.get_ref()),
-                    ));
-                }
-                spec.hosts = *h.get_ref();
-            }
-            if let Some(r) = &a.rate {
-                if *r.get_ref() == 0 || *r.get_ref() > 10_000 {
-                    return Err(err(
-                        r.span(),
-                        format!(
-                            "rate = {}: attempts per second, between 1 and 10000",
-                            r.get_ref()
-                        ),
-                    ));
-                }
-                spec.rate = *r.get_ref();
-            }
-            if let Some(l) = &a.leaked {
-                if kind != AttackKind::CredentialStuffing {
-                    return Err(err(
-                        l.span(),
-                        format!(
-                            "`leaked` is for credential-stuffing attacks, not {}",
-                            kind.name()
-                        ),
-                    ));
-                }
-                if *l.get_ref() == 0 || *l.get_ref() > 100_000 {
-                    return Err(err(
-                        l.span(),
-                        format!("leaked = {}: between 1 and 100000", l.get_ref()),
-                    ));
-                }
-                spec.leaked = *l.get_ref();
-            }
-            if kind == AttackKind::RogueFirmware {
-                if let Some(r) = &a.rate {
-                    return Err(err(
-                        r.span(),
-                        "a rogue-firmware server answers cameras; it has no `rate`".into(),
-                    ));
-                }
-                if let Some(h) = a.hosts.as_ref().filter(|h| *h.get_ref() != 1) {
-                    return Err(err(
-                        h.span(),
-                        "a rogue-firmware attack is one server: leave out `hosts` or write 1"
-                            .into(),
-                    ));
-                }
-                if world
-                    .attacks
-                    .iter()
-                    .any(|other| other.kind == AttackKind::RogueFirmware)
-                {
-                    return Err(err(
-                        a.kind.span(),
-                        "one rogue-firmware attack per world: a site's router has one \
-                         attacker"
-                            .into(),
-                    ));
-                }
-                if let Some(what) = world
-                    .ota
-                    .as_ref()
-                    .and_then(|o| crate::rogue::kind_of(&o.version))
-                {
-                    return Err(err(
-                        a.kind.span(),
-                        format!(
-                            "the rollout's version is the rogue server's {what} image; roll \
-                             out another version (the rogue's are {})",
-                            crate::rogue::ROGUE_VERSIONS
-                                .iter()
-                                .map(|(_, v)| *v)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    ));
-                }
-            }
-            let region_sites = world.region_sites(&spec.region);
-            if kind == AttackKind::RogueFirmware && a.sites.is_none() && region_sites == 0 {
-                return Err(err(
-                    a.region.span(),
-                    format!(
-                        "region {} has no site for the rogue server to take",
-                        spec.region
-                    ),
-                ));
-            }
-            if kind == AttackKind::Replay {
-                // On the path of every site's gateway sessions unless the file says fewer.
-                spec.sites = region_sites;
-            }
-            if let Some(n) = &a.sites {
-                let least = match kind {
-                    AttackKind::RogueFirmware => 1,
-                    AttackKind::Replay => 0,
-                    _ => {
-                        return Err(err(
-                            n.span(),
-                            format!(
-                                "`sites` is for rogue-firmware and replay attacks, not {}",
-                                kind.name()
-                            ),
-                        ))
-                    }
-                };
-                if *n.get_ref() < least || *n.get_ref() > region_sites {
-                    return Err(err(
-                        n.span(),
-                        format!(
-                            "sites = {}: between {least} and the {region_sites} sites of {}",
-                            n.get_ref(),
-                            spec.region
-                        ),
-                    ));
-                }
-                spec.sites = *n.get_ref();
-            }
-            if kind == AttackKind::Replay
-                && spec.sites > 0
-                && world
-                    .attacks
-                    .iter()
-                    .any(|o| o.kind == AttackKind::Replay && o.sites > 0 && o.region == spec.region)
-            {
-                return Err(err(
-                    a.kind.span(),
-                    format!(
-                        "a second replay attack on the path of {}'s sites: a site's router has \
-                         one replayer (write `sites = 0` to replay at the platform only)",
-                        spec.region
-                    ),
-                ));
-            }
-
-            attacker_hosts += spec.hosts;
-            if world.sites + world.gateways() + attacker_hosts > MAX_HOSTS {
-                return Err(err(
-                    a.kind.span(),
-                    format!(
-                        "{} attacker hosts bring the world to {} hosts: keep sites + gateways + \
-                         attackers within {MAX_HOSTS}",
-                        attacker_hosts,
-                        world.sites + world.gateways() + attacker_hosts
-                    ),
-                ));
-            }
-            world.attacks.push(spec);
+            let attack = read_attack(&r, a, &world)?;
+            world.attacks.push(attack);
         }
+        let plan = Plan::new(world).map_err(|e| locate(&r, &raw, &fault_lines, e))?;
         Ok(Scenario {
             name: raw.name,
             description: raw.description,
-            world,
+            world: plan.into_spec(),
         })
     }
 }
 
-/// What is wrong with the hosts `action` names, if anything.
-fn target_error(
-    world: &WorldSpec,
-    hosts: &[String],
-    action: &crate::world::FaultAction,
-) -> Option<String> {
-    use crate::world::HostKind;
-    let targets = action.targets();
-    if let Some(unknown) = targets.iter().find(|t| world.resolve_target(t).is_none()) {
-        return Some(format!(
-            "unknown host {unknown:?}; this world's hosts are {} (or region:<name>, \
-             sites:<region>, sites:all)",
-            hosts.join(", ")
+/// A plan's error as a scenario file's: with the line of what it is about.
+fn locate(
+    r: &Reader<'_>,
+    raw: &ScenarioFile,
+    fault_lines: &[usize],
+    e: PlanError,
+) -> ScenarioError {
+    match e.subject {
+        Subject::Key(key) => ScenarioError::Value {
+            file: r.file.to_string(),
+            line: key_line(r.text, key),
+            key,
+            value: e.value,
+            hint: e.message,
+        },
+        Subject::Fault(i) => ScenarioError::Fault {
+            file: r.file.to_string(),
+            line: fault_lines.get(i).copied().unwrap_or(1),
+            message: e.message,
+        },
+        Subject::Attack(i, key) => {
+            let line = raw.attacks.get(i).map_or(1, |a| {
+                let span = match key {
+                    "region" => a.region.span(),
+                    "start" => a.start.span(),
+                    "stop" => a.stop.span(),
+                    "hosts" => a.hosts.as_ref().map_or(a.kind.span(), |h| h.span()),
+                    "rate" => a.rate.as_ref().map_or(a.kind.span(), |h| h.span()),
+                    "leaked" => a.leaked.as_ref().map_or(a.kind.span(), |h| h.span()),
+                    "sites" => a.sites.as_ref().map_or(a.region.span(), |h| h.span()),
+                    _ => a.kind.span(),
+                };
+                line_of(r.text, span.start)
+            });
+            ScenarioError::Attack {
+                file: r.file.to_string(),
+                line,
+                message: e.message,
+            }
+        }
+    }
+}
+
+/// `[camera]` over the firmware's defaults.
+fn read_camera(r: &Reader<'_>, c: &CameraSection) -> Result<CameraConfig, ScenarioError> {
+    let mut camera = CameraConfig::default();
+    if let Some(hb) = &c.heartbeat {
+        camera.heartbeat = r.duration(
+            "camera.heartbeat",
+            hb,
+            "a duration of at least 1s, such as \"20s\"",
+        )?;
+    }
+    if let Some(fps) = c.fps {
+        camera.fps = fps;
+    }
+    if let Some(kbps) = c.bitrate_kbps {
+        camera.bitrate_bps = kbps.saturating_mul(1000);
+    }
+    if let Some(gop) = c.gop {
+        camera.gop = gop;
+    }
+    camera.rekey_after = c.rekey_after.or(camera.rekey_after);
+    Ok(camera)
+}
+
+/// `[viewers]` over the defaults.
+fn read_viewers(r: &Reader<'_>, v: &ViewersSection) -> Result<ViewerSpec, ScenarioError> {
+    let mut viewers = ViewerSpec::default();
+    if let Some(n) = v.per_site {
+        viewers.per_site = n;
+    }
+    if let Some(live) = v.live_view {
+        viewers.live_view = live;
+    }
+    let hint = "a duration of at least 1s, such as \"30s\"";
+    if let Some(w) = &v.watch {
+        viewers.watch = r.duration("viewers.watch", w, hint)?;
+    }
+    if let Some(p) = &v.pause {
+        viewers.pause = r.duration("viewers.pause", p, hint)?;
+    }
+    Ok(viewers)
+}
+
+/// `[ota]`, if the file has one.
+fn read_ota(r: &Reader<'_>, o: Option<&OtaSection>) -> Result<Option<OtaSpec>, ScenarioError> {
+    let Some(o) = o else {
+        return Ok(None);
+    };
+    // Kept as the firmware writes it ("01.1.0" is 1.1.0), so versions compare.
+    let version = o
+        .version
+        .parse::<camproof_protocol::ota::FirmwareVersion>()
+        .map_err(|_| {
+            r.value(
+                "ota.version",
+                format!("{:?}", o.version),
+                "a version such as \"1.1.0\"",
+            )
+        })?;
+    let start = r.duration(
+        "ota.start",
+        &o.start,
+        "a duration before the end of the run",
+    )?;
+    let kib = o.image_kib.unwrap_or(256) as usize;
+    Ok(Some(OtaSpec {
+        version: version.to_string(),
+        percent: o.percent,
+        start,
+        image_bytes: kib.saturating_mul(1024),
+    }))
+}
+
+/// The faults one `[[fault]]` entry stands for, each with the line of its action.
+fn read_fault(r: &Reader<'_>, f: &FaultSection) -> Result<Vec<(usize, Fault)>, ScenarioError> {
+    let at = parse_duration(f.at.get_ref()).ok_or_else(|| {
+        r.fault(
+            f.at.span(),
+            format!(
+                "fault time {:?}: write a duration such as \"30s\"",
+                f.at.get_ref()
+            ),
+        )
+    })?;
+    let mut actions = fault_actions(r, f)?;
+    if actions.len() != 1 {
+        return Err(r.fault(
+            f.at.span(),
+            format!("a fault needs exactly one action, one of: {FAULT_KEYS}"),
         ));
     }
-    let kind = action.target_kind()?;
-    let wrong = targets
-        .iter()
-        .flat_map(|t| world.resolve_target(t).unwrap_or_default())
-        .find(|h| world.host_kind(h) != Some(kind))?;
-    Some(match kind {
-        HostKind::Zone => format!(
-            "{wrong:?} is not a zone host; this fault targets gw-<region>-<zone> or region:<name>"
+    let Some((span, steps, every)) = actions.pop() else {
+        return Ok(Vec::new());
+    };
+    let line = line_of(r.text, span.start);
+    Ok(steps
+        .into_iter()
+        .enumerate()
+        .map(|(i, action)| {
+            // A storm's reboots are `every` apart; a step that overflows is refused by the
+            // plan as past the end of the run.
+            let at = u32::try_from(i)
+                .ok()
+                .and_then(|i| every.checked_mul(i))
+                .and_then(|d| at.checked_add(d))
+                .unwrap_or(Duration::MAX);
+            (line, Fault { at, action })
+        })
+        .collect())
+}
+
+/// One fault action: the span of its key's value, its steps and the time between them.
+type Steps = (std::ops::Range<usize>, Vec<FaultAction>, Duration);
+
+/// Every action key a `[[fault]]` entry sets (exactly one is allowed).
+fn fault_actions(r: &Reader<'_>, f: &FaultSection) -> Result<Vec<Steps>, ScenarioError> {
+    let mut actions: Vec<Steps> = Vec::new();
+    let mut one = |span, action| actions.push((span, vec![action], Duration::ZERO));
+    let single = [
+        (&f.crash, FaultAction::Crash as fn(String) -> FaultAction),
+        (&f.restart, FaultAction::Restart),
+        (&f.erase_account, FaultAction::EraseAccount),
+        (&f.disk_full, FaultAction::DiskFull),
+        (&f.disk_free, FaultAction::DiskFree),
+        (&f.disconnect, FaultAction::Disconnect),
+        (&f.reconnect, FaultAction::Reconnect),
+        (&f.relay_crash, FaultAction::RelayCrash),
+        (&f.relay_restart, FaultAction::RelayRestart),
+    ];
+    for (value, action) in single {
+        if let Some(h) = value {
+            one(h.span(), action(h.get_ref().clone()));
+        }
+    }
+    let pairs = [
+        (
+            &f.partition,
+            FaultAction::Partition as fn(String, String) -> FaultAction,
         ),
-        HostKind::Site => format!(
-            "{wrong:?} is not a site; this fault targets site-<region>-<n> or sites:<region>"
-        ),
-    })
+        (&f.heal, FaultAction::Heal),
+        (&f.partition_oneway, FaultAction::PartitionOneway),
+        (&f.hold, FaultAction::Hold),
+        (&f.release, FaultAction::Release),
+    ];
+    for (value, action) in pairs {
+        if let Some(p) = value {
+            let [a, b] = p.get_ref().as_slice() else {
+                return Err(r.fault(
+                    p.span(),
+                    "this fault names exactly two targets: [\"a\", \"b\"]".to_string(),
+                ));
+            };
+            one(p.span(), action(a.clone(), b.clone()));
+        }
+    }
+    if let Some(p) = &f.latency {
+        one(p.span(), read_latency(r, p)?);
+    }
+    if let Some(p) = &f.loss {
+        one(p.span(), read_loss(r, p)?);
+    }
+    if let Some(p) = &f.clock_skew {
+        one(p.span(), read_clock_skew(r, p)?);
+    }
+    if let Some(s) = &f.reboot_storm {
+        actions.push(read_storm(r, s)?);
+    }
+    Ok(actions)
+}
+
+/// `latency = ["a", "b", "800ms"]` (or `"normal"`).
+fn read_latency(
+    r: &Reader<'_>,
+    p: &toml::Spanned<Vec<String>>,
+) -> Result<FaultAction, ScenarioError> {
+    let bad = |text: &str| {
+        r.fault(
+            p.span(),
+            format!("latency {text:?}: write a duration from 1ms to 60s, or \"normal\""),
+        )
+    };
+    let [a, b, l] = p.get_ref().as_slice() else {
+        return Err(r.fault(
+            p.span(),
+            "latency names two targets and a latency: [\"a\", \"b\", \"800ms\"] (or \"normal\")"
+                .to_string(),
+        ));
+    };
+    let latency = match l.as_str() {
+        "normal" => None,
+        text => Some(parse_duration(text).ok_or_else(|| bad(text))?),
+    };
+    Ok(FaultAction::Latency(a.clone(), b.clone(), latency))
+}
+
+/// `loss = ["a", "b", "0.05%"]` (or `"none"`).
+fn read_loss(r: &Reader<'_>, p: &toml::Spanned<Vec<String>>) -> Result<FaultAction, ScenarioError> {
+    let [a, b, rate] = p.get_ref().as_slice() else {
+        return Err(r.fault(
+            p.span(),
+            "loss names two targets and a chance per message: [\"a\", \"b\", \"0.05%\"] (or \
+             \"none\")"
+                .to_string(),
+        ));
+    };
+    let ppm = parse_loss(rate).ok_or_else(|| {
+        r.fault(
+            p.span(),
+            format!(
+                "loss {rate:?}: write a percentage from 0.0001% to 10% (\"0.05%\"), or \"none\""
+            ),
+        )
+    })?;
+    Ok(FaultAction::Loss(a.clone(), b.clone(), ppm))
+}
+
+/// `clock_skew = ["site-apac-3", "+45s"]`.
+fn read_clock_skew(
+    r: &Reader<'_>,
+    p: &toml::Spanned<Vec<String>>,
+) -> Result<FaultAction, ScenarioError> {
+    let bad = || {
+        r.fault(
+            p.span(),
+            "clock_skew names a site and an offset: [\"site-apac-3\", \"+45s\"] or \
+             [\"sites:apac\", \"-90s\"], at most one day"
+                .to_string(),
+        )
+    };
+    let [target, offset] = p.get_ref().as_slice() else {
+        return Err(bad());
+    };
+    let (sign, magnitude) = match offset.strip_prefix('-') {
+        Some(rest) => (-1i64, rest),
+        None => (1, offset.strip_prefix('+').unwrap_or(offset)),
+    };
+    let ms = parse_duration(magnitude)
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .ok_or_else(bad)?;
+    Ok(FaultAction::ClockSkew(target.clone(), sign * ms))
+}
+
+/// `reboot_storm = { target, times, every }`: `times` restarts, `every` apart.
+fn read_storm(r: &Reader<'_>, s: &toml::Spanned<RebootStorm>) -> Result<Steps, ScenarioError> {
+    let storm = s.get_ref();
+    let every = parse_duration(&storm.every).filter(|d| !d.is_zero());
+    let (Some(every), 1..=100) = (every, storm.times) else {
+        return Err(r.fault(
+            s.span(),
+            format!(
+                "reboot_storm {{ times = {}, every = {:?} }}: times is 1-100 and every a duration \
+                 such as \"10s\"",
+                storm.times, storm.every
+            ),
+        ));
+    };
+    let restarts = (0..storm.times)
+        .map(|_| FaultAction::Restart(storm.target.clone()))
+        .collect();
+    Ok((s.span(), restarts, every))
+}
+
+/// One `[[attack]]` entry; what it names and its ranges are the plan's to check.
+fn read_attack(
+    r: &Reader<'_>,
+    a: &AttackSection,
+    world: &WorldSpec,
+) -> Result<AttackSpec, ScenarioError> {
+    let kind = AttackKind::from_name(a.kind.get_ref()).ok_or_else(|| {
+        let kinds: Vec<&str> = AttackKind::ALL.iter().map(|k| k.name()).collect();
+        r.attack(
+            a.kind.span(),
+            format!(
+                "unknown attack kind {:?}; write one of {}",
+                a.kind.get_ref(),
+                kinds.join(", ")
+            ),
+        )
+    })?;
+    let time = |t: &toml::Spanned<String>, what: &str| {
+        parse_duration(t.get_ref()).ok_or_else(|| {
+            r.attack(
+                t.span(),
+                format!(
+                    "attack {what} {:?}: write a duration such as \"30s\", at most the run's \
+                     duration",
+                    t.get_ref()
+                ),
+            )
+        })
+    };
+    let mut spec = AttackSpec::new(
+        kind,
+        a.region.get_ref(),
+        time(&a.start, "start")?,
+        time(&a.stop, "stop")?,
+    );
+    if let (Some(l), false) = (&a.leaked, kind == AttackKind::CredentialStuffing) {
+        return Err(r.attack(
+            l.span(),
+            format!(
+                "`leaked` is for credential-stuffing attacks, not {}",
+                kind.name()
+            ),
+        ));
+    }
+    if let (Some(rate), AttackKind::RogueFirmware) = (&a.rate, kind) {
+        return Err(r.attack(
+            rate.span(),
+            "a rogue-firmware server answers cameras; it has no `rate`".into(),
+        ));
+    }
+    if let (Some(n), false) = (
+        &a.sites,
+        matches!(kind, AttackKind::RogueFirmware | AttackKind::Replay),
+    ) {
+        return Err(r.attack(
+            n.span(),
+            format!(
+                "`sites` is for rogue-firmware and replay attacks, not {}",
+                kind.name()
+            ),
+        ));
+    }
+    if kind == AttackKind::Replay {
+        // On the path of every site's gateway sessions unless the file says fewer.
+        spec.sites = world.region_sites(&spec.region);
+    }
+    if let Some(h) = &a.hosts {
+        spec.hosts = *h.get_ref();
+    }
+    if let Some(n) = &a.rate {
+        spec.rate = *n.get_ref();
+    }
+    if let Some(l) = &a.leaked {
+        spec.leaked = *l.get_ref();
+    }
+    if let Some(n) = &a.sites {
+        spec.sites = *n.get_ref();
+    }
+    Ok(spec)
+}
+
+/// The line of `key` (`duration`, `world.sites`) in a scenario file's text: the line
+/// that sets it, else its section's, else 1.
+fn key_line(text: &str, key: &str) -> usize {
+    let (section, name) = match key.split_once('.') {
+        Some((s, n)) => (Some(s), n),
+        None => (None, key),
+    };
+    let mut current: Option<&str> = None;
+    let mut section_line = None;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(s) = t.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            current = Some(s.trim_matches(['[', ']']).trim());
+            if current == section {
+                section_line = section_line.or(Some(i + 1));
+            }
+            continue;
+        }
+        let sets = t.split_once('=').is_some_and(|(k, _)| k.trim() == name);
+        if sets && current == section {
+            return i + 1;
+        }
+    }
+    section_line.unwrap_or(1)
 }
 
 /// The keys a `[[fault]]` may set, for the hint.
@@ -996,7 +838,7 @@ impl Scenario {
             let _ = writeln!(out, "image_kib = {}", o.image_bytes / 1024);
         }
         for f in &w.faults {
-            use crate::world::FaultAction;
+            use crate::spec::FaultAction;
             let _ = writeln!(out, "\n[[fault]]\nat = {}", d(f.at));
             let _ = match &f.action {
                 FaultAction::Crash(t) => writeln!(out, "crash = {}", q(t)),
@@ -1043,16 +885,13 @@ impl Scenario {
             let _ = writeln!(out, "start = {}", d(a.start));
             let _ = writeln!(out, "stop = {}", d(a.stop));
             let _ = writeln!(out, "hosts = {}", a.hosts);
-            if a.kind != crate::attack::AttackKind::RogueFirmware {
+            if a.kind != AttackKind::RogueFirmware {
                 let _ = writeln!(out, "rate = {}", a.rate);
             }
-            if a.kind == crate::attack::AttackKind::CredentialStuffing {
+            if a.kind == AttackKind::CredentialStuffing {
                 let _ = writeln!(out, "leaked = {}", a.leaked);
             }
-            if matches!(
-                a.kind,
-                crate::attack::AttackKind::RogueFirmware | crate::attack::AttackKind::Replay
-            ) {
+            if matches!(a.kind, AttackKind::RogueFirmware | AttackKind::Replay) {
                 // A shrunk world may have fewer sites than the attack took: all of them.
                 let sites = a.sites.min(w.region_sites(&a.region));
                 let _ = writeln!(out, "sites = {sites}");
@@ -1149,7 +988,7 @@ bitrate_kbps = 128
 
     #[test]
     fn network_clock_relay_and_storm_faults_parse_and_are_checked() {
-        use crate::world::FaultAction;
+        use crate::spec::FaultAction;
         let with = |fault: &str| format!("{GOOD}\n[[fault]]\n{fault}\n");
         let parse = |f: &str| Scenario::parse("f.toml", &with(f));
         let action = |f: &str| parse(f).unwrap().world.faults[0].action.clone();
@@ -1249,7 +1088,7 @@ bitrate_kbps = 128
             ),
             (
                 "at = \"1m50s\"\nreboot_storm = { target = \"sites:all\", times = 5, every = \"10s\" }",
-                "f.toml:17: this fault's step at 2m is not before the end of the run",
+                "f.toml:17: fault at 2m is not before the end of the run",
             ),
             (
                 "at = \"5s\"\nreboot_storm = { target = \"sites:all\", times = 0, every = \"10s\" }",
@@ -1297,7 +1136,7 @@ bitrate_kbps = 128
         .unwrap();
         assert_eq!(
             s.world.faults[0].action,
-            crate::world::FaultAction::Partition("site-apac-1".into(), "region:apac".into())
+            crate::spec::FaultAction::Partition("site-apac-1".into(), "region:apac".into())
         );
         let err =
             Scenario::parse("f.toml", &with("at = \"5s\"\nheal = [\"site-apac-1\"]")).unwrap_err();
@@ -1321,7 +1160,7 @@ bitrate_kbps = 128
         .unwrap();
         assert_eq!(
             s.world.faults[0].action,
-            crate::world::FaultAction::EraseAccount("user0@site1.example".into())
+            crate::spec::FaultAction::EraseAccount("user0@site1.example".into())
         );
         let err = Scenario::parse(
             "f.toml",
@@ -1337,7 +1176,7 @@ bitrate_kbps = 128
 
     #[test]
     fn attacks_parse_and_bad_attacks_name_their_line() {
-        use crate::attack::AttackKind;
+        use AttackKind;
         let with = |attack: &str| format!("{GOOD}\n[[attack]]\n{attack}\n");
         let s = Scenario::parse(
             "a.toml",
@@ -1452,11 +1291,49 @@ bitrate_kbps = 128
     }
 
     #[test]
+    fn huge_durations_are_refused_with_their_line() {
+        let huge = "\"18446744073709551615s\"";
+        let err = Scenario::parse("s.toml", &GOOD.replace("\"2m\"", huge)).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("s.toml:3: `duration` = \"584542046090years"),
+            "{err}"
+        );
+        let storm = format!(
+            "{GOOD}\n[[fault]]\nat = \"5s\"\nreboot_storm = {{ target = \"sites:all\", times = 3, \
+             every = {huge} }}\n"
+        );
+        let err = Scenario::parse("s.toml", &storm).unwrap_err().to_string();
+        assert!(err.starts_with("s.toml:17: fault at"), "{err}");
+        assert!(err.contains("not before the end of the run"), "{err}");
+    }
+
+    #[test]
+    fn values_out_of_range_name_their_line() {
+        let err = Scenario::parse("s.toml", &GOOD.replace("fps = 5", "fps = 500")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "s.toml:12: `camera.fps` = 500: between 0 and 60"
+        );
+        assert_eq!(key_line(GOOD, "world.sites"), 7);
+        assert_eq!(
+            key_line(GOOD, "camera.gop"),
+            10,
+            "a key left out: its section's line"
+        );
+        assert_eq!(
+            key_line(GOOD, "ota.percent"),
+            1,
+            "a section left out: line 1"
+        );
+    }
+
+    #[test]
     fn bad_values_get_a_hint() {
         let err = Scenario::parse("s.toml", &GOOD.replace("\"2m\"", "\"soon\"")).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "s.toml: `duration` = \"soon\": a positive duration such as \"90s\" or \"10m\""
+            "s.toml:3: `duration` = \"soon\": a positive duration such as \"90s\" or \"10m\""
         );
         let err = Scenario::parse("s.toml", &GOOD.replace("sites = 4", "sites = 400")).unwrap_err();
         assert!(matches!(

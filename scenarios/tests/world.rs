@@ -3,11 +3,21 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use camproof_protocol::pki::{NoCache, PkiOptions, TestPki};
+use camproof_protocol::pki::{KeyCache, NoCache, PkiOptions, TestPki};
 use camproof_protocol::Timestamp;
+use camproof_scenarios::plan::Plan;
 use camproof_scenarios::world::ViewerSpec;
-use camproof_scenarios::world::{run, Fault, FaultAction, WorldSpec, EPOCH_SECS, STREAMS_WINDOW};
+use camproof_scenarios::world::World;
+use camproof_scenarios::world::{
+    Fault, FaultAction, RunSummary, WorldSpec, EPOCH_SECS, STREAMS_WINDOW,
+};
 use camproof_simulated_devices::camera::CameraConfig;
+
+/// Checks `spec` as a plan and runs it to its end.
+fn run(spec: &WorldSpec, pki: &TestPki, cache: &mut dyn KeyCache) -> Result<RunSummary, String> {
+    let plan = Plan::new(spec.clone()).map_err(|e| e.to_string())?;
+    camproof_scenarios::world::run(&plan, pki, cache).map_err(|e| e.to_string())
+}
 
 fn pki() -> &'static TestPki {
     static PKI: OnceLock<TestPki> = OnceLock::new();
@@ -78,7 +88,7 @@ fn streams_must_resume_after_the_faults() {
         action: FaultAction::RelayCrash("region:eu-africa".into()),
     }];
     let r = run(&s, pki(), &mut NoCache).expect("run");
-    let failed: Vec<&str> = r.failures().iter().map(|f| f.check).collect();
+    let failed: Vec<&str> = r.failures().iter().map(|f| f.check.name()).collect();
     assert!(failed.contains(&"streams-resume"), "{:?}", r.failures());
     // The relays come back: viewers watch again before the end.
     s.faults.push(Fault {
@@ -87,7 +97,7 @@ fn streams_must_resume_after_the_faults() {
     });
     let r = run(&s, pki(), &mut NoCache).expect("run");
     assert!(r.failures().is_empty(), "{:?}", r.failures());
-    assert!(r.checks.contains(&"streams-resume"));
+    assert!(r.checks.iter().any(|c| c.name() == "streams-resume"));
 }
 
 #[test]
@@ -101,16 +111,22 @@ fn a_password_in_clear_on_the_wire_is_found() {
         clean.wire
     );
     assert!(clean.wire.leaks.is_empty(), "{:?}", clean.wire.leaks);
-    assert!(clean.checks.contains(&"no-plaintext-secret"));
+    assert!(clean
+        .checks
+        .iter()
+        .any(|c| c.name() == "no-plaintext-secret"));
     s.world_bugs.app_leaks_password = true;
     let r = run(&s, pki(), &mut NoCache).expect("run");
-    let failed: Vec<&str> = r.failures().iter().map(|f| f.check).collect();
+    let failed: Vec<&str> = r.failures().iter().map(|f| f.check.name()).collect();
     assert_eq!(failed, ["no-plaintext-secret"], "{:?}", r.failures());
     let leak = &r.wire.leaks[0];
     assert!(
         leak.secret.starts_with("password of user0@site"),
         "{leak:?}"
     );
+    // The violation carries the simulated time the password crossed the wire.
+    assert_eq!(r.failures()[0].at, leak.at, "{:?}", r.failures());
+    assert!(leak.at < s.duration);
     assert!(
         leak.from.starts_with("site-") && leak.to.starts_with("gw-"),
         "{leak:?}"
@@ -128,7 +144,7 @@ fn unknown_regions_are_refused() {
     let mut s = spec(1);
     s.regions.push("mars".into());
     let err = run(&s, pki(), &mut NoCache).unwrap_err().to_string();
-    assert!(err.contains("unknown region \"mars\""), "{err}");
+    assert!(err.contains("world.regions"), "{err}");
 }
 
 #[test]
@@ -281,13 +297,20 @@ fn zone_outage_fails_over_and_alerts() {
         "restart resolves the alert: {alert:?}"
     );
     assert!(r.failures().is_empty(), "{:?}", r.failures());
-    assert!(r.checks.contains(&"alert-deadline"));
+    assert!(r.checks.iter().any(|c| c.name() == "alert-deadline"));
     // Alert rules that wait too long miss the deadline, and the run says so.
     let mut slow = s.clone();
     slow.world_bugs.slow_alerts = true;
     let r = run(&slow, pki(), &mut NoCache).expect("run");
-    let failed: Vec<&str> = r.failures().iter().map(|f| f.check).collect();
+    let failed: Vec<&str> = r.failures().iter().map(|f| f.check.name()).collect();
     assert_eq!(failed, ["alert-deadline"], "{:?}", r.failures());
+    // Seen at the first sample after the deadline, not at the end of the run.
+    let seen = r.failures()[0].at;
+    let due = crash_at + camproof_scenarios::checks::NOT_RUNNING_DEADLINE;
+    assert!(
+        seen > due && seen <= due + camproof_scenarios::world::MONITOR_INTERVAL,
+        "first seen at {seen:?}, deadline {due:?}"
+    );
     assert!(
         r.failures()[0].detail.contains("gw-eu-africa-1"),
         "{:?}",
@@ -431,7 +454,7 @@ fn viewers_keep_signing_in_when_cameras_heartbeat_every_5s() {
         late_sign_ins >= 3,
         "{late_sign_ins} sign-ins after {late}: {v:#?}"
     );
-    assert!(r.checks.contains(&"streams-resume"));
+    assert!(r.checks.iter().any(|c| c.name() == "streams-resume"));
     assert!(r.failures().is_empty(), "{:?}", r.failures());
     assert!(r.gateways.failures.is_empty(), "{:?}", r.gateways.failures);
 }
@@ -493,7 +516,11 @@ fn a_rollout_over_lossy_links_still_reaches_every_camera() {
         },
     ];
     let s = run(&spec, pki(), &mut NoCache).expect("run");
-    assert!(s.checks.contains(&"ota-rollout-complete"), "{:?}", s.checks);
+    assert!(
+        s.checks.iter().any(|c| c.name() == "ota-rollout-complete"),
+        "{:?}",
+        s.checks
+    );
     assert!(s.failures().is_empty(), "{:#?}", s.failures());
     assert!(
         s.fleet.ota_interrupted > 0,
@@ -519,7 +546,7 @@ fn image_parts_served_off_by_one_fail_the_rollout_check() {
     let failures = s.failures();
     let rollout = failures
         .iter()
-        .find(|f| f.check == "ota-rollout-complete")
+        .find(|f| f.check.name() == "ota-rollout-complete")
         .unwrap_or_else(|| panic!("the check held: {failures:#?}"));
     assert!(
         rollout.detail.starts_with("0 of 12 cameras run 1.2.0"),
@@ -672,4 +699,27 @@ fn disk_full_alerts_and_the_store_carries_on() {
     assert!(r.store.writes_acked > 20, "{:?}", r.store);
     assert!(r.store.violations.is_empty(), "{:?}", r.store.violations);
     assert_eq!(r.cameras_online, r.cameras);
+}
+
+/// A world is a value: built from a plan, stepped, inspected between steps, run on.
+#[test]
+fn a_world_can_be_stepped_and_inspected() {
+    let plan = Plan::new(spec(11)).expect("plan");
+    let mut world = World::build(&plan, pki(), &mut NoCache).expect("build");
+    assert_eq!(world.elapsed(), Duration::ZERO);
+    assert_eq!(
+        world.cameras_online(),
+        0,
+        "nothing runs before the first step"
+    );
+    while world.elapsed() < Duration::from_secs(20) {
+        assert!(!world.step().expect("step"), "the run ended early");
+    }
+    assert_eq!(world.cameras_online(), 12, "every camera is up after 20 s");
+    let whole = run(&spec(11), pki(), &mut NoCache).expect("run");
+    let stepped = world.run().expect("run on");
+    assert_eq!(
+        stepped.trace_hash, whole.trace_hash,
+        "stepping changes nothing"
+    );
 }
