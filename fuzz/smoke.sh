@@ -31,6 +31,8 @@ for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"
     seeds=()
     [[ -d "seeds/$t" ]] && seeds=("seeds/$t")
+    # The scenario reader starts from the catalog's files.
+    [[ "$t" == scenario_file ]] && seeds+=("../scenarios/catalog")
     log=$(mktemp)
     if cargo fuzz run "${sanitizer[@]}" "$t" "corpus/$t" "${seeds[@]}" -- \
         -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
