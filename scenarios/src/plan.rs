@@ -547,27 +547,12 @@ fn check_attack_sites(spec: &WorldSpec, i: usize, a: &AttackSpec) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{Fault, ViewerSpec, DEFAULT_TICK};
-    use camproof_simulated_devices::camera::CameraConfig;
+    use crate::spec::Fault;
 
     fn spec() -> WorldSpec {
         WorldSpec {
             seed: 1,
-            regions: vec!["eu-africa".into(), "apac".into()],
-            zones_per_region: 3,
-            sites: 4,
-            cameras_per_site: 10,
-            duration: Duration::from_secs(120),
-            camera: CameraConfig::default(),
-            tick: DEFAULT_TICK,
-            faults: Vec::new(),
-            viewers: ViewerSpec::default(),
-            ota: None,
-            store_bugs: Default::default(),
-            wire: Default::default(),
-            world_bugs: Default::default(),
-            attacks: Vec::new(),
-            attack_bugs: Default::default(),
+            ..WorldSpec::new(&["eu-africa", "apac"], 4, 10, Duration::from_secs(120))
         }
     }
 

@@ -255,6 +255,31 @@ pub const STREAMS_WINDOW: Duration = Duration::from_secs(60);
 pub const DEFAULT_TICK: Duration = Duration::from_millis(1);
 
 impl WorldSpec {
+    /// A world of `sites` sites with `cameras_per_site` cameras each, over `regions`
+    /// with three zones each, run for `duration`; everything else at its default: the
+    /// firmware's settings, nobody watching, no fault, rollout, attack or planted bug,
+    /// the wire scanned, seed 0.
+    pub fn new(regions: &[&str], sites: u32, cameras_per_site: u32, duration: Duration) -> Self {
+        WorldSpec {
+            seed: 0,
+            regions: regions.iter().map(|r| r.to_string()).collect(),
+            zones_per_region: 3,
+            sites,
+            cameras_per_site,
+            duration,
+            camera: CameraConfig::default(),
+            tick: DEFAULT_TICK,
+            faults: Vec::new(),
+            viewers: ViewerSpec::default(),
+            ota: None,
+            store_bugs: Default::default(),
+            wire: WireOptions::default(),
+            world_bugs: WorldBugs::default(),
+            attacks: Vec::new(),
+            attack_bugs: AttackBugs::default(),
+        }
+    }
+
     /// Total cameras in the world.
     pub fn cameras(&self) -> u64 {
         u64::from(self.sites) * u64::from(self.cameras_per_site)
