@@ -73,6 +73,11 @@ impl Checks {
         }
     }
 
+    /// When `check` was first seen violated while the run went, if it was.
+    pub fn first_seen(&self, check: CheckId) -> Option<Duration> {
+        self.first_seen.get(&check).map(|(at, _)| *at)
+    }
+
     /// The failures found at the end so far, in the order found.
     pub fn failures(&self) -> &[Failure] {
         &self.failures

@@ -7,6 +7,7 @@ use camproof_protocol::pki::{KeyCache, NoCache, PkiOptions, TestPki};
 use camproof_protocol::Timestamp;
 use camproof_scenarios::plan::Plan;
 use camproof_scenarios::world::ViewerSpec;
+use camproof_scenarios::checks::CheckId;
 use camproof_scenarios::world::World;
 use camproof_scenarios::world::{
     Fault, FaultAction, RunSummary, WorldSpec, EPOCH_SECS, STREAMS_WINDOW,
@@ -716,6 +717,7 @@ fn a_world_can_be_stepped_and_inspected() {
         assert!(!world.step().expect("step"), "the run ended early");
     }
     assert_eq!(world.cameras_online(), 12, "every camera is up after 20 s");
+    assert_eq!(world.checks().first_seen(CheckId::OneLeaderPerTerm), None);
     let whole = run(&spec(11), pki(), &mut NoCache).expect("run");
     let stepped = world.run().expect("run on");
     assert_eq!(

@@ -250,8 +250,8 @@ impl World {
         self.sites.cameras_online()
     }
 
-    /// The checks failed so far, by the simulated time each was first seen.
-    pub fn violations(&self) -> &Checks {
+    /// The checks made so far, with the simulated time each failed one was first seen.
+    pub fn checks(&self) -> &Checks {
         &self.checks
     }
 
