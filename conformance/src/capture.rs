@@ -843,6 +843,20 @@ mod tests {
         assert_eq!(again.flows[0].stream(Dir::ClientToServer), b"first second");
     }
 
+    /// A socket talking to itself has no direction to reassemble by: its packets are
+    /// skipped, not read into a flow whose bytes could land either way.
+    #[test]
+    fn a_socket_talking_to_itself_is_skipped() {
+        let mut c = Capture::default();
+        let a = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40000);
+        let f = c.open(a, a, 1_000);
+        c.record(f, Dir::ClientToServer, 2_000, b"echo");
+        let (again, stats) = read_capture(c.to_pcap().as_slice()).expect("reads");
+        assert!(again.flows.is_empty(), "{:?}", again.flows.len());
+        assert!(stats.packets > 0);
+        assert_eq!(stats.skipped, stats.packets);
+    }
+
     /// A secret after its prefix is masked with `*`, also when split across segments;
     /// the same bytes elsewhere, and other flows and directions, are left alone.
     #[test]

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use camproof_protocol::pki::{KeyCache, NoCache, PkiOptions, TestPki};
 use camproof_protocol::Timestamp;
+use camproof_scenarios::checks::CheckId;
 use camproof_scenarios::plan::Plan;
 use camproof_scenarios::world::ViewerSpec;
-use camproof_scenarios::checks::CheckId;
 use camproof_scenarios::world::World;
 use camproof_scenarios::world::{
     Fault, FaultAction, RunSummary, WorldSpec, EPOCH_SECS, STREAMS_WINDOW,
