@@ -324,13 +324,20 @@ enum BenchCommand {
 
 /// Where generated RSA keys are cached between runs.
 #[derive(Debug, clap::Args)]
-struct KeyCacheArgs {
+pub struct KeyCacheArgs {
     /// Directory for cached test keys [default: $CAMPROOF_KEY_CACHE, else ~/.cache/camproof/keys].
     #[arg(long)]
     key_cache: Option<PathBuf>,
     /// Generate every key afresh and cache nothing.
     #[arg(long)]
     no_key_cache: bool,
+}
+
+impl KeyCacheArgs {
+    /// The cache these options choose.
+    pub fn open(&self) -> Box<dyn camproof_protocol::pki::KeyCache> {
+        keycache::open(self.key_cache.clone(), self.no_key_cache)
+    }
 }
 
 /// Parses an optional `--duration`-style value such as `30s` or `10m`.
@@ -346,14 +353,8 @@ fn main() -> ExitCode {
     restore_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { seed, frames, keys } => demo::run(
-            seed,
-            frames,
-            keycache::open(keys.key_cache, keys.no_key_cache),
-        ),
-        Command::Run { args, keys } => {
-            run::run(args, keycache::open(keys.key_cache, keys.no_key_cache))
-        }
+        Command::Demo { seed, frames, keys } => demo::run(seed, frames, keys.open()),
+        Command::Run { args, keys } => run::run(args, keys.open()),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Report {
             what: ReportCommand::Merge { inputs, out },
@@ -377,7 +378,7 @@ fn main() -> ExitCode {
                     data,
                     port: store_port,
                 },
-                keycache::open(keys.key_cache, keys.no_key_cache),
+                keys.open(),
             )
         }),
         Command::Swarm {
@@ -400,7 +401,7 @@ fn main() -> ExitCode {
                     seed,
                     pki_seed,
                 },
-                keycache::open(keys.key_cache, keys.no_key_cache),
+                keys.open(),
             )
         }),
         Command::Camera {
@@ -428,7 +429,7 @@ fn main() -> ExitCode {
                         seed,
                         fps,
                     },
-                    keycache::open(keys.key_cache, keys.no_key_cache),
+                    keys.open(),
                 )
             }),
         Command::Camera {
@@ -448,7 +449,7 @@ fn main() -> ExitCode {
                 flaws,
                 duration,
                 pki_seed,
-                keycache::open(keys.key_cache, keys.no_key_cache),
+                keys.open(),
             )
         }),
         Command::Certify {
@@ -494,7 +495,7 @@ fn main() -> ExitCode {
                         out,
                         signing_key,
                     },
-                    keycache::open(keys.key_cache, keys.no_key_cache),
+                    keys.open(),
                 )
             })
         }
@@ -577,7 +578,7 @@ fn main() -> ExitCode {
                     viewers_per_site,
                     live_view,
                 },
-                keycache::open(keys.key_cache, keys.no_key_cache),
+                keys.open(),
             )
         }),
     };

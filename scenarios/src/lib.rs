@@ -8,8 +8,12 @@
 pub mod attack;
 pub mod checks;
 pub mod onpath;
+pub mod overrides;
+pub mod plants;
 pub mod rogue;
 pub mod router;
 pub mod scenario;
+pub mod summary;
+pub mod sweep;
 pub mod tap;
 pub mod world;
