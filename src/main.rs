@@ -4,11 +4,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod bench;
-#[cfg(unix)]
-mod bench_relay;
 mod certify;
 mod demo;
 mod dut_camera;
@@ -534,13 +533,18 @@ fn main() -> ExitCode {
                     latency_gbps,
                     json,
                 },
-        } => bench_relay::run(bench_relay::RelayBenchArgs {
-            streams,
-            viewers,
-            seconds,
-            latency_gbps,
-            json,
-        }),
+        } => std::env::current_exe()
+            .context("locating the camproof binary")
+            .and_then(|camproof| {
+                let args = camproof_bench::relay::RelayBenchArgs {
+                    streams,
+                    viewers,
+                    seconds,
+                    latency_gbps,
+                    camproof,
+                };
+                bench::relay(args, json)
+            }),
         #[cfg(not(unix))]
         Command::Bench {
             what: BenchCommand::Relay { .. },
@@ -565,7 +569,7 @@ fn main() -> ExitCode {
                 },
         } => parse_opt_duration(Some(&duration)).and_then(|d| {
             bench::world(
-                bench::WorldBenchArgs {
+                camproof_bench::world::WorldBenchArgs {
                     cameras,
                     sites,
                     regions,
