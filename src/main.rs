@@ -467,35 +467,33 @@ fn main() -> ExitCode {
             signing_key,
             keys,
         } => {
+            use camproof_conformance::certify::Target;
             let target = match (profile, listen, image, pcap) {
-                (Some(p), None, None, None) => Ok(certify::Target::Profile(p)),
-                (None, Some(listen), None, None) => Ok(certify::Target::Network {
+                (Some(p), None, None, None) => Ok(Target::Profile(p)),
+                (None, Some(listen), None, None) => Ok(Target::Network {
                     listen,
                     dut: dut.unwrap_or_default(),
                     advertise,
                 }),
-                (None, None, Some(image), None) => Ok(certify::Target::Image {
+                (None, None, Some(image), None) => Ok(Target::Image {
                     image,
                     port,
                     args: container_args,
                 }),
-                (None, None, None, Some(p)) => Ok(certify::Target::Capture(p)),
+                (None, None, None, Some(p)) => Ok(Target::Capture(p)),
                 _ => Err(anyhow::anyhow!(
                     "give exactly one of --profile, --listen (with --dut), --image, --pcap"
                 )),
             };
             target.and_then(|target| {
-                certify::certify(
-                    certify::CertifyArgs {
-                        target,
-                        description,
-                        seed,
-                        test,
-                        out,
-                        signing_key,
-                    },
-                    keys.open(),
-                )
+                let req = camproof_conformance::certify::CertifyRequest {
+                    target,
+                    description,
+                    seed,
+                    test,
+                    password: std::env::var("CAMPROOF_DUT_PASSWORD").ok(),
+                };
+                certify::certify(req, &out, signing_key, keys.open())
             })
         }
         Command::VerifyReport { file, key } => certify::verify(&file, key.as_deref()),
