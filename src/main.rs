@@ -4,11 +4,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod bench;
-#[cfg(unix)]
-mod bench_relay;
 mod certify;
 mod demo;
 mod dut_camera;
@@ -324,13 +323,20 @@ enum BenchCommand {
 
 /// Where generated RSA keys are cached between runs.
 #[derive(Debug, clap::Args)]
-struct KeyCacheArgs {
+pub struct KeyCacheArgs {
     /// Directory for cached test keys [default: $CAMPROOF_KEY_CACHE, else ~/.cache/camproof/keys].
     #[arg(long)]
     key_cache: Option<PathBuf>,
     /// Generate every key afresh and cache nothing.
     #[arg(long)]
     no_key_cache: bool,
+}
+
+impl KeyCacheArgs {
+    /// The cache these options choose.
+    pub fn open(&self) -> Box<dyn camproof_protocol::pki::KeyCache> {
+        keycache::open(self.key_cache.clone(), self.no_key_cache)
+    }
 }
 
 /// Parses an optional `--duration`-style value such as `30s` or `10m`.
@@ -346,14 +352,8 @@ fn main() -> ExitCode {
     restore_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { seed, frames, keys } => demo::run(
-            seed,
-            frames,
-            keycache::open(keys.key_cache, keys.no_key_cache),
-        ),
-        Command::Run { args, keys } => {
-            run::run(args, keycache::open(keys.key_cache, keys.no_key_cache))
-        }
+        Command::Demo { seed, frames, keys } => demo::run(seed, frames, keys.open()),
+        Command::Run { args, keys } => run::run(args, keys.open()),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Report {
             what: ReportCommand::Merge { inputs, out },
@@ -377,7 +377,7 @@ fn main() -> ExitCode {
                     data,
                     port: store_port,
                 },
-                keycache::open(keys.key_cache, keys.no_key_cache),
+                keys.open(),
             )
         }),
         Command::Swarm {
@@ -400,7 +400,7 @@ fn main() -> ExitCode {
                     seed,
                     pki_seed,
                 },
-                keycache::open(keys.key_cache, keys.no_key_cache),
+                keys.open(),
             )
         }),
         Command::Camera {
@@ -428,7 +428,7 @@ fn main() -> ExitCode {
                         seed,
                         fps,
                     },
-                    keycache::open(keys.key_cache, keys.no_key_cache),
+                    keys.open(),
                 )
             }),
         Command::Camera {
@@ -448,7 +448,7 @@ fn main() -> ExitCode {
                 flaws,
                 duration,
                 pki_seed,
-                keycache::open(keys.key_cache, keys.no_key_cache),
+                keys.open(),
             )
         }),
         Command::Certify {
@@ -467,35 +467,33 @@ fn main() -> ExitCode {
             signing_key,
             keys,
         } => {
+            use camproof_conformance::certify::Target;
             let target = match (profile, listen, image, pcap) {
-                (Some(p), None, None, None) => Ok(certify::Target::Profile(p)),
-                (None, Some(listen), None, None) => Ok(certify::Target::Network {
+                (Some(p), None, None, None) => Ok(Target::Profile(p)),
+                (None, Some(listen), None, None) => Ok(Target::Network {
                     listen,
                     dut: dut.unwrap_or_default(),
                     advertise,
                 }),
-                (None, None, Some(image), None) => Ok(certify::Target::Image {
+                (None, None, Some(image), None) => Ok(Target::Image {
                     image,
                     port,
                     args: container_args,
                 }),
-                (None, None, None, Some(p)) => Ok(certify::Target::Capture(p)),
+                (None, None, None, Some(p)) => Ok(Target::Capture(p)),
                 _ => Err(anyhow::anyhow!(
                     "give exactly one of --profile, --listen (with --dut), --image, --pcap"
                 )),
             };
             target.and_then(|target| {
-                certify::certify(
-                    certify::CertifyArgs {
-                        target,
-                        description,
-                        seed,
-                        test,
-                        out,
-                        signing_key,
-                    },
-                    keycache::open(keys.key_cache, keys.no_key_cache),
-                )
+                let req = camproof_conformance::certify::CertifyRequest {
+                    target,
+                    description,
+                    seed,
+                    test,
+                    password: std::env::var("CAMPROOF_DUT_PASSWORD").ok(),
+                };
+                certify::certify(req, &out, signing_key, keys.open())
             })
         }
         Command::VerifyReport { file, key } => certify::verify(&file, key.as_deref()),
@@ -533,13 +531,18 @@ fn main() -> ExitCode {
                     latency_gbps,
                     json,
                 },
-        } => bench_relay::run(bench_relay::RelayBenchArgs {
-            streams,
-            viewers,
-            seconds,
-            latency_gbps,
-            json,
-        }),
+        } => std::env::current_exe()
+            .context("locating the camproof binary")
+            .and_then(|camproof| {
+                let args = camproof_bench::relay::RelayBenchArgs {
+                    streams,
+                    viewers,
+                    seconds,
+                    latency_gbps,
+                    camproof,
+                };
+                bench::relay(args, json)
+            }),
         #[cfg(not(unix))]
         Command::Bench {
             what: BenchCommand::Relay { .. },
@@ -564,7 +567,7 @@ fn main() -> ExitCode {
                 },
         } => parse_opt_duration(Some(&duration)).and_then(|d| {
             bench::world(
-                bench::WorldBenchArgs {
+                camproof_bench::world::WorldBenchArgs {
                     cameras,
                     sites,
                     regions,
@@ -577,7 +580,7 @@ fn main() -> ExitCode {
                     viewers_per_site,
                     live_view,
                 },
-                keycache::open(keys.key_cache, keys.no_key_cache),
+                keys.open(),
             )
         }),
     };

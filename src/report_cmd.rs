@@ -12,38 +12,9 @@ use anyhow::{bail, Context, Result};
 use camproof_conformance::capture::{Capture, Dir, MAX_FLOWS};
 use camproof_reports as reports;
 use camproof_scenarios::scenario::Scenario;
+use camproof_scenarios::summary::{self, CheckOutcome};
 use camproof_scenarios::tap::SegmentKind;
 use camproof_scenarios::world::{self, RunSummary};
-
-/// Checks a run makes only when they apply, with why one was not made.
-const OPTIONAL: [(&str, &str); 8] = [
-    (
-        "streams-resume",
-        "no live viewers, or the run is shorter than 90 s",
-    ),
-    (
-        "no-plaintext-secret",
-        "the wire was not scanned (--no-wire-scan)",
-    ),
-    (
-        "no-credential-breach",
-        "no credential-stuffing attack in this scenario",
-    ),
-    (
-        "no-cross-tenant-access",
-        "no cross-tenant attack in this scenario",
-    ),
-    ("no-replay-accepted", "no replay attack in this scenario"),
-    (
-        "no-rogue-firmware",
-        "no rogue-firmware attack in this scenario",
-    ),
-    (
-        "ota-rollout-complete",
-        "no OTA rollout in this scenario, or it starts less than 90 s before the end",
-    ),
-    ("logins-during-attack", "no attack in this scenario"),
-];
 
 fn us(d: Option<Duration>) -> Option<u64> {
     d.map(|d| d.as_micros() as u64)
@@ -51,27 +22,13 @@ fn us(d: Option<Duration>) -> Option<u64> {
 
 /// Every check of the run: made (pass or fail) or not made, with why not.
 fn checks(s: &RunSummary, failures: &[world::Failure]) -> Vec<reports::CheckResult> {
-    // The checks the world made, in its order, then the ones it had no cause to make.
-    let mut list: Vec<(String, Option<String>)> =
-        s.checks.iter().map(|c| (c.to_string(), None)).collect();
-    for (name, why) in OPTIONAL {
-        if !s.checks.iter().any(|c| c.name() == name) {
-            list.push((name.to_string(), Some(why.to_string())));
-        }
-    }
-    // A check the world makes that this list does not know yet still gets its case.
-    for f in failures {
-        if !list.iter().any(|(c, _)| c == f.check.name()) {
-            list.push((f.check.to_string(), None));
-        }
-    }
-    list.into_iter()
-        .map(|(name, not_made)| {
-            let failed = failures.iter().any(|f| f.check.name() == name);
-            let (status, note) = match (failed, not_made) {
-                (true, _) => (reports::CheckStatus::Fail, String::new()),
-                (false, Some(why)) => (reports::CheckStatus::NotMade, why),
-                (false, None) => (reports::CheckStatus::Pass, String::new()),
+    summary::check_outcomes(s, failures)
+        .into_iter()
+        .map(|(name, outcome)| {
+            let (status, note) = match outcome {
+                CheckOutcome::Fail => (reports::CheckStatus::Fail, String::new()),
+                CheckOutcome::NotMade(why) => (reports::CheckStatus::NotMade, why),
+                CheckOutcome::Pass => (reports::CheckStatus::Pass, String::new()),
             };
             reports::CheckResult { name, status, note }
         })
@@ -100,8 +57,8 @@ pub fn run_report(
             .iter()
             .map(|f| reports::CheckFailure {
                 check: f.check.to_string(),
-                detail: f.detail.clone(),
                 at_seconds: Some(f.at.as_secs_f64()),
+                detail: f.detail.clone(),
             })
             .collect(),
         reproduce,

@@ -13,6 +13,7 @@
 //! - [`capture`]: records the harness's flows as pcap/pcapng and reads captures back;
 //!   [`offline`] decides what a capture can (mode 4).
 //! - [`outcome`]: verdicts and evidence; [`requirements`]: the requirement index.
+//! - [`certify`]: one certification of a DUT reached in any of the four modes.
 //!
 //! ```no_run
 //! use std::rc::Rc;
@@ -28,6 +29,7 @@
 
 pub mod capture;
 pub mod catalog;
+pub mod certify;
 pub mod checks;
 pub mod dut;
 pub mod dutsim;

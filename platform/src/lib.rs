@@ -7,11 +7,13 @@
 //! catalog, staged rollout, install results), the video [`relay`] core and its socket driver [`relay_net`], [`monitoring`]
 //! with alert rules, the run [`trace`], app-facing [`signaling`] (sign-in, devices,
 //! authorization codes, commands, live view), the [`relay_service`] on the network, and
-//! the replicated per-region [`store`] (openraft).
+//! the replicated per-region [`store`] (openraft); [`key_cache`] keeps generated test keys
+//! on disk between runs.
 #![deny(missing_docs)]
 
 pub mod accounts;
 pub mod gateway;
+pub mod key_cache;
 pub mod monitoring;
 pub mod net;
 pub mod ota;

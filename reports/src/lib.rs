@@ -5,6 +5,7 @@
 //!   (`sweep.json`, [`SWEEP_SCHEMA`]): plain serde models the binary fills.
 //! - [`run_files`] / [`sweep_files`]: Markdown, one self-contained HTML page with SVG
 //!   charts, and JUnit XML; [`SavedReport`] renders a saved JSON file again.
+//! - [`SweepMerge`]: joins the `sweep.json` of a sweep's shards into one.
 //!
 //! Certification:
 //!
@@ -29,6 +30,7 @@
 
 mod html;
 mod junit;
+mod merge;
 mod model;
 mod run_html;
 mod run_render;
@@ -38,6 +40,7 @@ mod svg;
 
 pub use html::render_html;
 pub use junit::render_junit;
+pub use merge::{MergeError, SweepMerge};
 pub use model::{CaseResult, DutIdentity, Report, RequirementResult, RunInfo, Summary};
 pub use run_html::{render_run_html, render_sweep_html};
 pub use run_render::{

@@ -6,22 +6,7 @@ use camproof_conformance::catalog;
 use camproof_conformance::outcome::{Evidence, Outcome, Verdict};
 use serde::{Deserialize, Serialize};
 
-/// Who was certified.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DutIdentity {
-    /// Product name.
-    pub name: String,
-    /// Vendor.
-    pub vendor: String,
-    /// Model.
-    pub model: String,
-    /// Firmware version as declared.
-    pub firmware_version: String,
-    /// SHA-256 of the firmware image (hex), or how it was identified.
-    pub firmware_image_sha256: String,
-    /// Where the DUT was reached: profile, address, image or capture.
-    pub target: String,
-}
+pub use camproof_conformance::certify::DutIdentity;
 
 /// How the run went.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

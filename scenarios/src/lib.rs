@@ -2,7 +2,9 @@
 //!
 //! A world of regions, gateway zones, camera sites and viewers runs for a simulated
 //! duration; a [`scenario`] file names its faults and [`attack`]s, and the run reports
-//! what it measured, the invariants it broke and the trace hash.
+//! what it measured, the invariants it broke and the trace hash. Every world is built
+//! from a [`plan::Plan`], the one validation path of files, [`overrides`], the
+//! [`sweep`] shrinker and worlds built in code.
 #![deny(missing_docs)]
 
 pub mod attack;
@@ -12,10 +14,13 @@ pub mod error;
 pub mod onpath;
 pub mod overrides;
 pub mod plan;
+pub mod plants;
 pub mod rogue;
 pub mod router;
 pub mod scenario;
 pub mod spec;
+pub mod summary;
+pub mod sweep;
 pub mod tap;
 pub mod users;
 pub mod world;

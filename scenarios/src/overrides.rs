@@ -1,74 +1,159 @@
-//! Command-line overrides of a scenario's world (`--cameras`, `--sites`, `--duration`),
-//! applied and then checked as a [`Plan`], with errors that name the flag.
+//! Command-line overrides of a scenario's world (`--cameras`, `--sites`, `--duration`,
+//! `--pcap`), applied and then checked as a [`Plan`], with errors that name the flags;
+//! and the command that repeats a run.
+//!
+//! `camproof run` and `camproof sweep` take the same overrides and apply them with
+//! [`apply_overrides`], so both accept and refuse the same values.
 
+use std::path::Path;
 use std::time::Duration;
 
 use thiserror::Error;
 
 use crate::plan::{Plan, PlanError, Subject, MAX_CAMERAS_PER_SITE, MAX_HOSTS};
+use crate::scenario::{parse_duration, Scenario};
 use crate::spec::WorldSpec;
 
-/// The world's size and length, overriding a scenario file.
+/// Overrides of a scenario file's world, for runs at scale.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Overrides {
-    /// Total cameras, spread over the sites.
+    /// Total cameras, spread over the scenario's sites.
     pub cameras: Option<u64>,
-    /// Customer sites, spread over the regions; without `cameras`, the same fleet is
-    /// spread over them.
+    /// Customer sites, spread over the scenario's regions; without `cameras`, the same
+    /// fleet is spread over them.
     pub sites: Option<u32>,
-    /// Simulated duration.
-    pub duration: Option<Duration>,
-}
-
-/// Why overrides were refused; the message names the flags.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{flags}: {message}")]
-pub struct OverrideError {
-    /// The flags as given (`--sites 300`).
-    pub flags: String,
-    /// What is wrong and what to write instead.
-    pub message: String,
+    /// Simulated duration as given (`90s`, `10m`), kept as text for [`Overrides::flags`].
+    pub duration: Option<String>,
 }
 
 impl Overrides {
+    /// The options as given, each with a leading space (` --cameras N --sites S`).
+    pub fn flags(&self) -> String {
+        let mut out = String::new();
+        if let Some(c) = self.cameras {
+            out += &format!(" --cameras {c}");
+        }
+        if let Some(s) = self.sites {
+            out += &format!(" --sites {s}");
+        }
+        if let Some(d) = &self.duration {
+            out += &format!(" --duration {d}");
+        }
+        out
+    }
+
     /// Whether nothing is overridden.
     pub fn is_empty(&self) -> bool {
         *self == Overrides::default()
     }
+}
 
-    /// Applies the overrides to `spec` and checks the result as a plan. A fault or attack
-    /// that no longer fits (a site gone, a time past the new end) is refused, never
-    /// dropped.
-    pub fn apply(&self, mut spec: WorldSpec, flags: &str) -> Result<Plan, OverrideError> {
-        let refuse = |message: String| OverrideError {
-            flags: flags.trim().to_string(),
-            message,
-        };
-        if let Some(sites) = self.sites {
-            if sites == 0 {
-                return Err(refuse("at least one site".into()));
-            }
-            let total = spec.cameras();
-            spec.sites = sites;
-            if self.cameras.is_none() {
-                // The same fleet, spread over the new sites.
-                spec.cameras_per_site = u32::try_from(total.div_ceil(u64::from(sites)))
-                    .map_err(|_| refuse("too many cameras per site".into()))?;
-            }
-        }
-        if let Some(cameras) = self.cameras {
-            if cameras == 0 {
-                return Err(refuse("--cameras must be at least 1".into()));
-            }
-            let per_site = cameras.div_ceil(u64::from(spec.sites.max(1)));
-            spec.cameras_per_site = u32::try_from(per_site).unwrap_or(u32::MAX);
-        }
-        if let Some(duration) = self.duration {
-            spec.duration = duration;
+/// Why an override was refused; each message names the option.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum OverrideError {
+    /// `--duration` is not a duration.
+    #[error("--duration {text:?}: expected a duration such as 90s or 10m")]
+    Duration {
+        /// The value given.
+        text: String,
+    },
+    /// The world the overrides make is not a valid plan.
+    #[error("{flags}: {message}")]
+    Refused {
+        /// The flags as given (`--sites 300`).
+        flags: String,
+        /// What is wrong and what to write instead.
+        message: String,
+    },
+    /// `--pcap` names a host the world does not have.
+    #[error("--pcap {host:?}: no such host in this world (hosts: {hosts}; or region:<name>)")]
+    CaptureHost {
+        /// The value given.
+        host: String,
+        /// The world's hosts, comma-separated.
+        hosts: String,
+    },
+}
+
+/// The world's gateway and site names, comma-separated (for error messages).
+fn host_list(spec: &WorldSpec) -> String {
+    spec.gateway_names()
+        .into_iter()
+        .chain(spec.site_names())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Applies `overrides` to a parsed scenario's world (sites, then cameras, then
+/// duration) and checks the result as a [`Plan`]: a fault or attack that no longer fits
+/// (a site gone, a time past the new end) is refused, never dropped.
+pub fn apply_overrides(
+    scenario: &mut Scenario,
+    overrides: &Overrides,
+) -> Result<(), OverrideError> {
+    if overrides.is_empty() {
+        return Ok(());
+    }
+    let duration = match overrides.duration.as_deref() {
+        None => None,
+        Some(d) => Some(
+            parse_duration(d)
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| OverrideError::Duration { text: d.into() })?,
+        ),
+    };
+    let flags = overrides.flags();
+    let plan = apply(&scenario.world, overrides, duration, &flags)?;
+    scenario.world = plan.into_spec();
+    Ok(())
+}
+
+/// The world `spec` becomes with the overrides, as a plan.
+fn apply(
+    spec: &WorldSpec,
+    overrides: &Overrides,
+    duration: Option<Duration>,
+    flags: &str,
+) -> Result<Plan, OverrideError> {
+    let refuse = |message: String| OverrideError::Refused {
+        flags: flags.trim().to_string(),
+        message,
+    };
+    let mut spec = spec.clone();
+    if let Some(sites) = overrides.sites {
+        if sites == 0 {
+            return Err(refuse(sites_hint(&spec)));
         }
         let total = spec.cameras();
-        Plan::new(spec.clone()).map_err(|e| refuse(explain(&spec, total, e)))
+        spec.sites = sites;
+        if overrides.cameras.is_none() {
+            // The same fleet, spread over the new sites.
+            spec.cameras_per_site = u32::try_from(total.div_ceil(u64::from(sites)))
+                .map_err(|_| refuse("too many cameras per site".into()))?;
+        }
     }
+    if let Some(cameras) = overrides.cameras {
+        if cameras == 0 {
+            return Err(refuse("--cameras must be at least 1".into()));
+        }
+        let per_site = cameras.div_ceil(u64::from(spec.sites.max(1)));
+        spec.cameras_per_site = u32::try_from(per_site).unwrap_or(u32::MAX);
+    }
+    if let Some(duration) = duration {
+        spec.duration = duration;
+    }
+    let total = spec.cameras();
+    Plan::new(spec.clone()).map_err(|e| refuse(explain(&spec, total, e)))
+}
+
+/// What `--sites` may be in `spec`'s world.
+fn sites_hint(spec: &WorldSpec) -> String {
+    let others = crate::plan::host_count(spec) - u64::from(spec.sites);
+    format!(
+        "between 1 and what keeps the world within {MAX_HOSTS} hosts (its gateways and \
+         attackers take {others})"
+    )
 }
 
 /// A plan's error in the words of the flags that caused it.
@@ -82,23 +167,42 @@ fn explain(spec: &WorldSpec, cameras: u64, e: PlanError) -> String {
                 spec.cameras_per_site
             )
         }
-        Subject::Key("world.sites") => {
-            let others = crate::plan::host_count(spec) - u64::from(spec.sites);
-            format!(
-                "between 1 and what keeps the world within {MAX_HOSTS} hosts (its gateways \
-                 and attackers take {others})"
-            )
-        }
+        Subject::Key("world.sites") => sites_hint(spec),
         Subject::Fault(i) => {
             let at = spec.faults.get(i).map_or(Duration::ZERO, |f| f.at);
             format!(
-                "the fault at {} needs a host, a user or a time which this world no longer has: {}",
+                "the fault at {} needs a host, a user or a time which this world no longer \
+                 has: {}",
                 humantime::format_duration(at),
                 e.message
             )
         }
         _ => e.to_string(),
     }
+}
+
+/// Keeps every TCP segment to or from `hosts` (host names, or `region:<name>`) for a
+/// capture file; refuses a name the world does not have.
+pub fn set_capture(spec: &mut WorldSpec, hosts: &[String]) -> Result<(), OverrideError> {
+    for host in hosts {
+        if spec.resolve_target(host).is_none() {
+            return Err(OverrideError::CaptureHost {
+                host: host.clone(),
+                hosts: host_list(spec),
+            });
+        }
+    }
+    spec.wire.capture = hosts.to_vec();
+    Ok(())
+}
+
+/// The `camproof run` command that repeats one run of `scenario`.
+pub fn reproduce_command(scenario: &Path, seed: u64, overrides: &Overrides) -> String {
+    format!(
+        "camproof run {} --seed {seed}{}",
+        scenario.display(),
+        overrides.flags()
+    )
 }
 
 #[cfg(test)]
@@ -118,22 +222,38 @@ mod tests {
     }
 
     #[test]
+    fn flags_echo_the_overrides_as_given() {
+        let o = Overrides {
+            cameras: Some(24),
+            sites: None,
+            duration: Some("90s".into()),
+        };
+        assert_eq!(o.flags(), " --cameras 24 --duration 90s");
+        assert_eq!(
+            reproduce_command(Path::new("a.toml"), 3, &o),
+            "camproof run a.toml --seed 3 --cameras 24 --duration 90s"
+        );
+    }
+
+    #[test]
     fn sites_spread_the_same_fleet() {
         let o = Overrides {
             sites: Some(8),
             ..Default::default()
         };
-        let plan = o.apply(spec(), "--sites 8").expect("fits");
+        let plan = apply(&spec(), &o, None, &o.flags()).expect("fits");
         assert_eq!(plan.spec().cameras_per_site, 5);
     }
 
     #[test]
     fn a_shorter_run_refuses_the_faults_it_would_drop() {
         let o = Overrides {
-            duration: Some(Duration::from_secs(90)),
+            duration: Some("90s".into()),
             ..Default::default()
         };
-        let err = o.apply(spec(), "--duration 90s").unwrap_err().to_string();
+        let err = apply(&spec(), &o, Some(Duration::from_secs(90)), &o.flags())
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("--duration 90s: the fault at 1m 40s"),
             "{err}"
@@ -147,7 +267,9 @@ mod tests {
             sites: Some(2),
             ..Default::default()
         };
-        let err = o.apply(spec(), "--sites 2").unwrap_err().to_string();
+        let err = apply(&spec(), &o, None, &o.flags())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown host \"site-apac-3\""), "{err}");
     }
 
@@ -157,7 +279,9 @@ mod tests {
             cameras: Some(10_000),
             ..Default::default()
         };
-        let err = o.apply(spec(), "--cameras 10000").unwrap_err().to_string();
+        let err = apply(&spec(), &o, None, &o.flags())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("2500 cameras per site"), "{err}");
         assert!(err.contains("add --sites 40"), "{err}");
     }
@@ -165,12 +289,16 @@ mod tests {
     #[test]
     fn a_huge_duration_is_a_clear_error() {
         let o = Overrides {
-            duration: Some(Duration::from_secs(u64::MAX)),
+            duration: Some("18446744073709551615s".into()),
             ..Default::default()
         };
-        let err = o
-            .apply(spec(), "--duration 18446744073709551615s")
-            .unwrap_err();
-        assert!(err.message.contains("`duration`"), "{err}");
+        let huge = Some(Duration::from_secs(u64::MAX));
+        let err = apply(&spec(), &o, huge, &o.flags())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("--duration 18446744073709551615s: `duration`"),
+            "{err}"
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! `camproof bench relay`: the relay against the machine's ceiling and real peers.
+//! The relay benchmark (`camproof bench relay`): the relay against the machine's
+//! ceiling and real peers.
 //!
 //! On loopback, side by side: a direct sender → receiver transfer (the ceiling); the
 //! camproof relay (`camproof relay`, a child process) for one stream and fan-out to 10
@@ -12,20 +13,25 @@
 //! frame's timestamp field as it sends it, so frames keep the exact sealed layout and
 //! sizes (the relay never checks tags: it has no key); the receivers only parse headers.
 //!
-//! The one place besides `bench.rs` that reads the host clock: it measures the host.
+//! It reads the host clock: it measures the host.
 #![allow(clippy::disallowed_methods)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
 use camproof_platform::relay::{Hello, Role};
 use camproof_protocol::video::{Codec, FrameSealer, PairingSecret, VideoHeader, HEADER_LEN};
 use camproof_protocol::Timestamp;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+use crate::error::{BenchError, Context as _};
+
+type Result<T, E = BenchError> = std::result::Result<T, E>;
 
 /// Frames per group of pictures in the generated stream.
 const GOP: usize = 30;
@@ -44,7 +50,7 @@ const RECV_BUF: usize = 64 * 1024;
 /// The SRT passphrase (AES-256: `pbkeylen=32`).
 const SRT_PASSPHRASE: &str = "camproof-bench-relay";
 
-/// What `camproof bench relay` was asked to do.
+/// What the relay benchmark measures.
 #[derive(Debug, Clone)]
 pub struct RelayBenchArgs {
     /// Concurrent streams (cameras) in every case.
@@ -55,8 +61,8 @@ pub struct RelayBenchArgs {
     pub seconds: f64,
     /// Total delivered rate of the latency phase, Gbit/s.
     pub latency_gbps: f64,
-    /// Print one JSON document instead of the table.
-    pub json: bool,
+    /// The `camproof` executable whose `relay` command is measured.
+    pub camproof: PathBuf,
 }
 
 /// Which path a case measures.
@@ -150,22 +156,34 @@ struct Case {
     missing: Option<String>,
 }
 
-/// Runs every case and prints the table (or JSON).
-pub fn run(args: RelayBenchArgs) -> Result<ExitCode> {
-    ensure!(
-        args.streams >= 1 && args.viewers >= 1,
-        "--streams and --viewers must be at least 1"
-    );
-    ensure!(
-        args.seconds > 0.0 && args.seconds <= 3600.0,
-        "--seconds must be in (0, 3600]"
-    );
-    ensure!(args.latency_gbps > 0.0, "--latency-gbps must be positive");
+/// What a relay benchmark measured: every case, and the targets of issue 6.
+#[derive(Debug)]
+pub struct RelayBench {
+    args: RelayBenchArgs,
+    cases: Vec<Case>,
+    targets: Vec<Value>,
+}
+
+/// Runs every case; calls `on_case` with each case's name before measuring it.
+pub fn run(args: RelayBenchArgs, on_case: &mut dyn FnMut(&str)) -> Result<RelayBench> {
+    if args.streams < 1 || args.viewers < 1 {
+        return Err(BenchError::Invalid(
+            "--streams and --viewers must be at least 1".into(),
+        ));
+    }
+    if !(args.seconds > 0.0 && args.seconds <= 3600.0) {
+        return Err(BenchError::Invalid("--seconds must be in (0, 3600]".into()));
+    }
+    if args.latency_gbps.is_nan() || args.latency_gbps <= 0.0 {
+        return Err(BenchError::Invalid(
+            "--latency-gbps must be positive".into(),
+        ));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("starting the load generator's runtime")?;
+        .ctx("starting the load generator's runtime")?;
     let mut paths = vec![Path::Direct, Path::Camproof { viewers: 1 }];
     if args.viewers > 10 {
         paths.push(Path::Camproof { viewers: 10 });
@@ -187,9 +205,7 @@ pub fn run(args: RelayBenchArgs) -> Result<ExitCode> {
     };
     let mut cases = Vec::new();
     for path in paths {
-        if !args.json {
-            eprintln!("  measuring {} ...", path.name());
-        }
+        on_case(&path.name());
         if let Some(missing) = missing_tool(path) {
             cases.push(Case {
                 path,
@@ -201,12 +217,12 @@ pub fn run(args: RelayBenchArgs) -> Result<ExitCode> {
         }
         let throughput = bench
             .measure(&rt, path, None)
-            .with_context(|| format!("{} (throughput)", path.name()))?;
+            .with_ctx(|| format!("{} (throughput)", path.name()))?;
         let per_viewer_bps =
             args.latency_gbps * 1e9 / 8.0 / f64::from(args.streams) / f64::from(path.viewers());
         let latency = bench
             .measure(&rt, path, Some(per_viewer_bps))
-            .with_context(|| format!("{} (latency)", path.name()))?;
+            .with_ctx(|| format!("{} (latency)", path.name()))?;
         cases.push(Case {
             path,
             throughput: Some(throughput),
@@ -215,8 +231,18 @@ pub fn run(args: RelayBenchArgs) -> Result<ExitCode> {
         });
     }
     let targets = targets(&cases);
-    if args.json {
-        let doc = json!({
+    Ok(RelayBench {
+        args,
+        cases,
+        targets,
+    })
+}
+
+impl RelayBench {
+    /// Every figure as one JSON document.
+    pub fn to_json(&self) -> Value {
+        let args = &self.args;
+        json!({
             "bench": "relay",
             "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "streams": args.streams,
@@ -224,20 +250,21 @@ pub fn run(args: RelayBenchArgs) -> Result<ExitCode> {
             "seconds_per_phase": args.seconds,
             "latency_phase_gbit_per_s": args.latency_gbps,
             "gop": { "frames": GOP, "keyframe_payload": KEYFRAME_PAYLOAD, "pframe_payload": PFRAME_PAYLOAD },
-            "cases": cases.iter().map(|c| json!({
+            "cases": self.cases.iter().map(|c| json!({
                 "name": c.path.name(),
                 "viewers_per_stream": c.path.viewers(),
                 "missing": c.missing,
                 "throughput": c.throughput.as_ref().map(Phase::to_json),
                 "latency": c.latency.as_ref().map(Phase::to_json),
             })).collect::<Vec<_>>(),
-            "targets": targets,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-    } else {
-        print_table(&args, &cases, &targets);
+            "targets": self.targets,
+        })
     }
-    Ok(ExitCode::SUCCESS)
+
+    /// The figures as a table for people, with the targets met or missed.
+    pub fn table(&self) -> String {
+        table(&self.args, &self.cases, &self.targets)
+    }
 }
 
 /// Why a peer cannot run here, if it cannot.
@@ -312,25 +339,24 @@ impl Bench {
         pace: Option<f64>,
         record: bool,
     ) -> Result<Phase> {
-        let exe = std::env::current_exe().context("locating the camproof binary")?;
-        let mut child = Command::new(exe)
+        let mut child = Command::new(&self.args.camproof)
             .args(["relay", "--listen", "127.0.0.1:0", "--exit-on-stdin-eof"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .context("starting `camproof relay`")?;
-        let stdout = child.stdout.take().context("relay stdout")?;
+            .ctx("starting `camproof relay`")?;
+        let stdout = child.stdout.take().ctx("relay stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let first = lines
             .next()
-            .context("the relay exited before listening")?
-            .context("reading the relay's address")?;
+            .ctx("the relay exited before listening")?
+            .ctx("reading the relay's address")?;
         let addr = first
             .rsplit(' ')
             .next()
             .filter(|_| first.starts_with("camproof relay listening on "))
-            .ok_or_else(|| anyhow!("unexpected relay output {first:?}"))?
+            .with_ctx(|| format!("unexpected relay output {first:?}"))?
             .to_string();
         let phase = rt.block_on(async {
             let mut pairs = Vec::new();
@@ -379,11 +405,11 @@ impl Bench {
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(Stdio::null());
-                children.push(cmd.spawn().context("starting socat")?);
+                children.push(cmd.spawn().ctx("starting socat")?);
                 let tx = connect_retry(&format!("127.0.0.1:{port}")).await?;
                 let (rx, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
                     .await
-                    .context("socat did not connect onward")??;
+                    .ctx("socat did not connect onward")??;
                 pairs.push((tx, vec![rx]));
             }
             self.transfer(pairs, pace, record, 1).await
@@ -418,7 +444,7 @@ impl Bench {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .context("starting srt-live-transmit (UDP → SRT)")?;
+                .ctx("starting srt-live-transmit (UDP → SRT)")?;
             children.push(listener);
             std::thread::sleep(Duration::from_millis(200));
             let caller = Command::new("srt-live-transmit")
@@ -429,7 +455,7 @@ impl Bench {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .context("starting srt-live-transmit (SRT → UDP)")?;
+                .ctx("starting srt-live-transmit (SRT → UDP)")?;
             children.push(caller);
             routes.push((udp_in, udp_out));
         }
@@ -477,13 +503,13 @@ impl Bench {
         for s in senders {
             let frames = tokio::time::timeout_at(deadline, s)
                 .await
-                .context("a sender did not finish in time")???;
+                .ctx("a sender did not finish in time")???;
             phase.frames_expected += frames * u64::from(viewers);
         }
         for r in receivers {
             let got = tokio::time::timeout_at(deadline, r)
                 .await
-                .context("a receiver did not see the end in time")???;
+                .ctx("a receiver did not see the end in time")???;
             phase.bytes_delivered += got.bytes;
             phase.frames_received += got.frames;
             phase.latencies_us.extend(got.latencies_us);
@@ -534,17 +560,16 @@ impl Bench {
 async fn hello(addr: &str, role: Role, stream_id: u32) -> Result<TcpStream> {
     let mut s = TcpStream::connect(addr)
         .await
-        .with_context(|| format!("connecting to the relay at {addr}"))?;
+        .with_ctx(|| format!("connecting to the relay at {addr}"))?;
     s.set_nodelay(true)?;
     let hello = Hello { role, stream_id };
     s.write_all(&hello.encode()).await?;
     if role == Role::Viewer {
         let mut ack = [0u8; Hello::LEN];
-        s.read_exact(&mut ack).await.context("relay hello answer")?;
-        ensure!(
-            Hello::parse(&ack)? == hello,
-            "the relay answered another hello"
-        );
+        s.read_exact(&mut ack).await.ctx("relay hello answer")?;
+        if Hello::parse(&ack)? != hello {
+            return Err(BenchError::step("the relay answered another hello"));
+        }
     }
     Ok(s)
 }
@@ -562,7 +587,7 @@ fn make_gop(stream_id: u32) -> Result<Vec<Vec<u8>>> {
             };
             sealer
                 .seal(Timestamp::ZERO, i == 0, Codec::H264, &vec![0xA5; len])
-                .context("sealing the bench GOP")
+                .ctx("sealing the bench GOP")
         })
         .collect()
 }
@@ -652,8 +677,8 @@ impl FrameScan {
             data = &data[take..];
             if self.head_len == HEADER_LEN {
                 let (header, total) = VideoHeader::peek(&self.head)
-                    .context("a receiver got a malformed frame")?
-                    .context("header incomplete")?;
+                    .ctx("a receiver got a malformed frame")?
+                    .ctx("header incomplete")?;
                 self.sent_us = header.timestamp.as_micros();
                 self.remaining = total - HEADER_LEN;
                 self.head_len = 0;
@@ -776,7 +801,7 @@ async fn connect_retry(addr: &str) -> Result<TcpStream> {
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            Err(e) => return Err(e).with_context(|| format!("connecting to {addr}")),
+            Err(e) => return Err(e).with_ctx(|| format!("connecting to {addr}")),
         }
     }
 }
@@ -819,7 +844,7 @@ fn signal(child: &Child, sig: libc::c_int) {
 /// Waits for `child` to exit and returns the CPU time (user + system) it used, from its
 /// own rusage.
 fn reap(child: &Child) -> Result<Duration> {
-    let pid = libc::pid_t::try_from(child.id()).context("child pid")?;
+    let pid = libc::pid_t::try_from(child.id()).ctx("child pid")?;
     let mut status: libc::c_int = 0;
     // SAFETY: rusage is plain data; all-zero is a valid value.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -827,7 +852,10 @@ fn reap(child: &Child) -> Result<Duration> {
     // because we never call `Child::wait`.
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
     if r != pid {
-        bail!("wait4({pid}): {}", std::io::Error::last_os_error());
+        return Err(BenchError::step(format!(
+            "wait4({pid}): {}",
+            std::io::Error::last_os_error()
+        )));
     }
     let tv = |t: libc::timeval| {
         Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
@@ -930,23 +958,28 @@ fn fmt_opt(v: Option<f64>, prec: usize) -> String {
     v.map_or_else(|| "—".to_string(), |v| format!("{v:.prec$}"))
 }
 
-fn print_table(args: &RelayBenchArgs, cases: &[Case], targets: &[Value]) {
+fn table(args: &RelayBenchArgs, cases: &[Case], targets: &[Value]) -> String {
+    let mut out = String::new();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
+    let _ = writeln!(
+ out,
         "camproof bench relay: {} stream(s), fan-out up to {}, {} s per phase, loopback, {cpus} CPUs",
         args.streams, args.viewers, args.seconds
     );
-    println!(
+    let _ = writeln!(
+ out,
         "frames: GOP of {GOP} (keyframe {} KiB, others {} KiB payload), sealed AES-256-GCM, send time in the header",
         KEYFRAME_PAYLOAD / 1024,
         PFRAME_PAYLOAD / 1024
     );
-    println!();
-    println!(
+    out.push('\n');
+    let _ = writeln!(
+        out,
         "{:<30} {:>7} | {:<39} | paced to {} Gbit/s delivered",
         "", "", "unpaced", args.latency_gbps
     );
-    println!(
+    let _ = writeln!(
+        out,
         "{:<30} {:>7} | {:>7} {:>9} {:>9} {:>8} | {:>8} {:>8} {:>9} {:>8}",
         "case",
         "viewers",
@@ -966,14 +999,15 @@ fn print_table(args: &RelayBenchArgs, cases: &[Case], targets: &[Value]) {
         let name = c.path.name();
         let viewers = c.path.viewers() * args.streams;
         if let Some(m) = &c.missing {
-            println!("{name:<30} {viewers:>7} | missing: {m}");
+            let _ = writeln!(out, "{name:<30} {viewers:>7} | missing: {m}");
             continue;
         }
         let (Some(t), Some(l)) = (&c.throughput, &c.latency) else {
             continue;
         };
         let added = l.percentile(0.99).zip(base_p99).map(|(a, b)| a - b);
-        println!(
+        let _ = writeln!(
+            out,
             "{name:<30} {viewers:>7} | {:>7.2} {:>8}s {:>9} {:>8} | {:>8} {:>8} {:>9} {:>8}",
             t.gbps(),
             fmt_opt(t.relay_cpu.map(|c| c.as_secs_f64()), 2),
@@ -989,23 +1023,30 @@ fn print_table(args: &RelayBenchArgs, cases: &[Case], targets: &[Value]) {
             l.dropped(),
         );
     }
-    println!();
-    println!("relay CPU: user + system seconds of the relay process(es), from wait4 rusage");
-    println!("+p99: p99 minus the direct path's p99, the latency the relay adds");
-    println!();
-    println!("targets (issue 6), from this run:");
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "relay CPU: user + system seconds of the relay process(es), from wait4 rusage"
+    );
+    let _ = writeln!(
+        out,
+        "+p99: p99 minus the direct path's p99, the latency the relay adds"
+    );
+    out.push('\n');
+    let _ = writeln!(out, "targets (issue 6), from this run:");
     for t in targets {
         let met = match t["met"].as_bool() {
             Some(true) => "met",
             Some(false) => "MISSED",
             None => "not measured",
         };
-        println!(
+        let _ = writeln!(
+            out,
             "  {:<72} {:>8} (want {}) {met}",
             t["target"].as_str().unwrap_or_default(),
             fmt_opt(t["value"].as_f64(), 2),
             t["want"].as_str().unwrap_or_default(),
         );
     }
-    let _ = std::io::stdout().flush();
+    out
 }
