@@ -16,7 +16,7 @@ use camproof_conformance::dut::DutDescription;
 use camproof_conformance::harness::{self, HarnessSetup};
 use camproof_conformance::outcome::{Outcome, Verdict};
 use camproof_conformance::{offline, profiles, sim};
-use camproof_platform::net::{Clock, SystemClock, TokioNet};
+use camproof_net::{Clock, SystemClock, TokioNet};
 use camproof_protocol::pki::KeyCache;
 use camproof_reports::{
     fingerprint, render_html, render_junit, sign_report, verify_report, DutIdentity, Report,

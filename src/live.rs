@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
+use camproof_net::{Listener, Net, SystemClock, TokioNet};
 use camproof_platform::accounts::{Accounts, AccountsConfig, GeoPoint, Region};
 use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats, APP_IDLE_TIMEOUT};
-use camproof_platform::net::{Listener, Net, SystemClock, TokioNet};
 use camproof_platform::registry::{Registry, RegistryConfig};
 use camproof_platform::relay::RelayConfig;
 use camproof_platform::relay_service::{RelayKey, RelayService};
@@ -305,7 +305,7 @@ pub fn camera(
     pki_seed: u64,
     mut cache: Box<dyn KeyCache>,
 ) -> Result<ExitCode> {
-    use camproof_platform::net::Clock;
+    use camproof_net::Clock;
     use camproof_simulated_devices::netip_server::{serve_netip, NetipCamera, NetipCameraConfig};
     use rsa::traits::PublicKeyParts as _;
 

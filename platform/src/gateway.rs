@@ -20,9 +20,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::net::{Clock, Listener, Net};
 use crate::signaling::{AppSession, RegionServices};
 use crate::trace::Trace;
+use camproof_net::{Clock, Listener, Net};
 
 /// How a gateway is set up.
 #[derive(Debug, Clone)]

@@ -33,11 +33,11 @@ use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
-use crate::net::{Clock, Listener};
 use crate::relay::{
     wipe, zeroizing_bytes, Deframer, Hello, Relay, RelayConfig, RelayError, RelayStats, Role,
     SealedFrame, ViewerId,
 };
+use camproof_net::{Clock, Listener};
 
 /// Bytes asked for by each socket read: never tokio's 8 KiB default copy buffer, and
 /// more than 64 KiB: on loopback, 256 KiB reads cut the relay's CPU per byte by 40%

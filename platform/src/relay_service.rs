@@ -24,10 +24,10 @@ use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zeroize::Zeroizing;
 
-use crate::net::{Clock, Listener, Net};
 use crate::relay::{Hello, RelayConfig, RelayStats, Role};
 use crate::relay_net::{RelayNetError, RelayNode};
 use crate::trace::Trace;
+use camproof_net::{Clock, Listener, Net};
 
 /// Largest sealed frame a camera may send through the relay.
 pub const MAX_RELAY_FRAME: usize = 1 << 20;

@@ -707,7 +707,7 @@ pub const STORE_BATCH: usize = 512;
 /// half second, in order, as one batch per round (one log entry); a batch the store
 /// did not acknowledge goes back to the head of the outbox and is retried whole
 /// (puts and deletes are idempotent).
-pub async fn store_writer<N: crate::net::Net>(
+pub async fn store_writer<N: camproof_net::Net>(
     mut client: crate::store::StoreClient<N>,
     services: std::rc::Rc<std::cell::RefCell<RegionServices>>,
     home: Region,

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use camproof_platform::net::{Clock, Net, SimClock, SimNet};
+use camproof_net::{Clock, Net, SimClock, SimNet};
 use camproof_platform::relay::RelayConfig;
 use camproof_platform::relay_service::{
     encode_hello, RelayKey, RelayRole, RelayService, RelayServiceStats,

@@ -25,8 +25,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use camproof_net::{Clock, Net, SimClock, SimNet};
 use camproof_platform::accounts::{AccountsBugs, Region, UserId};
-use camproof_platform::net::{Clock, Net, SimClock, SimNet};
 use camproof_platform::registry::{Action, Caller, DeviceId, RegistryBugs};
 use camproof_platform::relay_service::{encode_hello, RelayRole};
 use camproof_platform::signaling::{AppSession, RegionServices};

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use camproof_platform::net::{Clock, Net};
+use camproof_net::{Clock, Net};
 use camproof_platform::relay_service::{encode_hello, RelayRole};
 use camproof_protocol::cdp::{
     AppMessage, ClientConfig, ClientConnection, CommandKind, Event, LiveViewGrant, SessionTicket,

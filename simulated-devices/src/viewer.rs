@@ -15,10 +15,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use camproof_net::{Clock, Net};
 use camproof_platform::accounts::totp::TOTP_STEP_SECS;
 use camproof_platform::accounts::Totp;
 use camproof_platform::gateway::APP_IDLE_TIMEOUT;
-use camproof_platform::net::{Clock, Net};
 use camproof_platform::relay_service::{encode_hello, RelayRole, MAX_RELAY_FRAME};
 use camproof_protocol::cdp::{
     AppMessage, AppStatus, ClientConfig, ClientConnection, CommandKind, Event, LiveViewGrant,

@@ -8,8 +8,8 @@ use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
+use camproof_net::{Clock, Net, SimClock, SimNet};
 use camproof_platform::accounts::Totp;
-use camproof_platform::net::{Clock, Net, SimClock, SimNet};
 use camproof_protocol::cdp::{
     AppMessage, AppStatus, ClientConfig, Event, SecretText, ServerConfig, ServerConnection,
     ServerContext,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use camproof_platform::net::{Clock, Net};
+use camproof_net::{Clock, Net};
 use camproof_protocol::cdp::frame::{Frame, FrameDecoder, FrameType, MAX_FRAME_LEN};
 use camproof_protocol::cdp::{
     AlertCode, AppMessage, CdpError, CommandKind, Event, ServerConfig, ServerConnection,

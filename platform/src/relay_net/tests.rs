@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use super::*;
-use crate::net::{SimClock, SystemClock};
+use camproof_net::{SimClock, SystemClock};
 
 const LIMIT: Duration = Duration::from_secs(30);
 

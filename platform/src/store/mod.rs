@@ -17,7 +17,7 @@
 //! ```no_run
 //! use std::collections::BTreeMap;
 //! use camproof_platform::accounts::Region;
-//! use camproof_platform::net::{SimClock, SimNet};
+//! use camproof_net::{SimClock, SimNet};
 //! use camproof_platform::store::*;
 //!
 //! # async fn example() -> Result<(), StoreError> {

@@ -26,7 +26,7 @@ use super::wire::{
     read_frame, write_frame, ClientReply, ClientRequest, PeerNet, Request, Response,
 };
 use crate::accounts::Region;
-use crate::net::{Clock, Listener, Net};
+use camproof_net::{Clock, Listener, Net};
 
 /// Timing of the replication protocol. Defaults suit zones of one city (a few ms apart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@
 //!   [`NetipEvent`]s out with [`NetipSession::poll_event`], media and keepalive
 //!   deadlines through [`NetipSession::poll_timeout`] / [`NetipSession::handle_timeout`].
 //! - [`serve_netip`]: the small async driver that accepts connections on any
-//!   [`camproof_platform::net::Listener`] and runs one session per connection.
+//!   [`camproof_net::Listener`] and runs one session per connection.
 //! - [`NetipServerError`]: the one error type.
 //!
 //! Firmware upgrades (1520/1522/1524) carry an upload framed as
