@@ -168,25 +168,36 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// The same generic echo round trip, run on a seam implementation.
-    async fn echo_once<N: Net>(net: N, listener: &N::Listener, addr: &str) -> io::Result<()> {
-        let mut client = net.connect(addr).await?;
+    /// Accepts one connection and returns the four bytes it carried.
+    async fn accept_ping<L: Listener>(listener: &L) -> io::Result<[u8; 4]>
+    where
+        L::Stream: AsyncReadExt + Unpin,
+    {
         let (mut server, _peer) = listener.accept().await?;
-        client.write_all(b"ping").await?;
         let mut got = [0u8; 4];
         server.read_exact(&mut got).await?;
-        assert_eq!(&got, b"ping");
-        Ok(())
+        Ok(got)
+    }
+
+    /// Connects to `addr` and sends four bytes.
+    async fn send_ping<N: Net>(net: N, addr: &str) -> io::Result<()> {
+        let mut client = net.connect(addr).await?;
+        client.write_all(b"ping").await?;
+        client.flush().await
     }
 
     #[test]
     fn sim_net_carries_bytes_and_sim_clock_follows_the_simulation() {
         let epoch = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
         let mut sim = turmoil::Builder::new().epoch(epoch).build();
-        sim.client("client", async {
+        sim.host("server", || async {
             let listener = SimNet.bind("0.0.0.0:7000").await?;
             assert_eq!(listener.local_addr()?.port(), 7000);
-            echo_once(SimNet, &listener, "client:7000").await?;
+            assert_eq!(&accept_ping(&listener).await?, b"ping");
+            Ok(())
+        });
+        sim.client("client", async {
+            send_ping(SimNet, "server:7000").await?;
             assert!(SimClock.now().as_secs() >= 1_800_000_000);
             Ok(())
         });
@@ -207,7 +218,9 @@ mod tests {
         rt.block_on(async {
             let listener = TokioNet.bind("127.0.0.1:0").await.expect("bind");
             let addr = listener.local_addr().expect("addr").to_string();
-            echo_once(TokioNet, &listener, &addr).await.expect("echo");
+            let (got, sent) = tokio::join!(accept_ping(&listener), send_ping(TokioNet, &addr));
+            sent.expect("send");
+            assert_eq!(&got.expect("accept"), b"ping");
             assert!(SystemClock.now().as_secs() > 1_600_000_000);
         });
     }
