@@ -620,6 +620,97 @@ impl ImageVerifier {
     }
 }
 
+/// Why a device refused an image, as it reports it (mirrors [`OtaRefusal`] without data). Its
+/// [`as_str`](RefusalCode::as_str) name is what a device puts in its install report..
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum RefusalCode {
+    /// The manifest could not be decoded.
+    Malformed,
+    /// The manifest was unsigned.
+    Unsigned,
+    /// The signature did not verify.
+    BadSignature,
+    /// The manifest's floor was above its version.
+    InconsistentVersions,
+    /// The image was for another model.
+    WrongModel,
+    /// The version was below the device's rollback floor.
+    Downgrade,
+    /// The version was already installed.
+    AlreadyInstalled,
+    /// The version was older than the installed one.
+    NotNewer,
+    /// The image's size differed from the manifest's.
+    SizeMismatch,
+    /// The image's SHA-256 differed from the manifest's.
+    HashMismatch,
+    /// Any other reason.
+    Other,
+}
+
+impl RefusalCode {
+    /// Every code, in order (for parsing and reports).
+    pub const ALL: [RefusalCode; 11] = [
+        RefusalCode::Malformed,
+        RefusalCode::Unsigned,
+        RefusalCode::BadSignature,
+        RefusalCode::InconsistentVersions,
+        RefusalCode::WrongModel,
+        RefusalCode::Downgrade,
+        RefusalCode::AlreadyInstalled,
+        RefusalCode::NotNewer,
+        RefusalCode::SizeMismatch,
+        RefusalCode::HashMismatch,
+        RefusalCode::Other,
+    ];
+
+    /// A stable snake_case name, used in records and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalCode::Malformed => "malformed",
+            RefusalCode::Unsigned => "unsigned",
+            RefusalCode::BadSignature => "bad_signature",
+            RefusalCode::InconsistentVersions => "inconsistent_versions",
+            RefusalCode::WrongModel => "wrong_model",
+            RefusalCode::Downgrade => "downgrade",
+            RefusalCode::AlreadyInstalled => "already_installed",
+            RefusalCode::NotNewer => "not_newer",
+            RefusalCode::SizeMismatch => "size_mismatch",
+            RefusalCode::HashMismatch => "hash_mismatch",
+            RefusalCode::Other => "other",
+        }
+    }
+
+    /// The code named `name` by [`as_str`](Self::as_str), if any.
+    pub fn parse(name: &str) -> Option<RefusalCode> {
+        RefusalCode::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+impl fmt::Display for RefusalCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&OtaRefusal> for RefusalCode {
+    fn from(r: &OtaRefusal) -> Self {
+        match r {
+            OtaRefusal::Malformed(_) => RefusalCode::Malformed,
+            OtaRefusal::Unsigned => RefusalCode::Unsigned,
+            OtaRefusal::BadSignature => RefusalCode::BadSignature,
+            OtaRefusal::InconsistentVersions { .. } => RefusalCode::InconsistentVersions,
+            OtaRefusal::WrongModel { .. } => RefusalCode::WrongModel,
+            OtaRefusal::Downgrade { .. } => RefusalCode::Downgrade,
+            OtaRefusal::AlreadyInstalled { .. } => RefusalCode::AlreadyInstalled,
+            OtaRefusal::NotNewer { .. } => RefusalCode::NotNewer,
+            OtaRefusal::SizeMismatch { .. } => RefusalCode::SizeMismatch,
+            OtaRefusal::HashMismatch { .. } => RefusalCode::HashMismatch,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

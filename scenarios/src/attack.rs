@@ -28,13 +28,13 @@ use std::time::Duration;
 use camproof_net::{Clock, Net, SimClock, SimNet};
 use camproof_platform::accounts::{AccountsBugs, Region, UserId};
 use camproof_platform::registry::{Action, Caller, DeviceId, RegistryBugs};
-use camproof_platform::relay_service::{encode_hello, RelayRole};
 use camproof_platform::signaling::{AppSession, RegionServices};
 use camproof_protocol::cdp::{
     AppMessage, AppStatus, ClientConfig, ClientConnection, CommandKind, LiveViewGrant, SecretText,
     ServerContext, ServerFlaws, MAX_FRAME_LEN,
 };
 use camproof_protocol::pki::TestPki;
+use camproof_protocol::relay::{RelayHello, RelayRole};
 use camproof_protocol::Timestamp;
 use camproof_simulated_devices::camera::FleetStats;
 use camproof_simulated_devices::viewer::{AppClient, AppError, SignInState, ViewerStats};
@@ -1292,7 +1292,14 @@ async fn flood(plan: &Plan, vector: &str, rng: &mut ChaCha8Rng) -> Flood {
             token.extend_from_slice(&mac);
             let stream_id = (1 << 31) | (rng.next_u32() % 4096);
             if stream
-                .write_all(&encode_hello(role, stream_id, &token))
+                .write_all(
+                    &RelayHello {
+                        role,
+                        stream_id,
+                        token: &token,
+                    }
+                    .encode(),
+                )
                 .await
                 .is_err()
             {
@@ -1683,7 +1690,14 @@ async fn relay_hello(
         .ok()?
         .ok()?;
     stream
-        .write_all(&encode_hello(role, stream_id, &grant.token))
+        .write_all(
+            &RelayHello {
+                role,
+                stream_id,
+                token: &grant.token,
+            }
+            .encode(),
+        )
         .await
         .ok()?;
     Some(relay_answer(&mut stream, wait).await)

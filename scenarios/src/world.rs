@@ -15,7 +15,7 @@ use crate::router::RoutedNet;
 use crate::tap::{KnownSecret, Leak, Tap, TappedSegment};
 use camproof_net::{Clock, SimClock, SimNet};
 use camproof_platform::accounts::{Accounts, AccountsConfig, GeoPoint, Region, UserId};
-use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats, APP_IDLE_TIMEOUT};
+use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats};
 use camproof_platform::monitoring::{Alert, Metric, Monitor, Rule, Sample};
 use camproof_platform::ota::{OtaConfig, OtaService, RolloutCounts};
 use camproof_platform::registry::{Action, Caller, Registry, RegistryConfig};
@@ -28,6 +28,7 @@ use camproof_platform::store::{
 };
 use camproof_platform::trace::Trace;
 use camproof_protocol::cdp::SecretText;
+use camproof_protocol::cdp::APP_IDLE_TIMEOUT;
 use camproof_protocol::cdp::{ClientConfig, ServerConfig, ServerContext};
 use camproof_protocol::ota::{FirmwareVersion, Manifest, SignedManifest};
 use camproof_protocol::pki::PeerIdentity;

@@ -64,7 +64,9 @@ use std::time::Duration;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-pub use app::{AppMessage, AppStatus, CommandKind, DeviceEntry, LiveViewGrant, SecretText};
+pub use app::{
+    AppMessage, AppStatus, CommandKind, DeviceEntry, LiveViewGrant, SecretText, APP_IDLE_TIMEOUT,
+};
 pub use client::ClientConnection;
 pub use frame::{FrameDecoder, FrameType, MAX_FRAME_LEN, MAX_RECORD_PAYLOAD};
 pub use guard::{NonceCache, NonceVerdict, TicketStore};
