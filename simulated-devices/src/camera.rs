@@ -20,8 +20,7 @@ use camproof_protocol::pki::DeviceCredentials;
 use camproof_protocol::relay::{RelayHello, RelayRole, MAX_RELAY_FRAME};
 use rsa::RsaPublicKey;
 
-use crate::netip_server::upgrade::{Policy, UpgradeOutcome, UpgradeReceiver};
-use crate::netip_server::NetipFlaws;
+use crate::netip_server::upgrade::{Policy, UpgradeFlaws, UpgradeOutcome, UpgradeReceiver};
 use camproof_protocol::video::{Codec, FrameSealer, PairingSecret};
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
@@ -580,10 +579,9 @@ impl Camera {
         Policy {
             vendor_key: self.config.vendor_key.as_ref(),
             firmware: &self.firmware,
-            flaws: NetipFlaws {
+            flaws: UpgradeFlaws {
                 accept_unsigned_upgrade: self.config.flaws.accept_unsigned_ota,
                 accept_downgrade: self.config.flaws.accept_downgrade_ota,
-                ..NetipFlaws::none()
             },
         }
     }

@@ -15,10 +15,11 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use tokio::task::JoinHandle;
 
-use super::backend::{Backend, BackendError, DiskBackend, DiskFault, MemBackend};
+use super::backend::{Backend, DiskBackend, DiskFault, MemBackend};
 use super::history::{History, StoreEvent};
 use super::raft_store::Store;
 use super::runtime;
+use super::types::BackendError;
 use super::types::{
     Command, Keyspace, NodeId, OpId, Proposal, Residency, StoreError, StoreTypes, WriteAck,
 };

@@ -46,6 +46,7 @@
 
 mod camera;
 mod driver;
+mod event;
 mod session;
 pub(crate) mod upgrade;
 
@@ -54,7 +55,8 @@ pub use camera::{
     StoredPassword, DEFAULT_LOCKOUT_THRESHOLD, DEFAULT_MAX_UPGRADE_SIZE,
 };
 pub use driver::{serve_connection, serve_netip};
-pub use session::{CloseReason, NetipEvent, NetipSession};
+pub use event::{CloseReason, NetipEvent};
+pub use session::NetipSession;
 pub use upgrade::{encode_upgrade_upload, MAX_MANIFEST_FRAME};
 
 use camproof_protocol::netip::NetipError;
