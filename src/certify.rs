@@ -69,11 +69,7 @@ pub struct CertifyArgs {
 
 fn sha256_file(path: &Path) -> Result<String> {
     let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(hex(&Sha256::digest(&bytes)))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
 fn load_description(path: Option<&Path>) -> Result<DutDescription> {
@@ -119,7 +115,7 @@ fn signing_key(path: Option<PathBuf>) -> Result<(SigningKey, PathBuf)> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    write_private(&path, format!("{}\n", hex(&seed)).as_bytes())?;
+    write_private(&path, format!("{}\n", hex::encode(seed)).as_bytes())?;
     eprintln!(
         "camproof: created report signing key {} (public key fingerprint {})",
         path.display(),
@@ -608,7 +604,10 @@ pub fn verify(path: &Path, key: Option<&str>) -> Result<ExitCode> {
                 r.dut.name, r.summary.result, r.summary.pass, r.summary.fail, r.summary.blocked, r.summary.error, r.summary.skip, r.run.mode, r.run.seed
             );
             if expected.is_none() {
-                println!("  (pin the signer with --key {})", hex(v.key.as_bytes()));
+                println!(
+                    "  (pin the signer with --key {})",
+                    hex::encode(v.key.as_bytes())
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -168,15 +168,6 @@ fn check_model(model: &str) -> Result<(), ManifestError> {
     Ok(())
 }
 
-/// Lower-case hex of `bytes`.
-fn hex(bytes: &[u8]) -> String {
-    use fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 /// What a firmware image claims to be; signed by the vendor inside a [`SignedManifest`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
@@ -252,7 +243,7 @@ impl Manifest {
         if magic != MANIFEST_MAGIC {
             return Err(DecodeError::InvalidValue {
                 field: "manifest magic",
-                reason: format!("{} is not \"CPFW\"", hex(&magic)),
+                reason: format!("{} is not \"CPFW\"", hex::encode(magic)),
             });
         }
         let format = r.u8("manifest format")?;
@@ -449,8 +440,8 @@ pub enum OtaRefusal {
     /// The image's SHA-256 differs from the manifest's.
     #[error(
         "image SHA-256 mismatch: the manifest declares {}, the image hashes to {}",
-        hex(.expected),
-        hex(.got)
+        hex::encode(.expected),
+        hex::encode(.got)
     )]
     HashMismatch {
         /// The digest the manifest declares.
@@ -796,10 +787,10 @@ mod tests {
     #[test]
     fn kat_manifest_encoding() {
         let m = manifest(v(5, 5, 3), v(5, 0, 0));
-        assert_eq!(hex(&m.encode().unwrap()), KAT_MANIFEST);
+        assert_eq!(hex::encode(m.encode().unwrap()), KAT_MANIFEST);
         assert_eq!(Manifest::decode(&m.encode().unwrap()), Ok(m.clone()));
         let s = SignedManifest::with_signature(m, vec![0xAB, 0xCD]).unwrap();
-        assert_eq!(hex(&s.encode()), format!("{KAT_MANIFEST}0002abcd"));
+        assert_eq!(hex::encode(s.encode()), format!("{KAT_MANIFEST}0002abcd"));
     }
 
     /// OTA-SIG-01: the signed message is the domain prefix then the manifest encoding,
@@ -1099,7 +1090,7 @@ mod tests {
         );
         let text = err.to_string();
         assert!(text.contains("0bd19600e61e49de80a85bc499b74a74a73b91691d07316a04f94ff4ced92dc1"));
-        assert!(text.contains(&hex(&want_got)), "{text}");
+        assert!(text.contains(&hex::encode(want_got)), "{text}");
     }
 
     /// OTA-REF-01: every refusal reads as a sentence naming the evidence.
