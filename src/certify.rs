@@ -14,10 +14,6 @@ use camproof_reports::{
 };
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// The report signing key: `--signing-key FILE`, `$CAMPROOF_SIGNING_KEY`, or
 /// `~/.config/camproof/report-signing.key`, created on first use from the OS RNG.
 fn signing_key(path: Option<PathBuf>) -> Result<(SigningKey, PathBuf)> {
@@ -51,7 +47,7 @@ fn signing_key(path: Option<PathBuf>) -> Result<(SigningKey, PathBuf)> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    write_private(&path, format!("{}\n", hex(&seed)).as_bytes())?;
+    write_private(&path, format!("{}\n", hex::encode(seed)).as_bytes())?;
     eprintln!(
         "camproof: created report signing key {} (public key fingerprint {})",
         path.display(),
@@ -200,7 +196,10 @@ pub fn verify(path: &Path, key: Option<&str>) -> Result<ExitCode> {
                 r.dut.name, r.summary.result, r.summary.pass, r.summary.fail, r.summary.blocked, r.summary.error, r.summary.skip, r.run.mode, r.run.seed
             );
             if expected.is_none() {
-                println!("  (pin the signer with --key {})", hex(v.key.as_bytes()));
+                println!(
+                    "  (pin the signer with --key {})",
+                    hex::encode(v.key.as_bytes())
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

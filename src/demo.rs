@@ -210,7 +210,7 @@ pub fn run(seed: u64, frames: u32, mut cache: Box<dyn KeyCache>) -> Result<ExitC
     }
 
     let hash = link2.wire.finalize();
-    println!("  trace    {}", hex(&hash));
+    println!("  trace    {}", hex::encode(hash));
     println!("result: pass (every attack refused; rerun with `camproof demo --seed {seed}`)");
     Ok(ExitCode::SUCCESS)
 }
@@ -223,8 +223,4 @@ fn synthetic_frame(seed: u64, index: u32, keyframe: bool) -> Vec<u8> {
     h.update(index.to_be_bytes());
     let block = h.finalize();
     block.iter().copied().cycle().take(len).collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

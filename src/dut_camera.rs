@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use camproof_conformance::dutsim::{run_dut, DutConfig};
 use camproof_conformance::profiles;
-use camproof_platform::net::{SystemClock, TokioNet};
+use camproof_net::{SystemClock, TokioNet};
 use camproof_protocol::pki::KeyCache;
 
 use crate::live::NetipFlaw;

@@ -12,15 +12,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
+use camproof_net::{Listener, Net, SystemClock, TokioNet};
 use camproof_platform::accounts::{Accounts, AccountsConfig, GeoPoint, Region};
-use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats, APP_IDLE_TIMEOUT};
-use camproof_platform::net::{Listener, Net, SystemClock, TokioNet};
+use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats};
 use camproof_platform::registry::{Registry, RegistryConfig};
 use camproof_platform::relay::RelayConfig;
 use camproof_platform::relay_service::{RelayKey, RelayService};
 use camproof_platform::signaling::{store_writer, RegionServices, StoreStats};
 use camproof_platform::store::{DiskFault, History, Replica, ReplicaConfig, StoreClient};
 use camproof_platform::trace::Trace;
+use camproof_protocol::cdp::APP_IDLE_TIMEOUT;
 use camproof_protocol::cdp::{ClientConfig, ServerConfig, ServerContext};
 use camproof_protocol::pki::KeyCache;
 use camproof_simulated_devices::camera::{Camera, CameraConfig, FleetStats};
@@ -305,7 +306,7 @@ pub fn camera(
     pki_seed: u64,
     mut cache: Box<dyn KeyCache>,
 ) -> Result<ExitCode> {
-    use camproof_platform::net::Clock;
+    use camproof_net::Clock;
     use camproof_simulated_devices::netip_server::{serve_netip, NetipCamera, NetipCameraConfig};
     use rsa::traits::PublicKeyParts as _;
 

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use camproof_platform::net::{Net, SystemClock, TokioNet};
+use camproof_net::{Net, SystemClock, TokioNet};
 use camproof_platform::relay::RelayConfig;
 use camproof_platform::relay_net::RelayNode;
 

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use camproof_platform::relay::{Hello, Role};
+use camproof_protocol::relay::{RelayHello, RelayReady, RelayRole, ADMITTED};
 use camproof_protocol::video::{Codec, FrameSealer, PairingSecret, VideoHeader, HEADER_LEN};
 use camproof_protocol::Timestamp;
 use serde_json::{json, Value};
@@ -363,9 +363,9 @@ impl Bench {
             for s in 0..self.args.streams {
                 let mut rxs = Vec::new();
                 for _ in 0..viewers {
-                    rxs.push(hello(&addr, Role::Viewer, s).await?);
+                    rxs.push(hello(&addr, RelayRole::Viewer, s).await?);
                 }
-                let tx = hello(&addr, Role::Camera, s).await?;
+                let tx = hello(&addr, RelayRole::Camera, s).await?;
                 pairs.push((tx, rxs));
             }
             self.transfer(pairs, pace, record, viewers).await
@@ -556,19 +556,31 @@ impl Bench {
     }
 }
 
-/// Connects to the relay and says hello; a viewer waits for the relay's answer.
-async fn hello(addr: &str, role: Role, stream_id: u32) -> Result<TcpStream> {
+/// Connects to the relay and says hello (a bare relay takes no grant); waits for the
+/// relay's status byte, and a viewer for its ready message.
+async fn hello(addr: &str, role: RelayRole, stream_id: u32) -> Result<TcpStream> {
     let mut s = TcpStream::connect(addr)
         .await
         .with_ctx(|| format!("connecting to the relay at {addr}"))?;
     s.set_nodelay(true)?;
-    let hello = Hello { role, stream_id };
+    let hello = RelayHello {
+        role,
+        stream_id,
+        token: &[],
+    };
     s.write_all(&hello.encode()).await?;
-    if role == Role::Viewer {
-        let mut ack = [0u8; Hello::LEN];
-        s.read_exact(&mut ack).await.ctx("relay hello answer")?;
-        if Hello::parse(&ack)? != hello {
-            return Err(BenchError::step("the relay answered another hello"));
+    let status = s.read_u8().await.ctx("relay status byte")?;
+    if status != ADMITTED {
+        return Err(BenchError::step(format!(
+            "the relay refused the hello ({status})"
+        )));
+    }
+    if role == RelayRole::Viewer {
+        let mut ready = [0u8; RelayReady::LEN];
+        s.read_exact(&mut ready).await.ctx("relay ready answer")?;
+        if RelayReady::decode(&ready).ctx("relay ready answer")? != (RelayReady { role, stream_id })
+        {
+            return Err(BenchError::step("the relay is ready for another stream"));
         }
     }
     Ok(s)

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Instant;
 
-use camproof_platform::net::{Clock, SystemClock, TokioNet};
+use camproof_net::{Clock, SystemClock, TokioNet};
 use camproof_protocol::pki::{KeyCache, PkiError, PkiOptions, TestPki};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -21,7 +21,7 @@ use thiserror::Error;
 use crate::capture::{read_capture, Capture, CaptureError};
 use crate::dut::DutDescription;
 use crate::harness::{self, HarnessSetup};
-use crate::outcome::{hex, Outcome};
+use crate::outcome::Outcome;
 use crate::{catalog, offline, profiles, sim};
 
 /// Who was certified.
@@ -186,7 +186,7 @@ fn io(what: String) -> impl FnOnce(std::io::Error) -> CertifyError {
 
 fn sha256_file(path: &Path) -> Result<String, CertifyError> {
     let bytes = fs::read(path).map_err(io(format!("reading {}", path.display())))?;
-    Ok(hex(&Sha256::digest(&bytes)))
+    Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
 fn platform_pki(cache: &mut dyn KeyCache) -> Result<Rc<TestPki>, CertifyError> {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use camproof_platform::net::{Clock, Listener, Net};
+use camproof_net::{Clock, Listener, Net};
 use camproof_protocol::netip::{HEADER_LEN, MAX_PAYLOAD};
 use camproof_protocol::pki::TestPki;
 use camproof_simulated_devices::camera::{Camera, CameraConfig, FleetStats};

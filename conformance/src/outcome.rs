@@ -145,16 +145,11 @@ impl Verdicted {
     }
 }
 
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Hex of at most the first `max` bytes, with the total length when cut.
 pub fn hex_prefix(bytes: &[u8], max: usize) -> String {
     if bytes.len() <= max {
-        hex(bytes)
+        hex::encode(bytes)
     } else {
-        format!("{}… ({} bytes)", hex(&bytes[..max]), bytes.len())
+        format!("{}… ({} bytes)", hex::encode(&bytes[..max]), bytes.len())
     }
 }

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use camproof_platform::net::{SimClock, SimNet};
+use camproof_net::{SimClock, SimNet};
 use camproof_protocol::pki::TestPki;
 use thiserror::Error;
 

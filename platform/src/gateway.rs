@@ -20,9 +20,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::net::{Clock, Listener, Net};
 use crate::signaling::{AppSession, RegionServices};
 use crate::trace::Trace;
+use camproof_net::{Clock, Listener, Net};
 
 /// How a gateway is set up.
 #[derive(Debug, Clone)]
@@ -38,15 +38,11 @@ pub struct GatewayConfig {
     /// A device connection (or one still in its handshake) that sends nothing for this
     /// long is closed; set from the devices' heartbeat interval.
     pub idle_timeout: Duration,
-    /// An app session that sends nothing for this long is closed ([`APP_IDLE_TIMEOUT`]
+    /// An app session that sends nothing for this long is closed ([`APP_IDLE_TIMEOUT`](camproof_protocol::cdp::APP_IDLE_TIMEOUT)
     /// unless a test wants otherwise). Apps do not follow the cameras' heartbeat: a
     /// person reads a one-time code or watches a live view in between requests.
     pub app_idle_timeout: Duration,
 }
-
-/// How long the reference platform keeps a silent app session: several of an app's
-/// keepalives, and longer than a person waits for a fresh one-time code (one 30 s step).
-pub const APP_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What a gateway counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,21 +1,20 @@
 //! The camproof reference cloud.
 //!
-//! Today: the [`net`] seam (one code path on turmoil and on real sockets), the device
-//! [`gateway`], the [`accounts`] service (registration, argon2, TOTP, lockout,
+//! Today: the device [`gateway`], the [`accounts`] service (registration, argon2, TOTP, lockout,
 //! abnormal-login detection, erasure and export), the device [`registry`] (binding,
 //! serial reveal, tenant isolation, authorization codes), the [`ota`] service (signed
 //! catalog, staged rollout, install results), the video [`relay`] core and its socket driver [`relay_net`], [`monitoring`]
 //! with alert rules, the run [`trace`], app-facing [`signaling`] (sign-in, devices,
 //! authorization codes, commands, live view), the [`relay_service`] on the network, and
 //! the replicated per-region [`store`] (openraft); [`key_cache`] keeps generated test keys
-//! on disk between runs.
+//! on disk between runs. Every service is generic over the `camproof_net` seam, so one
+//! code path runs on turmoil and on real sockets.
 #![deny(missing_docs)]
 
 pub mod accounts;
 pub mod gateway;
 pub mod key_cache;
 pub mod monitoring;
-pub mod net;
 pub mod ota;
 pub mod registry;
 pub mod relay;

@@ -11,7 +11,9 @@
 //!   viewer queue (never copied per viewer), zeroed when the last reference goes.
 //! - [`Deframer`]: cuts frames out of a camera's byte stream, read by read, without
 //!   copying a frame's body even when it spans reads.
-//! - [`Hello`]: the first message of every relay connection (role and stream).
+//!
+//! How a connection opens (hello, status byte, ready) is a wire format of its own, in
+//! [`camproof_protocol::relay`].
 //!
 //! Pure and deterministic: time comes in as `now`; the socket driver,
 //! [`relay_net`](crate::relay_net), is a thin loop around this core, and the simulator and
@@ -272,69 +274,6 @@ impl Deframer {
     }
 }
 
-/// What a connection to the relay is: a camera publishing a stream or a viewer of one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Role {
-    /// Sends sealed frames of `stream_id` (role byte `0x01`).
-    Camera,
-    /// Receives sealed frames of `stream_id` (role byte `0x02`).
-    Viewer,
-}
-
-/// The first message on every relay connection, and the relay's answer to a viewer.
-///
-/// Ten bytes: `"CPRL"`, version `1`, role (`0x01` camera, `0x02` viewer), stream id
-/// (u32, big-endian). The relay answers a viewer with the same ten bytes once it is
-/// subscribed. See `docs/relay.md`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Hello {
-    /// Camera or viewer.
-    pub role: Role,
-    /// The stream published or watched.
-    pub stream_id: u32,
-}
-
-impl Hello {
-    /// Length of the encoded hello.
-    pub const LEN: usize = 10;
-    /// The magic bytes that open it.
-    pub const MAGIC: [u8; 4] = *b"CPRL";
-    /// The version this build speaks.
-    pub const VERSION: u8 = 1;
-
-    /// The ten bytes on the wire.
-    pub fn encode(&self) -> [u8; Hello::LEN] {
-        let mut out = [0u8; Hello::LEN];
-        out[..4].copy_from_slice(&Hello::MAGIC);
-        out[4] = Hello::VERSION;
-        out[5] = match self.role {
-            Role::Camera => 1,
-            Role::Viewer => 2,
-        };
-        out[6..].copy_from_slice(&self.stream_id.to_be_bytes());
-        out
-    }
-
-    /// Parses the ten bytes of a hello.
-    pub fn parse(buf: &[u8; Hello::LEN]) -> Result<Hello, RelayError> {
-        if buf[..4] != Hello::MAGIC {
-            return Err(RelayError::BadHello("magic bytes are not \"CPRL\""));
-        }
-        if buf[4] != Hello::VERSION {
-            return Err(RelayError::BadHello(
-                "unsupported version (this build speaks 1)",
-            ));
-        }
-        let role = match buf[5] {
-            1 => Role::Camera,
-            2 => Role::Viewer,
-            _ => return Err(RelayError::BadHello("role byte is neither 1 nor 2")),
-        };
-        let stream_id = u32::from_be_bytes([buf[6], buf[7], buf[8], buf[9]]);
-        Ok(Hello { role, stream_id })
-    }
-}
-
 /// Names one viewer subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ViewerId(u64);
@@ -349,9 +288,6 @@ pub enum RelayError {
     /// No such viewer.
     #[error("unknown viewer {0:?}")]
     UnknownViewer(ViewerId),
-    /// A connection's first message is not a valid hello.
-    #[error("bad relay hello: {0}")]
-    BadHello(&'static str),
 }
 
 /// Counters of one relay.
@@ -915,29 +851,5 @@ mod tests {
             &mut out,
         );
         assert!(matches!(err, Err(RelayError::Malformed(_))));
-    }
-
-    /// Hellos round-trip; anything else is refused with a reason.
-    #[test]
-    fn hello_round_trip_and_refusals() {
-        for role in [Role::Camera, Role::Viewer] {
-            let h = Hello {
-                role,
-                stream_id: 0xDEAD_BEEF,
-            };
-            assert_eq!(Hello::parse(&h.encode()), Ok(h));
-        }
-        let mut bad = Hello {
-            role: Role::Camera,
-            stream_id: 1,
-        }
-        .encode();
-        bad[5] = 3;
-        assert!(matches!(Hello::parse(&bad), Err(RelayError::BadHello(_))));
-        bad[0] = b'X';
-        assert!(Hello::parse(&bad)
-            .unwrap_err()
-            .to_string()
-            .contains("magic"));
     }
 }

@@ -2,7 +2,8 @@
 //! core.
 //!
 //! [`RelayNode`] accepts connections from any [`Net`] listener (tokio on real sockets,
-//! turmoil in the simulator: one code path), reads each connection's [`Hello`], then
+//! turmoil in the simulator: one code path), reads each connection's [`RelayHello`], answers
+//! [`ADMITTED`], then
 //! runs one task per connection:
 //!
 //! - a **camera** task reads up to 256 KiB at a time into page-aligned, pooled buffers, cuts
@@ -33,10 +34,14 @@ use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
-use crate::net::{Clock, Listener};
+use camproof_net::{Clock, Listener};
+use camproof_protocol::relay::{
+    RelayHello, RelayReady, RelayRole, RelayWireError, ADMITTED, HELLO_HEAD_LEN, MAX_TOKEN_LEN,
+};
+
 use crate::relay::{
-    wipe, zeroizing_bytes, Deframer, Hello, Relay, RelayConfig, RelayError, RelayStats, Role,
-    SealedFrame, ViewerId,
+    wipe, zeroizing_bytes, Deframer, Relay, RelayConfig, RelayError, RelayStats, SealedFrame,
+    ViewerId,
 };
 
 /// Bytes asked for by each socket read: never tokio's 8 KiB default copy buffer, and
@@ -65,7 +70,10 @@ pub enum RelayNetError {
     /// The socket failed.
     #[error("relay socket: {0}")]
     Io(#[from] io::Error),
-    /// The peer sent something the relay refuses (bad hello, malformed frame).
+    /// The peer's hello does not parse.
+    #[error("relay peer: {0}")]
+    Hello(#[from] RelayWireError),
+    /// The peer sent a frame the relay refuses.
     #[error("relay peer: {0}")]
     Peer(#[from] RelayError),
     /// A second camera tried to publish a stream that already has one.
@@ -303,34 +311,44 @@ impl<C: Clock> RelayNode<C> {
         }
     }
 
-    /// Serves one connection: reads its hello, then runs it as a camera or a viewer
+    /// Serves one connection: reads its hello (a bare node checks no grant: the token is
+    /// read and ignored), answers [`ADMITTED`], then runs it as a camera or a viewer
     /// until it closes (a viewer also when its stream's camera leaves).
     pub async fn handle_connection<S>(&self, mut stream: S) -> Result<(), RelayNetError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let mut hello = [0u8; Hello::LEN];
-        // Exactly ten bytes: frames that follow stay in the socket for the aligned reads.
-        stream.read_exact(&mut hello).await?;
-        let hello = match Hello::parse(&hello) {
+        let mut head = [0u8; HELLO_HEAD_LEN];
+        // Exactly the hello: frames that follow stay in the socket for the aligned reads.
+        stream.read_exact(&mut head).await?;
+        let head = match RelayHello::decode_head(&head) {
             Ok(h) => h,
             Err(e) => {
                 self.bump(|s| s.refused += 1);
                 return Err(e.into());
             }
         };
-        self.serve_admitted(stream, hello).await
+        let mut token = [0u8; MAX_TOKEN_LEN];
+        stream.read_exact(&mut token[..head.token_len]).await?;
+        stream.write_all(&[ADMITTED]).await?;
+        self.serve_admitted(stream, head.role, head.stream_id).await
     }
 
     /// Runs a connection whose hello was read (and, by a front such as the platform's
-    /// grant-checking relay service, admitted) as a camera or a viewer until it closes.
-    pub async fn serve_admitted<S>(&self, stream: S, hello: Hello) -> Result<(), RelayNetError>
+    /// grant-checking relay service, admitted) as a camera or a viewer of `stream_id`
+    /// until it closes.
+    pub async fn serve_admitted<S>(
+        &self,
+        stream: S,
+        role: RelayRole,
+        stream_id: u32,
+    ) -> Result<(), RelayNetError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let result = match hello.role {
-            Role::Camera => self.run_camera(stream, hello).await,
-            Role::Viewer => self.run_viewer(stream, hello).await,
+        let result = match role {
+            RelayRole::Camera => self.run_camera(stream, stream_id).await,
+            RelayRole::Viewer => self.run_viewer(stream, stream_id).await,
         };
         if matches!(
             result,
@@ -355,11 +373,10 @@ impl<C: Clock> RelayNode<C> {
         r
     }
 
-    async fn run_camera<S>(&self, mut stream: S, hello: Hello) -> Result<(), RelayNetError>
+    async fn run_camera<S>(&self, mut stream: S, id: u32) -> Result<(), RelayNetError>
     where
         S: AsyncRead + Unpin,
     {
-        let id = hello.stream_id;
         let busy = self.with_slot(id, |s| {
             let busy = s.has_camera;
             s.has_camera = true;
@@ -439,18 +456,17 @@ impl<C: Clock> RelayNode<C> {
         }
     }
 
-    async fn run_viewer<S>(&self, mut stream: S, hello: Hello) -> Result<(), RelayNetError>
+    async fn run_viewer<S>(&self, mut stream: S, id: u32) -> Result<(), RelayNetError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let id = hello.stream_id;
         let viewer = self.shared.relay.borrow_mut().subscribe(id);
         let signal = Rc::new(ViewerSignal::default());
         self.with_slot(id, |s| {
             s.viewers.insert(viewer, signal.clone());
         });
         self.bump(|s| s.viewers += 1);
-        let result = self.viewer_loop(&mut stream, hello, viewer, &signal).await;
+        let result = self.viewer_loop(&mut stream, id, viewer, &signal).await;
         self.with_slot(id, |s| {
             s.viewers.remove(&viewer);
         });
@@ -463,14 +479,18 @@ impl<C: Clock> RelayNode<C> {
     async fn viewer_loop<S>(
         &self,
         stream: &mut S,
-        hello: Hello,
+        id: u32,
         viewer: ViewerId,
         signal: &ViewerSignal,
     ) -> Result<(), RelayNetError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        stream.write_all(&hello.encode()).await?;
+        let ready = RelayReady {
+            role: RelayRole::Viewer,
+            stream_id: id,
+        };
+        stream.write_all(&ready.encode()).await?;
         stream.flush().await?;
         let max_age = self.shared.relay.borrow().config().max_age;
         let mut batch: Vec<Rc<SealedFrame>> = Vec::with_capacity(BATCH_FRAMES);
@@ -490,7 +510,7 @@ impl<C: Clock> RelayNode<C> {
                     .shared
                     .streams
                     .borrow()
-                    .get(&hello.stream_id)
+                    .get(&id)
                     .is_none_or(|s| s.ended);
                 if ended {
                     return Ok(());

@@ -2,12 +2,13 @@
 //! [`RelayNode`] socket driver, which fans sealed frames from one camera out to its
 //! viewers through the [`Relay`](crate::relay::Relay) core.
 //!
-//! A camera or viewer opens a TCP connection and sends a hello:
+//! A camera or viewer opens a TCP connection and sends a
+//! [`RelayHello`](camproof_protocol::relay::RelayHello):
 //! `role u8 (1 camera, 2 viewer) · stream_id u32 · token vec16`. The token is the one in
 //! its [`LiveViewGrant`](camproof_protocol::cdp::LiveViewGrant): `expires u64 (µs) ·
 //! HMAC-SHA256(relay key, context · role · stream · expires)`, issued by the region's
 //! signaling service, which shares the key with its relays. The relay answers one byte
-//! (0 admitted, 1 refused); a viewer then gets the node's ten-byte hello. After that the
+//! (0 admitted, 1 refused); a viewer then gets the node's ten-byte ready message. After that the
 //! relay only moves sealed frames as they are (each self-delimiting by its header):
 //! camera → relay → viewers. It reads each frame's authenticated header and nothing
 //! else; it holds no pairing secret. The simulator and `camproof serve` run this; the
@@ -24,42 +25,16 @@ use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zeroize::Zeroizing;
 
-use crate::net::{Clock, Listener, Net};
-use crate::relay::{Hello, RelayConfig, RelayStats, Role};
+use camproof_net::{Clock, Listener, Net};
+use camproof_protocol::relay::{RelayHello, RelayRole, ADMITTED, HELLO_HEAD_LEN, REFUSED};
+
+use crate::relay::{RelayConfig, RelayStats};
 use crate::relay_net::{RelayNetError, RelayNode};
 use crate::trace::Trace;
 
-/// Largest sealed frame a camera may send through the relay.
-pub const MAX_RELAY_FRAME: usize = 1 << 20;
 /// How long a grant admits its holder after it was issued.
 pub const GRANT_LIFETIME: Duration = Duration::from_secs(60);
 const GRANT_CONTEXT: &[u8] = b"camproof relay grant\0";
-
-/// Which side of a stream a connection is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum RelayRole {
-    /// Publishes the stream.
-    Camera,
-    /// Watches it.
-    Viewer,
-}
-
-impl RelayRole {
-    fn to_byte(self) -> u8 {
-        match self {
-            RelayRole::Camera => 1,
-            RelayRole::Viewer => 2,
-        }
-    }
-
-    fn from_byte(b: u8) -> Option<Self> {
-        match b {
-            1 => Some(RelayRole::Camera),
-            2 => Some(RelayRole::Viewer),
-            _ => None,
-        }
-    }
-}
 
 /// The secret a region's signaling service and relays share to issue and check grants.
 /// Zeroed on drop; never printed.
@@ -149,14 +124,6 @@ pub enum AdmissionError {
     StreamBusy,
 }
 
-/// Encodes a relay hello.
-pub fn encode_hello(role: RelayRole, stream_id: u32, token: &[u8]) -> Vec<u8> {
-    let mut out = vec![role.to_byte()];
-    out.put_u32(stream_id);
-    out.put_vec16(token);
-    out
-}
-
 /// What a relay host counted, beyond the core's [`RelayStats`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RelayServiceStats {
@@ -196,8 +163,9 @@ impl RelayServiceStats {
 /// One relay host: grant admission in front of the [`RelayNode`] that forwards frames
 /// (the same socket driver `camproof relay` runs and `camproof bench relay` measures).
 ///
-/// A connection opens with `role u8 · stream_id u32 · token vec16`; the relay answers
-/// one byte (0 admitted, 1 refused), echoes the node's ten-byte hello to a viewer, then
+/// A connection opens with a [`RelayHello`] (`role u8 · stream_id u32 · token vec16`); the
+/// relay answers one byte (0 admitted, 1 refused), sends a viewer the node's ten-byte
+/// [`RelayReady`](camproof_protocol::relay::RelayReady), then
 /// carries sealed frames as they are (self-delimiting by their header) both ways.
 pub struct RelayService<C: Clock> {
     name: String,
@@ -281,41 +249,30 @@ impl<C: Clock> RelayService<C> {
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
-        let mut head = [0u8; 7];
+        let mut head = [0u8; HELLO_HEAD_LEN];
         stream
             .read_exact(&mut head)
             .await
             .map_err(|_| AdmissionError::Malformed)?;
-        let role = RelayRole::from_byte(head[0]).ok_or(AdmissionError::Malformed)?;
-        let stream_id = u32::from_be_bytes([head[1], head[2], head[3], head[4]]);
-        let len = usize::from(u16::from_be_bytes([head[5], head[6]]));
-        if len > 256 {
-            return Err(AdmissionError::Malformed);
-        }
-        let mut token = vec![0u8; len];
+        let head = RelayHello::decode_head(&head).map_err(|_| AdmissionError::Malformed)?;
+        let (role, stream_id) = (head.role, head.stream_id);
+        let mut token = vec![0u8; head.token_len];
         stream
             .read_exact(&mut token)
             .await
             .map_err(|_| AdmissionError::Malformed)?;
         if let Err(e) = self.key.check(role, stream_id, &token, self.clock.now()) {
-            let _ = stream.write_all(&[1]).await;
+            let _ = stream.write_all(&[REFUSED]).await;
             return Err(e);
         }
-        if stream.write_all(&[0]).await.is_err() {
+        if stream.write_all(&[ADMITTED]).await.is_err() {
             return Ok(());
         }
-        let hello = Hello {
-            role: match role {
-                RelayRole::Camera => Role::Camera,
-                RelayRole::Viewer => Role::Viewer,
-            },
-            stream_id,
-        };
         match role {
             RelayRole::Camera => self.stats.borrow_mut().admitted_cameras += 1,
             RelayRole::Viewer => self.stats.borrow_mut().admitted_viewers += 1,
         }
-        match self.node.serve_admitted(stream, hello).await {
+        match self.node.serve_admitted(stream, role, stream_id).await {
             Ok(()) | Err(RelayNetError::Io(_)) => Ok(()),
             Err(RelayNetError::WrongStream { .. }) => Err(AdmissionError::WrongStream),
             Err(RelayNetError::StreamBusy(_)) => Err(AdmissionError::StreamBusy),

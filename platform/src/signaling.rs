@@ -32,11 +32,13 @@ use crate::accounts::{
     user_key_prefix, AccountError, Accounts, ErasureRecord, GeoPoint, LoginAttempt, LoginError,
     LoginSource, Region, UserId,
 };
-use crate::ota::{InstallResult, OtaService, RefusalCode};
+use crate::ota::{InstallResult, OtaService};
 use crate::registry::{Action, Caller, DeviceId, Registry};
-use crate::relay_service::{RelayKey, RelayRole};
+use crate::relay_service::RelayKey;
 use crate::store::Command;
 use camproof_protocol::ota::FirmwareVersion;
+use camproof_protocol::ota::RefusalCode;
+use camproof_protocol::relay::RelayRole;
 
 /// How long a device has to answer a command.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -707,7 +709,7 @@ pub const STORE_BATCH: usize = 512;
 /// half second, in order, as one batch per round (one log entry); a batch the store
 /// did not acknowledge goes back to the head of the outbox and is retried whole
 /// (puts and deletes are idempotent).
-pub async fn store_writer<N: crate::net::Net>(
+pub async fn store_writer<N: camproof_net::Net>(
     mut client: crate::store::StoreClient<N>,
     services: std::rc::Rc<std::cell::RefCell<RegionServices>>,
     home: Region,

@@ -5,12 +5,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use camproof_platform::net::{Clock, Net, SimClock, SimNet};
+use camproof_net::{Clock, Net, SimClock, SimNet};
 use camproof_platform::relay::RelayConfig;
-use camproof_platform::relay_service::{
-    encode_hello, RelayKey, RelayRole, RelayService, RelayServiceStats,
-};
+use camproof_platform::relay_service::{RelayKey, RelayService, RelayServiceStats};
 use camproof_platform::trace::Trace;
+use camproof_protocol::relay::{RelayHello, RelayReady, RelayRole};
 use camproof_protocol::video::{
     Codec, FrameOpener, FrameSealer, PairingSecret, VideoHeader, HEADER_LEN,
 };
@@ -32,7 +31,15 @@ async fn admit(
     token: &[u8],
 ) -> std::io::Result<(<SimNet as Net>::Stream, u8)> {
     let mut s = SimNet.connect("relay:7444").await?;
-    s.write_all(&encode_hello(role, stream, token)).await?;
+    s.write_all(
+        &RelayHello {
+            role,
+            stream_id: stream,
+            token,
+        }
+        .encode(),
+    )
+    .await?;
     let mut verdict = [9u8; 1];
     s.read_exact(&mut verdict).await?;
     Ok((s, verdict[0]))
@@ -71,10 +78,16 @@ fn relay_admits_grants_and_refuses_forgeries() {
         )
         .await?;
         assert_eq!(verdict, 0, "a valid viewer grant is admitted");
-        // The node's hello, then frames as they are.
-        let mut hello = [0u8; camproof_platform::relay::Hello::LEN];
-        s.read_exact(&mut hello).await?;
-        assert_eq!(&hello[..4], b"CPRL");
+        // The node's ready message, then frames as they are.
+        let mut ready = [0u8; RelayReady::LEN];
+        s.read_exact(&mut ready).await?;
+        assert_eq!(
+            RelayReady::decode(&ready),
+            Ok(RelayReady {
+                role: RelayRole::Viewer,
+                stream_id: STREAM
+            })
+        );
         let mut opener = FrameOpener::new(&viewer_pairing, STREAM, 1);
         for _ in 0..20 {
             let mut head = [0u8; HEADER_LEN];

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use camproof_net::{SystemClock, TokioNet};
 use camproof_platform::accounts::Region;
-use camproof_platform::net::{SystemClock, TokioNet};
 use camproof_platform::store::{
     Backend, BackendError, Command, DiskBackend, DiskFault, History, NodeId, OpId, Proposal,
     Replica, ReplicaConfig, Residency, StoreClient, StoreTypes,

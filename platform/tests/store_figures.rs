@@ -5,7 +5,7 @@ mod store_support;
 
 use std::time::Duration;
 
-use camproof_platform::net::SimNet;
+use camproof_net::SimNet;
 use camproof_platform::store::{PlantedBugs, Residency, StoreClient};
 use store_support::*;
 

@@ -5,8 +5,8 @@ mod store_support;
 
 use std::time::Duration;
 
+use camproof_net::SimNet;
 use camproof_platform::accounts::Region;
-use camproof_platform::net::SimNet;
 use camproof_platform::store::{
     check_no_acked_write_lost, check_one_leader_per_term, Command, PlantedBugs, Residency,
     StoreClient, StoreError, StoreEvent,

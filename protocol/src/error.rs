@@ -31,6 +31,9 @@ pub enum Error {
     /// A firmware image was refused.
     #[error("OTA: {0}")]
     Ota(#[from] crate::ota::OtaRefusal),
+    /// A relay hello or ready message was refused.
+    #[error("relay: {0}")]
+    Relay(#[from] crate::relay::RelayWireError),
     /// A firmware manifest could not be built.
     #[error("OTA manifest: {0}")]
     Manifest(#[from] crate::ota::ManifestError),

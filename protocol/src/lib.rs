@@ -9,6 +9,7 @@
 //! - [`cdp`]: CDP/1, the authenticated, encrypted camera-to-cloud protocol.
 //! - [`video`]: end-to-end sealed video frames the relay forwards but cannot read.
 //! - [`ota`]: signed firmware manifests with anti-rollback.
+//! - [`relay`]: how a connection to the video relay opens (hello, status, ready).
 //! - [`pki`]: certificates and a deterministic test PKI.
 #![deny(missing_docs)]
 
@@ -17,6 +18,7 @@ mod error;
 pub mod netip;
 pub mod ota;
 pub mod pki;
+pub mod relay;
 pub mod sig;
 pub mod time;
 pub mod video;

@@ -168,15 +168,6 @@ fn check_model(model: &str) -> Result<(), ManifestError> {
     Ok(())
 }
 
-/// Lower-case hex of `bytes`.
-fn hex(bytes: &[u8]) -> String {
-    use fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 /// What a firmware image claims to be; signed by the vendor inside a [`SignedManifest`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
@@ -252,7 +243,7 @@ impl Manifest {
         if magic != MANIFEST_MAGIC {
             return Err(DecodeError::InvalidValue {
                 field: "manifest magic",
-                reason: format!("{} is not \"CPFW\"", hex(&magic)),
+                reason: format!("{} is not \"CPFW\"", hex::encode(magic)),
             });
         }
         let format = r.u8("manifest format")?;
@@ -449,8 +440,8 @@ pub enum OtaRefusal {
     /// The image's SHA-256 differs from the manifest's.
     #[error(
         "image SHA-256 mismatch: the manifest declares {}, the image hashes to {}",
-        hex(.expected),
-        hex(.got)
+        hex::encode(.expected),
+        hex::encode(.got)
     )]
     HashMismatch {
         /// The digest the manifest declares.
@@ -620,6 +611,97 @@ impl ImageVerifier {
     }
 }
 
+/// Why a device refused an image, as it reports it (mirrors [`OtaRefusal`] without data). Its
+/// [`as_str`](RefusalCode::as_str) name is what a device puts in its install report..
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum RefusalCode {
+    /// The manifest could not be decoded.
+    Malformed,
+    /// The manifest was unsigned.
+    Unsigned,
+    /// The signature did not verify.
+    BadSignature,
+    /// The manifest's floor was above its version.
+    InconsistentVersions,
+    /// The image was for another model.
+    WrongModel,
+    /// The version was below the device's rollback floor.
+    Downgrade,
+    /// The version was already installed.
+    AlreadyInstalled,
+    /// The version was older than the installed one.
+    NotNewer,
+    /// The image's size differed from the manifest's.
+    SizeMismatch,
+    /// The image's SHA-256 differed from the manifest's.
+    HashMismatch,
+    /// Any other reason.
+    Other,
+}
+
+impl RefusalCode {
+    /// Every code, in order (for parsing and reports).
+    pub const ALL: [RefusalCode; 11] = [
+        RefusalCode::Malformed,
+        RefusalCode::Unsigned,
+        RefusalCode::BadSignature,
+        RefusalCode::InconsistentVersions,
+        RefusalCode::WrongModel,
+        RefusalCode::Downgrade,
+        RefusalCode::AlreadyInstalled,
+        RefusalCode::NotNewer,
+        RefusalCode::SizeMismatch,
+        RefusalCode::HashMismatch,
+        RefusalCode::Other,
+    ];
+
+    /// A stable snake_case name, used in records and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalCode::Malformed => "malformed",
+            RefusalCode::Unsigned => "unsigned",
+            RefusalCode::BadSignature => "bad_signature",
+            RefusalCode::InconsistentVersions => "inconsistent_versions",
+            RefusalCode::WrongModel => "wrong_model",
+            RefusalCode::Downgrade => "downgrade",
+            RefusalCode::AlreadyInstalled => "already_installed",
+            RefusalCode::NotNewer => "not_newer",
+            RefusalCode::SizeMismatch => "size_mismatch",
+            RefusalCode::HashMismatch => "hash_mismatch",
+            RefusalCode::Other => "other",
+        }
+    }
+
+    /// The code named `name` by [`as_str`](Self::as_str), if any.
+    pub fn parse(name: &str) -> Option<RefusalCode> {
+        RefusalCode::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+impl fmt::Display for RefusalCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&OtaRefusal> for RefusalCode {
+    fn from(r: &OtaRefusal) -> Self {
+        match r {
+            OtaRefusal::Malformed(_) => RefusalCode::Malformed,
+            OtaRefusal::Unsigned => RefusalCode::Unsigned,
+            OtaRefusal::BadSignature => RefusalCode::BadSignature,
+            OtaRefusal::InconsistentVersions { .. } => RefusalCode::InconsistentVersions,
+            OtaRefusal::WrongModel { .. } => RefusalCode::WrongModel,
+            OtaRefusal::Downgrade { .. } => RefusalCode::Downgrade,
+            OtaRefusal::AlreadyInstalled { .. } => RefusalCode::AlreadyInstalled,
+            OtaRefusal::NotNewer { .. } => RefusalCode::NotNewer,
+            OtaRefusal::SizeMismatch { .. } => RefusalCode::SizeMismatch,
+            OtaRefusal::HashMismatch { .. } => RefusalCode::HashMismatch,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -705,10 +787,10 @@ mod tests {
     #[test]
     fn kat_manifest_encoding() {
         let m = manifest(v(5, 5, 3), v(5, 0, 0));
-        assert_eq!(hex(&m.encode().unwrap()), KAT_MANIFEST);
+        assert_eq!(hex::encode(m.encode().unwrap()), KAT_MANIFEST);
         assert_eq!(Manifest::decode(&m.encode().unwrap()), Ok(m.clone()));
         let s = SignedManifest::with_signature(m, vec![0xAB, 0xCD]).unwrap();
-        assert_eq!(hex(&s.encode()), format!("{KAT_MANIFEST}0002abcd"));
+        assert_eq!(hex::encode(s.encode()), format!("{KAT_MANIFEST}0002abcd"));
     }
 
     /// OTA-SIG-01: the signed message is the domain prefix then the manifest encoding,
@@ -1008,7 +1090,7 @@ mod tests {
         );
         let text = err.to_string();
         assert!(text.contains("0bd19600e61e49de80a85bc499b74a74a73b91691d07316a04f94ff4ced92dc1"));
-        assert!(text.contains(&hex(&want_got)), "{text}");
+        assert!(text.contains(&hex::encode(want_got)), "{text}");
     }
 
     /// OTA-REF-01: every refusal reads as a sentence naming the evidence.

@@ -104,7 +104,7 @@ impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PublicKey::Rsa(k) => write!(f, "Rsa({} bits)", k.size() * 8),
-            PublicKey::Ed25519(k) => write!(f, "Ed25519({})", hex(&k.to_bytes()[..8])),
+            PublicKey::Ed25519(k) => write!(f, "Ed25519({})", hex::encode(&k.to_bytes()[..8])),
         }
     }
 }
@@ -928,11 +928,6 @@ fn derive_rsa_key(
         cache.put(&name, der.as_bytes());
     }
     Ok(key)
-}
-
-/// Lower-case hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

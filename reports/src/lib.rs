@@ -37,6 +37,7 @@ mod run_render;
 mod run_report;
 mod sign;
 mod svg;
+mod units;
 
 pub use html::render_html;
 pub use junit::render_junit;

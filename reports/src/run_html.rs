@@ -4,9 +4,9 @@
 use std::fmt::Write as _;
 
 use crate::html::esc;
-use crate::run_render::{bucket_label, ms, secs};
 use crate::run_report::{CheckStatus, RunReport, SweepReport, LATENCY_BUCKETS_US};
 use crate::svg::{bar_chart, time_chart, Marker, Series};
+use crate::units::{bucket_label, ms, secs};
 
 const STYLE: &str =
     "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;\

@@ -69,23 +69,17 @@ struct SignatureField {
     value: String,
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
+/// The bytes of lowercase hex (what `sign` writes); anything else is refused.
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+    if !s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
+    hex::decode(s).ok()
 }
 
 /// Short fingerprint of a public key: the first 16 hex digits of its SHA-256.
 pub fn fingerprint(key: &VerifyingKey) -> String {
-    hex(&Sha256::digest(key.as_bytes())[..8])
+    hex::encode(&Sha256::digest(key.as_bytes())[..8])
 }
 
 fn envelope(report: &str, key: &str, sig: &str) -> String {
@@ -102,8 +96,8 @@ pub fn sign_report(report: &Report, key: &SigningKey) -> Result<Vec<u8>, ReportE
     let sig = key.sign(&msg);
     Ok(envelope(
         &body,
-        &hex(key.verifying_key().as_bytes()),
-        &hex(&sig.to_bytes()),
+        &hex::encode(key.verifying_key().as_bytes()),
+        &hex::encode(sig.to_bytes()),
     )
     .into_bytes())
 }

@@ -25,16 +25,16 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use camproof_net::{Clock, Net, SimClock, SimNet};
 use camproof_platform::accounts::{Region, UserId};
-use camproof_platform::net::{Clock, Net, SimClock, SimNet};
 use camproof_platform::registry::{Action, Caller, DeviceId};
-use camproof_platform::relay_service::{encode_hello, RelayRole};
 use camproof_platform::signaling::{AppSession, RegionServices};
 use camproof_protocol::cdp::{
-    AppMessage, AppStatus, ClientConfig, ClientConnection, CommandKind, LiveViewGrant, SecretText,
-    ServerContext, MAX_FRAME_LEN,
+    peek_frame_type, whole_frames, AppMessage, AppStatus, ClientConfig, ClientConnection,
+    CommandKind, FrameSpan, FrameType, LiveViewGrant, SecretText, ServerContext, MAX_FRAME_LEN,
 };
 use camproof_protocol::pki::TestPki;
+use camproof_protocol::relay::{RelayHello, RelayRole};
 use camproof_protocol::Timestamp;
 use camproof_simulated_devices::camera::FleetStats;
 use camproof_simulated_devices::viewer::{AppClient, AppError, SignInState, ViewerStats};
@@ -1061,7 +1061,7 @@ async fn flood(plan: &Plan, vector: &str, rng: &mut ChaCha8Rng) -> Flood {
             let extra = rng.next_u32() % (u32::MAX - MAX_FRAME_LEN as u32);
             let len = MAX_FRAME_LEN as u32 + 1 + extra;
             let mut frame = len.to_be_bytes().to_vec();
-            frame.push(0x17);
+            frame.push(FrameType::Record.to_byte());
             frame.extend_from_slice(&[0u8; 64]);
             if stream.write_all(&frame).await.is_err() {
                 return Flood::Refused;
@@ -1104,7 +1104,14 @@ async fn flood(plan: &Plan, vector: &str, rng: &mut ChaCha8Rng) -> Flood {
             token.extend_from_slice(&mac);
             let stream_id = (1 << 31) | (rng.next_u32() % 4096);
             if stream
-                .write_all(&encode_hello(role, stream_id, &token))
+                .write_all(
+                    &RelayHello {
+                        role,
+                        stream_id,
+                        token: &token,
+                    }
+                    .encode(),
+                )
                 .await
                 .is_err()
             {
@@ -1138,7 +1145,7 @@ where
             if !feed {
                 // A server hello answers a replay only if the platform took it; an alert
                 // (then a close) refuses it.
-                return if buf.get(4) == Some(&0x15) {
+                return if peek_frame_type(&buf[..n]) == Some(FrameType::Alert.to_byte()) {
                     Flood::Refused
                 } else {
                     Flood::Accepted
@@ -1495,7 +1502,14 @@ async fn relay_hello(
         .ok()?
         .ok()?;
     stream
-        .write_all(&encode_hello(role, stream_id, &grant.token))
+        .write_all(
+            &RelayHello {
+                role,
+                stream_id,
+                token: &grant.token,
+            }
+            .encode(),
+        )
         .await
         .ok()?;
     Some(relay_answer(&mut stream, wait).await)
@@ -1602,58 +1616,27 @@ async fn replayer(plan: Plan, replay: Option<Rc<ReplayPlan>>, seed: u64) {
     }
 }
 
-/// One CDP/1 frame of a byte stream: where it starts and ends, and its type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FrameAt {
-    start: usize,
-    end: usize,
-    kind: u8,
-}
-
 /// The whole frames of `bytes`, in order; a frame cut off at the end is left out.
-fn frames_of(bytes: &[u8]) -> Vec<FrameAt> {
-    let mut out = Vec::new();
-    let mut at = 0usize;
-    while let (Some(len), Some(&kind)) = (bytes.get(at..at + 4), bytes.get(at + 4)) {
-        let mut be = [0u8; 4];
-        be.copy_from_slice(len);
-        let len = u32::from_be_bytes(be) as usize;
-        if len == 0 || len > MAX_FRAME_LEN || at + 4 + len > bytes.len() {
-            break;
-        }
-        out.push(FrameAt {
-            start: at,
-            end: at + 4 + len,
-            kind,
-        });
-        at += 4 + len;
-    }
-    out
+fn frames_of(bytes: &[u8]) -> Vec<FrameSpan> {
+    whole_frames(bytes).collect()
 }
-
-/// CDP/1 frame types the replayer reads.
-const HELLO: u8 = 0x01;
-const SERVER_HELLO: u8 = 0x02;
-const CLIENT_AUTH: u8 = 0x03;
-const RESUME_HELLO: u8 = 0x04;
-const RESUME_ACCEPT: u8 = 0x05;
-const APP_HELLO: u8 = 0x06;
-const ALERT: u8 = 0x15;
-const RECORD: u8 = 0x17;
 
 /// A record frame's key epoch (the first four bytes of its body).
-fn record_epoch(bytes: &[u8], f: &FrameAt) -> u32 {
-    bytes
-        .get(f.start + 5..f.start + 9)
+fn record_epoch(bytes: &[u8], f: &FrameSpan) -> u32 {
+    f.body(bytes)
+        .get(..4)
         .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// The kind of a recorded connection, by its first frame.
 fn flow_kind(flow: &RecordedFlow) -> &'static str {
-    match flow.first_frame_type() {
-        Some(HELLO) => "device-hello",
-        Some(RESUME_HELLO) => "device-resume",
-        Some(APP_HELLO) => "app-hello",
+    match flow
+        .first_frame_type()
+        .and_then(|k| FrameType::from_byte(k).ok())
+    {
+        Some(FrameType::ClientHello) => "device-hello",
+        Some(FrameType::ResumeHello) => "device-resume",
+        Some(FrameType::AppHello) => "app-hello",
         _ => "other",
     }
 }
@@ -1673,14 +1656,14 @@ const VARIANTS: [&str; 6] = [
 fn variant_bytes(
     variant: &str,
     client: &[u8],
-    frames: &[FrameAt],
+    frames: &[FrameSpan],
     rng: &mut ChaCha8Rng,
 ) -> Option<(Vec<u8>, bool)> {
     let whole = &client[..frames.last()?.end];
-    let records: Vec<&FrameAt> = frames.iter().filter(|f| f.kind == RECORD).collect();
+    let records: Vec<&FrameSpan> = frames.iter().filter(|f| f.is(FrameType::Record)).collect();
     let handshake_end = frames
         .iter()
-        .take_while(|f| f.kind != RECORD)
+        .take_while(|f| !f.is(FrameType::Record))
         .last()
         .map_or(0, |f| f.end);
     match variant {
@@ -1708,7 +1691,7 @@ fn variant_bytes(
             Some((client[..cut].to_vec(), true))
         }
         "after-rekey" => {
-            let later: Vec<&&FrameAt> = records
+            let later: Vec<&&FrameSpan> = records
                 .iter()
                 .filter(|f| record_epoch(client, f) > 0)
                 .collect();
@@ -1732,17 +1715,17 @@ fn classify(answer: &[u8], closed: bool, next: Option<u8>) -> &'static str {
     let frames = frames_of(answer);
     if frames
         .iter()
-        .any(|f| f.kind == RESUME_ACCEPT || f.kind == RECORD)
+        .any(|f| f.is(FrameType::ResumeAccept) || f.is(FrameType::Record))
     {
         return "accepted";
     }
-    match frames.first().map(|f| f.kind) {
+    match frames.first().map(|f| f.frame_type()) {
         None if closed => "refused-hello",
         None => "unanswered",
-        Some(SERVER_HELLO) => {
-            if closed || frames.iter().any(|f| f.kind == ALERT) {
-                match next {
-                    Some(CLIENT_AUTH) | None => "refused-finish",
+        Some(Some(FrameType::ServerHello)) => {
+            if closed || frames.iter().any(|f| f.is(FrameType::Alert)) {
+                match next.map(FrameType::from_byte) {
+                    Some(Ok(FrameType::ClientAuth)) | None => "refused-finish",
                     Some(_) => "refused-record",
                 }
             } else {
@@ -1825,7 +1808,7 @@ async fn replay_flow(plan: &Plan, replay: &ReplayPlan, flow: RecordedFlow, seed:
         .unwrap_or_else(|| flow.client.ip().to_string());
     let after_rekey = frames
         .iter()
-        .any(|f| f.kind == RECORD && record_epoch(&flow.to_server, f) > 0);
+        .any(|f| f.is(FrameType::Record) && record_epoch(&flow.to_server, f) > 0);
     {
         let mut stats = plan.stats.borrow_mut();
         count(&mut stats.replay.flows, kind);
@@ -1937,6 +1920,7 @@ fn note_replay(
 #[cfg(test)]
 mod replay_tests {
     use super::*;
+    use camproof_protocol::cdp::frame::encode_frame;
 
     #[test]
     fn sign_ins_count_outside_the_regions_gateway_outages() {
@@ -1972,10 +1956,9 @@ mod replay_tests {
         assert_eq!(counted_time(&spec, &attack), Duration::from_secs(90));
     }
 
-    fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
-        let mut out = ((body.len() + 1) as u32).to_be_bytes().to_vec();
-        out.push(kind);
-        out.extend_from_slice(body);
+    fn frame(kind: FrameType, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_frame(kind, body, &mut out);
         out
     }
 
@@ -1983,31 +1966,43 @@ mod replay_tests {
         let mut body = epoch.to_be_bytes().to_vec();
         body.extend_from_slice(&seq.to_be_bytes());
         body.extend_from_slice(&[0xAA; 20]);
-        frame(RECORD, &body)
+        frame(FrameType::Record, &body)
     }
 
     #[test]
     fn answers_are_classified_by_what_the_gateway_sent() {
-        let hello = frame(SERVER_HELLO, &[1; 40]);
-        let alert = frame(ALERT, &[7]);
-        assert_eq!(classify(&alert, true, Some(CLIENT_AUTH)), "refused-hello");
+        let hello = frame(FrameType::ServerHello, &[1; 40]);
+        let alert = frame(FrameType::Alert, &[7]);
+        assert_eq!(
+            classify(&alert, true, Some(FrameType::ClientAuth.to_byte())),
+            "refused-hello"
+        );
         assert_eq!(classify(&[], true, None), "refused-hello");
         assert_eq!(classify(&[], false, None), "unanswered");
         let mut hs = hello.clone();
         hs.extend_from_slice(&alert);
-        assert_eq!(classify(&hs, true, Some(CLIENT_AUTH)), "refused-finish");
-        assert_eq!(classify(&hs, true, Some(RECORD)), "refused-record");
+        assert_eq!(
+            classify(&hs, true, Some(FrameType::ClientAuth.to_byte())),
+            "refused-finish"
+        );
+        assert_eq!(
+            classify(&hs, true, Some(FrameType::Record.to_byte())),
+            "refused-record"
+        );
         assert_eq!(classify(&hello, false, None), "hello-answered");
-        let mut resumed = frame(RESUME_ACCEPT, &[2; 40]);
+        let mut resumed = frame(FrameType::ResumeAccept, &[2; 40]);
         resumed.extend_from_slice(&record(0, 0));
-        assert_eq!(classify(&resumed, true, Some(RECORD)), "accepted");
+        assert_eq!(
+            classify(&resumed, true, Some(FrameType::Record.to_byte())),
+            "accepted"
+        );
         // A cut-off answer is read as far as it goes.
         assert_eq!(classify(&hello[..10], true, None), "refused-hello");
     }
 
     #[test]
     fn variants_are_built_from_whole_frames() {
-        let mut client = frame(RESUME_HELLO, &[3; 30]);
+        let mut client = frame(FrameType::ResumeHello, &[3; 30]);
         let r0 = record(0, 0);
         let r1 = record(0, 1);
         let r2 = record(1, 0);
@@ -2040,7 +2035,7 @@ mod replay_tests {
             1
         );
         // Nothing after the hello: no reordering, truncation or rekey to replay.
-        let hello_only = frame(APP_HELLO, &[4; 30]);
+        let hello_only = frame(FrameType::AppHello, &[4; 30]);
         let f = frames_of(&hello_only);
         for name in ["reordered", "truncated", "after-rekey"] {
             assert!(variant_bytes(name, &hello_only, &f, &mut rng).is_none());

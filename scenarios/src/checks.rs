@@ -362,7 +362,8 @@ mod tests {
 
     #[test]
     fn a_rollout_is_complete_when_every_covered_camera_runs_the_release() {
-        use camproof_platform::ota::{RefusalCode, RolloutCounts};
+        use camproof_platform::ota::RolloutCounts;
+        use camproof_protocol::ota::RefusalCode;
         let ota = OtaSpec {
             version: "1.1.0".into(),
             percent: 100,

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use camproof_protocol::cdp::{FrameType, MAX_FRAME_LEN};
+use camproof_protocol::cdp::{split_frame, FrameHeads, FrameType, Split, FRAME_HEAD_LEN};
 use camproof_protocol::Timestamp;
 use tokio::io::ReadBuf;
 
@@ -28,10 +28,8 @@ pub const MIN_SESSION_AGE: Duration = Duration::from_secs(5);
 /// during a failover (the next gateways are down too) each replaced hello can keep a
 /// camera offline for up to a minute.
 pub const HELLO_BUDGET: u32 = 2;
-/// The frame length prefix, and where a record's header starts.
-const PREFIX: usize = 4;
 /// Length prefix, type byte, epoch (4) and sequence (8): where a record's ciphertext starts.
-const CIPHERTEXT_AT: usize = PREFIX + 1 + 12;
+const CIPHERTEXT_AT: usize = FRAME_HEAD_LEN + 12;
 
 /// How the attacker alters a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -322,10 +320,8 @@ pub struct Conn {
     gateway_ended: bool,
     /// Altered bytes the camera has read; its next frame says what it made of them.
     awaiting: Option<Variant>,
-    /// The camera's frames: bytes of the current frame still to come, and a partial
-    /// header.
-    up_left: usize,
-    up_header: Vec<u8>,
+    /// The camera's frames, followed head by head.
+    up: FrameHeads,
 }
 
 impl Conn {
@@ -346,8 +342,7 @@ impl Conn {
             held: None,
             gateway_ended: false,
             awaiting: None,
-            up_left: 0,
-            up_header: Vec::new(),
+            up: FrameHeads::new(),
         }
     }
 
@@ -408,31 +403,30 @@ impl Conn {
         }
         self.raw.extend_from_slice(data);
         let mut start = 0;
-        while self.raw.len() - start >= PREFIX {
-            let mut len = [0u8; PREFIX];
-            len.copy_from_slice(&self.raw[start..start + PREFIX]);
-            let len = u32::from_be_bytes(len) as usize;
-            if len == 0 || len > MAX_FRAME_LEN {
-                // Not CDP/1 as the attacker knows it: stop looking.
-                self.opaque = true;
-                self.release_held(path, now);
-                let rest = self.raw.split_off(start);
-                self.pass(&rest);
-                self.raw.clear();
-                return;
+        loop {
+            match split_frame(&self.raw, start) {
+                Split::Frame(f) => {
+                    let frame = self.raw[f.start..f.end].to_vec();
+                    start = f.end;
+                    self.on_frame(frame, path, now);
+                }
+                Split::Partial => break,
+                Split::Invalid { .. } => {
+                    // Not CDP/1 as the attacker knows it: stop looking.
+                    self.opaque = true;
+                    self.release_held(path, now);
+                    let rest = self.raw.split_off(start);
+                    self.pass(&rest);
+                    self.raw.clear();
+                    return;
+                }
             }
-            if self.raw.len() - start < PREFIX + len {
-                break;
-            }
-            let frame = self.raw[start..start + PREFIX + len].to_vec();
-            start += PREFIX + len;
-            self.on_frame(frame, path, now);
         }
         self.raw.drain(..start);
     }
 
     fn on_frame(&mut self, frame: Vec<u8>, path: &mut OnPath, now: Timestamp) {
-        let kind = frame[PREFIX];
+        let kind = frame[FRAME_HEAD_LEN - 1];
         let first = self.frames == 0;
         self.frames += 1;
         if first && (kind == hello_byte() || kind == resume_byte()) {
@@ -442,7 +436,7 @@ impl Conn {
             return self.pass(&frame);
         }
         let mut epoch = [0u8; 4];
-        epoch.copy_from_slice(&frame[PREFIX + 1..PREFIX + 5]);
+        epoch.copy_from_slice(&frame[FRAME_HEAD_LEN..FRAME_HEAD_LEN + 4]);
         let epoch = u32::from_be_bytes(epoch);
         if epoch > self.epoch {
             self.old_epoch_record = self.last_record.take().or(self.old_epoch_record.take());
@@ -545,28 +539,9 @@ impl Conn {
 
     /// Takes bytes the camera wrote; the first frame after altered bytes is the verdict.
     pub fn from_camera(&mut self, mut data: &[u8], path: &mut OnPath, now: Timestamp) {
-        while !data.is_empty() {
-            if self.up_left > 0 {
-                let n = self.up_left.min(data.len());
-                self.up_left -= n;
-                data = &data[n..];
-                continue;
-            }
-            let need = PREFIX + 1 - self.up_header.len();
-            let n = need.min(data.len());
-            self.up_header.extend_from_slice(&data[..n]);
-            data = &data[n..];
-            if self.up_header.len() < PREFIX + 1 {
-                return;
-            }
-            let mut len = [0u8; PREFIX];
-            len.copy_from_slice(&self.up_header[..PREFIX]);
-            let len = u32::from_be_bytes(len) as usize;
-            let kind = self.up_header[PREFIX];
-            self.up_header.clear();
-            self.up_left = len.saturating_sub(1);
+        while let Some(head) = self.up.next_head(&mut data) {
             if let Some(variant) = self.awaiting.take() {
-                let outcome = if kind == FrameType::Alert.to_byte() {
+                let outcome = if head.kind == FrameType::Alert.to_byte() {
                     Outcome::Refused
                 } else {
                     Outcome::Accepted
@@ -606,11 +581,11 @@ fn resume_byte() -> u8 {
 
 /// The frame cut to half its body, its length prefix rewritten to match.
 fn truncate(frame: &[u8]) -> Vec<u8> {
-    let body = &frame[PREFIX + 1..];
+    let body = &frame[FRAME_HEAD_LEN..];
     let keep = body.len() / 2;
-    let mut out = Vec::with_capacity(PREFIX + 1 + keep);
+    let mut out = Vec::with_capacity(FRAME_HEAD_LEN + keep);
     out.extend_from_slice(&((1 + keep) as u32).to_be_bytes());
-    out.push(frame[PREFIX]);
+    out.push(frame[FRAME_HEAD_LEN - 1]);
     out.extend_from_slice(&body[..keep]);
     out
 }
@@ -821,7 +796,7 @@ mod tests {
         let truncated = &seen[2].1[0];
         assert_eq!(
             truncated.len(),
-            PREFIX + 1 + (record(0, 7, 5).len() - PREFIX - 1) / 2
+            FRAME_HEAD_LEN + (record(0, 7, 5).len() - FRAME_HEAD_LEN) / 2
         );
         assert_eq!(
             seen[3].1.last(),

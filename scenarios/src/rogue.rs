@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use camproof_platform::net::{Clock, Net, SimClock, SimNet};
+use camproof_net::{Clock, Net, SimClock, SimNet};
 use camproof_protocol::cdp::{AppMessage, Event, ServerConfig, ServerConnection, ServerContext};
 use camproof_protocol::ota::{FirmwareVersion, Manifest, SignedManifest};
 use camproof_protocol::pki::{TestPki, TrustStore};

@@ -15,7 +15,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use camproof_platform::net::{Clock, Net, SimClock, SimNet};
+use camproof_net::{Clock, Net, SimClock, SimNet};
 use camproof_protocol::Timestamp;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -205,7 +205,7 @@ pub struct RoutedListener {
     router: Rc<SiteRouter>,
 }
 
-impl camproof_platform::net::Listener for RoutedListener {
+impl camproof_net::Listener for RoutedListener {
     type Stream = RoutedStream;
 
     async fn accept(&self) -> io::Result<(Self::Stream, std::net::SocketAddr)> {

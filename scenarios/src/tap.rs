@@ -218,7 +218,7 @@ impl RecordedFlow {
     /// The type byte of the client's first CDP/1 frame, once four length bytes and it
     /// were recorded.
     pub fn first_frame_type(&self) -> Option<u8> {
-        self.to_server.get(4).copied()
+        camproof_protocol::cdp::peek_frame_type(&self.to_server)
     }
 }
 

@@ -11,17 +11,16 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use camproof_platform::net::{Clock, Net};
-use camproof_platform::relay_service::{encode_hello, RelayRole};
+use camproof_net::{Clock, Net};
 use camproof_protocol::cdp::{
     AppMessage, ClientConfig, ClientConnection, CommandKind, Event, LiveViewGrant, SessionTicket,
 };
 use camproof_protocol::ota::{DeviceFirmware, FirmwareVersion, ImageVerifier, SignedManifest};
 use camproof_protocol::pki::DeviceCredentials;
+use camproof_protocol::relay::{RelayHello, RelayRole, MAX_RELAY_FRAME};
 use rsa::RsaPublicKey;
 
-use crate::netip_server::upgrade::{Policy, UpgradeOutcome, UpgradeReceiver};
-use crate::netip_server::NetipFlaws;
+use crate::netip_server::upgrade::{Policy, UpgradeFlaws, UpgradeOutcome, UpgradeReceiver};
 use camproof_protocol::video::{Codec, FrameSealer, PairingSecret};
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
@@ -580,10 +579,9 @@ impl Camera {
         Policy {
             vendor_key: self.config.vendor_key.as_ref(),
             firmware: &self.firmware,
-            flaws: NetipFlaws {
+            flaws: UpgradeFlaws {
                 accept_unsigned_upgrade: self.config.flaws.accept_unsigned_ota,
                 accept_downgrade: self.config.flaws.accept_downgrade_ota,
-                ..NetipFlaws::none()
             },
         }
     }
@@ -685,7 +683,7 @@ impl Camera {
 
     /// Why the reference policy refuses `signed` (for the report to the platform).
     fn refusal_code(&self, signed: Option<&SignedManifest>) -> &'static str {
-        use camproof_platform::ota::RefusalCode;
+        use camproof_protocol::ota::RefusalCode;
         let (Some(signed), Some(key)) = (signed, self.config.vendor_key.as_ref()) else {
             return RefusalCode::Malformed.as_str();
         };
@@ -748,11 +746,14 @@ async fn live_view<N: Net, C: Clock>(view: LiveView<N, C>) {
             .ok()?
             .ok()?;
         stream
-            .write_all(&encode_hello(
-                RelayRole::Camera,
-                grant.stream_id,
-                &grant.token,
-            ))
+            .write_all(
+                &RelayHello {
+                    role: RelayRole::Camera,
+                    stream_id: grant.stream_id,
+                    token: &grant.token,
+                }
+                .encode(),
+            )
             .await
             .ok()?;
         let mut admitted = [0u8; 1];
@@ -771,7 +772,7 @@ async fn live_view<N: Net, C: Clock>(view: LiveView<N, C>) {
             tick.tick().await;
             let keyframe = n % u64::from(config.gop.max(1)) == 0;
             let len = if keyframe { avg * 3 } else { avg };
-            let payload = vec![0u8; len.min(camproof_platform::relay_service::MAX_RELAY_FRAME / 2)];
+            let payload = vec![0u8; len.min(MAX_RELAY_FRAME / 2)];
             let now = camproof_protocol::Timestamp::from_micros(
                 clock.now().as_micros().saturating_add_signed(skew),
             );

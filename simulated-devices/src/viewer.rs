@@ -15,20 +15,20 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use camproof_platform::accounts::totp::TOTP_STEP_SECS;
-use camproof_platform::accounts::Totp;
-use camproof_platform::gateway::APP_IDLE_TIMEOUT;
-use camproof_platform::net::{Clock, Net};
-use camproof_platform::relay_service::{encode_hello, RelayRole, MAX_RELAY_FRAME};
+use camproof_net::{Clock, Net};
+use camproof_protocol::cdp::app::{TOTP_DIGITS, TOTP_STEP_SECS};
+use camproof_protocol::cdp::APP_IDLE_TIMEOUT;
 use camproof_protocol::cdp::{
     AppMessage, AppStatus, ClientConfig, ClientConnection, CommandKind, Event, LiveViewGrant,
     SecretText,
 };
+use camproof_protocol::relay::{RelayHello, RelayReady, RelayRole, MAX_RELAY_FRAME};
 use camproof_protocol::video::{FrameOpener, PairingSecret, VideoError, VideoHeader, HEADER_LEN};
 use camproof_protocol::Timestamp;
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use totp_rs::{Algorithm, TOTP};
 
 /// A viewer's account and habits.
 #[derive(Clone)]
@@ -347,13 +347,13 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> AppClient<S> {
                     let Some(secret) = totp_secret else {
                         return Err(RoundError::Login(status));
                     };
-                    let Ok(generator) = Totp::from_base32(secret.expose(), 6) else {
+                    let Some(generator) = authenticator(secret.expose()) else {
                         return Err(RoundError::Login(status));
                     };
                     state.wait_out_sent_code(clock).await;
                     let now = clock.now();
                     code_step = Some(now.as_secs() / TOTP_STEP_SECS);
-                    totp = SecretText::new(generator.code_at(now).as_str());
+                    totp = SecretText::new(generator.generate(now.as_secs()));
                 }
                 other => return Err(RoundError::Login(other)),
             }
@@ -632,7 +632,12 @@ impl Viewer {
         else {
             return false;
         };
-        let hello = encode_hello(RelayRole::Viewer, grant.stream_id, &grant.token);
+        let hello = RelayHello {
+            role: RelayRole::Viewer,
+            stream_id: grant.stream_id,
+            token: &grant.token,
+        }
+        .encode();
         if stream.write_all(&hello).await.is_err() {
             return false;
         }
@@ -640,10 +645,10 @@ impl Viewer {
         if stream.read_exact(&mut admitted).await.is_err() || admitted[0] != 0 {
             return false;
         }
-        // The relay's node then says hello (ten bytes) and sends sealed frames as they
-        // are, each as long as its header says.
-        let mut node_hello = [0u8; camproof_platform::relay::Hello::LEN];
-        if stream.read_exact(&mut node_hello).await.is_err() {
+        // The relay's node then says it is ready (ten bytes) and sends sealed frames as
+        // they are, each as long as its header says.
+        let mut ready = [0u8; RelayReady::LEN];
+        if stream.read_exact(&mut ready).await.is_err() {
             return false;
         }
         self.stats.borrow_mut().live_views += 1;
@@ -684,6 +689,16 @@ impl Viewer {
         self.stats.borrow_mut().frames_lost += lost;
         true
     }
+}
+
+/// The user's authenticator app: RFC 6238 (HMAC-SHA-1, [`TOTP_DIGITS`] digits,
+/// [`TOTP_STEP_SECS`] steps) over the base32 secret it was given at enrolment; `None` if
+/// the secret is not valid base32 or shorter than 128 bits.
+fn authenticator(secret_base32: &str) -> Option<TOTP> {
+    let secret = totp_rs::Secret::Encoded(secret_base32.to_ascii_uppercase())
+        .to_bytes()
+        .ok()?;
+    TOTP::new(Algorithm::SHA1, TOTP_DIGITS, 1, TOTP_STEP_SECS, secret).ok()
 }
 
 fn reason(e: &VideoError) -> String {

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use camproof_platform::net::{Clock, Net, SimClock, SimNet};
+use camproof_net::{Clock, Net, SimClock, SimNet};
 use camproof_protocol::cdp::{
     AppMessage, ClientConfig, Event, ServerConfig, ServerConnection, ServerContext,
 };

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use camproof_platform::net::{Clock, Net};
+use camproof_net::{Clock, Net};
 use camproof_protocol::cdp::frame::{Frame, FrameDecoder, FrameType, MAX_FRAME_LEN};
 use camproof_protocol::cdp::{
     AlertCode, AppMessage, CdpError, CommandKind, Event, ServerConfig, ServerConnection,
@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{Gateway, Harness, ACCEPT_TIMEOUT, GATEWAY_NAME, HANDSHAKE_TIMEOUT, REACT_TIMEOUT};
 use crate::checks::{check_record_nonces, NonceReport};
-use crate::outcome::{hex, hex_prefix, Finding, Verdicted};
+use crate::outcome::{hex_prefix, Finding, Verdicted};
 use crate::profiles::REVOKED_SERVER_INDEX;
 
 /// A platform certificate the DUT must refuse.
@@ -260,7 +260,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Platform<S> {
 /// `ticket_id` of a ResumeHello body.
 fn ticket_id(f: &Frame) -> Option<String> {
     (f.kind == FrameType::ResumeHello)
-        .then(|| f.body.get(2..18).map(hex))
+        .then(|| f.body.get(2..18).map(hex::encode))
         .flatten()
 }
 

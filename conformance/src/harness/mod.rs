@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use camproof_platform::net::{Clock, Listener, Net};
+use camproof_net::{Clock, Listener, Net};
 use camproof_protocol::cdp::{ServerConfig, ServerContext};
 use camproof_protocol::pki::TestPki;
 use camproof_protocol::Timestamp;

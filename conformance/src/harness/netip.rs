@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use camproof_platform::net::{Clock, Net};
+use camproof_net::{Clock, Net};
 use camproof_protocol::netip::{
     decode_json, LoginRequest, MessageId, NamedRequest, Packet, PacketDecoder, Request, SessionId,
     UpgradeChunk, UpgradeStartRequest,

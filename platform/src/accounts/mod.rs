@@ -483,7 +483,7 @@ fn username_digest(normalized: &str) -> String {
     let mut h = Sha256::new();
     h.update(b"camproof accounts username v1\0");
     h.update(normalized.as_bytes());
-    hex(&h.finalize())
+    hex::encode(h.finalize())
 }
 
 fn token_digest(token: &str) -> [u8; 32] {
@@ -491,10 +491,6 @@ fn token_digest(token: &str) -> [u8; 32] {
     h.update(b"camproof accounts session v1\0");
     h.update(token.as_bytes());
     h.finalize().into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn push_bounded<T>(queue: &mut VecDeque<T>, item: T, limit: usize) {
@@ -650,7 +646,7 @@ impl Accounts {
             .map_err(|e| RegistrationError::Hashing(e.to_string()))?;
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
-        let user_id = UserId(hex(&id));
+        let user_id = UserId(hex::encode(id));
         self.by_username.insert(username.clone(), user_id.clone());
         self.directory.insert(digest.clone(), self.region);
         self.accounts.insert(
@@ -1103,7 +1099,7 @@ impl Accounts {
         );
         for (digest, s) in self.sessions.iter().filter(|(_, s)| s.user_id == *user) {
             out.insert(
-                format!("{p}session/{}", hex(digest)),
+                format!("{p}session/{}", hex::encode(digest)),
                 json(&SessionSummary {
                     created_at: s.created_at,
                     expires_at: s.expires_at,
@@ -1129,7 +1125,7 @@ impl Accounts {
     ) -> Session {
         let mut raw = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(raw.as_mut());
-        let token = SessionToken(Zeroizing::new(hex(raw.as_ref())));
+        let token = SessionToken(Zeroizing::new(hex::encode(raw.as_ref())));
         let expires_at = now.saturating_add(self.config.session_ttl);
         self.sessions.insert(
             token_digest(token.expose()),

@@ -3,17 +3,12 @@
 
 use std::fmt;
 
+use camproof_protocol::cdp::app::{TOTP_DIGITS, TOTP_STEP_SECS};
 use camproof_protocol::time::Timestamp;
 use rand_core::CryptoRngCore;
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
 use zeroize::Zeroizing;
-
-/// Length of a TOTP time step in seconds (RFC 6238's recommended value).
-pub const TOTP_STEP_SECS: u64 = 30;
-
-/// Digits in the codes users type (what authenticator apps show by default).
-pub const TOTP_DIGITS: usize = 6;
 
 /// Bytes of a freshly generated secret (160 bits, as RFC 4226 recommends).
 pub const TOTP_SECRET_BYTES: usize = 20;

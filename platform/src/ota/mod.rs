@@ -59,8 +59,8 @@ use thiserror::Error;
 pub use catalog::{ChunkError, OtaCatalog, PublishError, Release, TrustError};
 pub use records::{Keyspace, RecordError};
 pub use rollout::{
-    eligibility_bucket, is_eligible, HaltAlert, HaltReason, InstallResult, RefusalCode,
-    RolloutCounts, RolloutId, RolloutState, RolloutStatus, BUCKETS,
+    eligibility_bucket, is_eligible, HaltAlert, HaltReason, InstallResult, RolloutCounts,
+    RolloutId, RolloutState, RolloutStatus, BUCKETS,
 };
 
 use catalog::valid_model;

@@ -24,10 +24,12 @@ use camproof_protocol::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use camproof_protocol::ota::RefusalCode;
+
 use super::catalog::{PublishError, Release};
 use super::rollout::{
-    DeviceProgress, DeviceReport, HaltAlert, HaltReason, InstallResult, RefusalCode, Rollout,
-    RolloutId, RolloutState,
+    DeviceProgress, DeviceReport, HaltAlert, HaltReason, InstallResult, Rollout, RolloutId,
+    RolloutState,
 };
 use super::{ConfigError, OtaConfig, OtaService};
 

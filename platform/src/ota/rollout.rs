@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use camproof_protocol::ota::{FirmwareVersion, OtaRefusal};
+use camproof_protocol::ota::{FirmwareVersion, RefusalCode};
 use camproof_protocol::time::Timestamp;
 use sha2::{Digest, Sha256};
 
@@ -47,97 +47,6 @@ pub fn eligibility_bucket(rollout: RolloutId, device_id: &str) -> u16 {
 /// Whether `device_id` is in `rollout` at `percent` (values above 100 count as 100).
 pub fn is_eligible(rollout: RolloutId, device_id: &str, percent: u8) -> bool {
     u32::from(eligibility_bucket(rollout, device_id)) < u32::from(percent.min(100)) * 100
-}
-
-/// Why a device refused an image, as it reports it (mirrors [`OtaRefusal`] without data).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[non_exhaustive]
-pub enum RefusalCode {
-    /// The manifest could not be decoded.
-    Malformed,
-    /// The manifest was unsigned.
-    Unsigned,
-    /// The signature did not verify.
-    BadSignature,
-    /// The manifest's floor was above its version.
-    InconsistentVersions,
-    /// The image was for another model.
-    WrongModel,
-    /// The version was below the device's rollback floor.
-    Downgrade,
-    /// The version was already installed.
-    AlreadyInstalled,
-    /// The version was older than the installed one.
-    NotNewer,
-    /// The image's size differed from the manifest's.
-    SizeMismatch,
-    /// The image's SHA-256 differed from the manifest's.
-    HashMismatch,
-    /// Any other reason.
-    Other,
-}
-
-impl RefusalCode {
-    /// Every code, in order (for parsing and reports).
-    pub const ALL: [RefusalCode; 11] = [
-        RefusalCode::Malformed,
-        RefusalCode::Unsigned,
-        RefusalCode::BadSignature,
-        RefusalCode::InconsistentVersions,
-        RefusalCode::WrongModel,
-        RefusalCode::Downgrade,
-        RefusalCode::AlreadyInstalled,
-        RefusalCode::NotNewer,
-        RefusalCode::SizeMismatch,
-        RefusalCode::HashMismatch,
-        RefusalCode::Other,
-    ];
-
-    /// A stable snake_case name, used in records and reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RefusalCode::Malformed => "malformed",
-            RefusalCode::Unsigned => "unsigned",
-            RefusalCode::BadSignature => "bad_signature",
-            RefusalCode::InconsistentVersions => "inconsistent_versions",
-            RefusalCode::WrongModel => "wrong_model",
-            RefusalCode::Downgrade => "downgrade",
-            RefusalCode::AlreadyInstalled => "already_installed",
-            RefusalCode::NotNewer => "not_newer",
-            RefusalCode::SizeMismatch => "size_mismatch",
-            RefusalCode::HashMismatch => "hash_mismatch",
-            RefusalCode::Other => "other",
-        }
-    }
-
-    /// The code named `name` by [`as_str`](Self::as_str), if any.
-    pub fn parse(name: &str) -> Option<RefusalCode> {
-        RefusalCode::ALL.into_iter().find(|c| c.as_str() == name)
-    }
-}
-
-impl fmt::Display for RefusalCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl From<&OtaRefusal> for RefusalCode {
-    fn from(r: &OtaRefusal) -> Self {
-        match r {
-            OtaRefusal::Malformed(_) => RefusalCode::Malformed,
-            OtaRefusal::Unsigned => RefusalCode::Unsigned,
-            OtaRefusal::BadSignature => RefusalCode::BadSignature,
-            OtaRefusal::InconsistentVersions { .. } => RefusalCode::InconsistentVersions,
-            OtaRefusal::WrongModel { .. } => RefusalCode::WrongModel,
-            OtaRefusal::Downgrade { .. } => RefusalCode::Downgrade,
-            OtaRefusal::AlreadyInstalled { .. } => RefusalCode::AlreadyInstalled,
-            OtaRefusal::NotNewer { .. } => RefusalCode::NotNewer,
-            OtaRefusal::SizeMismatch { .. } => RefusalCode::SizeMismatch,
-            OtaRefusal::HashMismatch { .. } => RefusalCode::HashMismatch,
-            _ => RefusalCode::Other,
-        }
-    }
 }
 
 /// What a device reports after an offer.

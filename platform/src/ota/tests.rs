@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use camproof_protocol::ota::{DeviceFirmware, ImageVerifier, Manifest, OtaRefusal};
+use camproof_protocol::ota::{DeviceFirmware, ImageVerifier, Manifest, OtaRefusal, RefusalCode};
 use camproof_protocol::pki::{PkiOptions, PublicKey, TestPki};
 use proptest::prelude::*;
 use rand_chacha::ChaCha8Rng;

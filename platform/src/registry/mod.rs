@@ -796,7 +796,7 @@ impl Registry {
         let id = loop {
             let mut raw = [0u8; 16];
             rng.fill_bytes(&mut raw);
-            let id = DeviceId(hex(&raw));
+            let id = DeviceId(hex::encode(raw));
             if !self.devices.contains_key(&id) {
                 break id;
             }
@@ -845,7 +845,7 @@ impl Registry {
         }
         let mut raw = Zeroizing::new([0u8; 16]);
         rng.fill_bytes(raw.as_mut());
-        let text = Zeroizing::new(hex(raw.as_ref()));
+        let text = Zeroizing::new(hex::encode(raw.as_ref()));
         let digest = secret_digest(b"camproof/registry/pairing", &text);
         let expires_at = now.saturating_add(self.config.pairing_ttl);
         self.pairings.insert(
@@ -990,7 +990,7 @@ impl Registry {
         }
         let mut raw = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(raw.as_mut());
-        let text = Zeroizing::new(hex(raw.as_ref()));
+        let text = Zeroizing::new(hex::encode(raw.as_ref()));
         let digest = secret_digest(b"camproof/registry/authz", &text);
         let expires_at = now.saturating_add(self.config.code_ttl);
         self.codes.insert(
@@ -1476,16 +1476,6 @@ fn secret_digest(domain: &[u8], secret: &str) -> Digest32 {
     h.update([0u8]);
     h.update(secret.as_bytes());
     h.finalize().into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    s
 }
 
 fn json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {

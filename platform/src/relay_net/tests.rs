@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use super::*;
-use crate::net::{SimClock, SystemClock};
+use camproof_net::{SimClock, SystemClock};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -69,25 +69,39 @@ async fn viewer(addr: &str, id: u32, rcvbuf: Option<u32>) -> TcpStream {
         .connect(addr.parse().expect("addr"))
         .await
         .expect("connect");
-    let hello = Hello {
-        role: Role::Viewer,
-        stream_id: id,
-    };
-    s.write_all(&hello.encode()).await.expect("hello");
-    let mut ack = [0u8; Hello::LEN];
-    s.read_exact(&mut ack).await.expect("ack");
-    assert_eq!(Hello::parse(&ack), Ok(hello));
+    s.write_all(&hello(RelayRole::Viewer, id))
+        .await
+        .expect("hello");
+    assert_eq!(s.read_u8().await.expect("status"), ADMITTED);
+    let mut ready = [0u8; RelayReady::LEN];
+    s.read_exact(&mut ready).await.expect("ready");
+    assert_eq!(
+        RelayReady::decode(&ready),
+        Ok(RelayReady {
+            role: RelayRole::Viewer,
+            stream_id: id
+        })
+    );
     s
 }
 
 async fn camera(addr: &str, id: u32) -> TcpStream {
     let mut s = TcpStream::connect(addr).await.expect("connect");
-    let hello = Hello {
-        role: Role::Camera,
-        stream_id: id,
-    };
-    s.write_all(&hello.encode()).await.expect("hello");
+    s.write_all(&hello(RelayRole::Camera, id))
+        .await
+        .expect("hello");
+    assert_eq!(s.read_u8().await.expect("status"), ADMITTED);
     s
+}
+
+/// A bare relay's hello: no grant.
+fn hello(role: RelayRole, stream_id: u32) -> Vec<u8> {
+    RelayHello {
+        role,
+        stream_id,
+        token: &[],
+    }
+    .encode()
 }
 
 /// Reads sealed frames until EOF; returns their bytes.
@@ -276,13 +290,10 @@ fn runs_in_the_simulator() {
     let expected = sent.clone();
     sim.client("viewer", async move {
         let mut s = turmoil::net::TcpStream::connect("relay:7000").await?;
-        let hello = Hello {
-            role: Role::Viewer,
-            stream_id: 5,
-        };
-        s.write_all(&hello.encode()).await?;
-        let mut ack = [0u8; Hello::LEN];
-        s.read_exact(&mut ack).await?;
+        s.write_all(&hello(RelayRole::Viewer, 5)).await?;
+        assert_eq!(s.read_u8().await?, ADMITTED);
+        let mut ready = [0u8; RelayReady::LEN];
+        s.read_exact(&mut ready).await?;
         let got = read_frames(&mut s).await;
         assert_eq!(got, expected);
         Ok(())
@@ -290,11 +301,8 @@ fn runs_in_the_simulator() {
     sim.client("camera", async move {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let mut s = turmoil::net::TcpStream::connect("relay:7000").await?;
-        let hello = Hello {
-            role: Role::Camera,
-            stream_id: 5,
-        };
-        s.write_all(&hello.encode()).await?;
+        s.write_all(&hello(RelayRole::Camera, 5)).await?;
+        assert_eq!(s.read_u8().await?, ADMITTED);
         for f in &sent {
             s.write_all(f).await?;
         }

@@ -26,40 +26,7 @@ use std::rc::Rc;
 use openraft::{BasicNode, Entry, LogId, SnapshotMeta, Vote};
 use serde::{Deserialize, Serialize};
 
-use super::types::{NodeId, StoreTypes};
-
-/// What a backend failed to do.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum BackendError {
-    /// No space left (injected through [`DiskFault`], or `ENOSPC` from the OS).
-    #[error("disk full writing {path}")]
-    DiskFull {
-        /// The file (or `memory`) being written.
-        path: String,
-    },
-    /// Any other I/O error.
-    #[error("I/O error on {path}: {reason}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The OS error.
-        reason: String,
-    },
-    /// The file holds bytes that are not what this backend wrote (not a torn tail).
-    #[error("corrupt {path} at byte {offset}: {reason}")]
-    Corrupt {
-        /// The file.
-        path: String,
-        /// Byte offset of the bad record.
-        offset: u64,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A record could not be encoded.
-    #[error("cannot encode a record: {0}")]
-    Encode(String),
-}
+use super::types::{BackendError, NodeId, StoreTypes};
 
 /// A switch that makes a backend's writes fail with [`BackendError::DiskFull`].
 ///

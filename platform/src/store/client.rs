@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::types::{check_key, Command, Keyspace, OpId, Residency, StoreError, WriteAck};
 use super::wire::{read_frame, write_frame, ClientReply, ClientRequest, Request, Response};
 use crate::accounts::Region;
-use crate::net::Net;
+use camproof_net::Net;
 
 /// How hard a client tries before giving up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,7 @@
 //! ```no_run
 //! use std::collections::BTreeMap;
 //! use camproof_platform::accounts::Region;
-//! use camproof_platform::net::{SimClock, SimNet};
+//! use camproof_net::{SimClock, SimNet};
 //! use camproof_platform::store::*;
 //!
 //! # async fn example() -> Result<(), StoreError> {
@@ -46,8 +46,7 @@ mod types;
 mod wire;
 
 pub use backend::{
-    Backend, BackendError, DiskBackend, DiskFault, MemBackend, Recovered, StoredSnapshot,
-    MAX_RECORD,
+    Backend, DiskBackend, DiskFault, MemBackend, Recovered, StoredSnapshot, MAX_RECORD,
 };
 pub use client::{ClientPolicy, StoreClient};
 pub use data_checks::{check_erased, check_residency, DataViolation};
@@ -56,7 +55,7 @@ pub use history::{
 };
 pub use replica::{PlantedBugs, Replica, ReplicaConfig, StoreTiming};
 pub use types::{
-    value_hash, Applied, Command, Keyspace, NodeId, OpId, Proposal, Residency, StoreError,
-    StoreTypes, WriteAck, MAX_KEY_LEN,
+    value_hash, Applied, BackendError, Command, Keyspace, NodeId, OpId, Proposal, Residency,
+    StoreError, StoreTypes, WriteAck, MAX_KEY_LEN,
 };
 pub use wire::MAX_FRAME;

@@ -22,8 +22,9 @@ use openraft::{
 };
 use tokio::sync::{watch, Notify};
 
-use super::backend::{Backend, BackendError, StoredSnapshot};
+use super::backend::{Backend, StoredSnapshot};
 use super::history::{History, StoreEvent};
+use super::types::BackendError;
 use super::types::{Applied, Command, Keyspace, NodeId, StoreTypes};
 
 /// Reads the time for history events (the injected `Clock`, type-erased).

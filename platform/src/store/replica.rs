@@ -15,10 +15,11 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use tokio::task::JoinHandle;
 
-use super::backend::{Backend, BackendError, DiskBackend, DiskFault, MemBackend};
+use super::backend::{Backend, DiskBackend, DiskFault, MemBackend};
 use super::history::{History, StoreEvent};
 use super::raft_store::Store;
 use super::runtime;
+use super::types::BackendError;
 use super::types::{
     Command, Keyspace, NodeId, OpId, Proposal, Residency, StoreError, StoreTypes, WriteAck,
 };
@@ -26,7 +27,7 @@ use super::wire::{
     read_frame, write_frame, ClientReply, ClientRequest, PeerNet, Request, Response,
 };
 use crate::accounts::Region;
-use crate::net::{Clock, Listener, Net};
+use camproof_net::{Clock, Listener, Net};
 
 /// Timing of the replication protocol. Defaults suit zones of one city (a few ms apart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

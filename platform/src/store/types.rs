@@ -7,7 +7,6 @@ use openraft::{BasicNode, Entry};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::backend::BackendError;
 use crate::accounts::Region;
 
 /// A replica's id inside its region's group (1, 2, 3: one per zone).
@@ -262,3 +261,36 @@ pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
 
 /// The longest key the store accepts.
 pub const MAX_KEY_LEN: usize = 1024;
+
+/// What a backend failed to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// No space left (injected through [`DiskFault`](super::DiskFault), or `ENOSPC` from the OS).
+    #[error("disk full writing {path}")]
+    DiskFull {
+        /// The file (or `memory`) being written.
+        path: String,
+    },
+    /// Any other I/O error.
+    #[error("I/O error on {path}: {reason}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        reason: String,
+    },
+    /// The file holds bytes that are not what this backend wrote (not a torn tail).
+    #[error("corrupt {path} at byte {offset}: {reason}")]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// Byte offset of the bad record.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A record could not be encoded.
+    #[error("cannot encode a record: {0}")]
+    Encode(String),
+}

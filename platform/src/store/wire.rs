@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::types::{Command, Keyspace, NodeId, OpId, Residency, StoreError, StoreTypes, WriteAck};
-use crate::net::Net;
+use camproof_net::Net;
 
 /// The largest frame accepted (bounds allocation before reading).
 pub const MAX_FRAME: usize = 16 << 20;

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use camproof_net::{SimClock, SimNet};
 use camproof_platform::accounts::Region;
-use camproof_platform::net::{SimClock, SimNet};
 use camproof_platform::store::{
     DiskFault, History, MemBackend, NodeId, PlantedBugs, Replica, ReplicaConfig, Residency,
     StoreClient, StoreError, StoreEvent, WriteAck,

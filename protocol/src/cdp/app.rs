@@ -6,8 +6,22 @@
 //! speak the same record layer after an `AppHello`: sign in, list devices, get an
 //! authorization code, send a signaling command.
 
+use std::time::Duration;
+
 use crate::wire::{DecodeError, Reader, Writer};
 use crate::Timestamp;
+
+/// How long a platform keeps an app session that sends nothing: several of an app's
+/// keepalives, and longer than a person waits for a fresh one-time code (one 30 s step).
+/// Apps send a keepalive well within it.
+pub const APP_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Length of the time step of the one-time codes in [`AppMessage::Login`], in seconds
+/// (RFC 6238's recommended value): platform and app must agree on it.
+pub const TOTP_STEP_SECS: u64 = 30;
+
+/// Digits in the one-time codes users type (what authenticator apps show by default).
+pub const TOTP_DIGITS: usize = 6;
 
 /// Longest endpoint name in an [`AppMessage::Assign`].
 pub const MAX_ENDPOINT_LEN: usize = 255;

@@ -1,4 +1,9 @@
 //! CDP/1 framing: `length (u32 BE) | type (u8) | body`, with a hard size limit.
+//!
+//! A peer decodes frames with [`FrameDecoder`]. An observer of someone else's stream (a
+//! wire tap, an on-path or replaying attacker) splits it in place with [`split_frame`],
+//! [`whole_frames`] and [`FrameHeads`]: frames come back as they were on the wire, type
+//! byte unchecked, nothing copied or decrypted.
 
 use crate::cdp::{CdpError, InvalidMessage};
 use crate::wire::Writer;
@@ -168,6 +173,179 @@ impl FrameDecoder {
     }
 }
 
+/// Length of a frame's head: the length prefix and the type byte.
+pub const FRAME_HEAD_LEN: usize = LENGTH_PREFIX + 1;
+
+/// Where one whole CDP/1 frame lies in a byte buffer: `buf[start..end]` is the frame as
+/// it was on the wire (length prefix, type byte, body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameSpan {
+    /// Offset of its length prefix.
+    pub start: usize,
+    /// Offset just past its body.
+    pub end: usize,
+    /// Its type byte as sent (not checked against [`FrameType`]).
+    pub kind: u8,
+}
+
+impl FrameSpan {
+    /// Its frame type, if the type byte is one CDP/1 defines.
+    pub fn frame_type(&self) -> Option<FrameType> {
+        FrameType::from_byte(self.kind).ok()
+    }
+
+    /// Whether it is a frame of type `kind`.
+    pub fn is(&self, kind: FrameType) -> bool {
+        self.kind == kind.to_byte()
+    }
+
+    /// Its body (the bytes after the type byte) in `buf`, the buffer it was split from;
+    /// empty if `buf` is too short to hold it.
+    pub fn body<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        buf.get(self.start + FRAME_HEAD_LEN..self.end)
+            .unwrap_or_default()
+    }
+}
+
+/// What the bytes at an offset of a buffer hold, by [`split_frame`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// A whole frame.
+    Frame(FrameSpan),
+    /// The start of a frame (or nothing): more bytes are needed.
+    Partial,
+    /// A length field CDP/1 does not allow (zero, or over [`MAX_FRAME_LEN`]): what follows
+    /// is not CDP/1.
+    Invalid {
+        /// The length field read.
+        len: usize,
+    },
+}
+
+/// Looks at the frame that starts at `start` of `buf`, without copying or decrypting it.
+///
+/// Sans-IO and lenient, for observers of a stream (a tap, an on-path attacker): the
+/// length field is checked against [`MAX_FRAME_LEN`] as soon as its four bytes are there;
+/// the type byte is reported as sent. A peer uses [`FrameDecoder`] instead.
+pub fn split_frame(buf: &[u8], start: usize) -> Split {
+    let Some(prefix) = buf.get(start..).and_then(|b| b.get(..LENGTH_PREFIX)) else {
+        return Split::Partial;
+    };
+    let mut len_bytes = [0u8; LENGTH_PREFIX];
+    len_bytes.copy_from_slice(prefix);
+    let len = u32::from_be_bytes(len_bytes) as usize;
+    if len == 0 || len > MAX_FRAME_LEN {
+        return Split::Invalid { len };
+    }
+    let end = start + LENGTH_PREFIX + len;
+    if end > buf.len() {
+        return Split::Partial;
+    }
+    Split::Frame(FrameSpan {
+        start,
+        end,
+        kind: buf[start + LENGTH_PREFIX],
+    })
+}
+
+/// The whole frames at the front of `buf`, in order: stops at a frame cut off at the end
+/// or at a length CDP/1 does not allow.
+pub fn whole_frames(buf: &[u8]) -> WholeFrames<'_> {
+    WholeFrames { buf, at: 0 }
+}
+
+/// Iterator returned by [`whole_frames`].
+#[derive(Debug, Clone)]
+pub struct WholeFrames<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl WholeFrames<'_> {
+    /// Where the next frame would start: the end of the last whole frame returned.
+    pub fn offset(&self) -> usize {
+        self.at
+    }
+}
+
+impl Iterator for WholeFrames<'_> {
+    type Item = FrameSpan;
+
+    fn next(&mut self) -> Option<FrameSpan> {
+        match split_frame(self.buf, self.at) {
+            Split::Frame(f) => {
+                self.at = f.end;
+                Some(f)
+            }
+            Split::Partial | Split::Invalid { .. } => None,
+        }
+    }
+}
+
+/// The type byte of the frame at the front of `buf`, once its length prefix and type
+/// byte are there (not checked against [`FrameType`]).
+pub fn peek_frame_type(buf: &[u8]) -> Option<u8> {
+    buf.get(LENGTH_PREFIX).copied()
+}
+
+/// The head of one frame as [`FrameHeads`] saw it pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHead {
+    /// Its length field (type byte and body).
+    pub len: usize,
+    /// Its type byte as sent.
+    pub kind: u8,
+}
+
+/// Follows a CDP/1 byte stream and reports each frame's head as it passes, without
+/// buffering bodies (an observer that only needs frame types).
+///
+/// Feed every byte of the stream, in order, to [`next_head`](Self::next_head). Nothing
+/// is checked: a length field of zero still counts its type byte.
+#[derive(Debug, Clone, Default)]
+pub struct FrameHeads {
+    head: [u8; FRAME_HEAD_LEN],
+    have: usize,
+    skip: usize,
+}
+
+impl FrameHeads {
+    /// A follower at the start of a stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Consumes `data` up to and including the next complete frame head and returns it;
+    /// `None` once `data` is used up without completing one. Call until `None`.
+    pub fn next_head(&mut self, data: &mut &[u8]) -> Option<FrameHead> {
+        while !data.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(data.len());
+                self.skip -= n;
+                *data = &data[n..];
+                continue;
+            }
+            let n = (FRAME_HEAD_LEN - self.have).min(data.len());
+            self.head[self.have..self.have + n].copy_from_slice(&data[..n]);
+            self.have += n;
+            *data = &data[n..];
+            if self.have < FRAME_HEAD_LEN {
+                return None;
+            }
+            self.have = 0;
+            let mut len_bytes = [0u8; LENGTH_PREFIX];
+            len_bytes.copy_from_slice(&self.head[..LENGTH_PREFIX]);
+            let len = u32::from_be_bytes(len_bytes) as usize;
+            self.skip = len.saturating_sub(1);
+            return Some(FrameHead {
+                len,
+                kind: self.head[LENGTH_PREFIX],
+            });
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +482,93 @@ mod tests {
             let mut d = FrameDecoder::new(2048);
             d.push(&data);
             while let Ok(Some(_)) = d.next_frame() {}
+        }
+    }
+
+    /// The splitter finds whole frames in place, waits for cut ones, and stops at a
+    /// length CDP/1 does not allow.
+    #[test]
+    fn split_frames_in_place() {
+        let mut buf = Vec::new();
+        encode_frame(FrameType::ServerHello, &[1, 2, 3], &mut buf);
+        encode_frame(FrameType::Record, &[9; 20], &mut buf);
+        let whole = buf.len();
+        encode_frame(FrameType::Alert, &[7], &mut buf);
+        buf.truncate(buf.len() - 1);
+        let spans: Vec<FrameSpan> = whole_frames(&buf).collect();
+        assert_eq!(spans.len(), 2);
+        assert_eq!((spans[0].start, spans[0].end), (0, 8));
+        assert!(spans[0].is(FrameType::ServerHello));
+        assert_eq!(spans[0].body(&buf), [1, 2, 3]);
+        assert_eq!(spans[1].frame_type(), Some(FrameType::Record));
+        assert_eq!(spans[1].end, whole);
+        assert_eq!(split_frame(&buf, whole), Split::Partial);
+        assert_eq!(split_frame(&buf, buf.len() + 10), Split::Partial);
+        let mut frames = whole_frames(&buf);
+        frames.by_ref().for_each(drop);
+        assert_eq!(frames.offset(), whole);
+        assert_eq!(split_frame(&[0, 0, 0, 0, 1], 0), Split::Invalid { len: 0 });
+        let huge = (MAX_FRAME_LEN as u32 + 1).to_be_bytes();
+        assert_eq!(
+            split_frame(&huge, 0),
+            Split::Invalid {
+                len: MAX_FRAME_LEN + 1
+            }
+        );
+        assert_eq!(
+            peek_frame_type(&buf),
+            Some(FrameType::ServerHello.to_byte())
+        );
+        assert_eq!(peek_frame_type(&buf[..4]), None);
+    }
+
+    proptest! {
+        /// Whatever the bytes, the splitter never panics and its spans tile the front of
+        /// the buffer; frames encoded by this crate come back in order.
+        #[test]
+        fn split_matches_the_encoder(
+            bodies in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..6),
+            junk in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let mut buf = Vec::new();
+            for b in &bodies {
+                encode_frame(FrameType::Record, b, &mut buf);
+            }
+            let spans: Vec<FrameSpan> = whole_frames(&buf).collect();
+            prop_assert_eq!(spans.len(), bodies.len());
+            for (s, b) in spans.iter().zip(&bodies) {
+                prop_assert_eq!(s.body(&buf), &b[..]);
+            }
+            let mut at = 0;
+            for s in whole_frames(&junk) {
+                prop_assert_eq!(s.start, at);
+                prop_assert!(s.end <= junk.len());
+                at = s.end;
+            }
+        }
+
+        /// The head follower sees the same frame types however the stream is cut.
+        #[test]
+        fn heads_survive_any_split(
+            bodies in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..6),
+            cut in 1usize..17,
+        ) {
+            let mut buf = Vec::new();
+            for (i, b) in bodies.iter().enumerate() {
+                let kind = if i % 2 == 0 { FrameType::Record } else { FrameType::Alert };
+                encode_frame(kind, b, &mut buf);
+            }
+            let mut heads = FrameHeads::new();
+            let mut seen = Vec::new();
+            for mut piece in buf.chunks(cut) {
+                while let Some(h) = heads.next_head(&mut piece) {
+                    seen.push((h.len, h.kind));
+                }
+            }
+            let expected: Vec<(usize, u8)> = whole_frames(&buf)
+                .map(|s| (s.end - s.start - LENGTH_PREFIX, s.kind))
+                .collect();
+            prop_assert_eq!(seen, expected);
         }
     }
 }

@@ -64,9 +64,14 @@ use std::time::Duration;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-pub use app::{AppMessage, AppStatus, CommandKind, DeviceEntry, LiveViewGrant, SecretText};
+pub use app::{
+    AppMessage, AppStatus, CommandKind, DeviceEntry, LiveViewGrant, SecretText, APP_IDLE_TIMEOUT,
+};
 pub use client::ClientConnection;
-pub use frame::{FrameDecoder, FrameType, MAX_FRAME_LEN, MAX_RECORD_PAYLOAD};
+pub use frame::{
+    peek_frame_type, split_frame, whole_frames, FrameDecoder, FrameHead, FrameHeads, FrameSpan,
+    FrameType, Split, WholeFrames, FRAME_HEAD_LEN, MAX_FRAME_LEN, MAX_RECORD_PAYLOAD,
+};
 pub use guard::{NonceCache, NonceVerdict, TicketStore};
 pub use messages::AlertCode;
 pub use server::ServerConnection;

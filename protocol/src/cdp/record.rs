@@ -340,7 +340,7 @@ mod tests {
         assert_eq!(&frame[..5], &[0, 0, 0, 35, 0x17]);
         assert_eq!(&frame[5..17], &[0; 12]);
         assert_eq!(
-            crate::pki::hex(&frame[17..]),
+            hex::encode(&frame[17..]),
             KNOWN_RECORD_HEX,
             "record encryption changed"
         );

@@ -8,9 +8,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use camproof_net::{SimClock, SimNet};
 use camproof_platform::accounts::{Accounts, AccountsConfig, GeoPoint, Region, UserId};
-use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats, APP_IDLE_TIMEOUT};
-use camproof_platform::net::{SimClock, SimNet};
+use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats};
 use camproof_platform::ota::{OtaBugs, OtaConfig, OtaService, RolloutCounts};
 use camproof_platform::registry::{Registry, RegistryConfig};
 use camproof_platform::relay::RelayConfig;
@@ -21,7 +21,7 @@ use camproof_platform::store::{
     History, Keyspace, MemBackend, Replica, ReplicaConfig, StoreClient,
 };
 use camproof_platform::trace::Trace;
-use camproof_protocol::cdp::{ServerConfig, ServerContext};
+use camproof_protocol::cdp::{ServerConfig, ServerContext, APP_IDLE_TIMEOUT};
 use camproof_protocol::ota::{FirmwareVersion, Manifest, SignedManifest};
 use camproof_protocol::pki::TestPki;
 use camproof_protocol::Timestamp;

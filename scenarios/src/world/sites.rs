@@ -8,8 +8,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use camproof_net::{Clock, SimClock, SimNet};
 use camproof_platform::accounts::Region;
-use camproof_platform::net::{Clock, SimClock, SimNet};
 use camproof_platform::registry::{Action, Caller};
 use camproof_platform::signaling::RegionServices;
 use camproof_protocol::cdp::{ClientConfig, SecretText};

@@ -13,7 +13,8 @@ use camproof_protocol::Timestamp;
 use rsa::RsaPublicKey;
 use serde_json::{json, Value};
 
-use super::session::NetipEvent;
+use super::event::NetipEvent;
+use super::upgrade::UpgradeFlaws;
 use super::NetipServerError;
 
 /// Consecutive failed logins after which an account is locked (reference profile).
@@ -146,6 +147,14 @@ pub struct NetipFlaws {
 }
 
 impl NetipFlaws {
+    /// The firmware-upgrade flaws among these.
+    pub(crate) fn upgrade(&self) -> UpgradeFlaws {
+        UpgradeFlaws {
+            accept_unsigned_upgrade: self.accept_unsigned_upgrade,
+            accept_downgrade: self.accept_downgrade,
+        }
+    }
+
     /// The reference profile: no flaw.
     pub const fn none() -> Self {
         NetipFlaws {
@@ -328,7 +337,7 @@ pub struct NetipCamera {
     last_upgrade: NetipTime,
     pub(crate) upgrade_owner: Option<u64>,
     reboots: u32,
-    events: VecDeque<(u64, super::NetipEvent)>,
+    events: VecDeque<(u64, NetipEvent)>,
 }
 
 impl NetipCamera {

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use camproof_platform::net::{Clock, Listener};
+use camproof_net::{Clock, Listener};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::camera::NetipCamera;
@@ -29,9 +29,9 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 ///
 /// ```no_run
 /// # use std::{cell::RefCell, rc::Rc};
-/// # use camproof_platform::net::{Net, SystemClock, TokioNet};
+/// # use camproof_net::{Net, SystemClock, TokioNet};
 /// # use camproof_protocol::Timestamp;
-/// # use camproof_platform::net::Clock;
+/// # use camproof_net::Clock;
 /// # use camproof_simulated_devices::netip_server::*;
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let config = NetipCameraConfig::reference("SN0001", "Str0ng-Pass");
@@ -124,7 +124,7 @@ where
 mod tests {
     use super::*;
     use crate::netip_server::{NetipCameraConfig, NetipEvent};
-    use camproof_platform::net::{Net, SystemClock, TokioNet};
+    use camproof_net::{Net, SystemClock, TokioNet};
     use camproof_protocol::netip::{
         LoginRequest, MessageId, MonitorAction, MonitorRequest, NamedRequest, Packet,
         PacketDecoder, Reply, Request, Ret, SessionId,

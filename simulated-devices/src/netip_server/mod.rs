@@ -14,7 +14,7 @@
 //!   [`NetipEvent`]s out with [`NetipSession::poll_event`], media and keepalive
 //!   deadlines through [`NetipSession::poll_timeout`] / [`NetipSession::handle_timeout`].
 //! - [`serve_netip`]: the small async driver that accepts connections on any
-//!   [`camproof_platform::net::Listener`] and runs one session per connection.
+//!   [`camproof_net::Listener`] and runs one session per connection.
 //! - [`NetipServerError`]: the one error type.
 //!
 //! Firmware upgrades (1520/1522/1524) carry an upload framed as
@@ -46,6 +46,7 @@
 
 mod camera;
 mod driver;
+mod event;
 mod session;
 pub(crate) mod upgrade;
 
@@ -54,7 +55,8 @@ pub use camera::{
     StoredPassword, DEFAULT_LOCKOUT_THRESHOLD, DEFAULT_MAX_UPGRADE_SIZE,
 };
 pub use driver::{serve_connection, serve_netip};
-pub use session::{CloseReason, NetipEvent, NetipSession};
+pub use event::{CloseReason, NetipEvent};
+pub use session::NetipSession;
 pub use upgrade::{encode_upgrade_upload, MAX_MANIFEST_FRAME};
 
 use camproof_protocol::netip::NetipError;

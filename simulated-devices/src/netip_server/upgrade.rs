@@ -10,8 +10,6 @@ use camproof_protocol::ota::{
 };
 use rsa::RsaPublicKey;
 
-use super::camera::NetipFlaws;
-
 /// Largest signed manifest accepted at the start of an upload, in bytes.
 pub const MAX_MANIFEST_FRAME: usize = 4096;
 
@@ -49,11 +47,23 @@ enum Stage {
     Failed(String),
 }
 
+/// The firmware-upgrade flaws a device may have. Both cameras express theirs with it:
+/// the NETIP camera from its [`NetipFlaws`](super::NetipFlaws), the CDP camera from its
+/// OTA flaws.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct UpgradeFlaws {
+    /// Firmware is installed without any verification.
+    pub(crate) accept_unsigned_upgrade: bool,
+    /// A correctly signed image older than the installed one, or below the rollback
+    /// floor, is installed.
+    pub(crate) accept_downgrade: bool,
+}
+
 /// What the receiver needs from the camera.
 pub(crate) struct Policy<'a> {
     pub(crate) vendor_key: Option<&'a RsaPublicKey>,
     pub(crate) firmware: &'a DeviceFirmware,
-    pub(crate) flaws: NetipFlaws,
+    pub(crate) flaws: UpgradeFlaws,
 }
 
 impl Policy<'_> {

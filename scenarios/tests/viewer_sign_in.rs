@@ -1,6 +1,10 @@
 //! The viewer app's sign-in against a scripted gateway that closes app sessions silent
 //! for 10 s: a user whose one-time code for this step is spent waits for the next one
 //! without holding a silent session, and keeps signing in round after round.
+//!
+//! Here rather than in simulated-devices: the scripted gateway checks codes with the
+//! platform's verifier (`accounts::Totp`, a code works once), and simulated devices do
+//! not depend on the platform.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -8,8 +12,8 @@ use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
+use camproof_net::{Clock, Net, SimClock, SimNet};
 use camproof_platform::accounts::Totp;
-use camproof_platform::net::{Clock, Net, SimClock, SimNet};
 use camproof_protocol::cdp::{
     AppMessage, AppStatus, ClientConfig, Event, SecretText, ServerConfig, ServerConnection,
     ServerContext,
