@@ -142,7 +142,25 @@ pub fn summary_text(scenario: &Scenario, s: &RunSummary, wall: Duration) -> Stri
             humantime::format_duration(*at)
         );
     }
-    let a = &s.attacks;
+    attack_lines(&mut out, &s.attacks);
+    wire_and_alert_lines(&mut out, s);
+    let _ = writeln!(
+        out,
+        "  trace            {} events, sha256 {}",
+        s.trace_events, s.trace_hash
+    );
+    let ratio = s.simulated.as_secs_f64() / wall.as_secs_f64().max(1e-9);
+    let _ = writeln!(
+        out,
+        "  speed            {:.1} s wall for {} simulated ({ratio:.1}x real time)",
+        wall.as_secs_f64(),
+        humantime::format_duration(s.simulated)
+    );
+    out
+}
+
+/// The attackers' lines of the summary (none without attackers).
+fn attack_lines(out: &mut String, a: &crate::attack::AttackSummary) {
     if a.hosts > 0 {
         let join = |m: &BTreeMap<String, u64>| {
             m.iter()
@@ -226,6 +244,10 @@ pub fn summary_text(scenario: &Scenario, s: &RunSummary, wall: Duration) -> Stri
             total(&a.legit.refused)
         );
     }
+}
+
+/// The wire tap's line and one line per alert.
+fn wire_and_alert_lines(out: &mut String, s: &RunSummary) {
     let w = &s.wire;
     if w.scanned {
         let _ = writeln!(
@@ -270,19 +292,6 @@ pub fn summary_text(scenario: &Scenario, s: &RunSummary, wall: Duration) -> Stri
             a.detail
         );
     }
-    let _ = writeln!(
-        out,
-        "  trace            {} events, sha256 {}",
-        s.trace_events, s.trace_hash
-    );
-    let ratio = s.simulated.as_secs_f64() / wall.as_secs_f64().max(1e-9);
-    let _ = writeln!(
-        out,
-        "  speed            {:.1} s wall for {} simulated ({ratio:.1}x real time)",
-        wall.as_secs_f64(),
-        humantime::format_duration(s.simulated)
-    );
-    out
 }
 
 /// The run's verdict: `pass`, or `fail (check, check)` naming each failed check once
