@@ -5,7 +5,7 @@
 # are identical; compare one before and one after a change that must keep behaviour:
 #   scripts/catalog-table.sh 3 > before.tsv; ...; scripts/catalog-table.sh 3 > after.tsv
 #   diff before.tsv after.tsv
-# Usage: scripts/catalog-table.sh [N] [BIN]
+# Usage: scripts/catalog-table.sh [N] [BIN]   (PLANTS=0: the catalog alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds="${1:-3}"
@@ -29,21 +29,26 @@ for file in scenarios/catalog/*.toml; do
     for seed in $(seq 1 "$seeds"); do
         dir="$out/$name-$seed"
         # shellcheck disable=SC2046
-        "$bin" run "$file" --seed "$seed" $(extra_for "$name") --out "$dir" >/dev/null || true
-        jq -r --arg n "$name" '[$n, (.seed|tostring), .verdict,
-            ([.checks[] | "\(.name)=\(.status)"] | join(",")), .trace_hash] | @tsv' \
+        "$bin" run "$file" --seed "$seed" $(extra_for "$name") --out "$dir" >"$dir.out" || true
+        # The trace hash is on the summary's `trace` line (result.json does not hold it).
+        hash=$(sed -n 's/^  trace .* sha256 \([0-9a-f]*\)$/\1/p' "$dir.out")
+        [ -n "$hash" ] || { echo "catalog-table.sh: no trace hash for $name seed $seed" >&2; exit 1; }
+        jq -r --arg n "$name" --arg h "$hash" '[$n, (.seed|tostring), .verdict,
+            ([.checks[] | "\(.name)=\(.status)"] | join(",")), $h] | @tsv' \
             "$dir/result.json"
     done
 done
 
-printf '\nplant\tscenario\tseed\tverdict\tfailed checks\n'
+# PLANTS=0 leaves the planted bugs out (a quicker table of the catalog alone).
+[ "${PLANTS:-1}" = 0 ] && exit 0
+printf '\nplant\tscenario\tseed\tverdict\tfailed checks\ttrace\n'
 while read -r plant scenario; do
     dir="$out/plant-$plant"
     # shellcheck disable=SC2046
     "$bin" sweep "scenarios/catalog/$scenario.toml" --seeds "1..$seeds" --jobs 2 \
         --plant "$plant" $(extra_for "$scenario") --out "$dir" >/dev/null || true
     jq -r --arg p "$plant" --arg s "$scenario" '.runs[] | [$p, $s, (.seed|tostring), .verdict,
-        ([.failures[] | split(":")[0]] | unique | join(","))] | @tsv' "$dir/sweep.json"
+        ([.failures[] | split(":")[0]] | unique | join(",")), .trace_hash] | @tsv' "$dir/sweep.json"
 done <<'EOF'
 ack-before-replication partition-heal
 grant-every-vote partition-heal
