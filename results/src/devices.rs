@@ -16,6 +16,8 @@ pub struct FleetStats {
     pub resumptions: u64,
     /// Sessions or attempts that ended in an error.
     pub failures: u64,
+    /// Heartbeats sent.
+    pub heartbeats_sent: u64,
     /// Heartbeats the platform acknowledged.
     pub heartbeats_acked: u64,
     /// Video frames sent.

@@ -407,6 +407,7 @@ impl Camera {
                     if conn.send(&hb.encode()).is_err() {
                         break SessionEnd::Failed;
                     }
+                    self.stats.borrow_mut().heartbeats_sent += 1;
                 }
                 _ = frames.tick(), if established && self.config.fps > 0 => {
                     let keyframe = !self.config.flaws.no_keyframe_flag
