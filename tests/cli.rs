@@ -135,7 +135,7 @@ fn run_reports_and_is_deterministic() {
     assert!(line(&text, "result:").ends_with("pass"));
     assert!(text.contains("reproduce: camproof run"), "{text}");
     let json = std::fs::read_to_string(format!("{out_dir}/result.json")).expect("result.json");
-    assert!(json.contains("\"schema\": \"camproof.run/2\""), "{json}");
+    assert!(json.contains("\"schema\": \"camproof.run/3\""), "{json}");
     assert!(json.contains("\"cameras_online\": 12"), "{json}");
 
     let b = camproof(&args);
@@ -465,7 +465,7 @@ fn junit_cases(path: &str) -> Vec<(String, bool)> {
     }
 }
 
-/// `run --out --pcap` writes result.json (camproof.run/2), report.md, report.html,
+/// `run --out --pcap` writes result.json (camproof.run/3), report.md, report.html,
 /// junit.xml (one case per check) and a pcap of the named host's connections that
 /// tshark reads; `report render` renders the same files again from result.json.
 #[test]
@@ -513,7 +513,7 @@ fn run_writes_reports_and_a_pcap() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{dir}/result.json")).unwrap())
             .expect("result.json is JSON");
-    assert_eq!(json["schema"], "camproof.run/2");
+    assert_eq!(json["schema"], "camproof.run/3");
     assert_eq!(json["verdict"], "pass");
     assert_eq!(json["capture"]["flows"], flows);
     assert!(

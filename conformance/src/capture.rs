@@ -90,6 +90,43 @@ impl PartialEq for Capture {
 
 impl Eq for Capture {}
 
+/// How a segment seen on a wire moves its TCP connection along.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentRole {
+    /// A connection request: opens a flow with its sender as the client.
+    Open,
+    /// Payload bytes.
+    Data,
+    /// FIN or RST: counted, carries nothing.
+    Close,
+}
+
+/// One TCP segment seen on a (simulated) wire, in wire order.
+#[derive(Debug, Clone, Copy)]
+pub struct WireSegment<'a> {
+    /// When it was seen, µs since the Unix epoch.
+    pub at_us: u64,
+    /// Sender.
+    pub src: std::net::SocketAddr,
+    /// Receiver.
+    pub dst: std::net::SocketAddr,
+    /// What it does to the connection.
+    pub role: SegmentRole,
+    /// The payload (empty but for data).
+    pub payload: &'a [u8],
+}
+
+/// What [`Capture::from_segments`] made of a wire's segments.
+#[derive(Debug, Clone, Default)]
+pub struct WireCapture {
+    /// The flows, ready for [`Capture::to_pcap`].
+    pub capture: Capture,
+    /// Segments written (opening, data and closing alike).
+    pub segments: u64,
+    /// Segments left out: not IPv4, or of flows beyond [`MAX_FLOWS`].
+    pub skipped: u64,
+}
+
 /// A capture shared by the recorders of one run.
 pub type SharedCapture = Rc<RefCell<Capture>>;
 
@@ -108,6 +145,46 @@ impl Capture {
             dropped: 0,
         });
         self.flows.len() - 1
+    }
+
+    /// Turns segments seen on a wire into flows: an opening segment opens a flow (client =
+    /// sender), data goes the flow's way; data of a connection whose opening was not
+    /// seen opens a flow with its sender as the client.
+    pub fn from_segments<'a>(segments: impl IntoIterator<Item = WireSegment<'a>>) -> WireCapture {
+        use std::net::SocketAddr;
+        let mut out = WireCapture::default();
+        let mut open: BTreeMap<(SocketAddr, SocketAddr), usize> = BTreeMap::new();
+        for seg in segments {
+            let (SocketAddr::V4(src), SocketAddr::V4(dst)) = (seg.src, seg.dst) else {
+                out.skipped += 1;
+                continue;
+            };
+            let known = open
+                .get(&(seg.src, seg.dst))
+                .map(|f| (*f, Dir::ClientToServer))
+                .or_else(|| {
+                    open.get(&(seg.dst, seg.src))
+                        .map(|f| (*f, Dir::ServerToClient))
+                });
+            let flow = match (seg.role, known) {
+                (SegmentRole::Open, _) | (_, None) => {
+                    if out.capture.flows.len() >= MAX_FLOWS {
+                        out.skipped += 1;
+                        continue;
+                    }
+                    let f = out.capture.open(src, dst, seg.at_us);
+                    open.insert((seg.src, seg.dst), f);
+                    open.remove(&(seg.dst, seg.src));
+                    Some((f, Dir::ClientToServer))
+                }
+                (_, known) => known,
+            };
+            out.segments += 1;
+            if let (SegmentRole::Data, Some((f, dir))) = (seg.role, flow) {
+                out.capture.record(f, dir, seg.at_us, seg.payload);
+            }
+        }
+        out
     }
 
     /// Creates a capture of `flows` (as read from a file, or built by hand).
@@ -786,6 +863,42 @@ fn add_packet(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_segments_become_flows_by_their_opening() {
+        use std::net::SocketAddr;
+        let a: SocketAddr = "10.0.0.1:40000".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:7443".parse().unwrap();
+        let c: SocketAddr = "10.0.0.3:50000".parse().unwrap();
+        let v6: SocketAddr = "[::1]:1".parse().unwrap();
+        let seg = |at_us, src, dst, role, payload: &'static [u8]| WireSegment {
+            at_us,
+            src,
+            dst,
+            role,
+            payload,
+        };
+        let out = Capture::from_segments([
+            seg(10, a, b, SegmentRole::Open, b""),
+            seg(11, a, b, SegmentRole::Data, b"hi"),
+            seg(12, b, a, SegmentRole::Data, b"yo"),
+            seg(13, a, b, SegmentRole::Close, b""),
+            // Data of a connection whose opening was not seen: its sender is the client.
+            seg(14, b, c, SegmentRole::Data, b"late"),
+            seg(15, v6, b, SegmentRole::Data, b"x"),
+        ]);
+        assert_eq!((out.segments, out.skipped), (5, 1));
+        let flows = &out.capture.flows;
+        assert_eq!(flows.len(), 2);
+        assert_eq!(
+            (flows[0].client.port(), flows[0].server.port()),
+            (40000, 7443)
+        );
+        assert_eq!(flows[0].stream(Dir::ClientToServer), b"hi");
+        assert_eq!(flows[0].stream(Dir::ServerToClient), b"yo");
+        assert_eq!((flows[1].client.port(), flows[1].opened_us), (7443, 14));
+        assert_eq!(flows[1].stream(Dir::ClientToServer), b"late");
+    }
 
     fn sample() -> Capture {
         let mut c = Capture::default();

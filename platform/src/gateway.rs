@@ -7,7 +7,6 @@
 //! header only (stream, sequence, capture time).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::signaling::{AppSession, RegionServices};
 use crate::trace::Trace;
 use camproof_net::{Clock, Listener, Net};
+pub use camproof_results::GatewayStats;
 
 /// How a gateway is set up.
 #[derive(Debug, Clone)]
@@ -42,31 +42,6 @@ pub struct GatewayConfig {
     /// unless a test wants otherwise). Apps do not follow the cameras' heartbeat: a
     /// person reads a one-time code or watches a live view in between requests.
     pub app_idle_timeout: Duration,
-}
-
-/// What a gateway counted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GatewayStats {
-    /// Connections accepted.
-    pub connections: u64,
-    /// Full handshakes completed.
-    pub handshakes: u64,
-    /// Resumed handshakes completed.
-    pub resumptions: u64,
-    /// Connections that failed, by error kind.
-    pub failures: BTreeMap<String, u64>,
-    /// Heartbeats answered.
-    pub heartbeats: u64,
-    /// Video frames received.
-    pub video_frames: u64,
-    /// Video bytes received (sealed frames).
-    pub video_bytes: u64,
-    /// Camera-to-gateway latency of each frame, in microseconds (capture time to arrival).
-    pub frame_latency_us: Vec<u64>,
-    /// Devices connected right now, by certificate subject.
-    pub online: BTreeMap<String, u64>,
-    /// App sessions established.
-    pub app_sessions: u64,
 }
 
 /// A device gateway endpoint.

@@ -43,6 +43,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use camproof_protocol::video::{VideoError, VideoHeader, HEADER_LEN};
 use camproof_protocol::Timestamp;
+pub use camproof_results::RelayStats;
 use thiserror::Error;
 
 /// Relay limits.
@@ -288,33 +289,6 @@ pub enum RelayError {
     /// No such viewer.
     #[error("unknown viewer {0:?}")]
     UnknownViewer(ViewerId),
-}
-
-/// Counters of one relay.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RelayStats {
-    /// Frames received from cameras.
-    pub frames_in: u64,
-    /// Bytes received from cameras.
-    pub bytes_in: u64,
-    /// Frames handed to viewers.
-    pub frames_out: u64,
-    /// Bytes handed to viewers.
-    pub bytes_out: u64,
-    /// Frames dropped because a viewer's queue was full (GOP skipped).
-    pub dropped_overflow: u64,
-    /// Frames dropped because they waited longer than `max_age`.
-    pub dropped_expired: u64,
-    /// Frames skipped while a viewer waited for a keyframe.
-    pub skipped_to_keyframe: u64,
-    /// Frames queued now, summed over viewers (a frame queued for two viewers counts twice).
-    pub queued_frames: u64,
-    /// Bytes queued now, summed over viewers (shared frames count once per viewer).
-    pub queued_bytes: u64,
-    /// The most bytes ever queued at once, summed over viewers.
-    pub peak_queued_bytes: u64,
-    /// The longest any frame waited between arriving and being handed to a viewer, µs.
-    pub max_held_us: u64,
 }
 
 /// Records how long a frame taken for a viewer waited.

@@ -31,6 +31,7 @@ use camproof_protocol::relay::{RelayHello, RelayRole, ADMITTED, HELLO_HEAD_LEN, 
 use crate::relay::{RelayConfig, RelayStats};
 use crate::relay_net::{RelayNetError, RelayNode};
 use crate::trace::Trace;
+pub use camproof_results::RelayServiceStats;
 
 /// How long a grant admits its holder after it was issued.
 pub const GRANT_LIFETIME: Duration = Duration::from_secs(60);
@@ -122,42 +123,6 @@ pub enum AdmissionError {
     /// A second camera for a stream that already has one.
     #[error("the stream already has a camera")]
     StreamBusy,
-}
-
-/// What a relay host counted, beyond the core's [`RelayStats`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RelayServiceStats {
-    /// Connections admitted, by role.
-    pub admitted_cameras: u64,
-    /// Viewers admitted.
-    pub admitted_viewers: u64,
-    /// Connections refused at admission or for a bad frame.
-    pub refused: u64,
-    /// The core's counters.
-    pub core: RelayStats,
-    /// Longest a frame waited in a viewer queue, seen at any poll (µs).
-    pub max_held_us: u64,
-}
-
-impl RelayServiceStats {
-    /// Adds another relay's counters to these (the longest hold is the maximum).
-    pub fn add(&mut self, o: &RelayServiceStats) {
-        self.admitted_cameras += o.admitted_cameras;
-        self.admitted_viewers += o.admitted_viewers;
-        self.refused += o.refused;
-        self.max_held_us = self.max_held_us.max(o.max_held_us);
-        let (c, oc) = (&mut self.core, &o.core);
-        c.frames_in += oc.frames_in;
-        c.bytes_in += oc.bytes_in;
-        c.frames_out += oc.frames_out;
-        c.bytes_out += oc.bytes_out;
-        c.dropped_overflow += oc.dropped_overflow;
-        c.dropped_expired += oc.dropped_expired;
-        c.skipped_to_keyframe += oc.skipped_to_keyframe;
-        c.queued_frames += oc.queued_frames;
-        c.queued_bytes += oc.queued_bytes;
-        c.peak_queued_bytes = c.peak_queued_bytes.max(oc.peak_queued_bytes);
-    }
 }
 
 /// One relay host: grant admission in front of the [`RelayNode`] that forwards frames

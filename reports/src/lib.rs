@@ -2,7 +2,8 @@
 //!
 //! Runs and sweeps:
 //! - [`RunReport`] (`result.json`, schema [`RUN_SCHEMA`]) and [`SweepReport`]
-//!   (`sweep.json`, [`SWEEP_SCHEMA`]): plain serde models the binary fills.
+//!   (`sweep.json`, [`SWEEP_SCHEMA`]), from `camproof-results`: the components'
+//!   own counter types, stored as they are and read here directly.
 //! - [`run_files`] / [`sweep_files`]: Markdown, one self-contained HTML page with SVG
 //!   charts, and JUnit XML; [`SavedReport`] renders a saved JSON file again.
 //! - [`SweepMerge`]: joins the `sweep.json` of a sweep's shards into one.
@@ -28,17 +29,23 @@
 //! ```
 #![deny(missing_docs)]
 
+mod counters;
 mod html;
 mod junit;
 mod merge;
 mod model;
 mod run_html;
 mod run_render;
-mod run_report;
 mod sign;
 mod svg;
 mod units;
 
+pub use camproof_results::{
+    AlertEntry, CaptureInfo, CheckFailure, CheckResult, CheckStatus, FaultEntry, LatencyBucket,
+    LatencyHistogram, RegionOnline, RunReport, SeedRun, SweepReport, TimelineSample,
+    LATENCY_BUCKETS_US, RUN_SCHEMA, SWEEP_SCHEMA,
+};
+pub use counters::{counter_rows, CounterRow};
 pub use html::render_html;
 pub use junit::render_junit;
 pub use merge::{MergeError, SweepMerge};
@@ -47,13 +54,6 @@ pub use run_html::{render_run_html, render_sweep_html};
 pub use run_render::{
     render_run_junit, render_run_markdown, render_sweep_junit, render_sweep_markdown, run_files,
     sweep_files, RenderError, SavedReport,
-};
-pub use run_report::{
-    AlertEntry, AttackCounts, BotnetCounts, CaptureInfo, CheckFailure, CheckResult, CheckStatus,
-    FaultEntry, LatencyBucket, LatencyHistogram, LeakEntry, LegitCounts, OnPathCounts, OtaCounts,
-    ProbeCounts, RegionOnline, RelayCounts, ReplayCounts, RogueCounts, RunReport, SeedRun,
-    SignalingCounts, StoreCounts, StuffingCounts, SweepReport, TimelineSample, ViewerCounts,
-    WireReport, LATENCY_BUCKETS_US, RUN_SCHEMA, SWEEP_SCHEMA,
 };
 pub use sign::{
     fingerprint, sign_report, verify_report, ReportError, VerifiedReport, REPORT_FORMAT,

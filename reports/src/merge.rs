@@ -3,7 +3,7 @@
 
 use thiserror::Error;
 
-use crate::run_report::{SweepReport, SWEEP_SCHEMA};
+use camproof_results::{SweepReport, SWEEP_SCHEMA};
 
 /// Why sweep reports cannot be joined; each names the file at fault.
 #[derive(Debug, Error)]

@@ -4,9 +4,9 @@
 use std::fmt::Write as _;
 
 use crate::html::esc;
-use crate::run_report::{CheckStatus, RunReport, SweepReport, LATENCY_BUCKETS_US};
 use crate::svg::{bar_chart, time_chart, Marker, Series};
 use crate::units::{bucket_label, ms, secs};
+use camproof_results::{CheckStatus, RunReport, SweepReport, LATENCY_BUCKETS_US};
 
 const STYLE: &str =
     "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;\
@@ -166,7 +166,10 @@ pub fn render_run_html(r: &RunReport) -> String {
         "Sessions",
         &format!(
             "{} full handshakes, {} resumed; {} connect attempts; {} heartbeats acknowledged",
-            r.handshakes, r.resumptions, r.connect_attempts, r.heartbeats_acked
+            r.gateways.handshakes,
+            r.gateways.resumptions,
+            r.fleet.connect_attempts,
+            r.fleet.heartbeats_acked
         ),
     );
     kv(
@@ -174,9 +177,9 @@ pub fn render_run_html(r: &RunReport) -> String {
         "Video",
         &format!(
             "{} of {} frames reached a gateway ({} bytes); latency p50 {}, p99 {}",
-            r.frames_delivered,
-            r.frames_sent,
-            r.video_bytes_delivered,
+            r.gateways.video_frames,
+            r.fleet.frames_sent,
+            r.gateways.video_bytes,
             ms(r.frame_latency_p50_us),
             ms(r.frame_latency_p99_us)
         ),
@@ -193,8 +196,8 @@ pub fn render_run_html(r: &RunReport) -> String {
             v.frames_verified,
             v.frames_rejected.values().sum::<u64>(),
             v.frames_lost,
-            ms(v.live_latency_p50_us),
-            ms(v.live_latency_p99_us)
+            ms(r.live_latency_p50_us),
+            ms(r.live_latency_p99_us)
         ),
     );
     kv(
@@ -202,9 +205,9 @@ pub fn render_run_html(r: &RunReport) -> String {
         "Relay",
         &format!(
             "{} frames in, {} out, {} dropped; longest held {}",
-            r.relay.frames_in,
-            r.relay.frames_out,
-            r.relay.dropped_overflow + r.relay.dropped_expired,
+            r.relay.core.frames_in,
+            r.relay.core.frames_out,
+            r.relay.core.dropped_overflow + r.relay.core.dropped_expired,
             ms(Some(r.relay.max_held_us))
         ),
     );
@@ -217,7 +220,7 @@ pub fn render_run_html(r: &RunReport) -> String {
             r.store.batches_acked,
             r.store.writes_failed,
             r.store.leaders,
-            r.store.accounts_erased
+            r.signaling.erasures
         ),
     );
     if let Some(o) = &r.ota {
@@ -230,8 +233,8 @@ pub fn render_run_html(r: &RunReport) -> String {
                 o.installed,
                 o.refused,
                 o.failed,
-                o.interrupted,
-                counts(&o.firmware)
+                r.fleet.ota_interrupted,
+                counts(&r.fleet.firmware)
             ),
         );
     }
@@ -307,7 +310,7 @@ pub fn render_run_html(r: &RunReport) -> String {
             points: r
                 .timeline
                 .iter()
-                .map(|p| (p.at_seconds, Some(p.cameras_online as f64)))
+                .map(|p| (p.at.as_secs_f64(), Some(p.cameras_online as f64)))
                 .collect(),
         };
         h.push_str(&time_chart(
@@ -319,21 +322,21 @@ pub fn render_run_html(r: &RunReport) -> String {
         ));
         h.push('\n');
         let lat =
-            |f: fn(&crate::run_report::TimelineSample) -> Option<u64>| -> Vec<(f64, Option<f64>)> {
+            |f: fn(&camproof_results::TimelineSample) -> Option<std::time::Duration>| -> Vec<(f64, Option<f64>)> {
                 r.timeline
                     .iter()
-                    .map(|p| (p.at_seconds, f(p).map(|us| us as f64 / 1000.0)))
+                    .map(|p| (p.at.as_secs_f64(), f(p).map(|d| d.as_micros() as f64 / 1000.0)))
                     .collect()
             };
         let p50 = Series {
             label: "frame latency p50",
             color: "#1e8449",
-            points: lat(|p| p.latency_p50_us),
+            points: lat(|p| p.latency_p50),
         };
         let p99 = Series {
             label: "frame latency p99",
             color: "#884ea0",
-            points: lat(|p| p.latency_p99_us),
+            points: lat(|p| p.latency_p99),
         };
         if p50.points.iter().any(|(_, y)| y.is_some()) {
             h.push_str(&time_chart(
@@ -355,7 +358,7 @@ pub fn render_run_html(r: &RunReport) -> String {
         let last = LATENCY_BUCKETS_US[LATENCY_BUCKETS_US.len() - 1];
         let buckets = &r.latency_histogram.buckets;
         // Only the span that has samples, so the bars stay wide.
-        let used = |b: &&crate::run_report::LatencyBucket| b.camera + b.live > 0;
+        let used = |b: &&camproof_results::LatencyBucket| b.camera + b.live > 0;
         let first = buckets.iter().position(|b| used(&b)).unwrap_or(0);
         let end = buckets.iter().rposition(|b| used(&b)).map_or(0, |i| i + 1);
         let shown = &buckets[first..end.max(first)];
@@ -531,7 +534,7 @@ pub fn render_run_html(r: &RunReport) -> String {
             let _ = writeln!(
                 h,
                 "<tr><td class=\"n\">{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
-                esc(&secs(l.at_seconds)),
+                esc(&secs(l.at.as_secs_f64())),
                 esc(&l.secret),
                 esc(&l.from),
                 esc(&l.to)
@@ -545,11 +548,11 @@ pub fn render_run_html(r: &RunReport) -> String {
             let _ = writeln!(
                 h,
                 "<tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                esc(&secs(p.at_seconds)),
+                esc(&secs(p.at.as_secs_f64())),
                 p.cameras_online,
                 p.frames,
-                esc(&ms(p.latency_p50_us)),
-                esc(&ms(p.latency_p99_us)),
+                esc(&ms(p.latency_p50.map(|d| d.as_micros() as u64))),
+                esc(&ms(p.latency_p99.map(|d| d.as_micros() as u64))),
                 p.live_frames,
                 p.logins,
                 p.login_refusals
@@ -557,6 +560,17 @@ pub fn render_run_html(r: &RunReport) -> String {
         }
         h.push_str("</table></details>\n");
     }
+    h.push_str("<details><summary>Every counter</summary>\n<table><tr><th>Component</th><th>Counter</th><th>Value</th></tr>\n");
+    for c in crate::counters::counter_rows(r) {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            c.component,
+            esc(&c.counter),
+            esc(&c.value)
+        );
+    }
+    h.push_str("</table></details>\n");
     let _ = writeln!(
         h,
         "<p class=\"note\">{} &middot; <code>camproof report render result.json</code> renders this page again.</p>",

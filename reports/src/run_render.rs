@@ -7,8 +7,8 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use thiserror::Error;
 
-use crate::run_report::{CheckStatus, RunReport, SweepReport};
 use crate::units::{bucket_label, ms, secs};
+use camproof_results::{CheckStatus, RunReport, SweepReport};
 
 /// Why a run or sweep report could not be rendered.
 #[derive(Debug, Error)]
@@ -114,15 +114,15 @@ pub fn render_run_markdown(r: &RunReport) -> String {
         "sessions",
         format!(
             "{} full handshakes, {} resumed, {} connect attempts",
-            r.handshakes, r.resumptions, r.connect_attempts
+            r.gateways.handshakes, r.gateways.resumptions, r.fleet.connect_attempts
         ),
     );
     row(
         "video",
         format!(
             "{} of {} frames reached a gateway; latency p50 {}, p99 {}",
-            r.frames_delivered,
-            r.frames_sent,
+            r.gateways.video_frames,
+            r.fleet.frames_sent,
             ms(r.frame_latency_p50_us),
             ms(r.frame_latency_p99_us)
         ),
@@ -137,8 +137,8 @@ pub fn render_run_markdown(r: &RunReport) -> String {
             v.live_views,
             v.frames_verified,
             v.frames_lost,
-            ms(v.live_latency_p50_us),
-            ms(v.live_latency_p99_us)
+            ms(r.live_latency_p50_us),
+            ms(r.live_latency_p99_us)
         ),
     );
     row(
@@ -149,7 +149,7 @@ pub fn render_run_markdown(r: &RunReport) -> String {
             r.store.batches_acked,
             r.store.writes_failed,
             r.store.leaders,
-            r.store.accounts_erased
+            r.signaling.erasures
         ),
     );
     let w = &r.wire;
@@ -250,7 +250,7 @@ pub fn render_run_markdown(r: &RunReport) -> String {
     if !r.latency_histogram.is_empty() {
         m.push_str("\n## Frame latency\n\n| latency | camera → gateway | capture → viewer |\n|---|---|---|\n");
         let last =
-            crate::run_report::LATENCY_BUCKETS_US[crate::run_report::LATENCY_BUCKETS_US.len() - 1];
+            camproof_results::LATENCY_BUCKETS_US[camproof_results::LATENCY_BUCKETS_US.len() - 1];
         for b in &r.latency_histogram.buckets {
             if b.camera + b.live > 0 {
                 let _ = writeln!(
@@ -346,12 +346,22 @@ pub fn render_run_markdown(r: &RunReport) -> String {
             let _ = writeln!(
                 m,
                 "| {} | {} | {} | {} |",
-                secs(l.at_seconds),
+                secs(l.at.as_secs_f64()),
                 cell(&l.secret),
                 cell(&l.from),
                 cell(&l.to)
             );
         }
+    }
+    m.push_str("\n## Every counter\n\n| component | counter | value |\n|---|---|---|\n");
+    for c in crate::counters::counter_rows(r) {
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} |",
+            c.component,
+            code(&c.counter),
+            cell(&c.value)
+        );
     }
     m
 }
@@ -518,7 +528,7 @@ pub fn sweep_files(s: &SweepReport) -> Result<Vec<(&'static str, String)>, Rende
 /// A saved `result.json` or `sweep.json`, told apart by its `schema`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SavedReport {
-    /// A run (`camproof.run/2`).
+    /// A run (`camproof.run/3`, or `camproof.run/2` read into it).
     Run(Box<RunReport>),
     /// A sweep or merged sweep (`camproof.sweep/1`).
     Sweep(SweepReport),
@@ -535,10 +545,12 @@ impl SavedReport {
         let head: Head = serde_json::from_str(text)
             .map_err(|e| RenderError::Unreadable(format!("not a JSON report: {e}")))?;
         match head.schema.as_deref() {
-            Some(crate::run_report::RUN_SCHEMA) => serde_json::from_str(text)
-                .map(|r| SavedReport::Run(Box::new(r)))
-                .map_err(|e| RenderError::Unreadable(format!("a damaged run report: {e}"))),
-            Some(crate::run_report::SWEEP_SCHEMA) => serde_json::from_str(text)
+            Some(camproof_results::RUN_SCHEMA | camproof_results::RUN_SCHEMA_V2) => {
+                RunReport::from_json(text)
+                    .map(|r| SavedReport::Run(Box::new(r)))
+                    .map_err(|e| RenderError::Unreadable(format!("a damaged run report: {e}")))
+            }
+            Some(camproof_results::SWEEP_SCHEMA) => serde_json::from_str(text)
                 .map(SavedReport::Sweep)
                 .map_err(|e| RenderError::Unreadable(format!("a damaged sweep report: {e}"))),
             Some("camproof.run/1") => Err(RenderError::Unreadable(
@@ -547,9 +559,10 @@ impl SavedReport {
                     .into(),
             )),
             Some(other) => Err(RenderError::Unreadable(format!(
-                "unknown schema {other:?} (expected {} or {})",
-                crate::run_report::RUN_SCHEMA,
-                crate::run_report::SWEEP_SCHEMA
+                "unknown schema {other:?} (expected {}, {} or {})",
+                camproof_results::RUN_SCHEMA,
+                camproof_results::RUN_SCHEMA_V2,
+                camproof_results::SWEEP_SCHEMA
             ))),
             None => Err(RenderError::Unreadable(
                 "no \"schema\" field: not a camproof run or sweep report".into(),

@@ -83,3 +83,15 @@ fn junit_report_is_pinned() {
     assert!(xml.contains("<failure"), "{xml}");
     insta::assert_snapshot!(xml);
 }
+
+#[test]
+fn a_run_report_of_schema_2_still_renders() {
+    // Written by the release binary of 6aa6c13 (`camproof run
+    // scenarios/catalog/relay-crash.toml --seed 1 --out DIR`).
+    let v2 = include_str!("../../results/tests/data/relay-crash-seed1.run2.json");
+    let saved = camproof_reports::SavedReport::parse(v2).unwrap();
+    let files = saved.files().unwrap();
+    let md = &files.iter().find(|(n, _)| *n == "report.md").unwrap().1;
+    assert!(md.contains("| relay | `core.frames_in` | 6160 |"), "{md}");
+    assert!(md.contains("| signaling | `forwarded` | 71 |"), "{md}");
+}

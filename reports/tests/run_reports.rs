@@ -3,12 +3,17 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Duration;
+
 use camproof_reports::{
     render_run_html, render_run_junit, render_run_markdown, render_sweep_html, render_sweep_junit,
-    render_sweep_markdown, run_files, AlertEntry, AttackCounts, CaptureInfo, CheckFailure,
-    CheckResult, CheckStatus, FaultEntry, LatencyHistogram, LeakEntry, OnPathCounts, RegionOnline,
-    ReplayCounts, RogueCounts, RunReport, SavedReport, SeedRun, StuffingCounts, SweepReport,
-    TimelineSample, WireReport, RUN_SCHEMA, SWEEP_SCHEMA,
+    render_sweep_markdown, run_files, AlertEntry, CaptureInfo, CheckFailure, CheckResult,
+    CheckStatus, FaultEntry, LatencyHistogram, RegionOnline, RunReport, SavedReport, SeedRun,
+    SweepReport, TimelineSample, RUN_SCHEMA, SWEEP_SCHEMA,
+};
+use camproof_results::{
+    AttackSummary, FleetStats, GatewayStats, Leak, OnPathStats, ReplayStats, RogueStats,
+    StuffingStats, WireStats,
 };
 
 const EPOCH: u64 = 1_799_913_600;
@@ -25,11 +30,11 @@ fn check(name: &str, status: CheckStatus, note: &str) -> CheckResult {
 fn run_report() -> RunReport {
     let timeline = (1..=8)
         .map(|i| TimelineSample {
-            at_seconds: 5.0 * i as f64,
+            at: Duration::from_secs(5 * i),
             cameras_online: if (2..5).contains(&i) { 2 } else { 4 },
             frames: 40 * i,
-            latency_p50_us: (i != 3).then_some(20_000 + 1_000 * i),
-            latency_p99_us: (i != 3).then_some(60_000 + 15_000 * i),
+            latency_p50: (i != 3).then_some(Duration::from_micros(20_000 + 1_000 * i)),
+            latency_p99: (i != 3).then_some(Duration::from_micros(60_000 + 15_000 * i)),
             live_frames: 10,
             logins: i % 2,
             login_refusals: u64::from(i == 4),
@@ -85,16 +90,24 @@ fn run_report() -> RunReport {
         epoch_seconds: EPOCH,
         simulated_seconds: 40.0,
         wall_seconds: 1.25,
-        handshakes: 6,
-        resumptions: 2,
-        connect_attempts: 9,
-        heartbeats_acked: 16,
-        frames_sent: 1_500,
-        frames_delivered: 1_440,
-        video_bytes_delivered: 5_898_240,
         frame_latency_p50_us: Some(24_000),
         frame_latency_p99_us: Some(131_000),
-        gateway_failures: BTreeMap::from([("handshake-timeout".into(), 1)]),
+        live_latency_p50_us: None,
+        live_latency_p99_us: None,
+        fleet: FleetStats {
+            connect_attempts: 9,
+            heartbeats_acked: 16,
+            frames_sent: 1_500,
+            ..Default::default()
+        },
+        gateways: GatewayStats {
+            handshakes: 6,
+            resumptions: 2,
+            video_frames: 1_440,
+            video_bytes: 5_898_240,
+            failures: BTreeMap::from([("handshake-timeout".into(), 1)]),
+            ..Default::default()
+        },
         viewers: Default::default(),
         signaling: Default::default(),
         ota: None,
@@ -128,21 +141,21 @@ fn run_report() -> RunReport {
             detail: "no heartbeat for 5 s <script>alert(1)</script>".into(),
         }],
         timeline,
-        wire: WireReport {
+        wire: WireStats {
             scanned: true,
             secrets: 12,
             segments: 3_456,
             bytes: 6_000_000,
-            leaks: vec![LeakEntry {
-                at_seconds: 12.5,
+            leaks: vec![Leak {
+                at: Duration::from_millis(12_500),
                 secret: "password of user0@site1.example".into(),
                 from: "site-apac-1".into(),
                 to: "gw-apac-1".into(),
             }],
         },
-        attacks: AttackCounts {
+        attacks: AttackSummary {
             hosts: 2,
-            stuffing: StuffingCounts {
+            stuffing: StuffingStats {
                 attempts: 40,
                 outcomes: BTreeMap::from([
                     ("account-locked".into(), 10),
@@ -150,12 +163,12 @@ fn run_report() -> RunReport {
                 ]),
                 breaches: vec![],
             },
-            replay: ReplayCounts {
+            replay: ReplayStats {
                 flows: BTreeMap::from([("device-hello".into(), 3), ("app-hello".into(), 2)]),
                 flows_after_rekey: 1,
                 replays: BTreeMap::from([("as-is".into(), 5), ("bit-flipped".into(), 5)]),
                 outcomes: BTreeMap::from([("refused-hello".into(), 10)]),
-                cameras: OnPathCounts {
+                cameras: OnPathStats {
                     tampered: BTreeMap::from([("replayed".into(), 2)]),
                     outcomes: BTreeMap::from([
                         ("replayed accepted".into(), 1),
@@ -169,7 +182,7 @@ fn run_report() -> RunReport {
                 },
                 ..Default::default()
             },
-            rogue: RogueCounts {
+            rogue: RogueStats {
                 redirected: 4,
                 sessions: 4,
                 offered: BTreeMap::from([("unsigned".into(), 4)]),
@@ -298,23 +311,23 @@ fn run_report_round_trips_through_json() {
         ["result.json", "report.md", "report.html", "junit.xml"]
     );
     let json = &files[0].1;
-    assert!(json.contains("\"schema\": \"camproof.run/2\""));
+    assert!(json.contains("\"schema\": \"camproof.run/3\""));
     let back = SavedReport::parse(json).unwrap();
     assert_eq!(back, SavedReport::Run(Box::new(r.clone())));
     assert_eq!(back.files().unwrap().len(), 3);
     let old = SavedReport::parse("{\"schema\": \"camproof.run/1\"}").unwrap_err();
     assert!(old.to_string().contains("camproof.run/1"), "{old}");
     assert!(SavedReport::parse("[1, 2]").is_err());
-    assert!(SavedReport::parse("{\"schema\": \"camproof.run/2\"}").is_err());
-    // A /2 file written before the replay and rogue counters still reads, with zeros.
+    assert!(SavedReport::parse("{\"schema\": \"camproof.run/3\"}").is_err());
+    // A file written before the replay and rogue counters still reads, with zeros.
     let mut value: serde_json::Value = serde_json::from_str(json).unwrap();
     let attacks = value["attacks"].as_object_mut().unwrap();
     assert!(attacks.remove("replay").is_some() && attacks.remove("rogue").is_some());
     let SavedReport::Run(earlier) = SavedReport::parse(&value.to_string()).unwrap() else {
         panic!("a run report");
     };
-    assert_eq!(earlier.attacks.replay, ReplayCounts::default());
-    assert_eq!(earlier.attacks.rogue, RogueCounts::default());
+    assert_eq!(earlier.attacks.replay, ReplayStats::default());
+    assert_eq!(earlier.attacks.rogue, RogueStats::default());
     assert_eq!(earlier.attacks.stuffing, r.attacks.stuffing);
 }
 

@@ -49,115 +49,12 @@ use crate::rogue::RogueStats;
 use crate::router::SiteRouter;
 use crate::spec::{AttackKind, AttackSpec, WorldSpec, EPOCH_SECS, GATEWAY_PORT, RELAY_PORT};
 use crate::tap::{RecordedFlow, SharedRecorder};
-
-/// What the credential stuffers counted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StuffingStats {
-    /// Leaked pairs tried (each one `Login` request).
-    pub attempts: u64,
-    /// Answers by outcome: `wrong-credentials`, `account-locked`, `address-blocked`,
-    /// `unusual-sign-in-refused`, `second-factor-required`, `wrong-second-factor`,
-    /// `other`, or `no-answer` (connection lost or timed out).
-    pub outcomes: BTreeMap<String, u64>,
-    /// Usernames a stuffed password opened a session for (a breach each).
-    pub breaches: Vec<String>,
-}
-
-/// What the botnet counted, per attack vector (`gateway-garbage`, `gateway-oversized`,
-/// `gateway-handshake`, `gateway-replayed-hello`, `relay-bogus-grant`, `relay-garbage`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BotnetStats {
-    /// Connections opened (or attempted) per vector.
-    pub attempts: BTreeMap<String, u64>,
-    /// Per vector: the platform refused or closed the connection.
-    pub refused: BTreeMap<String, u64>,
-    /// Per vector: the platform went along (a completed app handshake is expected;
-    /// a bogus relay grant admitted is not).
-    pub accepted: BTreeMap<String, u64>,
-    /// Per vector: neither within the attacker's patience (the connection was dropped).
-    pub unanswered: BTreeMap<String, u64>,
-}
-
-/// What the cross-tenant prober counted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProbeStats {
-    /// Times the prober signed in.
-    pub sign_ins: u64,
-    /// Probes per kind (`list`, `authorize-ptz`, `authorize-live-view`,
-    /// `shared-ptz`, `code-for-other-device`, `relay-other-stream`).
-    pub probes: BTreeMap<String, u64>,
-    /// Refusals by the platform's answer (`NotFound`, `Unauthorized`, `relay-refused`,
-    /// `list-own-only`).
-    pub refused: BTreeMap<String, u64>,
-    /// Own live views admitted at the relay: the control that shows a grant can work.
-    pub own_admitted: u64,
-    /// What worked that must not have (a cross-tenant access each).
-    pub breaches: Vec<String>,
-}
-
-/// What the replayers counted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReplayStats {
-    /// Recorded connections handed to the replayers, by how they opened: `device-hello`
-    /// (full handshake), `device-resume` (a ticket), `app-hello`, `other`.
-    pub flows: BTreeMap<String, u64>,
-    /// Recorded connections whose device or app records had moved past key epoch 0.
-    pub flows_after_rekey: u64,
-    /// Recorded connections that went to a gateway outside the sites' home region
-    /// (recorded after a failover).
-    pub flows_failed_over: u64,
-    /// Replays sent, by variant: `as-is`, `hello-only`, `bit-flipped`, `reordered`,
-    /// `truncated`, `after-rekey` (the handshake and only records of epoch 1 and later),
-    /// `late` (as-is, once the hello's timestamp has left the skew window).
-    pub replays: BTreeMap<String, u64>,
-    /// Replays by where they went: `original` (the recorded gateway), `same-region`
-    /// (another zone of its region), `other-region` (what a failover target sees).
-    pub targets: BTreeMap<String, u64>,
-    /// What the gateway did, by outcome: `refused-hello`, `refused-finish` (answered the
-    /// hello, refused the replayed ClientAuth), `refused-record`, `hello-answered` (a
-    /// fresh hello elsewhere, answered, then nothing usable), `accepted` (a ResumeAccept
-    /// or a sealed record came back), `unanswered`, `no-connection`.
-    pub outcomes: BTreeMap<String, u64>,
-    /// Outcomes per target and outcome (`other-region refused-finish`).
-    pub by_target: BTreeMap<String, u64>,
-    /// Replays the platform accepted (each one a finding).
-    pub accepted: u64,
-    /// The first accepted replays, described.
-    pub findings: Vec<String>,
-    /// What the attacker on the path of the sites' gateway sessions did to cameras.
-    pub cameras: OnPathStats,
-}
+pub use camproof_results::{
+    AttackSummary, BotnetStats, LegitSignIns, ProbeStats, ReplayStats, StuffingStats,
+};
 
 /// Accounts of the attacked region whose (reused) password is in the leak.
 pub const REUSED_PASSWORDS: u32 = 4;
-
-/// Legitimate users' sign-ins while an attack was on.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LegitSignIns {
-    /// Sign-ins of the attacked regions' users during an attack that succeeded.
-    pub ok: u64,
-    /// Those that failed, by reason.
-    pub refused: BTreeMap<String, u64>,
-}
-
-/// Every attack's counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AttackSummary {
-    /// Attacker hosts in the world.
-    pub hosts: u32,
-    /// Credential stuffing.
-    pub stuffing: StuffingStats,
-    /// Botnet floods.
-    pub botnet: BotnetStats,
-    /// Cross-tenant probing.
-    pub probing: ProbeStats,
-    /// Replays of recorded connections.
-    pub replay: ReplayStats,
-    /// The rogue firmware server.
-    pub rogue: RogueStats,
-    /// The world's own users during the attacks.
-    pub legit: LegitSignIns,
-}
 
 /// The attacks of a run, once spawned: call [`Attacks::finish`] after the run.
 #[derive(Debug)]

@@ -15,6 +15,7 @@ pub mod onpath;
 pub mod overrides;
 pub mod plan;
 pub mod plants;
+pub mod report;
 pub mod rogue;
 pub mod router;
 pub mod scenario;

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use camproof_protocol::cdp::{split_frame, FrameHeads, FrameType, Split, FRAME_HEAD_LEN};
 use camproof_protocol::Timestamp;
+use camproof_results::attacks::MAX_FINDINGS;
+pub use camproof_results::OnPathStats;
 use tokio::io::ReadBuf;
 
 /// A router alters at most one session's records, and replaces at most one hello, in
@@ -100,57 +102,8 @@ impl Outcome {
     }
 }
 
-/// What the on-path attacker counted at cameras (summed over routers).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OnPathStats {
-    /// Sessions altered, by variant name.
-    pub tampered: BTreeMap<String, u64>,
-    /// What the cameras did, by `"<variant> <outcome>"` (outcome `refused`, `closed`,
-    /// `accepted`, or `cut` when the connection ended before the camera could answer).
-    pub outcomes: BTreeMap<String, u64>,
-    /// Altered sessions that had moved past key epoch 0.
-    pub after_rekey: u64,
-    /// Altered sessions with a gateway outside the site's region (after a failover).
-    pub failed_over: u64,
-    /// Alterations a camera took (each one a finding).
-    pub accepted: u64,
-    /// The first alterations a camera took, described.
-    pub findings: Vec<String>,
-}
-
-impl OnPathStats {
-    /// Cameras' verdicts: outcomes other than `cut`.
-    pub fn judged(&self) -> u64 {
-        self.outcomes
-            .iter()
-            .filter(|(k, _)| !k.ends_with(" cut"))
-            .map(|(_, n)| n)
-            .sum()
-    }
-
-    /// Adds `other`'s counts to these.
-    pub fn add(&mut self, other: &OnPathStats) {
-        for (k, n) in &other.tampered {
-            *self.tampered.entry(k.clone()).or_default() += n;
-        }
-        for (k, n) in &other.outcomes {
-            *self.outcomes.entry(k.clone()).or_default() += n;
-        }
-        self.after_rekey += other.after_rekey;
-        self.failed_over += other.failed_over;
-        self.accepted += other.accepted;
-        for f in &other.findings {
-            if self.findings.len() < MAX_FINDINGS {
-                self.findings.push(f.clone());
-            }
-        }
-    }
-}
-
 /// Connections whose last record a router keeps for `other-session` replays.
 const RECENT_SESSIONS: usize = 4;
-/// Findings kept in full (the count goes on).
-const MAX_FINDINGS: usize = 20;
 
 /// The attacker's state at one site's router, shared by the connections through it.
 #[derive(Debug)]

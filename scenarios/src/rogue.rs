@@ -23,6 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::WorldError;
 use crate::spec::{CAMERA_MODEL, GATEWAY_PORT, ROGUE_VERSIONS};
+pub use camproof_results::RogueStats;
 
 /// Bytes of each rogue image (small: the attack is about what the camera checks).
 const IMAGE_BYTES: usize = 48 * 1024;
@@ -84,23 +85,6 @@ pub fn images(pki: &TestPki, rng: &mut ChaCha8Rng) -> Result<Vec<RogueImage>, Wo
         });
     }
     Ok(out)
-}
-
-/// What the rogue server counted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RogueStats {
-    /// Connections the hijacked routers sent to the rogue server.
-    pub redirected: u64,
-    /// Camera sessions it established with its stolen platform identity.
-    pub sessions: u64,
-    /// Images offered, by kind.
-    pub offered: BTreeMap<String, u64>,
-    /// Refusals the cameras reported, by kind and reason (`unsigned: bad_signature`).
-    pub refused: BTreeMap<String, u64>,
-    /// Installs the cameras reported, by kind (each one a finding).
-    pub installed: BTreeMap<String, u64>,
-    /// At the end: cameras running a rogue version, by version.
-    pub running: BTreeMap<String, u64>,
 }
 
 /// The rogue server's state shared by its connections.

@@ -52,8 +52,8 @@ pub fn summary_text(scenario: &Scenario, s: &RunSummary, wall: Duration) -> Stri
     );
     let _ = writeln!(
         out,
-        "  heartbeats       {} acknowledged",
-        s.fleet.heartbeats_acked
+        "  heartbeats       {} sent, {} acknowledged",
+        s.fleet.heartbeats_sent, s.fleet.heartbeats_acked
     );
     let _ = writeln!(
         out,

@@ -16,6 +16,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
+pub use camproof_results::Leak;
 use turmoil::{Protocol, Segment};
 
 /// What a tapped segment was.
@@ -44,19 +45,6 @@ pub struct TappedSegment {
     pub kind: SegmentKind,
     /// The payload (empty but for data).
     pub payload: Bytes,
-}
-
-/// One secret the tap found in clear on the wire.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Leak {
-    /// Simulated time of the segment that completed it.
-    pub at: Duration,
-    /// Which secret, by its label (never its value).
-    pub secret: String,
-    /// Sender host.
-    pub from: String,
-    /// Receiver host.
-    pub to: String,
 }
 
 /// A secret the run knows and that must never cross the wire in clear.

@@ -6,7 +6,6 @@
 //! reconnects with exponential backoff and full jitter when a connection fails.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +21,7 @@ use rsa::RsaPublicKey;
 
 use crate::netip_server::upgrade::{Policy, UpgradeFlaws, UpgradeOutcome, UpgradeReceiver};
 use camproof_protocol::video::{Codec, FrameSealer, PairingSecret};
+pub use camproof_results::FleetStats;
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -109,60 +109,6 @@ impl Default for CameraConfig {
             rekey_after: None,
             flaws: CameraFlaws::default(),
         }
-    }
-}
-
-/// Counters a fleet of cameras shares.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FleetStats {
-    /// Connection attempts.
-    pub connect_attempts: u64,
-    /// Sessions established with a full handshake.
-    pub handshakes: u64,
-    /// Sessions established by resumption.
-    pub resumptions: u64,
-    /// Sessions or attempts that ended in an error.
-    pub failures: u64,
-    /// Heartbeats the platform acknowledged.
-    pub heartbeats_acked: u64,
-    /// Video frames sent.
-    pub frames_sent: u64,
-    /// Sealed video bytes sent.
-    pub video_bytes_sent: u64,
-    /// Cameras with an established session right now.
-    pub online: BTreeSet<u64>,
-    /// Signaling commands answered.
-    pub commands: u64,
-    /// Live views started toward a relay.
-    pub live_views: u64,
-    /// Live-view frames sent to a relay.
-    pub live_frames_sent: u64,
-    /// Live views the relay refused or that failed to connect.
-    pub live_view_failures: u64,
-    /// OTA images installed (the camera rebooted into the other slot).
-    pub ota_installed: u64,
-    /// OTA images refused (signature, model, rollback, hash).
-    pub ota_refused: u64,
-    /// OTA downloads cut off by a lost session (the active slot is untouched).
-    pub ota_interrupted: u64,
-    /// Cameras by firmware version running now.
-    pub firmware: std::collections::BTreeMap<String, u64>,
-    /// Installs by the version installed, over the whole run.
-    pub installs: std::collections::BTreeMap<String, u64>,
-    /// Each camera's firmware version now, by camera index.
-    pub running: std::collections::BTreeMap<u64, String>,
-}
-
-impl FleetStats {
-    /// Camera `index` runs `version` now: at a boot (a restarted host boots its cameras
-    /// again) or after an install. Keeps `firmware` counting each camera once.
-    pub fn boot(&mut self, index: u64, version: String) {
-        if let Some(old) = self.running.insert(index, version.clone()) {
-            if let Some(n) = self.firmware.get_mut(&old) {
-                *n = n.saturating_sub(1);
-            }
-        }
-        *self.firmware.entry(version).or_default() += 1;
     }
 }
 
@@ -461,6 +407,7 @@ impl Camera {
                     if conn.send(&hb.encode()).is_err() {
                         break SessionEnd::Failed;
                     }
+                    self.stats.borrow_mut().heartbeats_sent += 1;
                 }
                 _ = frames.tick(), if established && self.config.fps > 0 => {
                     let keyframe = !self.config.flaws.no_keyframe_flag

@@ -25,6 +25,7 @@ use camproof_protocol::cdp::{
 use camproof_protocol::relay::{RelayHello, RelayReady, RelayRole, MAX_RELAY_FRAME};
 use camproof_protocol::video::{FrameOpener, PairingSecret, VideoError, VideoHeader, HEADER_LEN};
 use camproof_protocol::Timestamp;
+pub use camproof_results::{SignInRecord, ViewerStats};
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -69,47 +70,6 @@ impl std::fmt::Debug for ViewerConfig {
             .field("devices", &self.pairings.len())
             .finish_non_exhaustive()
     }
-}
-
-/// Counters a population of viewers shares.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ViewerStats {
-    /// Sign-ins completed.
-    pub logins: u64,
-    /// Sign-ins that needed the one-time code.
-    pub second_factor_prompts: u64,
-    /// Sign-ins refused, by the platform's status (`Refused`, `Locked`, ...).
-    pub login_refusals: BTreeMap<String, u64>,
-    /// Signaling commands answered ok by the camera.
-    pub commands_ok: u64,
-    /// Signaling commands refused or unanswered.
-    pub commands_failed: u64,
-    /// Live views granted and admitted at the relay.
-    pub live_views: u64,
-    /// Live views that failed (no grant, relay refused or unreachable).
-    pub live_view_failures: u64,
-    /// Frames that decrypted and verified.
-    pub frames_verified: u64,
-    /// Frames the opener refused, by reason (replayed, reordered, tampered, ...).
-    pub frames_rejected: BTreeMap<String, u64>,
-    /// Frames lost in transit (gaps in the sequence).
-    pub frames_lost: u64,
-    /// Capture-to-viewer latency of verified frames, µs.
-    pub latency_us: Vec<u64>,
-    /// Every sign-in, in order of completion, with its outcome.
-    pub sign_ins: Vec<SignInRecord>,
-}
-
-/// One sign-in of a viewer: when it ended, whose it was, and why it failed if it did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignInRecord {
-    /// When the sign-in succeeded or failed.
-    pub at: camproof_protocol::Timestamp,
-    /// Whose sign-in.
-    pub username: String,
-    /// `None` if a session was opened; else the reason ([`AppError::label`]: the
-    /// platform's refusal status, or `Connect`, `Session`, `Timeout`).
-    pub refused: Option<String>,
 }
 
 /// One simulated user with the viewer app.

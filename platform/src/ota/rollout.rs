@@ -14,6 +14,7 @@ use camproof_protocol::time::Timestamp;
 use sha2::{Digest, Sha256};
 
 use super::HaltPolicy;
+pub use camproof_results::RolloutCounts;
 
 /// Number of eligibility buckets: one per 0.01 % of the fleet.
 pub const BUCKETS: u64 = 10_000;
@@ -148,57 +149,6 @@ impl fmt::Display for RolloutState {
         match self {
             RolloutState::Halted { reason, at } => write!(f, "halted at {at}: {reason}"),
             other => f.write_str(other.name()),
-        }
-    }
-}
-
-/// Per-rollout counters, over distinct devices (a device's latest report counts).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RolloutCounts {
-    /// Devices that asked while in the rollout's percentage (or after completion).
-    pub eligible: u64,
-    /// Devices that were offered the image.
-    pub offered: u64,
-    /// Devices whose latest report is [`InstallResult::Installed`].
-    pub installed: u64,
-    /// Devices whose latest report is [`InstallResult::Refused`].
-    pub refused: u64,
-    /// Devices whose latest report is [`InstallResult::Failed`].
-    pub failed: u64,
-    /// Refusals by reason.
-    pub refusals: BTreeMap<RefusalCode, u64>,
-}
-
-impl RolloutCounts {
-    /// Devices that reported anything.
-    pub fn reported(&self) -> u64 {
-        self.installed + self.refused + self.failed
-    }
-
-    fn add(&mut self, result: InstallResult) {
-        match result {
-            InstallResult::Installed => self.installed += 1,
-            InstallResult::Failed => self.failed += 1,
-            InstallResult::Refused(code) => {
-                self.refused += 1;
-                *self.refusals.entry(code).or_insert(0) += 1;
-            }
-        }
-    }
-
-    fn remove(&mut self, result: InstallResult) {
-        match result {
-            InstallResult::Installed => self.installed = self.installed.saturating_sub(1),
-            InstallResult::Failed => self.failed = self.failed.saturating_sub(1),
-            InstallResult::Refused(code) => {
-                self.refused = self.refused.saturating_sub(1);
-                if let Some(n) = self.refusals.get_mut(&code) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        self.refusals.remove(&code);
-                    }
-                }
-            }
         }
     }
 }
@@ -377,7 +327,7 @@ impl Rollout {
             window,
         };
         if let Some(old) = entry.report.replace(new) {
-            self.counts.remove(old.result);
+            uncount(&mut self.counts, old.result);
             if old.window == window {
                 self.window_reports = self.window_reports.saturating_sub(1);
                 if policy.counts_as_failure(old.result) {
@@ -385,7 +335,7 @@ impl Rollout {
                 }
             }
         }
-        self.counts.add(result);
+        count(&mut self.counts, result);
         self.window_reports += 1;
         if policy.counts_as_failure(result) {
             self.window_failures += 1;
@@ -446,7 +396,7 @@ impl Rollout {
                 counts.offered += 1;
             }
             if let Some(r) = d.report {
-                counts.add(r.result);
+                count(&mut counts, r.result);
                 if r.window == self.window {
                     reports += 1;
                     if policy.counts_as_failure(r.result) {
@@ -472,6 +422,35 @@ impl Rollout {
             ended_at: self.ended_at,
             counts: self.counts.clone(),
             alert: self.alert.clone(),
+        }
+    }
+}
+
+/// Counts a device's latest install report.
+fn count(c: &mut RolloutCounts, result: InstallResult) {
+    match result {
+        InstallResult::Installed => c.installed += 1,
+        InstallResult::Failed => c.failed += 1,
+        InstallResult::Refused(code) => {
+            c.refused += 1;
+            *c.refusals.entry(code).or_insert(0) += 1;
+        }
+    }
+}
+
+/// Takes back a report a newer one from the same device replaces.
+fn uncount(c: &mut RolloutCounts, result: InstallResult) {
+    match result {
+        InstallResult::Installed => c.installed = c.installed.saturating_sub(1),
+        InstallResult::Failed => c.failed = c.failed.saturating_sub(1),
+        InstallResult::Refused(code) => {
+            c.refused = c.refused.saturating_sub(1);
+            if let Some(n) = c.refusals.get_mut(&code) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    c.refusals.remove(&code);
+                }
+            }
         }
     }
 }

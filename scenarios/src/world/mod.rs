@@ -42,6 +42,7 @@ use crate::plan::Plan;
 pub use crate::spec::*;
 use crate::tap::{FlowRecorder, Leak, Tap, TappedSegment};
 pub use crate::world::sites::SkewedClock;
+pub use camproof_results::{TimelineSample, WireStats};
 use faults::FaultTimeline;
 use monitoring::{percentile, Monitoring};
 use platform::{Platform, Setup};
@@ -93,7 +94,7 @@ pub struct RunSummary {
     /// Faults applied, with their simulated times.
     pub faults: Vec<(Duration, FaultAction)>,
     /// The run sampled every [`MONITOR_INTERVAL`]: cameras online, frames, latency.
-    pub timeline: Vec<TimelinePoint>,
+    pub timeline: Vec<TimelineSample>,
     /// What the wire tap saw: segments, bytes, and secrets found in clear.
     pub wire: WireStats,
     /// Segments to and from the hosts of [`WireOptions::capture`], in wire order.
@@ -104,42 +105,6 @@ pub struct RunSummary {
     pub trace_events: u64,
     /// SHA-256 of the ordered trace.
     pub trace_hash: String,
-}
-
-/// What the wire tap saw.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WireStats {
-    /// Whether every byte was scanned for the run's secrets.
-    pub scanned: bool,
-    /// Secrets the scan knew.
-    pub secrets: u64,
-    /// TCP segments seen.
-    pub segments: u64,
-    /// Payload bytes seen.
-    pub bytes: u64,
-    /// Secrets found in clear.
-    pub leaks: Vec<Leak>,
-}
-
-/// The world at one sampling instant; counts are for the interval that ended there.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TimelinePoint {
-    /// Simulated time since the start.
-    pub at: Duration,
-    /// Cameras with an established session.
-    pub cameras_online: u64,
-    /// Video frames that reached a gateway in the interval.
-    pub frames: u64,
-    /// Median camera-to-gateway latency of those frames.
-    pub latency_p50: Option<Duration>,
-    /// 99th-percentile camera-to-gateway latency of those frames.
-    pub latency_p99: Option<Duration>,
-    /// Live frames viewers verified end to end in the interval.
-    pub live_frames: u64,
-    /// Sign-ins of the world's users that succeeded in the interval.
-    pub logins: u64,
-    /// Sign-ins of the world's users that were refused in the interval.
-    pub login_refusals: u64,
 }
 
 /// A world under simulation: its components and the checks made so far.

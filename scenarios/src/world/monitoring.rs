@@ -13,7 +13,7 @@ use crate::checks::{self, CheckId, Checks, ExpectedAlert};
 use crate::spec::{FaultAction, WorldSpec, EPOCH_SECS, MONITOR_INTERVAL, STORE_DISK_BYTES};
 use crate::world::platform::Platform;
 use crate::world::sites::Sites;
-use crate::world::TimelinePoint;
+use crate::world::TimelineSample;
 
 /// The monitoring and the timeline of a run.
 pub(crate) struct Monitoring {
@@ -27,7 +27,7 @@ pub(crate) struct Monitoring {
     /// When the next sample is due.
     next_sample: Duration,
     /// The run sampled every [`MONITOR_INTERVAL`].
-    pub timeline: Vec<TimelinePoint>,
+    pub timeline: Vec<TimelineSample>,
 }
 
 impl Monitoring {
@@ -137,7 +137,7 @@ impl Monitoring {
     }
 
     /// The world at `elapsed`; counts are for the interval since the last point.
-    fn point(&mut self, platform: &Platform, sites: &Sites, elapsed: Duration) -> TimelinePoint {
+    fn point(&mut self, platform: &Platform, sites: &Sites, elapsed: Duration) -> TimelineSample {
         let mut interval: Vec<u64> = Vec::new();
         for (g, zone) in platform.zones.iter().enumerate() {
             let stats = zone.gateway.borrow();
@@ -149,7 +149,7 @@ impl Monitoring {
         let v = sites.viewers.borrow();
         let refusals: u64 = v.login_refusals.values().sum();
         let (frames, logins, refused) = self.viewer_seen;
-        let point = TimelinePoint {
+        let point = TimelineSample {
             at: elapsed,
             cameras_online: sites.cameras_online(),
             frames: interval.len() as u64,

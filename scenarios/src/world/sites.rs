@@ -28,7 +28,7 @@ use crate::spec::{FaultAction, WorldSpec, CAMERA_MODEL, EPOCH_SECS, GATEWAY_PORT
 use crate::tap::KnownSecret;
 use crate::users::register_user;
 use crate::world::platform::Setup;
-use crate::world::TimelinePoint;
+use crate::world::TimelineSample;
 
 /// The clock of one site's cameras: simulated time, plus the skew a fault sets.
 #[derive(Debug, Clone, Default)]
@@ -213,7 +213,11 @@ impl Sites {
 
     /// `streams-resume`: with people watching, viewers verified live frames in the last
     /// [`STREAMS_WINDOW`] of the run.
-    pub fn check_streams_at_end(spec: &WorldSpec, timeline: &[TimelinePoint], checks: &mut Checks) {
+    pub fn check_streams_at_end(
+        spec: &WorldSpec,
+        timeline: &[TimelineSample],
+        checks: &mut Checks,
+    ) {
         if !Self::checks_streams(spec) {
             return;
         }

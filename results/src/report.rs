@@ -1,16 +1,25 @@
 //! The run report model: what one `camproof run` measured, as `result.json`
 //! (schema [`RUN_SCHEMA`]), and the sweep report model, `sweep.json` ([`SWEEP_SCHEMA`]).
 //!
-//! The models are plain data: the binary fills them from the simulator's summary, so
-//! this crate does not depend on the simulator. Every map is a `BTreeMap`, so the JSON
+//! The models are plain data: each component's counters are the type the component
+//! counts in, stored as they are. Every map is a `BTreeMap`, so the JSON
 //! is the same byte for byte for the same run.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::attacks::AttackSummary;
+use crate::devices::{FleetStats, ViewerStats};
+use crate::gateway::GatewayStats;
+use crate::ota::RolloutCounts;
+use crate::relay::RelayServiceStats;
+use crate::signaling::{SignalingStats, StoreStats};
+use crate::wire::WireStats;
+
 /// The format of a run's `result.json`.
-pub const RUN_SCHEMA: &str = "camproof.run/2";
+pub const RUN_SCHEMA: &str = "camproof.run/3";
 /// The format of `sweep.json`.
 pub const SWEEP_SCHEMA: &str = "camproof.sweep/1";
 
@@ -28,115 +37,6 @@ pub struct RegionOnline {
     pub online: u64,
     /// Cameras homed in the region.
     pub cameras: u64,
-}
-
-/// Viewer-side counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ViewerCounts {
-    /// Successful sign-ins.
-    pub logins: u64,
-    /// Sign-ins that asked for the one-time code.
-    pub second_factor_prompts: u64,
-    /// Refused sign-ins by reason.
-    pub login_refusals: BTreeMap<String, u64>,
-    /// Commands answered.
-    pub commands_ok: u64,
-    /// Commands that failed.
-    pub commands_failed: u64,
-    /// Live views opened.
-    pub live_views: u64,
-    /// Live views that could not be opened.
-    pub live_view_failures: u64,
-    /// Frames verified end to end.
-    pub frames_verified: u64,
-    /// Frames rejected, by reason.
-    pub frames_rejected: BTreeMap<String, u64>,
-    /// Frames never received.
-    pub frames_lost: u64,
-    /// Median capture-to-viewer latency (µs).
-    pub live_latency_p50_us: Option<u64>,
-    /// 99th-percentile capture-to-viewer latency (µs).
-    pub live_latency_p99_us: Option<u64>,
-}
-
-/// Signaling counters, summed over the regions.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignalingCounts {
-    /// Sign-ins accepted.
-    pub logins: u64,
-    /// Sign-ins refused.
-    pub logins_refused: u64,
-    /// Single-use authorization codes issued.
-    pub codes_issued: u64,
-    /// Requests refused as unauthorized.
-    pub unauthorized: u64,
-    /// Requests for unknown devices.
-    pub not_found: u64,
-    /// Commands forwarded to cameras.
-    pub commands_forwarded: u64,
-    /// Commands the cameras answered.
-    pub commands_answered: u64,
-    /// Commands that timed out.
-    pub command_timeouts: u64,
-    /// Live-view grants issued.
-    pub live_views: u64,
-}
-
-/// OTA rollout counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OtaCounts {
-    /// Cameras offered the release.
-    pub offered: u64,
-    /// Cameras that installed it.
-    pub installed: u64,
-    /// Cameras that refused it.
-    pub refused: u64,
-    /// Installs that failed.
-    pub failed: u64,
-    /// Downloads interrupted.
-    pub interrupted: u64,
-    /// Cameras per firmware version at the end.
-    pub firmware: BTreeMap<String, u64>,
-}
-
-/// The replicated store's counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoreCounts {
-    /// Records acknowledged by a majority.
-    pub writes_acked: u64,
-    /// Batches acknowledged.
-    pub batches_acked: u64,
-    /// Batches retried.
-    pub writes_failed: u64,
-    /// Accounts erased.
-    pub accounts_erased: u64,
-    /// Leaders elected.
-    pub leaders: u64,
-    /// Safety violations, for people.
-    pub violations: Vec<String>,
-}
-
-/// Relay counters, summed over the relays.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RelayCounts {
-    /// Camera streams admitted.
-    pub admitted_cameras: u64,
-    /// Viewers admitted.
-    pub admitted_viewers: u64,
-    /// Admissions refused.
-    pub refused: u64,
-    /// Frames received.
-    pub frames_in: u64,
-    /// Frames forwarded.
-    pub frames_out: u64,
-    /// Bytes forwarded.
-    pub bytes_out: u64,
-    /// Frames dropped because a queue overflowed.
-    pub dropped_overflow: u64,
-    /// Frames dropped because they expired.
-    pub dropped_expired: u64,
-    /// Longest time a frame was held (µs).
-    pub max_held_us: u64,
 }
 
 /// One fault applied.
@@ -204,180 +104,29 @@ pub struct CheckResult {
     pub note: String,
 }
 
-/// The run at one sampling instant; counts are for the interval that ended there.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The run at one sampling instant, as the world's monitoring samples it; counts are
+/// for the interval that ended there.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimelineSample {
-    /// Simulated seconds since the start.
-    pub at_seconds: f64,
+    /// Simulated time since the start (`at_seconds` in JSON).
+    #[serde(rename = "at_seconds", with = "crate::seconds")]
+    pub at: Duration,
     /// Cameras with a session.
     pub cameras_online: u64,
     /// Frames that reached a gateway in the interval.
     pub frames: u64,
-    /// Median camera-to-gateway latency of those frames (µs).
-    pub latency_p50_us: Option<u64>,
-    /// 99th-percentile camera-to-gateway latency of those frames (µs).
-    pub latency_p99_us: Option<u64>,
+    /// Median camera-to-gateway latency of those frames (`latency_p50_us` in JSON).
+    #[serde(rename = "latency_p50_us", with = "crate::micros")]
+    pub latency_p50: Option<Duration>,
+    /// 99th-percentile camera-to-gateway latency of those frames (`latency_p99_us`).
+    #[serde(rename = "latency_p99_us", with = "crate::micros")]
+    pub latency_p99: Option<Duration>,
     /// Live frames verified end to end in the interval.
     pub live_frames: u64,
     /// Sign-ins that succeeded in the interval.
     pub logins: u64,
     /// Sign-ins refused in the interval.
     pub login_refusals: u64,
-}
-
-/// A secret found in clear on the wire.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LeakEntry {
-    /// Simulated seconds since the start.
-    pub at_seconds: f64,
-    /// Which secret, by its label (never its value).
-    pub secret: String,
-    /// Sender host.
-    pub from: String,
-    /// Receiver host.
-    pub to: String,
-}
-
-/// What the wire tap saw.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct WireReport {
-    /// Whether every byte was scanned for the run's secrets.
-    pub scanned: bool,
-    /// Secrets the scan knew.
-    pub secrets: u64,
-    /// TCP segments seen.
-    pub segments: u64,
-    /// Payload bytes seen.
-    pub bytes: u64,
-    /// Secrets found in clear.
-    pub leaks: Vec<LeakEntry>,
-}
-
-/// The credential stuffers' counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StuffingCounts {
-    /// Leaked pairs tried.
-    pub attempts: u64,
-    /// Answers by outcome.
-    pub outcomes: BTreeMap<String, u64>,
-    /// Usernames a stuffed password opened a session for.
-    pub breaches: Vec<String>,
-}
-
-/// The botnet's counters, per attack vector.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BotnetCounts {
-    /// Connections opened per vector.
-    pub attempts: BTreeMap<String, u64>,
-    /// Refused or closed by the platform, per vector.
-    pub refused: BTreeMap<String, u64>,
-    /// The platform went along, per vector.
-    pub accepted: BTreeMap<String, u64>,
-    /// Neither within the attacker's patience, per vector.
-    pub unanswered: BTreeMap<String, u64>,
-}
-
-/// The cross-tenant prober's counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProbeCounts {
-    /// Times the prober signed in.
-    pub sign_ins: u64,
-    /// Probes per kind.
-    pub probes: BTreeMap<String, u64>,
-    /// Refusals by the platform's answer.
-    pub refused: BTreeMap<String, u64>,
-    /// Own live views admitted (the control).
-    pub own_admitted: u64,
-    /// Accesses that worked and must not have.
-    pub breaches: Vec<String>,
-}
-
-/// Legitimate users' sign-ins during attacks.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LegitCounts {
-    /// Succeeded.
-    pub ok: u64,
-    /// Refused, by reason.
-    pub refused: BTreeMap<String, u64>,
-}
-
-/// The replay attack's counters: recorded connections replayed at the platform, and
-/// live camera sessions altered on the path.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplayCounts {
-    /// Recorded connections, by how they opened.
-    pub flows: BTreeMap<String, u64>,
-    /// Recorded connections that had moved past key epoch 0.
-    pub flows_after_rekey: u64,
-    /// Recorded connections to a gateway outside the sites' region.
-    pub flows_failed_over: u64,
-    /// Replays sent, by variant.
-    pub replays: BTreeMap<String, u64>,
-    /// What the gateways did, by outcome.
-    pub outcomes: BTreeMap<String, u64>,
-    /// Outcomes per target (`"other-region refused-finish"`).
-    pub by_target: BTreeMap<String, u64>,
-    /// Replays the platform accepted.
-    pub accepted: u64,
-    /// The first accepted replays, described.
-    pub findings: Vec<String>,
-    /// Camera sessions altered on the path.
-    pub cameras: OnPathCounts,
-}
-
-/// What the attacker on the path of camera sessions did, and what the cameras did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OnPathCounts {
-    /// Sessions altered, by variant.
-    pub tampered: BTreeMap<String, u64>,
-    /// The cameras' verdicts, by `"<variant> <outcome>"`.
-    pub outcomes: BTreeMap<String, u64>,
-    /// Altered sessions past key epoch 0.
-    pub after_rekey: u64,
-    /// Altered sessions with a gateway outside the site's region.
-    pub failed_over: u64,
-    /// Alterations a camera took.
-    pub accepted: u64,
-    /// The first alterations a camera took, described.
-    pub findings: Vec<String>,
-}
-
-/// The rogue firmware server's counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RogueCounts {
-    /// Connections the hijacked routers sent to it.
-    pub redirected: u64,
-    /// Camera sessions it established.
-    pub sessions: u64,
-    /// Images offered, by kind.
-    pub offered: BTreeMap<String, u64>,
-    /// Refusals the cameras reported, by kind and reason.
-    pub refused: BTreeMap<String, u64>,
-    /// Installs the cameras reported, by kind.
-    pub installed: BTreeMap<String, u64>,
-    /// Cameras running a rogue version at the end, by version.
-    pub running: BTreeMap<String, u64>,
-}
-
-/// Every attack's counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttackCounts {
-    /// Attacker hosts in the world.
-    pub hosts: u32,
-    /// Credential stuffing.
-    pub stuffing: StuffingCounts,
-    /// Botnet floods.
-    pub botnet: BotnetCounts,
-    /// Cross-tenant probing.
-    pub probing: ProbeCounts,
-    /// Replays, at the platform and at cameras (absent from files written before them).
-    #[serde(default)]
-    pub replay: ReplayCounts,
-    /// The rogue firmware server (absent from files written before it).
-    #[serde(default)]
-    pub rogue: RogueCounts,
-    /// The world's own users during the attacks.
-    pub legit: LegitCounts,
 }
 
 /// One bucket of the latency histogram.
@@ -477,36 +226,28 @@ pub struct RunReport {
     pub simulated_seconds: f64,
     /// Wall-clock seconds the run took (varies from run to run).
     pub wall_seconds: f64,
-    /// Full handshakes at the gateways.
-    pub handshakes: u64,
-    /// Resumed sessions at the gateways.
-    pub resumptions: u64,
-    /// Camera connection attempts.
-    pub connect_attempts: u64,
-    /// Heartbeats acknowledged.
-    pub heartbeats_acked: u64,
-    /// Video frames the cameras sent.
-    pub frames_sent: u64,
-    /// Video frames that reached a gateway.
-    pub frames_delivered: u64,
-    /// Video bytes that reached a gateway.
-    pub video_bytes_delivered: u64,
     /// Median camera-to-gateway frame latency (µs).
     pub frame_latency_p50_us: Option<u64>,
     /// 99th-percentile camera-to-gateway frame latency (µs).
     pub frame_latency_p99_us: Option<u64>,
-    /// Gateway session failures by reason.
-    pub gateway_failures: BTreeMap<String, u64>,
-    /// Viewer-side counters.
-    pub viewers: ViewerCounts,
-    /// Signaling counters.
-    pub signaling: SignalingCounts,
-    /// OTA rollout, if the scenario has one.
-    pub ota: Option<OtaCounts>,
+    /// Median capture-to-viewer latency of live frames (µs).
+    pub live_latency_p50_us: Option<u64>,
+    /// 99th-percentile capture-to-viewer latency of live frames (µs).
+    pub live_latency_p99_us: Option<u64>,
+    /// The cameras' counters.
+    pub fleet: FleetStats,
+    /// The gateways' counters, summed.
+    pub gateways: GatewayStats,
+    /// The viewers' counters.
+    pub viewers: ViewerStats,
+    /// Signaling counters, summed over the regions.
+    pub signaling: SignalingStats,
     /// The replicated store.
-    pub store: StoreCounts,
-    /// The video relays.
-    pub relay: RelayCounts,
+    pub store: StoreStats,
+    /// The video relays, summed.
+    pub relay: RelayServiceStats,
+    /// OTA rollout, if the scenario has one.
+    pub ota: Option<RolloutCounts>,
     /// Faults applied, in time order.
     pub faults: Vec<FaultEntry>,
     /// Alerts fired, in firing order.
@@ -514,9 +255,9 @@ pub struct RunReport {
     /// The run sampled every 5 simulated seconds.
     pub timeline: Vec<TimelineSample>,
     /// What the wire tap saw.
-    pub wire: WireReport,
+    pub wire: WireStats,
     /// What the attackers tried.
-    pub attacks: AttackCounts,
+    pub attacks: AttackSummary,
     /// Frame latencies of the whole run.
     pub latency_histogram: LatencyHistogram,
     /// The pcap written with the run (`--pcap`).
