@@ -200,26 +200,7 @@ enum Command {
         key: Option<String>,
     },
     /// Run the end-to-end encrypted video relay on real sockets (see docs/relay.md).
-    Relay {
-        /// Address to listen on (port 0 picks a free port; the real one is printed).
-        #[arg(long, default_value = "127.0.0.1:7444")]
-        listen: String,
-        /// Longest a frame may wait for a viewer, e.g. 3s or 500ms.
-        #[arg(long, default_value = "3s")]
-        max_age: String,
-        /// Most frames queued per viewer.
-        #[arg(long, default_value_t = 256)]
-        max_queue_frames: usize,
-        /// Most bytes queued per viewer.
-        #[arg(long, default_value_t = 8 * 1024 * 1024)]
-        max_queue_bytes: usize,
-        /// Stop after this long (e.g. 60s); runs until killed otherwise.
-        #[arg(long)]
-        duration: Option<String>,
-        /// Stop when standard input closes (used by `bench relay`).
-        #[arg(long, hide = true)]
-        exit_on_stdin_eof: bool,
-    },
+    Relay(RelayArgs),
     /// Benchmarks that print figures (wall-clock, this machine).
     Bench {
         #[command(subcommand)]
@@ -337,6 +318,29 @@ impl KeyCacheArgs {
     pub fn open(&self) -> Box<dyn camproof_protocol::pki::KeyCache> {
         keycache::open(self.key_cache.clone(), self.no_key_cache)
     }
+}
+
+/// What `camproof relay` was asked to do.
+#[derive(Debug, clap::Args)]
+pub struct RelayArgs {
+    /// Address to listen on (port 0 picks a free port; the real one is printed).
+    #[arg(long, default_value = "127.0.0.1:7444")]
+    listen: String,
+    /// Longest a frame may wait for a viewer, e.g. 3s or 500ms.
+    #[arg(long, default_value = "3s")]
+    max_age: String,
+    /// Most frames queued per viewer.
+    #[arg(long, default_value_t = 256)]
+    max_queue_frames: usize,
+    /// Most bytes queued per viewer.
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    max_queue_bytes: usize,
+    /// Stop after this long (e.g. 60s); runs until killed otherwise.
+    #[arg(long)]
+    duration: Option<String>,
+    /// Stop when standard input closes (used by `bench relay`).
+    #[arg(long, hide = true)]
+    exit_on_stdin_eof: bool,
 }
 
 /// Parses an optional `--duration`-style value such as `30s` or `10m`.
@@ -497,27 +501,7 @@ fn main() -> ExitCode {
             })
         }
         Command::VerifyReport { file, key } => certify::verify(&file, key.as_deref()),
-        Command::Relay {
-            listen,
-            max_age,
-            max_queue_frames,
-            max_queue_bytes,
-            duration,
-            exit_on_stdin_eof,
-        } => parse_opt_duration(duration.as_deref()).and_then(|duration| {
-            let max_age = humantime::parse_duration(&max_age)
-                .map_err(|e| anyhow::anyhow!("--max-age {max_age:?}: {e}"))?;
-            relay_cmd::run(relay_cmd::RelayArgs {
-                listen,
-                config: camproof_platform::relay::RelayConfig {
-                    max_age,
-                    max_queue_frames,
-                    max_queue_bytes,
-                },
-                duration,
-                exit_on_stdin_eof,
-            })
-        }),
+        Command::Relay(args) => relay_cmd::run(args),
         Command::Bench {
             what: BenchCommand::Pki { keys, iterations },
         } => bench::pki(keys, iterations),
