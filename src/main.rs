@@ -316,7 +316,7 @@ pub struct KeyCacheArgs {
 impl KeyCacheArgs {
     /// The cache these options choose.
     pub fn open(&self) -> Box<dyn camproof_protocol::pki::KeyCache> {
-        keycache::open(self.key_cache.clone(), self.no_key_cache)
+        camproof_platform::key_cache::open(self.key_cache.clone(), self.no_key_cache)
     }
 }
 
