@@ -15,6 +15,8 @@
 //!   bytes, and the envelope must be byte-for-byte canonical, so changing any byte of
 //!   the file makes verification fail.
 //! - [`render_html`], [`render_junit`]: for people and for CI.
+//! - [`SigningKeyFile`]: the signer's key on disk; [`certification_files`] and
+//!   [`certification_text`]: what `camproof certify` writes and prints.
 //!
 //! ```
 //! use camproof_reports::{sign_report, verify_report, Report, RunInfo, DutIdentity};
@@ -28,6 +30,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod certification;
 mod html;
 mod junit;
 mod merge;
@@ -39,6 +42,9 @@ mod sign;
 mod svg;
 mod units;
 
+pub use certification::{
+    certification_files, certification_text, verification_text, CertificationError,
+};
 pub use html::render_html;
 pub use junit::render_junit;
 pub use merge::{MergeError, SweepMerge};
@@ -56,5 +62,6 @@ pub use run_report::{
     WireReport, LATENCY_BUCKETS_US, RUN_SCHEMA, SWEEP_SCHEMA,
 };
 pub use sign::{
-    fingerprint, sign_report, verify_report, ReportError, VerifiedReport, REPORT_FORMAT,
+    fingerprint, parse_public_key, sign_report, verify_report, PublicKeyError, ReportError,
+    SigningKeyError, SigningKeyFile, VerifiedReport, REPORT_FORMAT, SIGNING_KEY_ENV,
 };
