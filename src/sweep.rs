@@ -98,7 +98,8 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
     let all = parse_seeds(&args.seeds)?;
     let (k, n) = args.shard.as_deref().map_or(Ok((1, 1)), parse_shard)?;
     let seeds = shard_of(&all, k, n);
-    let mut base = crate::run::load(&args.scenario, 0, &args.overrides.to_lib())?;
+    let mut base =
+        camproof_scenarios::overrides::load(&args.scenario, 0, &args.overrides.to_lib())?;
     let plant = args.plant.map(|p| p.0);
     if let Some(p) = plant {
         p.apply(&mut base.world);
