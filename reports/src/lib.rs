@@ -5,7 +5,8 @@
 //!   (`sweep.json`, [`SWEEP_SCHEMA`]): plain serde models the binary fills.
 //! - [`run_files`] / [`sweep_files`]: Markdown, one self-contained HTML page with SVG
 //!   charts, and JUnit XML; [`SavedReport`] renders a saved JSON file again.
-//! - [`SweepMerge`]: joins the `sweep.json` of a sweep's shards into one.
+//! - [`SweepMerge`]: joins the `sweep.json` of a sweep's shards into one; [`SeedRun`]
+//!   and [`SweepReport`] also give the lines a sweep and a merge print.
 //!
 //! Certification:
 //!
@@ -40,6 +41,7 @@ mod run_render;
 mod run_report;
 mod sign;
 mod svg;
+mod sweep_text;
 mod units;
 
 pub use certification::{

@@ -1,6 +1,8 @@
 //! Joining sweep reports of one scenario (shards of a sweep, or sweeps of other seeds)
 //! into one: `camproof report merge`.
 
+use std::path::PathBuf;
+
 use thiserror::Error;
 
 use crate::run_report::{SweepReport, SWEEP_SCHEMA};
@@ -9,6 +11,14 @@ use crate::run_report::{SweepReport, SWEEP_SCHEMA};
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum MergeError {
+    /// The file could not be read.
+    #[error("reading {file}")]
+    Read {
+        /// The file.
+        file: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The file is not a `sweep.json`.
     #[error("{file}: not a sweep report")]
     NotSweep {
@@ -126,6 +136,21 @@ impl SweepMerge {
         m.wall_seconds += r.wall_seconds;
         m.shrunk.extend(r.shrunk);
         Ok(())
+    }
+
+    /// The `sweep.json` files at `paths` joined, as [`SweepMerge::add`] and
+    /// [`SweepMerge::finish`] join them.
+    pub fn files(paths: &[PathBuf]) -> Result<SweepReport, MergeError> {
+        let mut merge = SweepMerge::new();
+        for path in paths {
+            let file = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|source| MergeError::Read {
+                file: file.clone(),
+                source,
+            })?;
+            merge.add(&file, &text)?;
+        }
+        merge.finish()
     }
 
     /// The joined report, runs sorted by seed and counted.

@@ -4,8 +4,8 @@
 //! duration; a [`scenario`] file names its faults and [`attack`]s, and the run reports
 //! what it measured, the invariants it broke and the trace hash. Every world is built
 //! from a [`plan::Plan`], the one validation path of files, [`overrides`], the
-//! [`sweep`] shrinker and worlds built in code; [`run`] holds what `camproof run`
-//! does around them.
+//! [`sweep`] shrinker and worlds built in code; [`run`] and [`sweep`] also hold what
+//! `camproof run` and `camproof sweep` do around them.
 #![deny(missing_docs)]
 
 pub mod attack;
