@@ -145,52 +145,7 @@ enum Command {
     },
     /// Certify camera firmware: requirement-mapped tests against a simulated profile,
     /// a device on the network, a container image or a capture; signed report.
-    Certify {
-        /// Mode 1: a simulated profile, inside the deterministic simulator.
-        #[arg(long, group = "dut_mode")]
-        profile: Option<String>,
-        /// Mode 2: act as the platform on this address (HOST:PORT; PORT+1 is the
-        /// fallback endpoint); needs --dut.
-        #[arg(long, group = "dut_mode", requires = "dut")]
-        listen: Option<String>,
-        /// Mode 2: the device's host, or HOST:NETIP_PORT.
-        #[arg(long)]
-        dut: Option<String>,
-        /// Mode 2: the address the device reaches the harness at (default: the listen
-        /// host, or 127.0.0.1 for 0.0.0.0).
-        #[arg(long)]
-        advertise: Option<String>,
-        /// Mode 3: a local container image NAME:TAG whose entrypoint is `camproof camera`.
-        #[arg(long, group = "dut_mode")]
-        image: Option<String>,
-        /// Mode 3: the port the harness's platform listens on.
-        #[arg(long, default_value_t = 17443)]
-        port: u16,
-        /// Mode 3: extra argument for the image's entrypoint (repeatable).
-        #[arg(long = "container-arg", allow_hyphen_values = true)]
-        container_args: Vec<String>,
-        /// Mode 4: a pcap or pcapng capture.
-        #[arg(long, group = "dut_mode")]
-        pcap: Option<PathBuf>,
-        /// DUT description (TOML; see conformance/duts/). Default: the camproof camera.
-        #[arg(long)]
-        description: Option<PathBuf>,
-        /// Seed of every random draw; same seed, same run (mode 1).
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Run only this test case.
-        #[arg(long)]
-        test: Option<String>,
-        /// Directory for report.json, report.html, junit.xml and the capture.
-        #[arg(long, default_value = "certification")]
-        out: PathBuf,
-        /// Ed25519 report signing key (64 hex digits) [default: $CAMPROOF_SIGNING_KEY,
-        /// else ~/.config/camproof/report-signing.key, created on first use].
-        #[arg(long)]
-        signing_key: Option<PathBuf>,
-        #[command(flatten)]
-        keys: KeyCacheArgs,
-    },
+    Certify(CertifyArgs),
     /// Check a signed certification report: signature and integrity.
     VerifyReport {
         /// The report.json.
@@ -200,26 +155,7 @@ enum Command {
         key: Option<String>,
     },
     /// Run the end-to-end encrypted video relay on real sockets (see docs/relay.md).
-    Relay {
-        /// Address to listen on (port 0 picks a free port; the real one is printed).
-        #[arg(long, default_value = "127.0.0.1:7444")]
-        listen: String,
-        /// Longest a frame may wait for a viewer, e.g. 3s or 500ms.
-        #[arg(long, default_value = "3s")]
-        max_age: String,
-        /// Most frames queued per viewer.
-        #[arg(long, default_value_t = 256)]
-        max_queue_frames: usize,
-        /// Most bytes queued per viewer.
-        #[arg(long, default_value_t = 8 * 1024 * 1024)]
-        max_queue_bytes: usize,
-        /// Stop after this long (e.g. 60s); runs until killed otherwise.
-        #[arg(long)]
-        duration: Option<String>,
-        /// Stop when standard input closes (used by `bench relay`).
-        #[arg(long, hide = true)]
-        exit_on_stdin_eof: bool,
-    },
+    Relay(RelayArgs),
     /// Benchmarks that print figures (wall-clock, this machine).
     Bench {
         #[command(subcommand)]
@@ -335,8 +271,80 @@ pub struct KeyCacheArgs {
 impl KeyCacheArgs {
     /// The cache these options choose.
     pub fn open(&self) -> Box<dyn camproof_protocol::pki::KeyCache> {
-        keycache::open(self.key_cache.clone(), self.no_key_cache)
+        camproof_platform::key_cache::open(self.key_cache.clone(), self.no_key_cache)
     }
+}
+
+/// What `camproof relay` was asked to do.
+#[derive(Debug, clap::Args)]
+pub struct RelayArgs {
+    /// Address to listen on (port 0 picks a free port; the real one is printed).
+    #[arg(long, default_value = "127.0.0.1:7444")]
+    listen: String,
+    /// Longest a frame may wait for a viewer, e.g. 3s or 500ms.
+    #[arg(long, default_value = "3s")]
+    max_age: String,
+    /// Most frames queued per viewer.
+    #[arg(long, default_value_t = 256)]
+    max_queue_frames: usize,
+    /// Most bytes queued per viewer.
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    max_queue_bytes: usize,
+    /// Stop after this long (e.g. 60s); runs until killed otherwise.
+    #[arg(long)]
+    duration: Option<String>,
+    /// Stop when standard input closes (used by `bench relay`).
+    #[arg(long, hide = true)]
+    exit_on_stdin_eof: bool,
+}
+
+/// What `camproof certify` was asked to do.
+#[derive(Debug, clap::Args)]
+pub struct CertifyArgs {
+    /// Mode 1: a simulated profile, inside the deterministic simulator.
+    #[arg(long, group = "dut_mode")]
+    profile: Option<String>,
+    /// Mode 2: act as the platform on this address (HOST:PORT; PORT+1 is the
+    /// fallback endpoint); needs --dut.
+    #[arg(long, group = "dut_mode", requires = "dut")]
+    listen: Option<String>,
+    /// Mode 2: the device's host, or HOST:NETIP_PORT.
+    #[arg(long)]
+    dut: Option<String>,
+    /// Mode 2: the address the device reaches the harness at (default: the listen
+    /// host, or 127.0.0.1 for 0.0.0.0).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Mode 3: a local container image NAME:TAG whose entrypoint is `camproof camera`.
+    #[arg(long, group = "dut_mode")]
+    image: Option<String>,
+    /// Mode 3: the port the harness's platform listens on.
+    #[arg(long, default_value_t = 17443)]
+    port: u16,
+    /// Mode 3: extra argument for the image's entrypoint (repeatable).
+    #[arg(long = "container-arg", allow_hyphen_values = true)]
+    container_args: Vec<String>,
+    /// Mode 4: a pcap or pcapng capture.
+    #[arg(long, group = "dut_mode")]
+    pcap: Option<PathBuf>,
+    /// DUT description (TOML; see conformance/duts/). Default: the camproof camera.
+    #[arg(long)]
+    description: Option<PathBuf>,
+    /// Seed of every random draw; same seed, same run (mode 1).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Run only this test case.
+    #[arg(long)]
+    test: Option<String>,
+    /// Directory for report.json, report.html, junit.xml and the capture.
+    #[arg(long, default_value = "certification")]
+    out: PathBuf,
+    /// Ed25519 report signing key (64 hex digits) [default: $CAMPROOF_SIGNING_KEY,
+    /// else ~/.config/camproof/report-signing.key, created on first use].
+    #[arg(long)]
+    signing_key: Option<PathBuf>,
+    #[command(flatten)]
+    keys: KeyCacheArgs,
 }
 
 /// Parses an optional `--duration`-style value such as `30s` or `10m`.
@@ -451,73 +459,9 @@ fn main() -> ExitCode {
                 keys.open(),
             )
         }),
-        Command::Certify {
-            profile,
-            listen,
-            dut,
-            advertise,
-            image,
-            port,
-            container_args,
-            pcap,
-            description,
-            seed,
-            test,
-            out,
-            signing_key,
-            keys,
-        } => {
-            use camproof_conformance::certify::Target;
-            let target = match (profile, listen, image, pcap) {
-                (Some(p), None, None, None) => Ok(Target::Profile(p)),
-                (None, Some(listen), None, None) => Ok(Target::Network {
-                    listen,
-                    dut: dut.unwrap_or_default(),
-                    advertise,
-                }),
-                (None, None, Some(image), None) => Ok(Target::Image {
-                    image,
-                    port,
-                    args: container_args,
-                }),
-                (None, None, None, Some(p)) => Ok(Target::Capture(p)),
-                _ => Err(anyhow::anyhow!(
-                    "give exactly one of --profile, --listen (with --dut), --image, --pcap"
-                )),
-            };
-            target.and_then(|target| {
-                let req = camproof_conformance::certify::CertifyRequest {
-                    target,
-                    description,
-                    seed,
-                    test,
-                    password: std::env::var("CAMPROOF_DUT_PASSWORD").ok(),
-                };
-                certify::certify(req, &out, signing_key, keys.open())
-            })
-        }
+        Command::Certify(args) => certify::certify(args),
         Command::VerifyReport { file, key } => certify::verify(&file, key.as_deref()),
-        Command::Relay {
-            listen,
-            max_age,
-            max_queue_frames,
-            max_queue_bytes,
-            duration,
-            exit_on_stdin_eof,
-        } => parse_opt_duration(duration.as_deref()).and_then(|duration| {
-            let max_age = humantime::parse_duration(&max_age)
-                .map_err(|e| anyhow::anyhow!("--max-age {max_age:?}: {e}"))?;
-            relay_cmd::run(relay_cmd::RelayArgs {
-                listen,
-                config: camproof_platform::relay::RelayConfig {
-                    max_age,
-                    max_queue_frames,
-                    max_queue_bytes,
-                },
-                duration,
-                exit_on_stdin_eof,
-            })
-        }),
+        Command::Relay(args) => relay_cmd::run(args),
         Command::Bench {
             what: BenchCommand::Pki { keys, iterations },
         } => bench::pki(keys, iterations),

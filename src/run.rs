@@ -1,16 +1,14 @@
-//! `camproof run`: arguments, then the scenario engine, the summary and the reports.
-#![allow(clippy::disallowed_methods)] // Wall-clock time here measures the host, not the run.
+//! `camproof run`: arguments, then the scenario engine ([`RunOptions`]), the summary and
+//! the reports.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 use camproof_protocol::pki::KeyCache;
-use camproof_scenarios::overrides::{self, apply_overrides, reproduce_command};
-use camproof_scenarios::plan::Plan;
-use camproof_scenarios::scenario::Scenario;
-use camproof_scenarios::{summary, world};
+use camproof_scenarios::overrides;
+use camproof_scenarios::run::RunOptions;
+use camproof_scenarios::summary;
 
 /// What `camproof run` was asked to do.
 #[derive(Debug, clap::Args)]
@@ -41,27 +39,21 @@ pub struct RunArgs {
 
 /// Runs one scenario; exit code 0 pass, 1 liveness failure.
 pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
-    let overrides = args.overrides.to_lib();
-    let mut scenario = load(&args.scenario, args.seed, &overrides)?;
-    scenario.world.wire.scan = !args.no_wire_scan;
-    overrides::set_capture(&mut scenario.world, &args.pcap)?;
-
+    let options = RunOptions {
+        file: args.scenario.clone(),
+        seed: args.seed,
+        overrides: args.overrides.to_lib(),
+        capture: args.pcap.clone(),
+        pki_seed: args.pki_seed,
+        wire_scan: !args.no_wire_scan,
+    };
+    let scenario = options.scenario()?;
     let pki = crate::keycache::platform_pki(args.pki_seed, cache.as_mut())?;
-    let started = Instant::now();
-    let plan = Plan::new(scenario.world.clone()).context("checking the world")?;
-    let summary = world::run(&plan, &pki, cache.as_mut()).context("running the world")?;
-    let wall = started.elapsed();
-
+    let (summary, wall) = options.run(&scenario, &pki, cache.as_mut())?;
     print!("{}", summary::summary_text(&scenario, &summary, wall));
     let failures = summary.failures();
     let verdict = summary::verdict(&failures);
-    let mut again = reproduce_command(&args.scenario, args.seed, &overrides);
-    if args.pki_seed != 1 {
-        again += &format!(" --pki-seed {}", args.pki_seed);
-    }
-    if args.no_wire_scan {
-        again += " --no-wire-scan";
-    }
+    let again = options.reproduce();
     if let Some(out) = &args.out {
         let mut report = crate::report_cmd::run_report(
             &scenario,
@@ -106,14 +98,4 @@ impl Overrides {
             duration: self.duration.clone(),
         }
     }
-}
-
-/// Reads and checks a scenario file, sets its seed and applies the overrides.
-pub fn load(path: &Path, seed: u64, overrides: &overrides::Overrides) -> Result<Scenario> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading scenario {}", path.display()))?;
-    let mut scenario = Scenario::parse(&path.display().to_string(), &text)?;
-    scenario.world.seed = seed;
-    apply_overrides(&mut scenario, overrides)?;
-    Ok(scenario)
 }

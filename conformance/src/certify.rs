@@ -68,6 +68,19 @@ pub enum Target {
     Capture(PathBuf),
 }
 
+impl Target {
+    /// The one target among the modes given on a command line (`None`: a mode not
+    /// asked for, in the order profile, network, image, capture); none or several is
+    /// [`CertifyError::NoTarget`].
+    pub fn one_of(modes: impl IntoIterator<Item = Option<Target>>) -> Result<Target, CertifyError> {
+        let mut given = modes.into_iter().flatten();
+        match (given.next(), given.next()) {
+            (Some(target), None) => Ok(target),
+            _ => Err(CertifyError::NoTarget),
+        }
+    }
+}
+
 /// What to certify and how.
 #[derive(Debug, Clone)]
 pub struct CertifyRequest {
@@ -108,6 +121,9 @@ pub struct Certification {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum CertifyError {
+    /// Not exactly one way to reach the DUT was given.
+    #[error("give exactly one of --profile, --listen (with --dut), --image, --pcap")]
+    NoTarget,
     /// `--test` names no case.
     #[error("--test {0}: no such case (see docs/certification.md)")]
     UnknownCase(String),
@@ -562,4 +578,32 @@ pub fn certify(
         wall_ms: started.elapsed().as_millis() as u64,
         started_us,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Exactly one mode is taken as the target; none or two are refused by name.
+    #[test]
+    fn one_target_is_chosen_from_the_modes_given() {
+        let profile = || Some(Target::Profile("reference".into()));
+        let pcap = || Some(Target::Capture(PathBuf::from("a.pcap")));
+        assert_eq!(
+            Target::one_of([None, None, None, pcap()]).unwrap(),
+            Target::Capture(PathBuf::from("a.pcap"))
+        );
+        assert_eq!(
+            Target::one_of([profile(), None, None, None]).unwrap(),
+            Target::Profile("reference".into())
+        );
+        for modes in [[None, None, None, None], [profile(), None, None, pcap()]] {
+            let err = Target::one_of(modes).unwrap_err();
+            assert!(matches!(err, CertifyError::NoTarget), "{err:?}");
+            assert_eq!(
+                err.to_string(),
+                "give exactly one of --profile, --listen (with --dut), --image, --pcap"
+            );
+        }
+    }
 }

@@ -2,12 +2,14 @@
 //!
 //! [`KeyCache`] is defined beside the test PKI in `camproof-protocol`, which does no I/O;
 //! this is its implementation on disk, used by every command that builds a PKI (the
-//! simulator, the certification harness, the real-socket platform and cameras).
+//! simulator, the certification harness, the real-socket platform and cameras), and
+//! [`platform_pki`], the platform's test PKI built with it.
 
 use std::fs;
 use std::path::PathBuf;
 
-use camproof_protocol::pki::{KeyCache, NoCache};
+use camproof_protocol::pki::{KeyCache, NoCache, PkiError, PkiOptions, TestPki};
+use thiserror::Error;
 
 /// The environment variable naming the default cache directory.
 pub const KEY_CACHE_ENV: &str = "CAMPROOF_KEY_CACHE";
@@ -61,5 +63,69 @@ pub fn open(dir: Option<PathBuf>, disabled: bool) -> Box<dyn KeyCache> {
     match dir.or_else(DirKeyCache::default_dir) {
         Some(dir) => Box::new(DirKeyCache::new(dir)),
         None => Box::new(NoCache),
+    }
+}
+
+/// Why the platform's test PKI could not be generated.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("generating the test PKI (seed {seed})")]
+pub struct PlatformPkiError {
+    /// The PKI's seed.
+    pub seed: u64,
+    /// Why.
+    #[source]
+    pub source: PkiError,
+}
+
+/// The platform's test PKI for `seed` (the default shape: 2048-bit RSA, three vendors,
+/// eight device keys), with keys from `cache`. Costs twelve RSA key generations (about
+/// 3 s on one core) when the cache holds none of them.
+pub fn platform_pki(seed: u64, cache: &mut dyn KeyCache) -> Result<TestPki, PlatformPkiError> {
+    TestPki::try_generate(seed, &PkiOptions::default(), cache)
+        .map_err(|source| PlatformPkiError { seed, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts what a directory cache is asked for and what it stores.
+    struct Counting {
+        inner: DirKeyCache,
+        hits: usize,
+        puts: usize,
+    }
+
+    impl KeyCache for Counting {
+        fn get(&mut self, name: &str) -> Option<Vec<u8>> {
+            let got = self.inner.get(name);
+            self.hits += usize::from(got.is_some());
+            got
+        }
+
+        fn put(&mut self, name: &str, pkcs8_der: &[u8]) {
+            self.puts += 1;
+            self.inner.put(name, pkcs8_der);
+        }
+    }
+
+    /// The first build stores every key in the directory; the second reads them all
+    /// back and builds the same PKI, generating nothing.
+    #[test]
+    fn the_platform_pki_is_cached_on_disk() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut cache = Counting {
+            inner: DirKeyCache::new(dir.path().join("keys")),
+            hits: 0,
+            puts: 0,
+        };
+        let first = platform_pki(3, &mut cache).expect("generates");
+        assert_eq!((cache.hits, cache.puts), (0, 12));
+        let files = fs::read_dir(dir.path().join("keys")).expect("dir").count();
+        assert_eq!(files, 12);
+        cache.puts = 0;
+        let second = platform_pki(3, &mut cache).expect("reads");
+        assert_eq!((cache.hits, cache.puts), (12, 0));
+        assert_eq!(first.root_certificate(), second.root_certificate());
     }
 }

@@ -24,6 +24,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
@@ -34,7 +35,7 @@ use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
-use camproof_net::{Clock, Listener};
+use camproof_net::{Clock, Listener, Net, SystemClock, TokioNet};
 use camproof_protocol::relay::{
     RelayHello, RelayReady, RelayRole, RelayWireError, ADMITTED, HELLO_HEAD_LEN, MAX_TOKEN_LEN,
 };
@@ -311,6 +312,47 @@ impl<C: Clock> RelayNode<C> {
         }
     }
 
+    /// Serves `listener` as [`serve`](Self::serve) does until `stop` resolves (or
+    /// accepting fails).
+    pub async fn serve_until<L>(
+        &self,
+        listener: L,
+        stop: impl Future<Output = ()>,
+    ) -> io::Result<()>
+    where
+        L: Listener,
+        L::Stream: AsyncRead + AsyncWrite + Unpin + 'static,
+    {
+        tokio::select! {
+            biased;
+            r = self.serve(listener) => r,
+            () = stop => Ok(()),
+        }
+    }
+
+    /// Every counter, the core's and the driver's, as one flat JSON object (the line
+    /// `camproof relay` prints when it stops, which `camproof bench relay` reads).
+    pub fn stats_json(&self) -> serde_json::Value {
+        let s = self.stats();
+        let d = self.driver_stats();
+        serde_json::json!({
+            "frames_in": s.frames_in,
+            "bytes_in": s.bytes_in,
+            "frames_out": s.frames_out,
+            "bytes_out": s.bytes_out,
+            "dropped_overflow": s.dropped_overflow,
+            "dropped_expired": s.dropped_expired,
+            "skipped_to_keyframe": s.skipped_to_keyframe,
+            "peak_queued_bytes": s.peak_queued_bytes,
+            "cameras": d.cameras,
+            "viewers": d.viewers,
+            "refused": d.refused,
+            "viewers_timed_out": d.viewers_timed_out,
+            "reads": d.reads,
+            "writes": d.writes,
+        })
+    }
+
     /// Serves one connection: reads its hello (a bare node checks no grant: the token is
     /// read and ignored), answers [`ADMITTED`], then runs it as a camera or a viewer
     /// until it closes (a viewer also when its stream's camera leaves).
@@ -575,6 +617,78 @@ where
         }
     }
     stream.flush().await
+}
+
+/// Why [`run_standalone`] stopped early.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StandaloneError {
+    /// The tokio runtime could not start.
+    #[error("starting the runtime")]
+    Runtime(#[source] io::Error),
+    /// The address could not be bound.
+    #[error("binding {addr}")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// The bound address could not be read.
+    #[error("reading the bound address")]
+    LocalAddr(#[source] io::Error),
+    /// `on_listening` failed (printing the address).
+    #[error(transparent)]
+    Announce(io::Error),
+    /// Accepting a connection failed.
+    #[error("accepting connections")]
+    Accept(#[source] io::Error),
+}
+
+/// A relay alone on real sockets (`camproof relay`): binds `listen`, hands the bound
+/// address to `on_listening`, relays until `duration` has passed or `stop` resolves,
+/// then returns [`RelayNode::stats_json`]. Runs its own current-thread runtime (one
+/// core, no locks between tasks); reads the system clock, so never in the simulator.
+pub fn run_standalone(
+    listen: &str,
+    config: RelayConfig,
+    duration: Option<Duration>,
+    stop: impl Future<Output = ()>,
+    on_listening: impl FnOnce(std::net::SocketAddr) -> io::Result<()>,
+) -> Result<serde_json::Value, StandaloneError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(StandaloneError::Runtime)?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let listener = TokioNet
+            .bind(listen)
+            .await
+            .map_err(|source| StandaloneError::Bind {
+                addr: listen.to_string(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(StandaloneError::LocalAddr)?;
+        on_listening(addr).map_err(StandaloneError::Announce)?;
+        let node = RelayNode::new(config, SystemClock);
+        let stop = async move {
+            match duration {
+                Some(d) => {
+                    tokio::select! {
+                        biased;
+                        () = stop => {}
+                        () = tokio::time::sleep(d) => {}
+                    }
+                }
+                None => stop.await,
+            }
+        };
+        node.serve_until(listener, stop)
+            .await
+            .map_err(StandaloneError::Accept)?;
+        Ok(node.stats_json())
+    })
 }
 
 #[cfg(test)]

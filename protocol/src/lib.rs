@@ -11,9 +11,11 @@
 //! - [`ota`]: signed firmware manifests with anti-rollback.
 //! - [`relay`]: how a connection to the video relay opens (hello, status, ready).
 //! - [`pki`]: certificates and a deterministic test PKI.
+//! - [`demo`]: all of the above end to end in memory from one seed (`camproof demo`).
 #![deny(missing_docs)]
 
 pub mod cdp;
+pub mod demo;
 mod error;
 pub mod netip;
 pub mod ota;

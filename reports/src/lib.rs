@@ -6,7 +6,8 @@
 //!   own counter types, stored as they are and read here directly.
 //! - [`run_files`] / [`sweep_files`]: Markdown, one self-contained HTML page with SVG
 //!   charts, and JUnit XML; [`SavedReport`] renders a saved JSON file again.
-//! - [`SweepMerge`]: joins the `sweep.json` of a sweep's shards into one.
+//! - [`SweepMerge`]: joins the `sweep.json` of a sweep's shards into one; [`SeedRun`]
+//!   and [`SweepReport`] also give the lines a sweep and a merge print.
 //!
 //! Certification:
 //!
@@ -16,6 +17,8 @@
 //!   bytes, and the envelope must be byte-for-byte canonical, so changing any byte of
 //!   the file makes verification fail.
 //! - [`render_html`], [`render_junit`]: for people and for CI.
+//! - [`SigningKeyFile`]: the signer's key on disk; [`certification_files`] and
+//!   [`certification_text`]: what `camproof certify` writes and prints.
 //!
 //! ```
 //! use camproof_reports::{sign_report, verify_report, Report, RunInfo, DutIdentity};
@@ -29,6 +32,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod certification;
 mod counters;
 mod html;
 mod junit;
@@ -45,6 +49,9 @@ pub use camproof_results::{
     LatencyHistogram, RegionOnline, RunReport, SeedRun, SweepReport, TimelineSample,
     LATENCY_BUCKETS_US, RUN_SCHEMA, SWEEP_SCHEMA,
 };
+pub use certification::{
+    certification_files, certification_text, verification_text, CertificationError,
+};
 pub use counters::{counter_rows, CounterRow};
 pub use html::render_html;
 pub use junit::render_junit;
@@ -56,5 +63,6 @@ pub use run_render::{
     sweep_files, RenderError, SavedReport,
 };
 pub use sign::{
-    fingerprint, sign_report, verify_report, ReportError, VerifiedReport, REPORT_FORMAT,
+    fingerprint, parse_public_key, sign_report, verify_report, PublicKeyError, ReportError,
+    SigningKeyError, SigningKeyFile, VerifiedReport, REPORT_FORMAT, SIGNING_KEY_ENV,
 };

@@ -1,6 +1,8 @@
 //! Joining sweep reports of one scenario (shards of a sweep, or sweeps of other seeds)
 //! into one: `camproof report merge`.
 
+use std::path::PathBuf;
+
 use thiserror::Error;
 
 use camproof_results::{SweepReport, SWEEP_SCHEMA};
@@ -9,6 +11,14 @@ use camproof_results::{SweepReport, SWEEP_SCHEMA};
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum MergeError {
+    /// The file could not be read.
+    #[error("reading {file}")]
+    Read {
+        /// The file.
+        file: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The file is not a `sweep.json`.
     #[error("{file}: not a sweep report")]
     NotSweep {
@@ -128,10 +138,66 @@ impl SweepMerge {
         Ok(())
     }
 
+    /// The `sweep.json` files at `paths` joined, as [`SweepMerge::add`] and
+    /// [`SweepMerge::finish`] join them.
+    pub fn files(paths: &[PathBuf]) -> Result<SweepReport, MergeError> {
+        let mut merge = SweepMerge::new();
+        for path in paths {
+            let file = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|source| MergeError::Read {
+                file: file.clone(),
+                source,
+            })?;
+            merge.add(&file, &text)?;
+        }
+        merge.finish()
+    }
+
     /// The joined report, runs sorted by seed and counted.
     pub fn finish(self) -> Result<SweepReport, MergeError> {
         let mut m = self.merged.ok_or(MergeError::Empty)?;
         m.tally();
         Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use camproof_results::SeedRun;
+
+    use super::*;
+
+    fn sweep(runs: Vec<SeedRun>) -> SweepReport {
+        let file = "z.toml".to_string();
+        SweepReport::new("zone-split".into(), file, None, (1, 1), runs, 3.0)
+    }
+
+    fn seed(n: u64, failures: &[&str]) -> SeedRun {
+        let failures = failures.iter().map(|f| f.to_string()).collect();
+        SeedRun::new(
+            n,
+            failures,
+            format!("h{n}"),
+            1.5,
+            format!("camproof run z.toml --seed {n}"),
+        )
+    }
+
+    /// Shard files merge into one report; a missing file is named.
+    #[test]
+    fn shard_files_merge_and_a_missing_one_is_named() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let a = dir.path().join("a.json");
+        let b = dir.path().join("b.json");
+        let text = |r: &SweepReport| serde_json::to_string(r).expect("json");
+        std::fs::write(&a, text(&sweep(vec![seed(2, &[])]))).expect("write");
+        std::fs::write(&b, text(&sweep(vec![seed(1, &["x: y"])]))).expect("write");
+        let m = SweepMerge::files(&[a.clone(), b]).expect("merges");
+        assert_eq!(m.runs.iter().map(|r| r.seed).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!((m.passed, m.failed), (1, 1));
+        let missing = dir.path().join("missing.json");
+        let err = SweepMerge::files(&[a, missing.clone()]).unwrap_err();
+        assert!(matches!(err, MergeError::Read { .. }), "{err:?}");
+        assert_eq!(err.to_string(), format!("reading {}", missing.display()));
     }
 }

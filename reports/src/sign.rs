@@ -10,8 +10,15 @@
 //! `"camproof certification report v1\0" || REPORT`. Verification re-derives the
 //! envelope from its parts and requires the file to equal it, so a changed byte anywhere
 //! (inside the report, in the signature, or in the envelope's punctuation) fails.
+//!
+//! The signer's key lives in a file of 64 hex digits ([`SigningKeyFile`]), created on
+//! first use; [`parse_public_key`] reads the key a verifier pins.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::{Signature, SignatureError, Signer, SigningKey, VerifyingKey};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -157,6 +164,139 @@ pub fn verify_report(
     Ok(VerifiedReport { report, key })
 }
 
+/// The environment variable naming the default report signing key file.
+pub const SIGNING_KEY_ENV: &str = "CAMPROOF_SIGNING_KEY";
+
+/// Why a report signing key file could not be read or created.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SigningKeyError {
+    /// No path was given and there is neither `$CAMPROOF_SIGNING_KEY` nor a home.
+    #[error("no signing key path: pass --signing-key FILE")]
+    NoPath,
+    /// The file does not hold 64 hex digits.
+    #[error("{path}: expected 64 hex digits (an Ed25519 secret key)")]
+    Malformed {
+        /// The file.
+        path: String,
+    },
+    /// The OS random source could not be read for a new key.
+    #[error("reading /dev/urandom for a new signing key")]
+    Random(#[source] io::Error),
+    /// The new key's file or directory could not be created or written.
+    #[error("creating {path}")]
+    Create {
+        /// The file or directory.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// A report signing key and the file it is kept in.
+#[derive(Debug)]
+pub struct SigningKeyFile {
+    /// The key.
+    pub key: SigningKey,
+    /// Its file.
+    pub path: PathBuf,
+    /// Whether [`SigningKeyFile::open`] created the file with a new key.
+    pub created: bool,
+}
+
+impl SigningKeyFile {
+    /// Where the key is kept unless a path is given: `$CAMPROOF_SIGNING_KEY`, else
+    /// `~/.config/camproof/report-signing.key`, else none (no home directory).
+    pub fn default_path() -> Option<PathBuf> {
+        std::env::var_os(SIGNING_KEY_ENV)
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .map(|h| PathBuf::from(h).join(".config/camproof/report-signing.key"))
+            })
+    }
+
+    /// The key in `path` (else in [`SigningKeyFile::default_path`]): 64 hex digits. A
+    /// file that cannot be read is created (owner-only on Unix) with a new key from the
+    /// OS random source.
+    pub fn open(path: Option<PathBuf>) -> Result<Self, SigningKeyError> {
+        let path = path
+            .or_else(Self::default_path)
+            .ok_or(SigningKeyError::NoPath)?;
+        if let Ok(text) = fs::read_to_string(&path) {
+            let seed: [u8; 32] = hex::decode(text.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| SigningKeyError::Malformed {
+                    path: path.display().to_string(),
+                })?;
+            return Ok(SigningKeyFile {
+                key: SigningKey::from_bytes(&seed),
+                path,
+                created: false,
+            });
+        }
+        let mut seed = [0u8; 32];
+        fs::File::open("/dev/urandom")
+            .and_then(|mut f| io::Read::read_exact(&mut f, &mut seed))
+            .map_err(SigningKeyError::Random)?;
+        let create = |p: &Path| {
+            let path = p.display().to_string();
+            move |source| SigningKeyError::Create { path, source }
+        };
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(create(dir))?;
+        }
+        write_private(&path, format!("{}\n", hex::encode(seed)).as_bytes())
+            .map_err(create(&path))?;
+        Ok(SigningKeyFile {
+            key: SigningKey::from_bytes(&seed),
+            path,
+            created: true,
+        })
+    }
+}
+
+/// Writes a new file that only its owner may read (on Unix); refuses to overwrite one.
+fn write_private(path: &Path, data: &[u8]) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?
+            .write_all(data)
+    }
+    #[cfg(not(unix))]
+    {
+        fs::write(path, data)
+    }
+}
+
+/// Why a public key given as text was refused.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum PublicKeyError {
+    /// Not 64 hex digits.
+    #[error("expected 64 hex digits")]
+    NotHex,
+    /// 32 bytes, but not a point an Ed25519 key can be.
+    #[error("not an Ed25519 public key")]
+    NotAKey(#[source] SignatureError),
+}
+
+/// An Ed25519 public key written as 64 hex digits (what `verify-report` prints to pin).
+pub fn parse_public_key(text: &str) -> Result<VerifyingKey, PublicKeyError> {
+    let bytes: [u8; 32] = hex::decode(text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or(PublicKeyError::NotHex)?;
+    VerifyingKey::from_bytes(&bytes).map_err(PublicKeyError::NotAKey)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,5 +385,68 @@ mod tests {
             verify_report(&file, None),
             Err(ReportError::Inconsistent)
         ));
+    }
+}
+
+#[cfg(test)]
+mod key_file_tests {
+    use super::*;
+
+    /// A new key file is created once (owner-only, 64 hex digits) and read back after.
+    #[test]
+    fn a_key_file_is_created_once_then_read() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("sub/report-signing.key");
+        let first = SigningKeyFile::open(Some(path.clone())).expect("created");
+        assert!(first.created);
+        let text = fs::read_to_string(&path).expect("written");
+        assert_eq!(text, format!("{}\n", hex::encode(first.key.to_bytes())));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let again = SigningKeyFile::open(Some(path)).expect("read");
+        assert!(!again.created);
+        assert_eq!(again.key.to_bytes(), first.key.to_bytes());
+    }
+
+    /// A file that is not a key is refused by name, never replaced.
+    #[test]
+    fn a_malformed_key_file_is_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("bad.key");
+        fs::write(&path, "abc\n").expect("write");
+        let err = SigningKeyFile::open(Some(path.clone())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: expected 64 hex digits (an Ed25519 secret key)",
+                path.display()
+            )
+        );
+        assert_eq!(fs::read_to_string(&path).expect("kept"), "abc\n");
+    }
+
+    /// A pinned key round-trips through its hex; other text is refused.
+    #[test]
+    fn public_keys_parse_from_hex() {
+        let key = SigningKey::from_bytes(&[9; 32]).verifying_key();
+        let text = hex::encode(key.as_bytes());
+        assert_eq!(parse_public_key(&text).expect("parses"), key);
+        assert_eq!(parse_public_key(&text.to_uppercase()).expect("parses"), key);
+        for bad in [
+            "",
+            "abc",
+            &text[..62],
+            &format!("{text}00"),
+            &format!("g{}", &text[1..]),
+        ] {
+            assert!(
+                matches!(parse_public_key(bad), Err(PublicKeyError::NotHex)),
+                "{bad}"
+            );
+        }
     }
 }

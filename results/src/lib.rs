@@ -21,6 +21,7 @@ pub mod ota;
 pub mod relay;
 mod report;
 pub mod signaling;
+mod sweep_text;
 mod upgrade;
 pub mod wire;
 

@@ -4,7 +4,8 @@
 //! duration; a [`scenario`] file names its faults and [`attack`]s, and the run reports
 //! what it measured, the invariants it broke and the trace hash. Every world is built
 //! from a [`plan::Plan`], the one validation path of files, [`overrides`], the
-//! [`sweep`] shrinker and worlds built in code.
+//! [`sweep`] shrinker and worlds built in code; [`run`] and [`sweep`] also hold what
+//! `camproof run` and `camproof sweep` do around them.
 #![deny(missing_docs)]
 
 pub mod attack;
@@ -18,6 +19,7 @@ pub mod plants;
 pub mod report;
 pub mod rogue;
 pub mod router;
+pub mod run;
 pub mod scenario;
 pub mod spec;
 pub mod summary;

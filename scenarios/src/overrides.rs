@@ -1,17 +1,18 @@
 //! Command-line overrides of a scenario's world (`--cameras`, `--sites`, `--duration`,
 //! `--pcap`), applied and then checked as a [`Plan`], with errors that name the flags;
-//! and the command that repeats a run.
+//! a scenario file [`load`]ed with them; and the command that repeats a run.
 //!
 //! `camproof run` and `camproof sweep` take the same overrides and apply them with
 //! [`apply_overrides`], so both accept and refuse the same values.
 
+use std::io;
 use std::path::Path;
 use std::time::Duration;
 
 use thiserror::Error;
 
 use crate::plan::{Plan, PlanError, Subject, MAX_CAMERAS_PER_SITE, MAX_HOSTS};
-use crate::scenario::{parse_duration, Scenario};
+use crate::scenario::{parse_duration, Scenario, ScenarioError};
 use crate::spec::WorldSpec;
 
 /// Overrides of a scenario file's world, for runs at scale.
@@ -196,6 +197,39 @@ pub fn set_capture(spec: &mut WorldSpec, hosts: &[String]) -> Result<(), Overrid
     Ok(())
 }
 
+/// Why a scenario file could not be loaded.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("reading scenario {file}")]
+    Read {
+        /// The file.
+        file: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// The file is not a valid scenario.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// The overrides do not fit the scenario's world.
+    #[error(transparent)]
+    Override(#[from] OverrideError),
+}
+
+/// Reads and checks the scenario file `path`, sets its seed and applies `overrides`.
+pub fn load(path: &Path, seed: u64, overrides: &Overrides) -> Result<Scenario, LoadError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    let mut scenario = Scenario::parse(&file, &text)?;
+    scenario.world.seed = seed;
+    apply_overrides(&mut scenario, overrides)?;
+    Ok(scenario)
+}
+
 /// The `camproof run` command that repeats one run of `scenario`.
 pub fn reproduce_command(scenario: &Path, seed: u64, overrides: &Overrides) -> String {
     format!(
@@ -300,5 +334,29 @@ mod tests {
             err.starts_with("--duration 18446744073709551615s: `duration`"),
             "{err}"
         );
+    }
+
+    /// A catalog file loads with its seed set and the overrides applied; a missing file
+    /// and a bad override are refused with the file or the flag named.
+    #[test]
+    fn load_reads_seeds_and_overrides_a_file() {
+        let smoke = Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog/smoke.toml");
+        let o = Overrides {
+            cameras: Some(8),
+            sites: Some(4),
+            duration: None,
+        };
+        let s = load(&smoke, 9, &o).expect("loads");
+        assert_eq!(s.world.seed, 9);
+        assert_eq!((s.world.sites, s.world.cameras()), (4, 8));
+        let err = load(Path::new("no/such.toml"), 1, &o).unwrap_err();
+        assert!(matches!(err, LoadError::Read { .. }), "{err:?}");
+        assert_eq!(err.to_string(), "reading scenario no/such.toml");
+        let bad = Overrides {
+            duration: Some("soon".into()),
+            ..Default::default()
+        };
+        let err = load(&smoke, 1, &bad).unwrap_err().to_string();
+        assert!(err.starts_with("--duration \"soon\""), "{err}");
     }
 }

@@ -1,20 +1,26 @@
 //! One scenario over many seeds: the seeds to run ([`parse_seeds`], [`parse_shard`],
 //! [`shard_of`]), runs spread over worker threads ([`run_seeds`]), and a failing run
-//! shrunk to a smaller world that still fails ([`shrink`]).
+//! shrunk to a smaller world that still fails ([`shrink`]). A [`SweepPlan`] is a sweep
+//! as `camproof sweep` asks for it: the scenario, this shard's seeds, the planted bug,
+//! and the command that repeats one seed.
 //!
 //! Each run is a whole deterministic world on one thread; threads only decide which
 //! seed runs when, so a seed's result does not depend on `jobs`.
 #![allow(clippy::disallowed_methods)] // Wall-clock time here measures the host, not the run.
 
 use std::collections::BTreeSet;
+use std::io;
 use std::num::ParseIntError;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use camproof_protocol::pki::{KeyCache, TestPki};
 use thiserror::Error;
 
+use crate::overrides::{load, reproduce_command, LoadError, Overrides};
 use crate::plan::Plan;
+use crate::plants::Plant;
 use crate::scenario::Scenario;
 use crate::world::{self, WorldError, WorldSpec};
 
@@ -312,6 +318,199 @@ pub fn shrink(
     }
 }
 
+/// Why a sweep could not start, or could not write its shrunk scenario.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SweepError {
+    /// No worker threads.
+    #[error("--jobs must be at least 1")]
+    NoJobs,
+    /// `--seeds` or `--shard` was refused.
+    #[error(transparent)]
+    Seeds(#[from] SeedsError),
+    /// The scenario file or the overrides were refused.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The shrunk scenario's directory or file could not be written.
+    #[error("{what} {path}")]
+    Write {
+        /// `creating` or `writing`.
+        what: &'static str,
+        /// The directory or file.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// A sweep as asked for, checked: the scenario (overrides applied, the bug planted), the
+/// seeds of this shard, and how to repeat one of them.
+#[derive(Debug, Clone)]
+pub struct SweepPlan {
+    /// The scenario file as given.
+    pub file: PathBuf,
+    /// The scenario, overrides applied and the bug planted (each run sets its seed).
+    pub scenario: Scenario,
+    /// The seeds of this shard.
+    pub seeds: Vec<u64>,
+    /// How many seeds all shards have together.
+    pub total: usize,
+    /// This shard: K of N.
+    pub shard: (usize, usize),
+    /// Worker threads.
+    pub jobs: usize,
+    /// The bug planted, if any.
+    pub plant: Option<Plant>,
+    /// The overrides as given (repeated by [`SweepPlan::reproduce`]).
+    pub overrides: Overrides,
+    /// Seed of the test PKI.
+    pub pki_seed: u64,
+}
+
+impl SweepPlan {
+    /// Checks a sweep: at least one job, the seeds `A..B` or `N`, the shard `K/N`, the
+    /// scenario `file` with `overrides`; then plants `plant`. Runs nothing.
+    pub fn new(
+        file: &Path,
+        seeds: &str,
+        shard: Option<&str>,
+        jobs: usize,
+        overrides: Overrides,
+        plant: Option<Plant>,
+        pki_seed: u64,
+    ) -> Result<Self, SweepError> {
+        if jobs == 0 {
+            return Err(SweepError::NoJobs);
+        }
+        let all = parse_seeds(seeds)?;
+        let (k, n) = shard.map_or(Ok((1, 1)), parse_shard)?;
+        let mut scenario = load(file, 0, &overrides)?;
+        if let Some(p) = plant {
+            p.apply(&mut scenario.world);
+        }
+        Ok(SweepPlan {
+            file: file.to_path_buf(),
+            scenario,
+            seeds: shard_of(&all, k, n),
+            total: all.len(),
+            shard: (k, n),
+            jobs,
+            plant,
+            overrides,
+            pki_seed,
+        })
+    }
+
+    /// The line a sweep starts with: the scenario, how many seeds (of which shard), the
+    /// threads and the planted bug.
+    pub fn header(&self) -> String {
+        let (k, n) = self.shard;
+        let shard = if n > 1 {
+            format!(" (shard {k}/{n} of {})", self.total)
+        } else {
+            String::new()
+        };
+        let planted = self.plant.map(|p| format!(", planted bug {}", p.flag()));
+        format!(
+            "camproof sweep {}: {} seeds{shard} on {} threads{}",
+            self.scenario.name,
+            self.seeds.len(),
+            self.jobs,
+            planted.unwrap_or_default()
+        )
+    }
+
+    /// The command that repeats one seed: `camproof run`, or with a planted bug (which
+    /// only `sweep` can plant) `camproof sweep` of that one seed.
+    pub fn reproduce(&self, seed: u64) -> String {
+        let command = match self.plant {
+            None => reproduce_command(&self.file, seed, &self.overrides),
+            Some(p) => format!(
+                "camproof sweep {} --seeds {seed} --plant {}{}",
+                self.file.display(),
+                p.flag(),
+                self.overrides.flags()
+            ),
+        };
+        match self.pki_seed {
+            1 => command,
+            s => format!("{command} --pki-seed {s}"),
+        }
+    }
+
+    /// Runs every seed of this shard as [`run_seeds`] does.
+    pub fn run(
+        &self,
+        pki: &TestPki,
+        open_cache: &(dyn Fn() -> Box<dyn KeyCache> + Sync),
+        on_done: &(dyn Fn(SeedOutcome) + Sync),
+    ) {
+        run_seeds(
+            &self.scenario.world,
+            &self.seeds,
+            self.jobs,
+            pki,
+            open_cache,
+            on_done,
+        );
+    }
+
+    /// Shrinks the failing run of `seed` ([`shrink`]) and writes the smaller scenario
+    /// into `dir` (created if needed) as `<name>-shrunk-seed<seed>.toml`, with comments
+    /// saying what it reproduces and how to run it. `say` gets a line as shrinking
+    /// starts, one per reduction kept, and one for the file written. Returns its path.
+    pub fn shrink_into(
+        &self,
+        dir: &Path,
+        seed: u64,
+        failures: &[String],
+        pki: &TestPki,
+        cache: &mut dyn KeyCache,
+        say: &mut dyn FnMut(&str),
+    ) -> Result<PathBuf, SweepError> {
+        let want = checks_of(failures);
+        say(&format!(
+            "shrinking seed {seed} (failing {})",
+            want.join(", ")
+        ));
+        let shrunk = shrink(
+            &self.scenario,
+            seed,
+            failures,
+            pki,
+            cache,
+            &mut |what, got| say(&format!("  kept: {what} (still fails {})", got.join(", "))),
+        );
+        let write = |what, path: &Path| {
+            let path = path.display().to_string();
+            move |source| SweepError::Write { what, path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(write("creating", dir))?;
+        let path = dir.join(format!("{}.toml", shrunk.scenario.name));
+        let run = match self.plant {
+            Some(p) => format!(
+                "camproof sweep {} --seeds {seed} --plant {}",
+                path.display(),
+                p.flag()
+            ),
+            None => format!("camproof run {} --seed {seed}", path.display()),
+        };
+        std::fs::write(&path, shrunk.file_text(failures, &run)).map_err(write("writing", &path))?;
+        let w = &shrunk.scenario.world;
+        say(&format!(
+            "shrunk: {} cameras in {} sites, {} regions, {} faults, {} s, after {} runs; wrote {}",
+            w.cameras(),
+            w.sites,
+            w.regions.len(),
+            w.faults.len(),
+            w.duration.as_secs(),
+            shrunk.runs,
+            path.display()
+        ));
+        Ok(path)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,5 +541,74 @@ mod tests {
             "no-acked-write-lost: b".into(),
         ];
         assert_eq!(checks_of(&f), vec!["liveness", "no-acked-write-lost"]);
+    }
+
+    fn plan(
+        seeds: &str,
+        shard: Option<&str>,
+        plant: Option<Plant>,
+    ) -> Result<SweepPlan, SweepError> {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog/smoke.toml");
+        let overrides = Overrides {
+            cameras: Some(8),
+            ..Default::default()
+        };
+        SweepPlan::new(&file, seeds, shard, 2, overrides, plant, 1)
+    }
+
+    /// A shard takes its share of the seeds, says so, and plants the bug in the world.
+    #[test]
+    fn a_sweep_plan_takes_its_shard_and_plants_the_bug() {
+        let p = plan("1..6", Some("2/3"), Some(Plant::SlowAlerts)).expect("plans");
+        assert_eq!(p.seeds, vec![2, 5]);
+        assert!(p.scenario.world.world_bugs.slow_alerts);
+        assert!(
+            p.header()
+                .ends_with(": 2 seeds (shard 2/3 of 6) on 2 threads, planted bug slow-alerts"),
+            "{}",
+            p.header()
+        );
+        let whole = plan("3", None, None).expect("plans");
+        assert!(!whole.scenario.world.world_bugs.slow_alerts);
+        assert!(
+            whole.header().ends_with(": 1 seeds on 2 threads"),
+            "{}",
+            whole.header()
+        );
+    }
+
+    /// One seed repeats with `run`, or with `sweep` when a bug is planted, keeping the
+    /// overrides and another PKI seed.
+    #[test]
+    fn a_seed_repeats_with_the_command_that_can_plant_its_bug() {
+        let mut p = plan("1..2", None, None).expect("plans");
+        let file = p.file.display().to_string();
+        assert_eq!(
+            p.reproduce(4),
+            format!("camproof run {file} --seed 4 --cameras 8")
+        );
+        p.plant = Some(Plant::GrantEveryVote);
+        p.pki_seed = 3;
+        assert_eq!(
+            p.reproduce(4),
+            format!(
+                "camproof sweep {file} --seeds 4 --plant grant-every-vote --cameras 8 --pki-seed 3"
+            )
+        );
+    }
+
+    /// Bad jobs, seeds and shards are refused before the scenario is read.
+    #[test]
+    fn a_bad_sweep_is_refused_before_reading_the_scenario() {
+        let nowhere = Path::new("no/such.toml");
+        let refuse = |jobs, seeds, shard| {
+            SweepPlan::new(nowhere, seeds, shard, jobs, Overrides::default(), None, 1)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(refuse(0, "1..2", None), "--jobs must be at least 1");
+        assert!(refuse(1, "2..1", None).starts_with("--seeds"));
+        assert!(refuse(1, "1..2", Some("3/2")).contains("expected K/N"));
+        assert_eq!(refuse(1, "1..2", None), "reading scenario no/such.toml");
     }
 }

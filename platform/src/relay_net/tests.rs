@@ -312,3 +312,74 @@ fn runs_in_the_simulator() {
     let st = stats.get();
     assert_eq!((st.frames_in, st.frames_out), (50, 50));
 }
+
+/// `serve_until` returns once its stop future resolves, and the JSON counters name
+/// every core and driver counter with the values the node holds.
+#[test]
+fn serve_until_stops_and_reports_every_counter() {
+    local(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let node = RelayNode::new(RelayConfig::default(), SystemClock);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = node.clone();
+        let serving = tokio::task::spawn_local(async move {
+            server
+                .serve_until(listener, async {
+                    let _ = rx.await;
+                })
+                .await
+        });
+        let mut cam = camera(&addr, 9).await;
+        let sent = frames(9, 3, 1, 1_000);
+        cam.write_all(&sent.concat()).await.expect("frames");
+        drop(cam);
+        while node.stats().frames_in < 3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tx.send(()).expect("the server waits");
+        serving.await.expect("task").expect("served");
+        let json = node.stats_json();
+        let keys: Vec<&str> = json
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys.len(), 14, "{keys:?}");
+        assert_eq!(json["frames_in"], 3);
+        assert_eq!(json["cameras"], 1);
+        assert_eq!(json["viewers"], 0);
+        assert_eq!(json["reads"], node.driver_stats().reads);
+    });
+}
+
+/// A standalone relay announces the port it bound, stops when told, and reports a
+/// bind failure with the address at fault.
+#[test]
+fn standalone_relay_announces_stops_and_names_a_bad_address() {
+    let mut announced = None;
+    let stats = run_standalone(
+        "127.0.0.1:0",
+        RelayConfig::default(),
+        Some(LIMIT),
+        async {},
+        |addr| {
+            announced = Some(addr);
+            Ok(())
+        },
+    )
+    .expect("runs");
+    assert_ne!(announced.map(|a| a.port()), Some(0));
+    assert_eq!(stats["frames_in"], 0);
+    let err = run_standalone(
+        "not an address",
+        RelayConfig::default(),
+        None,
+        async {},
+        |_| Ok(()),
+    )
+    .unwrap_err();
+    assert!(matches!(err, StandaloneError::Bind { .. }), "{err:?}");
+    assert_eq!(err.to_string(), "binding not an address");
+}

@@ -1,0 +1,169 @@
+//! A sweep's seeds as they finish ([`SeedRun::new`]) and its report
+//! ([`SweepReport::new`]), and what `camproof sweep` and `camproof report merge` print
+//! about them.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::report::{SeedRun, SweepReport, SWEEP_SCHEMA};
+
+impl SeedRun {
+    /// One seed's run: `pass` if no check failed, else `fail`.
+    pub fn new(
+        seed: u64,
+        failures: Vec<String>,
+        trace_hash: String,
+        wall_seconds: f64,
+        reproduce: String,
+    ) -> SeedRun {
+        let verdict = if failures.is_empty() { "pass" } else { "fail" };
+        SeedRun {
+            seed,
+            verdict: verdict.into(),
+            failures,
+            trace_hash,
+            wall_seconds,
+            reproduce,
+        }
+    }
+
+    /// Whether no check failed.
+    pub fn passed(&self) -> bool {
+        self.verdict == "pass"
+    }
+
+    /// The two lines a failed seed prints: its failures, and how to repeat it.
+    pub fn failure_text(&self) -> String {
+        format!(
+            "FAIL seed {}: {}\n     reproduce: {}",
+            self.seed,
+            self.failures.join("; "),
+            self.reproduce
+        )
+    }
+}
+
+impl SweepReport {
+    /// The report of shard `shard` (K of N) of a sweep of `file` (scenario `scenario`,
+    /// bug `plant` planted), its `runs` sorted and counted; nothing shrunk yet.
+    pub fn new(
+        scenario: String,
+        file: String,
+        plant: Option<String>,
+        (k, n): (usize, usize),
+        runs: Vec<SeedRun>,
+        wall_seconds: f64,
+    ) -> SweepReport {
+        let mut report = SweepReport {
+            schema: SWEEP_SCHEMA.into(),
+            scenario,
+            file,
+            plant,
+            shards: vec![format!("{k}/{n}")],
+            runs,
+            passed: 0,
+            failed: 0,
+            wall_seconds,
+            shrunk: BTreeMap::new(),
+        };
+        report.tally();
+        report
+    }
+
+    /// The line a sweep on `jobs` threads ends with: passes, failures, wall time.
+    pub fn result_line(&self, jobs: usize) -> String {
+        format!(
+            "result: {} passed, {} failed of {} seeds in {:.1} s wall ({:.2} s per seed per thread)",
+            self.passed,
+            self.failed,
+            self.runs.len(),
+            self.wall_seconds,
+            self.wall_seconds * jobs as f64 / self.runs.len().max(1) as f64
+        )
+    }
+
+    /// What `camproof report merge` prints for a merge of `inputs` reports: the totals,
+    /// then each failed seed ([`SeedRun::failure_text`]).
+    pub fn merged_text(&self, inputs: usize) -> String {
+        let mut t = format!(
+            "merged {inputs} reports of {}: {} seeds, {} passed, {} failed\n",
+            self.scenario,
+            self.runs.len(),
+            self.passed,
+            self.failed
+        );
+        for r in self.runs.iter().filter(|r| !r.passed()) {
+            let _ = writeln!(t, "{}", r.failure_text());
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sweep(runs: Vec<SeedRun>) -> SweepReport {
+        let file = "z.toml".to_string();
+        SweepReport::new("zone-split".into(), file, None, (1, 1), runs, 3.0)
+    }
+
+    fn seed(n: u64, failures: &[&str]) -> SeedRun {
+        let failures = failures.iter().map(|f| f.to_string()).collect();
+        SeedRun::new(
+            n,
+            failures,
+            format!("h{n}"),
+            1.5,
+            format!("camproof run z.toml --seed {n}"),
+        )
+    }
+
+    /// A seed fails exactly when a check failed, and says how to repeat it.
+    #[test]
+    fn a_seed_fails_when_a_check_failed() {
+        assert!(seed(1, &[]).passed());
+        let f = seed(2, &["liveness: 3/4 online", "store: lost"]);
+        assert_eq!(f.verdict, "fail");
+        assert_eq!(
+            f.failure_text(),
+            "FAIL seed 2: liveness: 3/4 online; store: lost\n     reproduce: camproof run z.toml --seed 2"
+        );
+    }
+
+    /// A shard's report sorts and counts its seeds and names its shard.
+    #[test]
+    fn a_report_sorts_and_counts_its_seeds() {
+        let r = SweepReport::new(
+            "s".into(),
+            "s.toml".into(),
+            Some("slow-alerts".into()),
+            (2, 4),
+            vec![seed(9, &[]), seed(3, &["x: y"]), seed(5, &[])],
+            1.0,
+        );
+        assert_eq!(r.schema, SWEEP_SCHEMA);
+        assert_eq!(r.runs.iter().map(|r| r.seed).collect::<Vec<_>>(), [3, 5, 9]);
+        assert_eq!((r.passed, r.failed), (2, 1));
+        assert_eq!(r.shards, ["2/4"]);
+        assert!(r.shrunk.is_empty());
+    }
+
+    /// The totals count the seeds; the per-thread time divides by the seeds run.
+    #[test]
+    fn the_result_and_merge_lines_count_the_seeds() {
+        let r = sweep(vec![seed(3, &["x: y"]), seed(1, &[])]);
+        assert_eq!(
+            r.result_line(2),
+            "result: 1 passed, 1 failed of 2 seeds in 3.0 s wall (3.00 s per seed per thread)"
+        );
+        assert_eq!(
+            r.merged_text(2),
+            "merged 2 reports of zone-split: 2 seeds, 1 passed, 1 failed\n\
+             FAIL seed 3: x: y\n     reproduce: camproof run z.toml --seed 3\n"
+        );
+        // No seed run: the time is not divided by zero.
+        let empty = sweep(Vec::new()).result_line(4);
+        assert!(empty.ends_with("of 0 seeds in 3.0 s wall (12.00 s per seed per thread)"));
+    }
+}
