@@ -52,7 +52,7 @@ pub fn swarm(
     pki_seed: u64,
     mut cache: Box<dyn KeyCache>,
 ) -> Result<ExitCode> {
-    config.check().context("checking the swarm")?;
+    config.check()?;
     let pki = crate::keycache::platform_pki(pki_seed, cache.as_mut())?;
     config.expected_server = Some(standalone::GATEWAY_NAME.into());
     let report = block_on(run_swarm(TokioNet, SystemClock, &pki, &config, duration))??;

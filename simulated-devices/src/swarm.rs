@@ -81,11 +81,11 @@ impl SwarmConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SwarmError {
-    /// Too few or too many cameras.
-    #[error("{0} cameras: a swarm runs 1 to {MAX_CAMERAS}")]
+    /// Too few or too many cameras (named as `camproof swarm` names the setting).
+    #[error("--cameras must be 1 to {MAX_CAMERAS} (not {0})")]
     Cameras(u64),
     /// Too many frames per second.
-    #[error("{0} frames per second: a camera sends 0 to {MAX_FPS}")]
+    #[error("--fps must be 0 to {MAX_FPS} (not {0})")]
     Fps(u32),
 }
 
@@ -178,4 +178,42 @@ pub async fn run_swarm<N: Net, C: Clock>(
         cameras: config.cameras,
         fleet,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_checked_and_named() {
+        assert_eq!(SwarmConfig::new("gw:7443", 10).check(), Ok(()));
+        let none = SwarmConfig::new("gw:7443", 0).check();
+        assert_eq!(none, Err(SwarmError::Cameras(0)));
+        let too_many = SwarmConfig::new("gw:7443", MAX_CAMERAS + 1).check();
+        assert_eq!(too_many, Err(SwarmError::Cameras(MAX_CAMERAS + 1)));
+        let fast = SwarmConfig {
+            fps: MAX_FPS + 1,
+            ..SwarmConfig::new("gw:7443", 1)
+        };
+        let err = fast.check().expect_err("61 fps");
+        assert_eq!(err.to_string(), "--fps must be 0 to 60 (not 61)");
+    }
+
+    #[test]
+    fn the_report_passes_only_with_every_camera_online() {
+        let mut report = SwarmReport {
+            cameras: 2,
+            fleet: FleetStats::default(),
+        };
+        report.fleet.online.insert(0);
+        assert!(!report.passed());
+        assert!(report
+            .to_string()
+            .ends_with("result: fail (not every camera online)"));
+        report.fleet.online.insert(1);
+        assert!(report.passed());
+        assert!(report
+            .to_string()
+            .contains("cameras online   2/2 at the end"));
+    }
 }
