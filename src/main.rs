@@ -377,16 +377,14 @@ fn main() -> ExitCode {
             store_port,
             keys,
         } => parse_opt_duration(duration.as_deref()).and_then(|duration| {
-            live::serve(
+            let config = camproof_platform::region::standalone::StandaloneConfig {
                 listen,
+                data,
+                store_port,
+                seed: pki_seed,
                 duration,
-                pki_seed,
-                live::ServeStore {
-                    data,
-                    port: store_port,
-                },
-                keys.open(),
-            )
+            };
+            live::serve(config, keys.open())
         }),
         Command::Swarm {
             platform,
@@ -398,18 +396,13 @@ fn main() -> ExitCode {
             pki_seed,
             keys,
         } => parse_opt_duration(Some(&duration)).and_then(|d| {
-            live::swarm(
-                live::SwarmArgs {
-                    platform,
-                    cameras,
-                    duration: d.unwrap_or_default(),
-                    fps,
-                    bitrate_kbps,
-                    seed,
-                    pki_seed,
-                },
-                keys.open(),
-            )
+            let config = camproof_simulated_devices::swarm::SwarmConfig {
+                bitrate_bps: bitrate_kbps * 1000,
+                fps,
+                seed,
+                ..camproof_simulated_devices::swarm::SwarmConfig::new(platform, cameras)
+            };
+            live::swarm(config, d.unwrap_or_default(), pki_seed, keys.open())
         }),
         Command::Camera {
             netip,
@@ -425,19 +418,16 @@ fn main() -> ExitCode {
             keys,
         } if !platform.is_empty() || profile.is_some() => parse_opt_duration(duration.as_deref())
             .and_then(|duration| {
-                dut_camera::run(
-                    dut_camera::DutCameraArgs {
-                        netip,
-                        platform,
-                        profile: profile.unwrap_or_else(|| "reference".into()),
-                        flaws,
-                        admin_password,
-                        duration,
-                        seed,
-                        fps,
-                    },
-                    keys.open(),
-                )
+                let camera = camproof_conformance::dutsim::DutCamera {
+                    netip,
+                    platform,
+                    profile: profile.unwrap_or_else(|| "reference".into()),
+                    flaws: flaws.into_iter().map(Into::into).collect(),
+                    admin_password,
+                    seed,
+                    fps,
+                };
+                dut_camera::run(camera, duration, keys.open())
             }),
         Command::Camera {
             netip,
@@ -449,15 +439,14 @@ fn main() -> ExitCode {
             keys,
             ..
         } => parse_opt_duration(duration.as_deref()).and_then(|duration| {
-            live::camera(
-                netip,
+            let camera = camproof_simulated_devices::netip_server::StandaloneCamera {
+                listen: netip,
                 serial,
                 admin_password,
-                flaws,
+                flaws: flaws.into_iter().map(Into::into).collect(),
                 duration,
-                pki_seed,
-                keys.open(),
-            )
+            };
+            live::camera(camera, pki_seed, keys.open())
         }),
         Command::Certify(args) => certify::certify(args),
         Command::VerifyReport { file, key } => certify::verify(&file, key.as_deref()),

@@ -2,7 +2,8 @@
 //! (the CDP/1 camera, its NETIP server, and DUT-level services such as a debug shell).
 //!
 //! Generic over [`Net`] and [`Clock`]: the harness runs it inside turmoil (mode 1), and
-//! `camproof camera --profile P --platform ADDR` runs it on real sockets (modes 2, 3).
+//! `camproof camera --profile P --platform ADDR` runs it on real sockets (modes 2, 3),
+//! set up by [`DutCamera::config`].
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -17,7 +18,7 @@ use camproof_protocol::netip::{HEADER_LEN, MAX_PAYLOAD};
 use camproof_protocol::pki::TestPki;
 use camproof_simulated_devices::camera::{Camera, CameraConfig, FleetStats};
 use camproof_simulated_devices::netip_server::{
-    serve_connection, NetipCamera, NetipCameraConfig, NetipServerError,
+    serve_connection, NetipCamera, NetipCameraConfig, NetipFlaw, NetipServerError,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
@@ -42,6 +43,121 @@ pub struct DutConfig {
     pub fps: u32,
     /// The NETIP admin password (ignored by the `empty-admin-password` profile).
     pub admin_password: String,
+}
+
+/// A DUT camera as `camproof camera --platform ADDR [--profile P]` sets it up.
+#[derive(Debug, Clone)]
+pub struct DutCamera {
+    /// NETIP listen address.
+    pub netip: String,
+    /// Platform endpoints; `@gateway:PORT` is the default route's gateway (inside a
+    /// container: the Docker host).
+    pub platform: Vec<String>,
+    /// Firmware profile name.
+    pub profile: String,
+    /// NETIP flaws switched on beyond the profile's.
+    pub flaws: Vec<NetipFlaw>,
+    /// The NETIP admin password.
+    pub admin_password: String,
+    /// Seed of the camera's draws.
+    pub seed: u64,
+    /// Video frames per second.
+    pub fps: u32,
+}
+
+/// Why a DUT camera cannot be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DutCameraError {
+    /// No profile has this name.
+    #[error("unknown profile {name:?}; profiles: {known}")]
+    UnknownProfile {
+        /// The name asked for.
+        name: String,
+        /// Every profile's name, comma-separated.
+        known: String,
+    },
+    /// The routing table could not be read.
+    #[error("reading {ROUTE_TABLE}: {0}")]
+    Routes(#[source] io::Error),
+    /// The routing table names no default gateway.
+    #[error("no default route in {ROUTE_TABLE}")]
+    NoDefaultRoute,
+}
+
+/// Where Linux lists the IPv4 routes.
+const ROUTE_TABLE: &str = "/proc/net/route";
+
+impl DutCamera {
+    /// The DUT's configuration: the profile with the extra flaws, `@gateway:PORT`
+    /// endpoints resolved, debug services on the NETIP address's host.
+    pub fn config(self) -> Result<DutConfig, DutCameraError> {
+        let mut profile =
+            crate::profiles::find(&self.profile).ok_or_else(|| DutCameraError::UnknownProfile {
+                name: self.profile.clone(),
+                known: crate::profiles::names().join(", "),
+            })?;
+        for flaw in &self.flaws {
+            flaw.switch_on(&mut profile.netip);
+        }
+        let platform = self
+            .platform
+            .iter()
+            .map(|p| match p.strip_prefix("@gateway:") {
+                Some(port) => default_gateway().map(|g| format!("{g}:{port}")),
+                None => Ok(p.clone()),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let debug_host = self
+            .netip
+            .rsplit_once(':')
+            .map(|(h, _)| h.to_string())
+            .unwrap_or_else(|| "0.0.0.0".into());
+        Ok(DutConfig {
+            profile,
+            platform,
+            netip_listen: self.netip,
+            debug_host,
+            seed: self.seed,
+            fps: self.fps,
+            admin_password: self.admin_password,
+        })
+    }
+}
+
+/// The IPv4 default gateway from the routing table (inside a container: the Docker
+/// host on the container's network).
+pub fn default_gateway() -> Result<String, DutCameraError> {
+    let table = std::fs::read_to_string(ROUTE_TABLE).map_err(DutCameraError::Routes)?;
+    parse_default_gateway(&table).ok_or(DutCameraError::NoDefaultRoute)
+}
+
+/// The default gateway in the text of `/proc/net/route`, if it names one.
+fn parse_default_gateway(table: &str) -> Option<String> {
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() > 2 && f[1] == "00000000" {
+            let [a, b, c, d] = u32::from_str_radix(f[2], 16).ok()?.to_le_bytes();
+            Some(format!("{a}.{b}.{c}.{d}"))
+        } else {
+            None
+        }
+    })
+}
+
+impl DutConfig {
+    /// The line `camproof camera` prints once NETIP listens on `netip`.
+    pub fn banner(&self, netip: std::net::SocketAddr) -> String {
+        let platform = if self.platform.is_empty() {
+            "none".to_string()
+        } else {
+            self.platform.join(", ")
+        };
+        format!(
+            "camproof camera {SIM_SERIAL}: profile {}, NETIP on {netip}, platform {platform}",
+            self.profile.name
+        )
+    }
 }
 
 /// Builds the NETIP camera of `profile`.
@@ -112,6 +228,28 @@ pub async fn run_dut<N: Net, C: Clock>(
     )
     .await;
     Ok(())
+}
+
+/// [`run_dut`] for at most `duration` (`None`: until the task is dropped).
+pub async fn run_dut_for<N: Net, C: Clock>(
+    net: N,
+    clock: C,
+    pki: Rc<TestPki>,
+    config: DutConfig,
+    duration: Option<Duration>,
+    bound: impl FnOnce(std::net::SocketAddr),
+) -> io::Result<()> {
+    let running = run_dut(net, clock, pki, config, bound);
+    match duration {
+        Some(d) => {
+            tokio::select! {
+                biased;
+                r = running => r,
+                _ = tokio::time::sleep(d) => Ok(()),
+            }
+        }
+        None => running.await,
+    }
 }
 
 /// The NETIP accept loop; with `crash_on_oversized` the whole service dies at the first
@@ -258,5 +396,43 @@ async fn debug_shell<N: Net>(listener: N::Listener) {
                 .await;
             tokio::time::sleep(Duration::from_secs(2)).await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_route_names_the_gateway() {
+        let table = "Iface\tDestination\tGateway \tFlags\n\
+                     eth0\t00000000\t010011AC\t0003\n\
+                     eth0\t000011AC\t00000000\t0001\n";
+        assert_eq!(parse_default_gateway(table).as_deref(), Some("172.17.0.1"));
+        let no_default = "Iface\tDestination\tGateway \tFlags\neth0\t000011AC\t00000000\t0001\n";
+        assert_eq!(parse_default_gateway(no_default), None);
+    }
+
+    #[test]
+    fn a_dut_camera_takes_its_profile_and_extra_flaws() {
+        let camera = DutCamera {
+            netip: "127.0.0.1:0".into(),
+            platform: vec!["127.0.0.1:7443".into()],
+            profile: "reference".into(),
+            flaws: vec![NetipFlaw::NoLockout],
+            admin_password: "pw".into(),
+            seed: 1,
+            fps: 25,
+        };
+        let config = camera.clone().config().expect("the reference profile");
+        assert!(config.profile.netip.no_lockout);
+        assert_eq!(config.debug_host, "127.0.0.1");
+        assert_eq!(config.platform, ["127.0.0.1:7443"]);
+        let unknown = DutCamera {
+            profile: "no-such".into(),
+            ..camera
+        };
+        let err = unknown.config().expect_err("an unknown profile");
+        assert!(err.to_string().contains("reference"), "{err}");
     }
 }

@@ -8,7 +8,8 @@
 //! authorization codes, commands, live view), the [`relay_service`] on the network, and
 //! the replicated per-region [`store`] (openraft); [`key_cache`] keeps generated test keys
 //! on disk between runs. Every service is generic over the `camproof_net` seam, so one
-//! code path runs on turmoil and on real sockets.
+//! code path runs on turmoil and on real sockets; [`region`] assembles them into a
+//! region's zones the same way for the simulated world and for `camproof serve`.
 #![deny(missing_docs)]
 
 pub mod accounts;
@@ -16,6 +17,7 @@ pub mod gateway;
 pub mod key_cache;
 pub mod monitoring;
 pub mod ota;
+pub mod region;
 pub mod registry;
 pub mod relay;
 pub mod relay_net;

@@ -1,6 +1,10 @@
 //! The reference platform as a component of the world: per region its services
 //! (accounts, registry, signaling, OTA), CDP/1 endpoint state and relay grant key; per
-//! zone a host running the gateway, the relay and a store replica.
+//! zone a turmoil host running the platform's [`ZoneHost`] (gateway, relay and store
+//! replica, assembled by `camproof_platform::region` exactly as `camproof serve`
+//! assembles its zone on real sockets). What stays here is the simulation's own: host
+//! names and ports, seeds drawn in the world's order, in-memory disks, the faults the
+//! platform takes (disk full, relay crash, erasure) and the platform's checks.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -9,16 +13,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use camproof_net::{SimClock, SimNet};
-use camproof_platform::accounts::{Accounts, AccountsConfig, GeoPoint, Region, UserId};
-use camproof_platform::gateway::{Gateway, GatewayConfig, GatewayStats};
+use camproof_platform::accounts::{AccountsConfig, Region, UserId};
+use camproof_platform::gateway::{GatewayConfig, GatewayStats};
 use camproof_platform::ota::{OtaBugs, OtaConfig, OtaService, RolloutCounts};
-use camproof_platform::registry::{Registry, RegistryConfig};
+use camproof_platform::region::{self, ZoneHost};
 use camproof_platform::relay::RelayConfig;
-use camproof_platform::relay_service::{RelayKey, RelayService, RelayServiceStats};
-use camproof_platform::signaling::{store_writer, RegionServices, SignalingStats, StoreStats};
+use camproof_platform::relay_service::{RelayKey, RelayServiceStats};
+use camproof_platform::signaling::{RegionServices, SignalingStats, StoreStats};
 use camproof_platform::store::{
     check_erased, check_no_acked_write_lost, check_one_leader_per_term, check_residency, DiskFault,
-    History, Keyspace, MemBackend, Replica, ReplicaConfig, StoreClient,
+    History, Keyspace, MemBackend, Replica, ReplicaConfig,
 };
 use camproof_platform::trace::Trace;
 use camproof_protocol::cdp::{ServerConfig, ServerContext, APP_IDLE_TIMEOUT};
@@ -123,7 +127,8 @@ impl Platform {
         Ok(platform)
     }
 
-    /// Adds one host per zone: its gateway, relay and store replica with its writer.
+    /// Adds one host per zone: its gateway, relay and store replica with its writer (the
+    /// platform's [`ZoneHost`], on the simulated network).
     fn add_zone_hosts(
         &mut self,
         sim: &mut turmoil::Sim<'static>,
@@ -158,6 +163,7 @@ impl Platform {
                 context: self.contexts[region].clone(),
                 services: self.services[region].clone(),
                 relay_key: relay_keys[region].clone(),
+                relay_listen: format!("0.0.0.0:{RELAY_PORT}"),
                 gateway_stats: zone.gateway.clone(),
                 relay_stats: zone.relay.clone(),
                 relay_down: zone.relay_down.clone(),
@@ -170,8 +176,13 @@ impl Platform {
                 store_region: zone.store.region,
                 store_stats: self.store_stats.clone(),
                 store_clients: store_clients.clone(),
+                // A stopped replica shows in the store's history and checkers.
+                replica_stopped: None,
             };
-            sim.host(name.as_str(), move || host.start());
+            sim.host(name.as_str(), move || {
+                let zone = host.start(SimNet, SimClock);
+                async move { Ok(zone.await?) }
+            });
             self.zones.push(zone);
         }
         Ok(())
@@ -420,7 +431,8 @@ impl Platform {
     }
 }
 
-/// Accounts, registry and signaling of `region`, with its relay grant key.
+/// Accounts, registry and signaling of `region`, with its relay grant key (drawn from
+/// the setup randomness, and known to the tap as a secret).
 fn region_services(
     region: &str,
     s: &mut Setup<'_>,
@@ -430,10 +442,6 @@ fn region_services(
         .map_err(|e: camproof_platform::accounts::UnknownRegion| {
             WorldError::Invalid(e.to_string())
         })?;
-    let accounts = Accounts::new(r, AccountsConfig::for_tests())
-        .map_err(|e| WorldError::Invalid(format!("accounts: {e}")))?;
-    let registry = Registry::new(r, RegistryConfig::default())
-        .map_err(|e| WorldError::Invalid(format!("registry: {e}")))?;
     let mut key = [0u8; 32];
     s.setup_rng.fill_bytes(&mut key);
     s.secrets.push(KnownSecret {
@@ -441,14 +449,14 @@ fn region_services(
         value: key.to_vec(),
     });
     let relay_key = RelayKey::from_bytes(key);
-    let services = RegionServices::new(
-        accounts,
-        registry,
+    let services = region::region_services(
+        r,
+        AccountsConfig::for_tests(),
         relay_key.clone(),
-        region_location(r),
         s.seeds.next_u64(),
-    );
-    Ok((Rc::new(RefCell::new(services)), relay_key))
+    )
+    .map_err(|e| WorldError::Invalid(e.to_string()))?;
+    Ok((services, relay_key))
 }
 
 /// Signs the scenario's release as the vendor (offline) and publishes it in every
@@ -547,135 +555,4 @@ fn server_config(spec: &WorldSpec, pki: &TestPki, name: &str, index: usize) -> A
         config.rekey_after = n.max(1);
     }
     Arc::new(config)
-}
-
-/// Where logins through a region's edge appear to come from (its main city).
-fn region_location(region: Region) -> GeoPoint {
-    match region {
-        Region::Cn => GeoPoint::new(31.23, 121.47),
-        Region::Americas => GeoPoint::new(39.04, -77.49),
-        Region::EuAfrica => GeoPoint::new(50.11, 8.68),
-        Region::Apac => GeoPoint::new(1.35, 103.82),
-    }
-}
-
-/// What a zone host runs, kept to start it again after a crash.
-struct ZoneHost {
-    gateway: GatewayConfig,
-    server_config: Arc<ServerConfig>,
-    context: Rc<RefCell<ServerContext>>,
-    services: Rc<RefCell<RegionServices>>,
-    relay_key: RelayKey,
-    gateway_stats: Rc<RefCell<GatewayStats>>,
-    relay_stats: Rc<RefCell<RelayServiceStats>>,
-    relay_down: Rc<Cell<bool>>,
-    trace: Trace,
-    seed: u64,
-    replica: Replica,
-    store_members: Vec<String>,
-    store_region: Region,
-    store_stats: Rc<RefCell<StoreStats>>,
-    store_clients: Rc<Cell<u64>>,
-}
-
-impl ZoneHost {
-    /// Starts the host's software: the store replica and its writer, the relay process
-    /// and the gateway, whose serving is the host's main task.
-    fn start(&self) -> impl std::future::Future<Output = turmoil::Result> + 'static {
-        let replica = self.replica.clone();
-        tokio::task::spawn_local(async move {
-            let _ = replica.run(SimNet, SimClock).await;
-        });
-        // The zone's store writer: the region's services' records, written with home
-        // residency; a write counts once a majority of zones holds it.
-        let client_id = self.store_clients.get() + 1;
-        self.store_clients.set(client_id);
-        let writer = store_writer(
-            StoreClient::new(
-                SimNet,
-                self.store_region,
-                self.store_members.clone(),
-                client_id,
-            ),
-            self.services.clone(),
-            self.store_region,
-            self.store_stats.clone(),
-        );
-        tokio::task::spawn_local(writer);
-        let gateway = Gateway::with_services(
-            self.gateway.clone(),
-            self.server_config.clone(),
-            self.context.clone(),
-            Some(self.services.clone()),
-            self.seed,
-            self.gateway_stats.clone(),
-            self.trace.clone(),
-        );
-        // The zone's relay runs beside its gateway as a process of its own: a host crash
-        // takes both, a relay crash only the relay and its connections.
-        let relay = RelaySupervisor {
-            name: format!("relay@{}", self.gateway.name),
-            key: self.relay_key.clone(),
-            stats: self.relay_stats.clone(),
-            trace: self.trace.clone(),
-            down: self.relay_down.clone(),
-        };
-        async move {
-            tokio::task::spawn_local(relay.run());
-            gateway.serve(SimNet, SimClock).await?;
-            Ok(())
-        }
-    }
-}
-
-/// Runs a zone's relay as its own process: up until a `relay_crash`, when the relay and
-/// every connection it holds go at once, and up again at `relay_restart`.
-struct RelaySupervisor {
-    name: String,
-    key: RelayKey,
-    stats: Rc<RefCell<RelayServiceStats>>,
-    trace: Trace,
-    down: Rc<Cell<bool>>,
-}
-
-impl RelaySupervisor {
-    /// How often the supervisor looks whether its process should change state.
-    const POLL: Duration = Duration::from_millis(100);
-
-    async fn run(self) {
-        loop {
-            while self.down.get() {
-                tokio::time::sleep(Self::POLL).await;
-            }
-            let relay = RelayService::new(
-                self.name.clone(),
-                self.key.clone(),
-                RelayConfig::default(),
-                self.stats.clone(),
-                self.trace.clone(),
-                SimClock,
-            );
-            // The relay's tasks live in a set of their own, so dropping the set kills
-            // the process: its listener and every viewer and camera connection.
-            let process = tokio::task::LocalSet::new();
-            let down = self.down.clone();
-            let crashed = async move {
-                while !down.get() {
-                    tokio::time::sleep(Self::POLL).await;
-                }
-            };
-            tokio::select! {
-                biased;
-                _ = crashed => {}
-                _ = process.run_until(async move {
-                    let listen = format!("0.0.0.0:{RELAY_PORT}");
-                    let _ = relay.serve(SimNet, &listen).await;
-                }) => {
-                    // The relay stopped on its own (it could not bind): try again later.
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-            drop(process);
-        }
-    }
 }

@@ -16,6 +16,8 @@
 //! - [`serve_netip`]: the small async driver that accepts connections on any
 //!   [`camproof_net::Listener`] and runs one session per connection.
 //! - [`NetipServerError`]: the one error type.
+//! - [`run_standalone`]: one camera on its own (`camproof camera`), with [`NetipFlaw`]s
+//!   switched on by name.
 //!
 //! Firmware upgrades (1520/1522/1524) carry an upload framed as
 //! `u32 LE length N`, `N` bytes of [`SignedManifest::encode`], then the image
@@ -48,6 +50,7 @@ mod camera;
 mod driver;
 mod event;
 mod session;
+mod standalone;
 pub(crate) mod upgrade;
 
 pub use camera::{
@@ -57,6 +60,7 @@ pub use camera::{
 pub use driver::{serve_connection, serve_netip};
 pub use event::{CloseReason, NetipEvent};
 pub use session::NetipSession;
+pub use standalone::{run_standalone, Listening, NetipFlaw, StandaloneCamera, StandaloneError};
 pub use upgrade::{encode_upgrade_upload, MAX_MANIFEST_FRAME};
 
 use camproof_protocol::netip::NetipError;

@@ -1,0 +1,306 @@
+//! A standalone region, as `camproof serve` runs it: one zone with the gateway, the relay
+//! and store replica 1, beside two zones that hold only their store replicas (2 and 3),
+//! every replica on disk so a restart loses nothing.
+//!
+//! [`serve`] takes its [`Net`] and [`Clock`] like every other part of the platform; the
+//! zone it runs is a [`ZoneHost`], the world's zone.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use camproof_net::{Clock, Listener, Net};
+use camproof_protocol::cdp::{ServerConfig, ServerContext, APP_IDLE_TIMEOUT};
+use camproof_protocol::pki::TestPki;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use super::{region_services, Bound, RegionError, ZoneHost};
+use crate::accounts::{AccountsConfig, Region};
+use crate::gateway::{GatewayConfig, GatewayStats};
+use crate::relay_service::RelayKey;
+use crate::signaling::StoreStats;
+use crate::store::{DiskFault, History, NodeId, Replica, ReplicaConfig, StoreClient, StoreError};
+use crate::trace::Trace;
+
+/// The standalone gateway's name and certificate subject (`camproof swarm` expects it).
+pub const GATEWAY_NAME: &str = "gw-1";
+
+/// The region a standalone platform serves.
+pub const REGION: Region = Region::EuAfrica;
+
+/// Replicas of the standalone store, one per zone.
+pub const REPLICAS: u16 = 3;
+
+/// How long a device connection may stay silent (three of `swarm`'s 5 s heartbeats and
+/// then some).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// How a standalone region is set up.
+#[derive(Debug, Clone)]
+pub struct StandaloneConfig {
+    /// Where the gateway listens (port 0: any free port); the relay listens on a free
+    /// port of the same address.
+    pub listen: String,
+    /// Directory of the on-disk replicas (`store-1` …), created if missing.
+    pub data: PathBuf,
+    /// First of the replicas' consecutive loopback ports.
+    pub store_port: u16,
+    /// Seeds the relay grant key, the services, the gateway and the replicas.
+    pub seed: u64,
+    /// Stop after this long (`None`: until the gateway fails).
+    pub duration: Option<Duration>,
+}
+
+/// What a standalone region tells its operator while it runs; its `Display` is the
+/// line `camproof serve` prints.
+#[derive(Debug)]
+pub enum StandaloneEvent {
+    /// Gateway and relay are listening; the replicas are starting.
+    Listening {
+        /// The gateway's address.
+        gateway: SocketAddr,
+        /// The relay's address.
+        relay: SocketAddr,
+        /// The replicas' addresses.
+        replicas: Vec<String>,
+        /// Where the replicas keep their data.
+        data: PathBuf,
+        /// The seed the region runs with (its PKI's).
+        seed: u64,
+    },
+    /// The store answered: it holds this many device records (from earlier runs).
+    DeviceRecords(usize),
+    /// The store elected no leader within [`STORE_PROBE`].
+    NoLeader,
+    /// A replica stopped (storage fault, bad configuration).
+    ReplicaStopped(String),
+}
+
+impl StandaloneEvent {
+    /// Whether something went wrong (a line for standard error).
+    pub fn is_failure(&self) -> bool {
+        matches!(self, StandaloneEvent::ReplicaStopped(_))
+    }
+}
+
+impl fmt::Display for StandaloneEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StandaloneEvent::Listening {
+                gateway,
+                relay,
+                replicas,
+                data,
+                seed,
+            } => write!(
+                f,
+                "camproof serve: gateway {GATEWAY_NAME} listening on {gateway}, relay on {relay}, \
+                 store in {} (replicas {}) (pki seed {seed})",
+                data.display(),
+                replicas.join(", ")
+            ),
+            StandaloneEvent::DeviceRecords(n) => write!(f, "store: {n} device records on disk"),
+            StandaloneEvent::NoLeader => write!(
+                f,
+                "store: no leader elected within {} s",
+                STORE_PROBE.as_secs()
+            ),
+            StandaloneEvent::ReplicaStopped(e) => {
+                write!(f, "camproof serve: store replica stopped: {e}")
+            }
+        }
+    }
+}
+
+/// How long after the start the store's contents are looked at.
+pub const STORE_PROBE: Duration = Duration::from_secs(10);
+
+/// What a standalone region counted, at the end; its `Display` is what `camproof
+/// serve` prints when it stops.
+#[derive(Debug, Clone, Default)]
+pub struct StandaloneReport {
+    /// The gateway's counters.
+    pub gateway: GatewayStats,
+    /// The store writer's counters.
+    pub store: StoreStats,
+}
+
+impl fmt::Display for StandaloneReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (st, s) = (&self.store, &self.gateway);
+        writeln!(
+            f,
+            "store: {} writes acknowledged by a majority of replicas, {} retried",
+            st.writes_acked, st.writes_failed
+        )?;
+        write!(
+            f,
+            "served: {} connections, {} handshakes, {} resumed, {} heartbeats, \
+             {} video frames ({:.1} MB), failures {:?}",
+            s.connections,
+            s.handshakes,
+            s.resumptions,
+            s.heartbeats,
+            s.video_frames,
+            s.video_bytes as f64 / 1e6,
+            s.failures
+        )
+    }
+}
+
+/// Runs a standalone region with identities from `pki` until `config.duration` passes
+/// (or the gateway fails), telling `events` what happens.
+pub async fn serve<N: Net, C: Clock>(
+    net: N,
+    clock: C,
+    pki: &TestPki,
+    config: StandaloneConfig,
+    events: impl Fn(StandaloneEvent) + 'static,
+) -> Result<StandaloneReport, RegionError> {
+    let events: Rc<dyn Fn(StandaloneEvent)> = Rc::new(events);
+    std::fs::create_dir_all(&config.data).map_err(|source| RegionError::DataDir {
+        path: config.data.clone(),
+        source,
+    })?;
+    // Bind first so the address told is the one actually listening (port 0 works).
+    let (gateway_listener, gateway) = bind(&net, "gateway", &config.listen).await?;
+    let relay_at = format!("{}:0", gateway.ip());
+    let (relay_listener, relay) = bind(&net, "relay", &relay_at).await?;
+
+    let members: BTreeMap<NodeId, String> = (0..REPLICAS)
+        .map(|i| {
+            let port = config.store_port.saturating_add(i);
+            (u64::from(i) + 1, format!("127.0.0.1:{port}"))
+        })
+        .collect();
+    let stopped = {
+        let events = events.clone();
+        Rc::new(move |e: &StoreError| events(StandaloneEvent::ReplicaStopped(e.to_string())))
+    };
+    let replica = |node: NodeId| {
+        let member = members.get(&node).cloned().unwrap_or_default();
+        let mut cfg = ReplicaConfig::new(REGION, node, member, members.clone());
+        cfg.seed = config.seed.wrapping_add(node);
+        let dir = config.data.join(format!("store-{node}"));
+        Replica::on_disk(cfg, dir, DiskFault::new(), History::new())
+    };
+    // Zones 2 and 3 hold only their replicas; zone 1 runs replica 1 with its gateway.
+    for node in 2..=NodeId::from(REPLICAS) {
+        let (replica, net, clock) = (replica(node), net.clone(), clock.clone());
+        let stopped = stopped.clone();
+        tokio::task::spawn_local(async move {
+            if let Err(e) = replica.run(net, clock).await {
+                stopped(&e);
+            }
+        });
+    }
+    let store_members: Vec<String> = members.values().cloned().collect();
+
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mut key = [0u8; 32];
+    rng.fill_bytes(&mut key);
+    let relay_key = RelayKey::from_bytes(key);
+    let zone = ZoneHost {
+        gateway: GatewayConfig {
+            name: GATEWAY_NAME.into(),
+            listen: gateway.to_string(),
+            relay: relay.to_string(),
+            fallbacks: Vec::new(),
+            idle_timeout: IDLE_TIMEOUT,
+            app_idle_timeout: APP_IDLE_TIMEOUT,
+        },
+        server_config: Arc::new(ServerConfig::new(pki.server(GATEWAY_NAME, 0))),
+        context: Rc::new(RefCell::new(ServerContext::new(pki.trust_store()))),
+        services: region_services(
+            REGION,
+            AccountsConfig::production(),
+            relay_key.clone(),
+            config.seed,
+        )?,
+        relay_key,
+        relay_listen: relay.to_string(),
+        gateway_stats: Rc::default(),
+        relay_stats: Rc::default(),
+        relay_down: Rc::default(),
+        trace: Trace::new(0),
+        seed: config.seed,
+        replica: replica(1),
+        store_members: store_members.clone(),
+        store_region: REGION,
+        store_stats: Rc::default(),
+        store_clients: Rc::new(Cell::new(0)),
+        replica_stopped: Some(stopped),
+    };
+    events(StandaloneEvent::Listening {
+        gateway,
+        relay,
+        replicas: store_members.clone(),
+        data: config.data.clone(),
+        seed: config.seed,
+    });
+    let bound = Bound {
+        gateway: Some(gateway_listener),
+        relay: Some(relay_listener),
+    };
+    let serving = zone.start_on(net.clone(), clock, bound);
+    let client_id = zone.store_clients.get() + 1;
+    tokio::task::spawn_local(probe_store(net, store_members, client_id, events));
+    let served = match config.duration {
+        Some(d) => {
+            tokio::select! {
+                biased;
+                r = serving => r,
+                _ = tokio::time::sleep(d) => Ok(()),
+            }
+        }
+        None => serving.await,
+    };
+    served.map_err(RegionError::Gateway)?;
+    let report = StandaloneReport {
+        gateway: zone.gateway_stats.borrow().clone(),
+        store: zone.store_stats.borrow().clone(),
+    };
+    Ok(report)
+}
+
+/// Binds `addr` for `what`, with the address actually bound.
+async fn bind<N: Net>(
+    net: &N,
+    what: &'static str,
+    addr: &str,
+) -> Result<(N::Listener, SocketAddr), RegionError> {
+    let fail = |source| RegionError::Bind {
+        what,
+        addr: addr.to_owned(),
+        source,
+    };
+    let listener = net.bind(addr).await.map_err(fail)?;
+    let local = listener.local_addr().map_err(fail)?;
+    Ok((listener, local))
+}
+
+/// Tells what the store holds from earlier runs (a restart loses nothing), once it has
+/// a leader.
+async fn probe_store<N: Net>(
+    net: N,
+    members: Vec<String>,
+    client_id: u64,
+    events: Rc<dyn Fn(StandaloneEvent)>,
+) {
+    const EVERY: Duration = Duration::from_millis(500);
+    let mut client = StoreClient::new(net, REGION, members, client_id);
+    for _ in 0..STORE_PROBE.as_millis() / EVERY.as_millis() {
+        tokio::time::sleep(EVERY).await;
+        if let Ok(devices) = client.scan_prefix("devices/").await {
+            events(StandaloneEvent::DeviceRecords(devices.len()));
+            return;
+        }
+    }
+    events(StandaloneEvent::NoLeader);
+}
