@@ -1,17 +1,15 @@
 //! The replicated store under turmoil: elections, failover, partitions, restarts,
 //! residency, erasure, disk full and determinism, with both checkers after every run.
 
-mod store_support;
-
 use std::time::Duration;
 
+use crate::store_support::*;
 use camproof_net::SimNet;
 use camproof_platform::accounts::Region;
 use camproof_platform::store::{
     check_no_acked_write_lost, check_one_leader_per_term, Command, PlantedBugs, Residency,
     StoreClient, StoreError, StoreEvent,
 };
-use store_support::*;
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)

@@ -1,15 +1,13 @@
 //! The store's checkers: each planted bug makes its checker fail under a fault, and the
 //! reference store passes both under random crash, partition and disk-full schedules.
 
-mod store_support;
-
 use std::time::Duration;
 
+use crate::store_support::*;
 use camproof_platform::store::{
     check_no_acked_write_lost, check_one_leader_per_term, PlantedBugs, Violation,
 };
 use proptest::prelude::*;
-use store_support::*;
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)

@@ -1,13 +1,11 @@
 //! Measured figures for docs/store.md (ignored by default: a measurement, not a check).
-//! `cargo test -p camproof-platform --test store_figures -- --ignored --nocapture`
-
-mod store_support;
+//! `cargo test -p camproof-platform --test platform store_figures -- --ignored --nocapture`
 
 use std::time::Duration;
 
+use crate::store_support::*;
 use camproof_net::SimNet;
 use camproof_platform::store::{PlantedBugs, Residency, StoreClient};
-use store_support::*;
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
