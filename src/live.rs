@@ -69,36 +69,6 @@ pub fn swarm(
     })
 }
 
-/// A NETIP flaw that `camproof camera --flaw` can switch on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum NetipFlaw {
-    /// admin with the empty password (SEC Consult 2018).
-    EmptyAdminPassword,
-    /// hidden account default/tluafed (CVE-2018-17919).
-    HiddenDefaultAccount,
-    /// commands executed before login (CVE-2024-3765).
-    CommandsBeforeLogin,
-    /// firmware installed without verification.
-    AcceptUnsignedUpgrade,
-    /// no lockout after failed logins.
-    NoLockout,
-    /// signed but older firmware installed.
-    AcceptDowngrade,
-}
-
-impl From<NetipFlaw> for netip::NetipFlaw {
-    fn from(flaw: NetipFlaw) -> Self {
-        match flaw {
-            NetipFlaw::EmptyAdminPassword => Self::EmptyAdminPassword,
-            NetipFlaw::HiddenDefaultAccount => Self::HiddenDefaultAccount,
-            NetipFlaw::CommandsBeforeLogin => Self::CommandsBeforeLogin,
-            NetipFlaw::AcceptUnsignedUpgrade => Self::AcceptUnsignedUpgrade,
-            NetipFlaw::NoLockout => Self::NoLockout,
-            NetipFlaw::AcceptDowngrade => Self::AcceptDowngrade,
-        }
-    }
-}
-
 /// Runs one simulated camera whose NETIP port third-party DVRIP tools can talk to.
 pub fn camera(
     camera: StandaloneCamera,

@@ -119,7 +119,7 @@ enum Command {
         admin_password: String,
         /// Behave like vulnerable firmware (repeatable).
         #[arg(long = "flaw", value_enum)]
-        flaws: Vec<live::NetipFlaw>,
+        flaws: Vec<camproof_simulated_devices::netip_server::NetipFlaw>,
         /// Stop after this long (e.g. 60s); runs until killed otherwise.
         #[arg(long)]
         duration: Option<String>,
@@ -422,7 +422,7 @@ fn main() -> ExitCode {
                     netip,
                     platform,
                     profile: profile.unwrap_or_else(|| "reference".into()),
-                    flaws: flaws.into_iter().map(Into::into).collect(),
+                    flaws,
                     admin_password,
                     seed,
                     fps,
@@ -443,7 +443,7 @@ fn main() -> ExitCode {
                 listen: netip,
                 serial,
                 admin_password,
-                flaws: flaws.into_iter().map(Into::into).collect(),
+                flaws,
                 duration,
             };
             live::camera(camera, pki_seed, keys.open())

@@ -17,6 +17,7 @@ use super::{serve_netip, NetipCamera, NetipCameraConfig, NetipFlaws, NetipServer
 /// One flaw of known-vulnerable firmware, by name: each switches on one of
 /// [`NetipFlaws`]' knobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum NetipFlaw {
     /// admin with the empty password (SEC Consult 2018).
     EmptyAdminPassword,
