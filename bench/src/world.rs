@@ -156,34 +156,34 @@ impl WorldBench {
         let _ = writeln!(
             out,
             "  sessions                {} full handshakes, {} resumed, {} connect attempts",
-            summary.gateways.handshakes,
-            summary.gateways.resumptions,
-            summary.fleet.connect_attempts
+            summary.counters.gateways.handshakes,
+            summary.counters.gateways.resumptions,
+            summary.counters.fleet.connect_attempts
         );
         let _ = writeln!(
             out,
             "  heartbeats acknowledged {}; frames delivered {} ({:.1} MB)",
-            summary.fleet.heartbeats_acked,
-            summary.gateways.video_frames,
-            summary.gateways.video_bytes as f64 / 1e6
+            summary.counters.fleet.heartbeats_acked,
+            summary.counters.gateways.video_frames,
+            summary.counters.gateways.video_bytes as f64 / 1e6
         );
-        let v = &summary.viewers;
+        let v = &summary.counters.viewers;
         let _ = writeln!(
             out,
             "  viewers                 {} ({} per site): {} sign-ins with TOTP, {} commands relayed and answered, {} live views, {} frames verified end to end",
             spec.viewers.per_site * spec.sites,
             spec.viewers.per_site,
             v.logins,
-            summary.signaling.answered,
+            summary.counters.signaling.answered,
             v.live_views,
             v.frames_verified
         );
         let _ = writeln!(
             out,
             "  store                   {} writes acknowledged, {} leaders, invariants {}",
-            summary.store.writes_acked,
-            summary.store.leaders,
-            if summary.store.violations.is_empty() {
+            summary.counters.store.writes_acked,
+            summary.counters.store.leaders,
+            if summary.counters.store.violations.is_empty() {
                 "ok"
             } else {
                 "VIOLATED"

@@ -24,18 +24,18 @@ pub struct CounterRow {
 /// sorted by path. The attackers' counters are left out of runs without attackers.
 pub fn counter_rows(r: &RunReport) -> Vec<CounterRow> {
     let mut rows = Vec::new();
-    add(&mut rows, "cameras", &r.fleet);
-    add(&mut rows, "gateways", &r.gateways);
-    add(&mut rows, "viewers", &r.viewers);
-    add(&mut rows, "signaling", &r.signaling);
-    add(&mut rows, "store", &r.store);
-    add(&mut rows, "relay", &r.relay);
-    if let Some(ota) = &r.ota {
+    add(&mut rows, "cameras", &r.counters.fleet);
+    add(&mut rows, "gateways", &r.counters.gateways);
+    add(&mut rows, "viewers", &r.counters.viewers);
+    add(&mut rows, "signaling", &r.counters.signaling);
+    add(&mut rows, "store", &r.counters.store);
+    add(&mut rows, "relay", &r.counters.relay);
+    if let Some(ota) = &r.counters.ota {
         add(&mut rows, "ota", ota);
     }
-    add(&mut rows, "wire", &r.wire);
-    if r.attacks.hosts > 0 {
-        add(&mut rows, "attacks", &r.attacks);
+    add(&mut rows, "wire", &r.counters.wire);
+    if r.counters.attacks.hosts > 0 {
+        add(&mut rows, "attacks", &r.counters.attacks);
     }
     rows
 }

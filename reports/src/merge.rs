@@ -163,25 +163,9 @@ impl SweepMerge {
 
 #[cfg(test)]
 mod tests {
-    use camproof_results::SeedRun;
+    use camproof_results::fixtures::{seed, sweep};
 
     use super::*;
-
-    fn sweep(runs: Vec<SeedRun>) -> SweepReport {
-        let file = "z.toml".to_string();
-        SweepReport::new("zone-split".into(), file, None, (1, 1), runs, 3.0)
-    }
-
-    fn seed(n: u64, failures: &[&str]) -> SeedRun {
-        let failures = failures.iter().map(|f| f.to_string()).collect();
-        SeedRun::new(
-            n,
-            failures,
-            format!("h{n}"),
-            1.5,
-            format!("camproof run z.toml --seed {n}"),
-        )
-    }
 
     /// Shard files merge into one report; a missing file is named.
     #[test]

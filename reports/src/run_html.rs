@@ -166,10 +166,10 @@ pub fn render_run_html(r: &RunReport) -> String {
         "Sessions",
         &format!(
             "{} full handshakes, {} resumed; {} connect attempts; {} heartbeats acknowledged",
-            r.gateways.handshakes,
-            r.gateways.resumptions,
-            r.fleet.connect_attempts,
-            r.fleet.heartbeats_acked
+            r.counters.gateways.handshakes,
+            r.counters.gateways.resumptions,
+            r.counters.fleet.connect_attempts,
+            r.counters.fleet.heartbeats_acked
         ),
     );
     kv(
@@ -177,14 +177,14 @@ pub fn render_run_html(r: &RunReport) -> String {
         "Video",
         &format!(
             "{} of {} frames reached a gateway ({} bytes); latency p50 {}, p99 {}",
-            r.gateways.video_frames,
-            r.fleet.frames_sent,
-            r.gateways.video_bytes,
+            r.counters.gateways.video_frames,
+            r.counters.fleet.frames_sent,
+            r.counters.gateways.video_bytes,
             ms(r.frame_latency_p50_us),
             ms(r.frame_latency_p99_us)
         ),
     );
-    let v = &r.viewers;
+    let v = &r.counters.viewers;
     kv(
         &mut h,
         "Viewers",
@@ -205,10 +205,10 @@ pub fn render_run_html(r: &RunReport) -> String {
         "Relay",
         &format!(
             "{} frames in, {} out, {} dropped; longest held {}",
-            r.relay.core.frames_in,
-            r.relay.core.frames_out,
-            r.relay.core.dropped_overflow + r.relay.core.dropped_expired,
-            ms(Some(r.relay.max_held_us))
+            r.counters.relay.core.frames_in,
+            r.counters.relay.core.frames_out,
+            r.counters.relay.core.dropped_overflow + r.counters.relay.core.dropped_expired,
+            ms(Some(r.counters.relay.max_held_us))
         ),
     );
     kv(
@@ -216,14 +216,14 @@ pub fn render_run_html(r: &RunReport) -> String {
         "Store",
         &format!(
             "{} records acknowledged in {} batches, {} retried; {} leaders; {} accounts erased",
-            r.store.writes_acked,
-            r.store.batches_acked,
-            r.store.writes_failed,
-            r.store.leaders,
-            r.signaling.erasures
+            r.counters.store.writes_acked,
+            r.counters.store.batches_acked,
+            r.counters.store.writes_failed,
+            r.counters.store.leaders,
+            r.counters.signaling.erasures
         ),
     );
-    if let Some(o) = &r.ota {
+    if let Some(o) = &r.counters.ota {
         kv(
             &mut h,
             "OTA",
@@ -233,12 +233,12 @@ pub fn render_run_html(r: &RunReport) -> String {
                 o.installed,
                 o.refused,
                 o.failed,
-                r.fleet.ota_interrupted,
-                counts(&r.fleet.firmware)
+                r.counters.fleet.ota_interrupted,
+                counts(&r.counters.fleet.firmware)
             ),
         );
     }
-    let w = &r.wire;
+    let w = &r.counters.wire;
     kv(
         &mut h,
         "Wire",
@@ -424,7 +424,7 @@ pub fn render_run_html(r: &RunReport) -> String {
         }
         h.push_str("</table>\n");
     }
-    let a = &r.attacks;
+    let a = &r.counters.attacks;
     if a.hosts > 0 {
         let _ = writeln!(
             h,

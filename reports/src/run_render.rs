@@ -114,20 +114,22 @@ pub fn render_run_markdown(r: &RunReport) -> String {
         "sessions",
         format!(
             "{} full handshakes, {} resumed, {} connect attempts",
-            r.gateways.handshakes, r.gateways.resumptions, r.fleet.connect_attempts
+            r.counters.gateways.handshakes,
+            r.counters.gateways.resumptions,
+            r.counters.fleet.connect_attempts
         ),
     );
     row(
         "video",
         format!(
             "{} of {} frames reached a gateway; latency p50 {}, p99 {}",
-            r.gateways.video_frames,
-            r.fleet.frames_sent,
+            r.counters.gateways.video_frames,
+            r.counters.fleet.frames_sent,
             ms(r.frame_latency_p50_us),
             ms(r.frame_latency_p99_us)
         ),
     );
-    let v = &r.viewers;
+    let v = &r.counters.viewers;
     row(
         "viewers",
         format!(
@@ -145,14 +147,14 @@ pub fn render_run_markdown(r: &RunReport) -> String {
         "store",
         format!(
             "{} records acknowledged in {} batches, {} retried; {} leaders; {} accounts erased",
-            r.store.writes_acked,
-            r.store.batches_acked,
-            r.store.writes_failed,
-            r.store.leaders,
-            r.signaling.erasures
+            r.counters.store.writes_acked,
+            r.counters.store.batches_acked,
+            r.counters.store.writes_failed,
+            r.counters.store.leaders,
+            r.counters.signaling.erasures
         ),
     );
-    let w = &r.wire;
+    let w = &r.counters.wire;
     row(
         "wire",
         if w.scanned {
@@ -264,7 +266,7 @@ pub fn render_run_markdown(r: &RunReport) -> String {
         }
     }
 
-    let a = &r.attacks;
+    let a = &r.counters.attacks;
     if a.hosts > 0 {
         let _ = writeln!(m, "\n## Attacks\n\n{} attacker hosts.\n", a.hosts);
         m.push_str("| attack | counters |\n|---|---|\n");

@@ -12,7 +12,7 @@ use camproof_reports::{
     SweepReport, TimelineSample, RUN_SCHEMA, SWEEP_SCHEMA,
 };
 use camproof_results::{
-    AttackSummary, FleetStats, GatewayStats, Leak, OnPathStats, ReplayStats, RogueStats,
+    AttackSummary, Counters, FleetStats, GatewayStats, Leak, OnPathStats, ReplayStats, RogueStats,
     StuffingStats, WireStats,
 };
 
@@ -94,25 +94,77 @@ fn run_report() -> RunReport {
         frame_latency_p99_us: Some(131_000),
         live_latency_p50_us: None,
         live_latency_p99_us: None,
-        fleet: FleetStats {
-            connect_attempts: 9,
-            heartbeats_acked: 16,
-            frames_sent: 1_500,
-            ..Default::default()
+        counters: Counters {
+            fleet: FleetStats {
+                connect_attempts: 9,
+                heartbeats_acked: 16,
+                frames_sent: 1_500,
+                ..Default::default()
+            },
+            gateways: GatewayStats {
+                handshakes: 6,
+                resumptions: 2,
+                video_frames: 1_440,
+                video_bytes: 5_898_240,
+                failures: BTreeMap::from([("handshake-timeout".into(), 1)]),
+                ..Default::default()
+            },
+            viewers: Default::default(),
+            signaling: Default::default(),
+            ota: None,
+            store: Default::default(),
+            relay: Default::default(),
+            wire: WireStats {
+                scanned: true,
+                secrets: 12,
+                segments: 3_456,
+                bytes: 6_000_000,
+                leaks: vec![Leak {
+                    at: Duration::from_millis(12_500),
+                    secret: "password of user0@site1.example".into(),
+                    from: "site-apac-1".into(),
+                    to: "gw-apac-1".into(),
+                }],
+            },
+            attacks: AttackSummary {
+                hosts: 2,
+                stuffing: StuffingStats {
+                    attempts: 40,
+                    outcomes: BTreeMap::from([
+                        ("account-locked".into(), 10),
+                        ("wrong-credentials".into(), 30),
+                    ]),
+                    breaches: vec![],
+                },
+                replay: ReplayStats {
+                    flows: BTreeMap::from([("device-hello".into(), 3), ("app-hello".into(), 2)]),
+                    flows_after_rekey: 1,
+                    replays: BTreeMap::from([("as-is".into(), 5), ("bit-flipped".into(), 5)]),
+                    outcomes: BTreeMap::from([("refused-hello".into(), 10)]),
+                    cameras: OnPathStats {
+                        tampered: BTreeMap::from([("replayed".into(), 2)]),
+                        outcomes: BTreeMap::from([
+                            ("replayed accepted".into(), 1),
+                            ("replayed refused".into(), 1),
+                        ]),
+                        accepted: 1,
+                        findings: vec![
+                            "a camera at site-apac-0 took an altered record (replayed) from <gw-apac-1:7443>, 31.0 s into the run".into(),
+                        ],
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+                rogue: RogueStats {
+                    redirected: 4,
+                    sessions: 4,
+                    offered: BTreeMap::from([("unsigned".into(), 4)]),
+                    refused: BTreeMap::from([("unsigned: bad_signature".into(), 4)]),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
         },
-        gateways: GatewayStats {
-            handshakes: 6,
-            resumptions: 2,
-            video_frames: 1_440,
-            video_bytes: 5_898_240,
-            failures: BTreeMap::from([("handshake-timeout".into(), 1)]),
-            ..Default::default()
-        },
-        viewers: Default::default(),
-        signaling: Default::default(),
-        ota: None,
-        store: Default::default(),
-        relay: Default::default(),
         faults: vec![
             FaultEntry {
                 at_seconds: 1.0,
@@ -141,56 +193,6 @@ fn run_report() -> RunReport {
             detail: "no heartbeat for 5 s <script>alert(1)</script>".into(),
         }],
         timeline,
-        wire: WireStats {
-            scanned: true,
-            secrets: 12,
-            segments: 3_456,
-            bytes: 6_000_000,
-            leaks: vec![Leak {
-                at: Duration::from_millis(12_500),
-                secret: "password of user0@site1.example".into(),
-                from: "site-apac-1".into(),
-                to: "gw-apac-1".into(),
-            }],
-        },
-        attacks: AttackSummary {
-            hosts: 2,
-            stuffing: StuffingStats {
-                attempts: 40,
-                outcomes: BTreeMap::from([
-                    ("account-locked".into(), 10),
-                    ("wrong-credentials".into(), 30),
-                ]),
-                breaches: vec![],
-            },
-            replay: ReplayStats {
-                flows: BTreeMap::from([("device-hello".into(), 3), ("app-hello".into(), 2)]),
-                flows_after_rekey: 1,
-                replays: BTreeMap::from([("as-is".into(), 5), ("bit-flipped".into(), 5)]),
-                outcomes: BTreeMap::from([("refused-hello".into(), 10)]),
-                cameras: OnPathStats {
-                    tampered: BTreeMap::from([("replayed".into(), 2)]),
-                    outcomes: BTreeMap::from([
-                        ("replayed accepted".into(), 1),
-                        ("replayed refused".into(), 1),
-                    ]),
-                    accepted: 1,
-                    findings: vec![
-                        "a camera at site-apac-0 took an altered record (replayed) from <gw-apac-1:7443>, 31.0 s into the run".into(),
-                    ],
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-            rogue: RogueStats {
-                redirected: 4,
-                sessions: 4,
-                offered: BTreeMap::from([("unsigned".into(), 4)]),
-                refused: BTreeMap::from([("unsigned: bad_signature".into(), 4)]),
-                ..Default::default()
-            },
-            ..Default::default()
-        },
         latency_histogram: LatencyHistogram::from_samples(&camera, &live),
         capture: Some(CaptureInfo {
             file: "capture.pcap".into(),
@@ -326,9 +328,12 @@ fn run_report_round_trips_through_json() {
     let SavedReport::Run(earlier) = SavedReport::parse(&value.to_string()).unwrap() else {
         panic!("a run report");
     };
-    assert_eq!(earlier.attacks.replay, ReplayStats::default());
-    assert_eq!(earlier.attacks.rogue, RogueStats::default());
-    assert_eq!(earlier.attacks.stuffing, r.attacks.stuffing);
+    assert_eq!(earlier.counters.attacks.replay, ReplayStats::default());
+    assert_eq!(earlier.counters.attacks.rogue, RogueStats::default());
+    assert_eq!(
+        earlier.counters.attacks.stuffing,
+        r.counters.attacks.stuffing
+    );
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! Each component counts in one serde type defined here ([`GatewayStats`],
 //! [`FleetStats`], [`ViewerStats`], [`SignalingStats`], [`StoreStats`],
 //! [`RelayServiceStats`], [`RolloutCounts`], [`AttackSummary`], [`WireStats`]); the
-//! component updates it as it runs, [`RunReport`] stores it as it is, and every
+//! component updates it as it runs, [`Counters`] gathers one of each, [`RunReport`]
+//! stores that as it is (each component under its own key), and every
 //! renderer reads it from there. Adding a counter is adding a field to one of them.
 //! Working state a component keeps beside its counters (latency samples, who is online
 //! now) is `#[serde(skip)]`; every type reads files that lack newer fields
@@ -16,6 +17,8 @@
 
 pub mod attacks;
 pub mod devices;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod gateway;
 pub mod ota;
 pub mod relay;
@@ -34,8 +37,8 @@ pub use gateway::GatewayStats;
 pub use ota::RolloutCounts;
 pub use relay::{RelayServiceStats, RelayStats};
 pub use report::{
-    AlertEntry, CaptureInfo, CheckFailure, CheckResult, CheckStatus, FaultEntry, LatencyBucket,
-    LatencyHistogram, RegionOnline, RunReport, SeedRun, SweepReport, TimelineSample,
+    AlertEntry, CaptureInfo, CheckFailure, CheckResult, CheckStatus, Counters, FaultEntry,
+    LatencyBucket, LatencyHistogram, RegionOnline, RunReport, SeedRun, SweepReport, TimelineSample,
     LATENCY_BUCKETS_US, RUN_SCHEMA, SWEEP_SCHEMA,
 };
 pub use signaling::{SignalingStats, StoreStats};

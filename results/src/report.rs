@@ -191,6 +191,31 @@ pub struct CaptureInfo {
     pub flows: u64,
 }
 
+/// Every component's counters at the end of a run, one field per component: what the
+/// world hands over and what `result.json` stores, each component under its own key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counters {
+    /// The cameras' counters.
+    pub fleet: FleetStats,
+    /// The gateways' counters, summed.
+    pub gateways: GatewayStats,
+    /// The viewers' counters.
+    pub viewers: ViewerStats,
+    /// Signaling counters, summed over the regions.
+    pub signaling: SignalingStats,
+    /// The replicated store.
+    pub store: StoreStats,
+    /// The video relays, summed.
+    pub relay: RelayServiceStats,
+    /// OTA rollout, if the scenario has one.
+    pub ota: Option<RolloutCounts>,
+    /// What the wire tap saw.
+    pub wire: WireStats,
+    /// What the attackers tried.
+    pub attacks: AttackSummary,
+}
+
 /// `result.json` of one run: schema [`RUN_SCHEMA`].
 ///
 /// Times since the start of the run are simulated seconds (`*_seconds`); latencies are
@@ -234,30 +259,15 @@ pub struct RunReport {
     pub live_latency_p50_us: Option<u64>,
     /// 99th-percentile capture-to-viewer latency of live frames (µs).
     pub live_latency_p99_us: Option<u64>,
-    /// The cameras' counters.
-    pub fleet: FleetStats,
-    /// The gateways' counters, summed.
-    pub gateways: GatewayStats,
-    /// The viewers' counters.
-    pub viewers: ViewerStats,
-    /// Signaling counters, summed over the regions.
-    pub signaling: SignalingStats,
-    /// The replicated store.
-    pub store: StoreStats,
-    /// The video relays, summed.
-    pub relay: RelayServiceStats,
-    /// OTA rollout, if the scenario has one.
-    pub ota: Option<RolloutCounts>,
+    /// Every component's counters, each a top-level key of `result.json`.
+    #[serde(flatten)]
+    pub counters: Counters,
     /// Faults applied, in time order.
     pub faults: Vec<FaultEntry>,
     /// Alerts fired, in firing order.
     pub alerts: Vec<AlertEntry>,
     /// The run sampled every 5 simulated seconds.
     pub timeline: Vec<TimelineSample>,
-    /// What the wire tap saw.
-    pub wire: WireStats,
-    /// What the attackers tried.
-    pub attacks: AttackSummary,
     /// Frame latencies of the whole run.
     pub latency_histogram: LatencyHistogram,
     /// The pcap written with the run (`--pcap`).

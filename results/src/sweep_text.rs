@@ -102,22 +102,7 @@ impl SweepReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sweep(runs: Vec<SeedRun>) -> SweepReport {
-        let file = "z.toml".to_string();
-        SweepReport::new("zone-split".into(), file, None, (1, 1), runs, 3.0)
-    }
-
-    fn seed(n: u64, failures: &[&str]) -> SeedRun {
-        let failures = failures.iter().map(|f| f.to_string()).collect();
-        SeedRun::new(
-            n,
-            failures,
-            format!("h{n}"),
-            1.5,
-            format!("camproof run z.toml --seed {n}"),
-        )
-    }
+    use crate::fixtures::{seed, sweep};
 
     /// A seed fails exactly when a check failed, and says how to repeat it.
     #[test]

@@ -90,25 +90,28 @@ fn check_nothing_lost(text: &str) -> RunReport {
 fn an_ota_run_of_schema_2_reads_with_every_value_where_its_component_keeps_it() {
     let r = check_nothing_lost(OTA);
     // Figures read off the file with jq, independently of the code under test.
-    assert_eq!(r.gateways.handshakes, 153);
-    assert_eq!(r.gateways.video_frames, 88_093);
-    assert_eq!(r.fleet.ota_interrupted, 11);
-    assert_eq!(r.fleet.firmware.get("1.1.0"), Some(&120));
-    let ota = r.ota.as_ref().unwrap();
+    assert_eq!(r.counters.gateways.handshakes, 153);
+    assert_eq!(r.counters.gateways.video_frames, 88_093);
+    assert_eq!(r.counters.fleet.ota_interrupted, 11);
+    assert_eq!(r.counters.fleet.firmware.get("1.1.0"), Some(&120));
+    let ota = r.counters.ota.as_ref().unwrap();
     assert_eq!((ota.offered, ota.installed), (122, 114));
-    assert_eq!(r.store.writes_acked, 445);
+    assert_eq!(r.counters.store.writes_acked, 445);
 }
 
 #[test]
 fn a_relay_run_of_schema_2_reads_with_every_value_where_its_component_keeps_it() {
     let r = check_nothing_lost(RELAY);
     assert_eq!(
-        (r.relay.core.frames_in, r.relay.core.frames_out),
+        (
+            r.counters.relay.core.frames_in,
+            r.counters.relay.core.frames_out
+        ),
         (6_160, 5_300)
     );
-    assert_eq!(r.relay.core.bytes_out, 9_494_900);
-    assert_eq!(r.signaling.forwarded, 71);
-    assert_eq!(r.viewers.frames_verified, 5_713);
+    assert_eq!(r.counters.relay.core.bytes_out, 9_494_900);
+    assert_eq!(r.counters.signaling.forwarded, 71);
+    assert_eq!(r.counters.viewers.frames_verified, 5_713);
     assert_eq!(r.live_latency_p50_us, Some(4_000));
 }
 

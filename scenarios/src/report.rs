@@ -85,13 +85,7 @@ pub fn run_report(id: RunIdentity<'_>, s: &RunSummary, wall: Duration) -> RunRep
         frame_latency_p99_us: us(s.latency_p99),
         live_latency_p50_us: us(s.live_latency_p50),
         live_latency_p99_us: us(s.live_latency_p99),
-        fleet: s.fleet.clone(),
-        gateways: s.gateways.clone(),
-        viewers: s.viewers.clone(),
-        signaling: s.signaling.clone(),
-        store: s.store.clone(),
-        relay: s.relay.clone(),
-        ota: s.ota.clone(),
+        counters: s.counters.clone(),
         faults: s
             .faults
             .iter()
@@ -114,11 +108,9 @@ pub fn run_report(id: RunIdentity<'_>, s: &RunSummary, wall: Duration) -> RunRep
             })
             .collect(),
         timeline: s.timeline.clone(),
-        wire: s.wire.clone(),
-        attacks: s.attacks.clone(),
         latency_histogram: LatencyHistogram::from_samples(
-            &s.gateways.frame_latency_us,
-            &s.viewers.latency_us,
+            &s.counters.gateways.frame_latency_us,
+            &s.counters.viewers.latency_us,
         ),
         capture: None,
         trace_events: s.trace_events,

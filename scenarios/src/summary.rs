@@ -41,30 +41,30 @@ pub fn summary_text(scenario: &Scenario, s: &RunSummary, wall: Duration) -> Stri
         s.cameras,
         by_region.join(", ")
     );
-    let failures: u64 = s.gateways.failures.values().sum();
+    let failures: u64 = s.counters.gateways.failures.values().sum();
     let _ = writeln!(
         out,
         "  sessions         {} full handshakes, {} resumed; {} connect attempts, {} failed",
-        s.gateways.handshakes,
-        s.gateways.resumptions,
-        s.fleet.connect_attempts,
-        s.fleet.failures + failures
+        s.counters.gateways.handshakes,
+        s.counters.gateways.resumptions,
+        s.counters.fleet.connect_attempts,
+        s.counters.fleet.failures + failures
     );
     let _ = writeln!(
         out,
         "  heartbeats       {} sent, {} acknowledged",
-        s.fleet.heartbeats_sent, s.fleet.heartbeats_acked
+        s.counters.fleet.heartbeats_sent, s.counters.fleet.heartbeats_acked
     );
     let _ = writeln!(
         out,
         "  video            {} of {} frames reached a gateway ({:.1} MB); latency p50 {}, p99 {}",
-        s.gateways.video_frames,
-        s.fleet.frames_sent,
-        s.gateways.video_bytes as f64 / 1e6,
+        s.counters.gateways.video_frames,
+        s.counters.fleet.frames_sent,
+        s.counters.gateways.video_bytes as f64 / 1e6,
         ms(s.latency_p50),
         ms(s.latency_p99)
     );
-    let v = &s.viewers;
+    let v = &s.counters.viewers;
     let rejected: u64 = v.frames_rejected.values().sum();
     let _ = writeln!(
         out,
@@ -82,26 +82,26 @@ pub fn summary_text(scenario: &Scenario, s: &RunSummary, wall: Duration) -> Stri
     let _ = writeln!(
         out,
         "  signaling        {} commands relayed, {} answered, {} timed out; {} authorization codes, {} refused, {} not found",
-        s.signaling.forwarded,
-        s.signaling.answered,
-        s.signaling.timeouts,
-        s.signaling.codes_issued,
-        s.signaling.unauthorized,
-        s.signaling.not_found
+        s.counters.signaling.forwarded,
+        s.counters.signaling.answered,
+        s.counters.signaling.timeouts,
+        s.counters.signaling.codes_issued,
+        s.counters.signaling.unauthorized,
+        s.counters.signaling.not_found
     );
     let _ = writeln!(
         out,
         "  relay            {} frames in, {} out ({:.1} MB out), {} dropped; longest held {}",
-        s.relay.core.frames_in,
-        s.relay.core.frames_out,
-        s.relay.core.bytes_out as f64 / 1e6,
-        s.relay.core.dropped_overflow + s.relay.core.dropped_expired,
-        ms(Some(Duration::from_micros(s.relay.max_held_us)))
+        s.counters.relay.core.frames_in,
+        s.counters.relay.core.frames_out,
+        s.counters.relay.core.bytes_out as f64 / 1e6,
+        s.counters.relay.core.dropped_overflow + s.counters.relay.core.dropped_expired,
+        ms(Some(Duration::from_micros(s.counters.relay.max_held_us)))
     );
     let _ = writeln!(
         out,
         "  store            {} records acknowledged by a majority of zones in {} batches, {} batches retried; {} leaders elected; {} accounts erased",
-        s.store.writes_acked, s.store.batches_acked, s.store.writes_failed, s.store.leaders, s.signaling.erasures
+        s.counters.store.writes_acked, s.counters.store.batches_acked, s.counters.store.writes_failed, s.counters.store.leaders, s.counters.signaling.erasures
     );
     let verdicts: Vec<String> = s
         .checks
@@ -113,11 +113,12 @@ pub fn summary_text(scenario: &Scenario, s: &RunSummary, wall: Duration) -> Stri
         })
         .collect();
     let _ = writeln!(out, "  invariants       {}", verdicts.join(", "));
-    for v in &s.store.violations {
+    for v in &s.counters.store.violations {
         let _ = writeln!(out, "  violation        {v}");
     }
-    if let Some(ota) = &s.ota {
+    if let Some(ota) = &s.counters.ota {
         let firmware: Vec<String> = s
+            .counters
             .fleet
             .firmware
             .iter()
@@ -131,7 +132,7 @@ pub fn summary_text(scenario: &Scenario, s: &RunSummary, wall: Duration) -> Stri
             ota.installed,
             ota.refused,
             ota.failed,
-            s.fleet.ota_interrupted,
+            s.counters.fleet.ota_interrupted,
             firmware.join(", ")
         );
     }
@@ -142,7 +143,7 @@ pub fn summary_text(scenario: &Scenario, s: &RunSummary, wall: Duration) -> Stri
             humantime::format_duration(*at)
         );
     }
-    attack_lines(&mut out, &s.attacks);
+    attack_lines(&mut out, &s.counters.attacks);
     wire_and_alert_lines(&mut out, s);
     let _ = writeln!(
         out,
@@ -248,7 +249,7 @@ fn attack_lines(out: &mut String, a: &crate::attack::AttackSummary) {
 
 /// The wire tap's line and one line per alert.
 fn wire_and_alert_lines(out: &mut String, s: &RunSummary) {
-    let w = &s.wire;
+    let w = &s.counters.wire;
     if w.scanned {
         let _ = writeln!(
             out,

@@ -73,7 +73,7 @@ fn credential_stuffing_is_refused_and_users_keep_signing_in() {
         &mut NoCache,
     )
     .expect("run");
-    let st = &s.attacks.stuffing;
+    let st = &s.counters.attacks.stuffing;
     assert!(s.failures().is_empty(), "{:#?}\n{st:#?}", s.failures());
     assert!(st.attempts > 500, "{st:#?}");
     assert!(st.breaches.is_empty());
@@ -89,8 +89,12 @@ fn credential_stuffing_is_refused_and_users_keep_signing_in() {
             "{outcome}: {st:#?}"
         );
     }
-    assert!(s.attacks.legit.ok > 0, "{:?}", s.attacks.legit);
-    assert_eq!(s.attacks.hosts, 8);
+    assert!(
+        s.counters.attacks.legit.ok > 0,
+        "{:?}",
+        s.counters.attacks.legit
+    );
+    assert_eq!(s.counters.attacks.hosts, 8);
 }
 
 #[test]
@@ -101,7 +105,7 @@ fn a_leaked_password_from_an_unusual_place_breaches_when_the_check_is_skipped() 
         ..AccountsBugs::default()
     };
     let s = run(&w, pki(), &mut NoCache).expect("run");
-    assert!(!s.attacks.stuffing.breaches.is_empty());
+    assert!(!s.counters.attacks.stuffing.breaches.is_empty());
     assert!(
         checks(&s).contains(&"no-credential-breach"),
         "{:#?}",
@@ -123,16 +127,16 @@ fn a_lockout_that_ignores_usual_addresses_locks_legitimate_users_out() {
         s.failures()
     );
     assert!(
-        s.attacks.legit.refused.contains_key("Locked"),
+        s.counters.attacks.legit.refused.contains_key("Locked"),
         "{:?}",
-        s.attacks.legit
+        s.counters.attacks.legit
     );
 }
 
 #[test]
 fn botnet_floods_are_refused_and_the_world_carries_on() {
     let s = run(&spec(4, AttackKind::Botnet), pki(), &mut NoCache).expect("run");
-    let b = &s.attacks.botnet;
+    let b = &s.counters.attacks.botnet;
     assert!(s.failures().is_empty(), "{:#?}\n{b:#?}", s.failures());
     let attempts: u64 = b.attempts.values().sum();
     assert!(attempts > 1000, "{b:#?}");
@@ -148,14 +152,14 @@ fn botnet_floods_are_refused_and_the_world_carries_on() {
         );
         assert_eq!(b.accepted.get(vector), None, "{vector}: {b:#?}");
     }
-    assert!(!s.gateways.failures.is_empty());
-    assert!(s.relay.refused > 0);
+    assert!(!s.counters.gateways.failures.is_empty());
+    assert!(s.counters.relay.refused > 0);
 }
 
 #[test]
 fn cross_tenant_probes_are_refused() {
     let s = run(&spec(5, AttackKind::CrossTenant), pki(), &mut NoCache).expect("run");
-    let p = &s.attacks.probing;
+    let p = &s.counters.attacks.probing;
     assert!(s.failures().is_empty(), "{:#?}\n{p:#?}", s.failures());
     assert!(p.sign_ins > 0, "{p:#?}");
     assert!(p.probes.values().sum::<u64>() > 30, "{p:#?}");
@@ -182,7 +186,7 @@ fn a_registry_without_its_ownership_check_lets_the_prober_in() {
         skip_ownership_check: true,
     };
     let s = run(&w, pki(), &mut NoCache).expect("run");
-    assert!(!s.attacks.probing.breaches.is_empty());
+    assert!(!s.counters.attacks.probing.breaches.is_empty());
     assert!(
         checks(&s).contains(&"no-cross-tenant-access"),
         "{:#?}",
@@ -204,7 +208,9 @@ fn attacks_are_reproducible_by_seed() {
     let a = run(&w, pki(), &mut NoCache).expect("run a");
     let b = run(&w, pki(), &mut NoCache).expect("run b");
     assert_eq!(a, b);
-    assert!(a.attacks.stuffing.attempts > 0 && !a.attacks.botnet.attempts.is_empty());
+    assert!(
+        a.counters.attacks.stuffing.attempts > 0 && !a.counters.attacks.botnet.attempts.is_empty()
+    );
 }
 
 #[test]
@@ -253,7 +259,7 @@ fn replay_spec(seed: u64) -> WorldSpec {
 #[test]
 fn recorded_connections_replayed_anywhere_are_refused() {
     let s = run(&replay_spec(7), pki(), &mut NoCache).expect("run");
-    let r = &s.attacks.replay;
+    let r = &s.counters.attacks.replay;
     assert!(s.failures().is_empty(), "{:#?}\n{r:#?}", s.failures());
     assert_eq!(r.accepted, 0, "{r:#?}");
     for kind in ["device-hello", "device-resume", "app-hello"] {
@@ -307,7 +313,7 @@ fn cameras_fail_sessions_whose_records_an_on_path_attacker_altered() {
         &mut NoCache,
     )
     .expect("run");
-    let c = &s.attacks.replay.cameras;
+    let c = &s.counters.attacks.replay.cameras;
     assert!(s.failures().is_empty(), "{:#?}\n{c:#?}", s.failures());
     for variant in [
         "replayed",
@@ -353,7 +359,7 @@ fn cameras_without_a_replay_check_take_replayed_records() {
         ..DeviceFlaws::default()
     };
     let s = run(&on_path_spec(7, flaws), pki(), &mut NoCache).expect("run");
-    let c = &s.attacks.replay.cameras;
+    let c = &s.counters.attacks.replay.cameras;
     assert!(
         c.outcomes.get("replayed accepted").copied().unwrap_or(0) > 0,
         "{c:#?}"
@@ -380,7 +386,7 @@ fn cameras_that_drop_bad_records_and_carry_on_fail_the_check() {
         ..DeviceFlaws::default()
     };
     let s = run(&on_path_spec(7, flaws), pki(), &mut NoCache).expect("run");
-    let c = &s.attacks.replay.cameras;
+    let c = &s.counters.attacks.replay.cameras;
     // The first session each router alters (after the one it spares) gets a flipped bit,
     // which only this flaw takes.
     assert!(
@@ -412,7 +418,7 @@ fn a_gateway_that_forgets_hellos_and_reuses_tickets_takes_replayed_resumptions()
         reusable_tickets: true,
     };
     let s = run(&w, pki(), &mut NoCache).expect("run");
-    let r = &s.attacks.replay;
+    let r = &s.counters.attacks.replay;
     assert!(r.accepted > 0, "{r:#?}");
     assert!(
         r.findings.iter().any(|f| f.contains("device-resume")),
@@ -435,7 +441,7 @@ fn a_replayer_with_nothing_to_record_fails_its_check() {
     w.duration = Duration::from_secs(30);
     w.attacks[0].stop = Duration::from_secs(30);
     let s = run(&w, pki(), &mut NoCache).expect("run");
-    assert_eq!(s.attacks.replay.replays.values().sum::<u64>(), 0);
+    assert_eq!(s.counters.attacks.replay.replays.values().sum::<u64>(), 0);
     assert!(
         checks(&s).contains(&"no-replay-accepted"),
         "{:#?}",
@@ -455,7 +461,7 @@ fn rogue_spec(seed: u64) -> WorldSpec {
 #[test]
 fn cameras_refuse_every_image_of_a_rogue_firmware_server() {
     let s = run(&rogue_spec(4), pki(), &mut NoCache).expect("run");
-    let r = &s.attacks.rogue;
+    let r = &s.counters.attacks.rogue;
     assert!(s.failures().is_empty(), "{:#?}\n{r:#?}", s.failures());
     assert!(
         s.checks.iter().any(|c| c.name() == "no-rogue-firmware"),
@@ -482,10 +488,10 @@ fn cameras_refuse_every_image_of_a_rogue_firmware_server() {
     // The router handed the cameras back: all of them online at the end, on 1.0.0.
     assert_eq!(s.cameras_online, 8);
     assert_eq!(
-        s.fleet.firmware.get("1.0.0"),
+        s.counters.fleet.firmware.get("1.0.0"),
         Some(&8),
         "{:?}",
-        s.fleet.firmware
+        s.counters.fleet.firmware
     );
 }
 
@@ -504,7 +510,7 @@ fn cameras_that_skip_signature_or_rollback_checks_fail_no_rogue_firmware() {
             "{flaw}: {:#?}",
             s.failures()
         );
-        let r = &s.attacks.rogue;
+        let r = &s.counters.attacks.rogue;
         assert_eq!(r.running.get(version), Some(&4), "{flaw}: {r:#?}");
     }
 }

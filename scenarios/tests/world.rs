@@ -60,19 +60,30 @@ fn every_camera_comes_online_and_streams() {
     let s = run(&spec(1), pki(), &mut NoCache).expect("run");
     assert_eq!(s.cameras, 12);
     assert_eq!(s.cameras_online, 12, "{s:#?}");
-    assert_eq!(s.fleet.handshakes, 12);
-    assert_eq!(s.gateways.handshakes, 12);
-    assert!(s.gateways.heartbeats >= 12 * 2, "{}", s.gateways.heartbeats);
-    assert_eq!(s.fleet.heartbeats_acked, s.gateways.heartbeats);
+    assert_eq!(s.counters.fleet.handshakes, 12);
+    assert_eq!(s.counters.gateways.handshakes, 12);
+    assert!(
+        s.counters.gateways.heartbeats >= 12 * 2,
+        "{}",
+        s.counters.gateways.heartbeats
+    );
+    assert_eq!(
+        s.counters.fleet.heartbeats_acked,
+        s.counters.gateways.heartbeats
+    );
     // Frames sent by the end may still be in flight; nearly all have arrived.
     assert!(
-        s.gateways.video_frames > 12 * 5 * 50,
+        s.counters.gateways.video_frames > 12 * 5 * 50,
         "{}",
-        s.gateways.video_frames
+        s.counters.gateways.video_frames
     );
-    assert!(s.gateways.video_frames <= s.fleet.frames_sent);
+    assert!(s.counters.gateways.video_frames <= s.counters.fleet.frames_sent);
     assert!(s.latency_p50.is_some() && s.latency_p99 >= s.latency_p50);
-    assert!(s.gateways.failures.is_empty(), "{:?}", s.gateways.failures);
+    assert!(
+        s.counters.gateways.failures.is_empty(),
+        "{:?}",
+        s.counters.gateways.failures
+    );
     // Sites alternate regions: eu-africa has sites 0 and 2, apac site 1.
     assert_eq!(s.online_by_region.get("eu-africa"), Some(&(8, 8)));
     assert_eq!(s.online_by_region.get("apac"), Some(&(4, 4)));
@@ -107,11 +118,15 @@ fn a_password_in_clear_on_the_wire_is_found() {
     s.duration = Duration::from_secs(40);
     let clean = run(&s, pki(), &mut NoCache).expect("run");
     assert!(
-        clean.wire.scanned && clean.wire.secrets > 0,
+        clean.counters.wire.scanned && clean.counters.wire.secrets > 0,
         "{:?}",
-        clean.wire
+        clean.counters.wire
     );
-    assert!(clean.wire.leaks.is_empty(), "{:?}", clean.wire.leaks);
+    assert!(
+        clean.counters.wire.leaks.is_empty(),
+        "{:?}",
+        clean.counters.wire.leaks
+    );
     assert!(clean
         .checks
         .iter()
@@ -120,7 +135,7 @@ fn a_password_in_clear_on_the_wire_is_found() {
     let r = run(&s, pki(), &mut NoCache).expect("run");
     let failed: Vec<&str> = r.failures().iter().map(|f| f.check.name()).collect();
     assert_eq!(failed, ["no-plaintext-secret"], "{:?}", r.failures());
-    let leak = &r.wire.leaks[0];
+    let leak = &r.counters.wire.leaks[0];
     assert!(
         leak.secret.starts_with("password of user0@site"),
         "{leak:?}"
@@ -197,9 +212,10 @@ fn clock_skew_profile_is_refused_by_the_platform() {
     )
     .expect("run");
     assert_eq!(skewed.cameras_online, 0);
-    assert_eq!(skewed.gateways.handshakes, 0);
+    assert_eq!(skewed.counters.gateways.handshakes, 0);
     assert!(
         skewed
+            .counters
             .gateways
             .failures
             .get("ClockSkew")
@@ -207,7 +223,7 @@ fn clock_skew_profile_is_refused_by_the_platform() {
             .unwrap_or(0)
             >= 4,
         "{:?}",
-        skewed.gateways.failures
+        skewed.counters.gateways.failures
     );
 }
 
@@ -233,7 +249,8 @@ fn no_backoff_profile_hammers_the_gateway() {
         &mut NoCache,
     )
     .expect("run");
-    let per_camera = |s: &camproof_scenarios::world::RunSummary| s.fleet.connect_attempts / 4;
+    let per_camera =
+        |s: &camproof_scenarios::world::RunSummary| s.counters.fleet.connect_attempts / 4;
     assert!(
         per_camera(&reference) <= 12,
         "reference retried {} times",
@@ -273,8 +290,16 @@ fn zone_outage_fails_over_and_alerts() {
     assert_eq!(r.cameras_online, 12, "{r:#?}");
     // Cameras homed on zone 1 reconnected to another zone of the region by resuming:
     // the region's gateways share one ticket store.
-    assert_eq!(r.gateways.handshakes, 12, "{:?}", r.gateways);
-    assert!(r.gateways.resumptions >= 1, "{:?}", r.gateways);
+    assert_eq!(
+        r.counters.gateways.handshakes, 12,
+        "{:?}",
+        r.counters.gateways
+    );
+    assert!(
+        r.counters.gateways.resumptions >= 1,
+        "{:?}",
+        r.counters.gateways
+    );
     assert_eq!(r.faults.len(), 2);
     // The zone's gateway and its relay (same host) both stop reporting.
     let services: Vec<&str> = r.alerts.iter().map(|a| a.service.as_str()).collect();
@@ -391,9 +416,9 @@ fn partition_then_heal_reconnects() {
     assert_eq!(r.cameras_online, 12, "{r:#?}");
     // The 4 cameras of site-apac-1 lost their sessions and came back.
     assert!(
-        r.gateways.handshakes + r.gateways.resumptions >= 16,
+        r.counters.gateways.handshakes + r.counters.gateways.resumptions >= 16,
         "{:?}",
-        r.gateways
+        r.counters.gateways
     );
     // Without the heal they stay offline.
     let mut unhealed = s.clone();
@@ -407,7 +432,7 @@ fn partition_then_heal_reconnects() {
 #[test]
 fn viewers_sign_in_command_and_watch_end_to_end() {
     let s = run(&spec(4), pki(), &mut NoCache).expect("run");
-    let v = &s.viewers;
+    let v = &s.counters.viewers;
     assert!(v.logins >= 3, "{v:#?}");
     // Every sign-in asked for the code (a round cut off by the end of the run may have
     // been asked without finishing).
@@ -417,9 +442,9 @@ fn viewers_sign_in_command_and_watch_end_to_end() {
     assert!(v.live_views >= 3, "{v:#?}");
     assert!(v.frames_verified > 100, "{v:#?}");
     assert!(v.frames_rejected.is_empty(), "{v:#?}");
-    assert_eq!(s.signaling.timeouts, 0);
-    assert_eq!(s.relay.refused, 0);
-    assert!(s.relay.core.frames_out >= v.frames_verified);
+    assert_eq!(s.counters.signaling.timeouts, 0);
+    assert_eq!(s.counters.relay.refused, 0);
+    assert!(s.counters.relay.core.frames_out >= v.frames_verified);
     assert!(s.live_latency_p99.is_some());
 }
 
@@ -437,12 +462,12 @@ fn viewers_keep_signing_in_when_cameras_heartbeat_every_5s() {
     s.viewers.watch = Duration::from_secs(8);
     s.viewers.pause = Duration::from_secs(4);
     let r = run(&s, pki(), &mut NoCache).expect("run");
-    let v = &r.viewers;
+    let v = &r.counters.viewers;
     let failed: Vec<_> = v.sign_ins.iter().filter(|s| s.refused.is_some()).collect();
     assert!(
         failed.is_empty(),
         "sign-ins failed: {failed:#?}; gateway failures {:?}",
-        r.gateways.failures
+        r.counters.gateways.failures
     );
     // Users still sign in during the last minute, not only in the first rounds.
     let late = Timestamp::from_secs(EPOCH_SECS).saturating_add(s.duration - STREAMS_WINDOW);
@@ -457,7 +482,11 @@ fn viewers_keep_signing_in_when_cameras_heartbeat_every_5s() {
     );
     assert!(r.checks.iter().any(|c| c.name() == "streams-resume"));
     assert!(r.failures().is_empty(), "{:?}", r.failures());
-    assert!(r.gateways.failures.is_empty(), "{:?}", r.gateways.failures);
+    assert!(
+        r.counters.gateways.failures.is_empty(),
+        "{:?}",
+        r.counters.gateways.failures
+    );
 }
 
 /// A signed release rolled out to every camera is verified, installed, booted and
@@ -473,14 +502,14 @@ fn ota_rollout_reaches_every_camera() {
         image_bytes: 64 * 1024,
     });
     let s = run(&spec, pki(), &mut NoCache).expect("run");
-    let ota = s.ota.expect("rollout counts");
+    let ota = s.counters.ota.expect("rollout counts");
     assert_eq!(ota.installed, 12, "{ota:?}");
     assert_eq!(ota.refused + ota.failed, 0, "{ota:?}");
     assert_eq!(
-        s.fleet.firmware.get("1.2.0"),
+        s.counters.fleet.firmware.get("1.2.0"),
         Some(&12),
         "{:?}",
-        s.fleet.firmware
+        s.counters.fleet.firmware
     );
     assert_eq!(
         s.cameras_online, 12,
@@ -524,15 +553,15 @@ fn a_rollout_over_lossy_links_still_reaches_every_camera() {
     );
     assert!(s.failures().is_empty(), "{:#?}", s.failures());
     assert!(
-        s.fleet.ota_interrupted > 0,
+        s.counters.fleet.ota_interrupted > 0,
         "the loss cut no download short: {:?}",
-        s.fleet
+        s.counters.fleet
     );
     assert_eq!(
-        s.fleet.firmware.get("1.2.0"),
+        s.counters.fleet.firmware.get("1.2.0"),
         Some(&12),
         "{:?}",
-        s.fleet.firmware
+        s.counters.fleet.firmware
     );
 }
 
@@ -555,16 +584,16 @@ fn image_parts_served_off_by_one_fail_the_rollout_check() {
         rollout.detail
     );
     assert_eq!(
-        s.fleet.firmware.get("1.2.0"),
+        s.counters.fleet.firmware.get("1.2.0"),
         None,
         "{:?}",
-        s.fleet.firmware
+        s.counters.fleet.firmware
     );
 }
 
 /// The store under zone partitions: records written while zones are cut off from each
 /// other are never lost and no term has two leaders. (The checkers' planted-bug tests
-/// live with the store: `platform/tests/store_checkers.rs`.)
+/// live with the store: `platform/tests/platform/store_checkers.rs`.)
 #[test]
 fn store_invariants_hold_under_partitions() {
     let partitions = |spec: &mut WorldSpec| {
@@ -591,8 +620,12 @@ fn store_invariants_hold_under_partitions() {
     let mut honest = spec(6);
     partitions(&mut honest);
     let s = run(&honest, pki(), &mut NoCache).expect("run");
-    assert!(s.store.writes_acked > 10, "{:?}", s.store);
-    assert!(s.store.violations.is_empty(), "{:?}", s.store.violations);
+    assert!(s.counters.store.writes_acked > 10, "{:?}", s.counters.store);
+    assert!(
+        s.counters.store.violations.is_empty(),
+        "{:?}",
+        s.counters.store.violations
+    );
 }
 
 /// A user deletes their account mid-run: the platform erases it on every replica of
@@ -607,17 +640,25 @@ fn account_erasure_reaches_every_replica_and_signs_the_user_out() {
         action: FaultAction::EraseAccount("user0@site1.example".into()),
     }];
     let s = run(&spec, pki(), &mut NoCache).expect("run");
-    assert_eq!(s.signaling.erasures, 1);
-    assert!(s.store.violations.is_empty(), "{:?}", s.store.violations);
+    assert_eq!(s.counters.signaling.erasures, 1);
+    assert!(
+        s.counters.store.violations.is_empty(),
+        "{:?}",
+        s.counters.store.violations
+    );
     // The erasure went through the store after the user's records had.
-    assert!(s.store.writes_acked > 20, "{:?}", s.store);
-    let refused: u64 = s.viewers.login_refusals.values().sum();
+    assert!(s.counters.store.writes_acked > 20, "{:?}", s.counters.store);
+    let refused: u64 = s.counters.viewers.login_refusals.values().sum();
     assert!(
         refused >= 1,
         "the erased user signs in no more: {:#?}",
-        s.viewers
+        s.counters.viewers
     );
-    assert!(s.viewers.frames_verified > 100, "{:#?}", s.viewers);
+    assert!(
+        s.counters.viewers.frames_verified > 100,
+        "{:#?}",
+        s.counters.viewers
+    );
 }
 
 /// An erasure of a name the world does not have is refused before the run.
@@ -697,8 +738,12 @@ fn disk_full_alerts_and_the_store_carries_on() {
         disk[0]
     );
     assert!(disk[0].resolved.is_some(), "freeing the disk resolves it");
-    assert!(r.store.writes_acked > 20, "{:?}", r.store);
-    assert!(r.store.violations.is_empty(), "{:?}", r.store.violations);
+    assert!(r.counters.store.writes_acked > 20, "{:?}", r.counters.store);
+    assert!(
+        r.counters.store.violations.is_empty(),
+        "{:?}",
+        r.counters.store.violations
+    );
     assert_eq!(r.cameras_online, r.cameras);
 }
 

@@ -21,16 +21,11 @@ pub(crate) mod sites;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use camproof_platform::gateway::GatewayStats;
 use camproof_platform::monitoring::Alert;
 use camproof_platform::ota::RolloutCounts;
-use camproof_platform::relay_service::RelayServiceStats;
-use camproof_platform::signaling::{SignalingStats, StoreStats};
 use camproof_platform::trace::Trace;
 use camproof_protocol::pki::{KeyCache, TestPki};
 use camproof_protocol::Timestamp;
-use camproof_simulated_devices::camera::FleetStats;
-use camproof_simulated_devices::viewer::ViewerStats;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -42,7 +37,7 @@ use crate::plan::Plan;
 pub use crate::spec::*;
 use crate::tap::{FlowRecorder, Leak, Tap, TappedSegment};
 pub use crate::world::sites::SkewedClock;
-pub use camproof_results::{TimelineSample, WireStats};
+pub use camproof_results::{Counters, TimelineSample, WireStats};
 use faults::FaultTimeline;
 use monitoring::{percentile, Monitoring};
 use platform::{Platform, Setup};
@@ -51,6 +46,8 @@ use sites::Sites;
 /// What a run measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSummary {
+    /// Every component's counters.
+    pub counters: Counters,
     /// The seed.
     pub seed: u64,
     /// Cameras in the world.
@@ -61,30 +58,14 @@ pub struct RunSummary {
     pub online_by_region: BTreeMap<String, (u64, u64)>,
     /// Simulated time that ran.
     pub simulated: Duration,
-    /// Camera-side counters.
-    pub fleet: FleetStats,
-    /// Gateway counters, summed over all gateways.
-    pub gateways: GatewayStats,
     /// Median camera-to-gateway frame latency.
     pub latency_p50: Option<Duration>,
     /// 99th-percentile camera-to-gateway frame latency.
     pub latency_p99: Option<Duration>,
-    /// Viewer-side counters (sign-ins, commands, live views, verified frames).
-    pub viewers: ViewerStats,
-    /// Signaling counters, summed over the regions.
-    pub signaling: SignalingStats,
-    /// Relay counters, summed over the relays.
-    pub relay: RelayServiceStats,
-    /// The replicated store: writes, elections and the two safety invariants.
-    pub store: StoreStats,
     /// The invariants the run broke (store safety, erasure, residency).
     pub invariants: Vec<Failure>,
     /// Every check the run made, `liveness` first, in a fixed order.
     pub checks: Vec<CheckId>,
-    /// OTA rollout counts, summed over the regions.
-    pub ota: Option<RolloutCounts>,
-    /// What the attackers tried and what the platform refused.
-    pub attacks: crate::attack::AttackSummary,
     /// Median capture-to-viewer latency of live frames.
     pub live_latency_p50: Option<Duration>,
     /// 99th-percentile capture-to-viewer latency of live frames.
@@ -95,8 +76,6 @@ pub struct RunSummary {
     pub faults: Vec<(Duration, FaultAction)>,
     /// The run sampled every [`MONITOR_INTERVAL`]: cameras online, frames, latency.
     pub timeline: Vec<TimelineSample>,
-    /// What the wire tap saw: segments, bytes, and secrets found in clear.
-    pub wire: WireStats,
     /// Segments to and from the hosts of [`WireOptions::capture`], in wire order.
     pub captured: Vec<TappedSegment>,
     /// Host name of every simulated address, for capture files.
@@ -371,30 +350,33 @@ impl World {
         latencies.sort_unstable();
         let online_by_region = self.sites.online_by_region();
         let (checks, invariants) = std::mem::take(&mut self.checks).into_parts();
+        let cameras_online = fleet.online.len() as u64;
         RunSummary {
+            counters: Counters {
+                fleet,
+                gateways,
+                viewers,
+                signaling: self.platform.signaling_totals(),
+                store,
+                relay: self.platform.relay_totals(),
+                ota,
+                wire,
+                attacks,
+            },
             seed: spec.seed,
             cameras: spec.cameras(),
-            cameras_online: fleet.online.len() as u64,
+            cameras_online,
             online_by_region,
             simulated: end,
             latency_p50: percentile(&latencies, 50),
             latency_p99: percentile(&latencies, 99),
-            fleet,
-            gateways,
             live_latency_p50: percentile(&live, 50),
             live_latency_p99: percentile(&live, 99),
-            viewers,
-            signaling: self.platform.signaling_totals(),
-            relay: self.platform.relay_totals(),
-            store,
             invariants,
             checks,
-            ota,
-            attacks,
             alerts: self.monitoring.alerts().to_vec(),
             faults: std::mem::take(&mut self.faults.applied),
             timeline,
-            wire,
             captured: self.tap.into_kept(),
             hosts: self.hosts,
             trace_events: self.trace.len(),
