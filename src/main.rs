@@ -174,6 +174,10 @@ enum ReportCommand {
         /// next to it.
         #[arg(long, default_value = "sweep.json")]
         out: PathBuf,
+        /// Merge even when shards of a sweep are missing; the merged report lists the
+        /// missing shards and seeds (without it, a missing shard is an error).
+        #[arg(long)]
+        allow_partial: bool,
     },
     /// Render report.md, report.html and junit.xml again from a saved result.json (of
     /// `run`) or sweep.json (of `sweep` or `report merge`).
@@ -364,8 +368,13 @@ fn main() -> ExitCode {
         Command::Run { args, keys } => run::run(args, keys.open()),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Report {
-            what: ReportCommand::Merge { inputs, out },
-        } => sweep::merge(&inputs, &out),
+            what:
+                ReportCommand::Merge {
+                    inputs,
+                    out,
+                    allow_partial,
+                },
+        } => sweep::merge(&inputs, &out, allow_partial),
         Command::Report {
             what: ReportCommand::Render { file, out },
         } => report_cmd::render(&file, out),

@@ -119,6 +119,7 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
     let wall = started.elapsed().as_secs_f64();
     let name = plan.scenario.name.clone();
     let mut report = SweepReport::new(name, file, plant, plan.shard, runs, wall);
+    report.seed_range = Some(plan.seed_range);
     println!("{}", report.result_line(args.jobs));
     let first_failure = report.runs.iter().find(|r| !r.passed()).cloned();
     if let Some(first) = first_failure.filter(|_| args.shrink) {
@@ -139,8 +140,8 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
 
 /// `camproof report merge`: joins sweep reports of one scenario (shards, or sweeps of
 /// other seeds) into one.
-pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<ExitCode> {
-    let m = SweepMerge::files(inputs)?;
+pub fn merge(inputs: &[PathBuf], out: &Path, allow_partial: bool) -> Result<ExitCode> {
+    let m = SweepMerge::files(inputs, allow_partial)?;
     print!("{}", m.merged_text(inputs.len()));
     let text = serde_json::to_string_pretty(&m).context("encoding the merged report")?;
     let dir = out

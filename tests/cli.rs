@@ -378,6 +378,42 @@ fn sweep_shards_and_merge() {
     distinct.dedup();
     assert_eq!(distinct.len(), 4, "four seeds, four traces");
     assert_eq!(json["shards"], serde_json::json!(["1/2", "2/2"]));
+    // A lost or doubled shard is not a smaller green: it is refused, or, when asked for,
+    // merged with the missing seeds named.
+    let one = format!("{dir}/1of2/sweep.json");
+    let o = camproof(&["report", "merge", &one, &one, "--out", &merged]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("shard 1/2 of seeds 1..4 is already in"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = camproof(&["report", "merge", &one, "--out", &merged]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("shards 2/2 of seeds 1..4 are missing (2 seeds not run: 2, 4)"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let partial = format!("{dir}/partial.json");
+    let o = camproof(&[
+        "report",
+        "merge",
+        &one,
+        "--allow-partial",
+        "--out",
+        &partial,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout(&o).contains("PARTIAL: shards 2/2 missing"),
+        "{}",
+        stdout(&o)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&partial).expect("partial")).expect("json");
+    assert_eq!(json["missing_seeds"], serde_json::json!([2, 4]));
     // A file that is not a sweep report is refused clearly.
     let o = camproof(&["report", "merge", ZONE_SPLIT, "--out", &merged]);
     assert_eq!(o.status.code(), Some(2), "an error, not a failed seed");
@@ -389,6 +425,31 @@ fn sweep_shards_and_merge() {
     let o = camproof(&["sweep", ZONE_SPLIT, "--shard", "3/2"]);
     assert_ne!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stderr).contains("expected K/N"));
+}
+
+/// A planted bug that no check of the scenario can catch would pass every seed: the
+/// sweep refuses it and says which check is missing and why.
+#[test]
+fn a_plant_the_scenario_cannot_catch_is_refused() {
+    let o = camproof(&[
+        "sweep",
+        &scenario("smoke.toml"),
+        "--seeds",
+        "1",
+        "--plant",
+        "skip-ownership-check",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cannot catch it: no-cross-tenant-access is not checked here"),
+        "{err}"
+    );
+    assert!(
+        !stdout(&o).contains("passed"),
+        "nothing ran: {}",
+        stdout(&o)
+    );
 }
 
 /// With a bug planted in the store (a write acknowledged before replication) the sweep

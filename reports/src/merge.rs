@@ -1,6 +1,7 @@
 //! Joining sweep reports of one scenario (shards of a sweep, or sweeps of other seeds)
 //! into one: `camproof report merge`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use thiserror::Error;
@@ -68,9 +69,56 @@ pub enum MergeError {
         /// Its trace hash in this file.
         second: String,
     },
+    /// A shard that is not `K/N` with 1 ≤ K ≤ N.
+    #[error("{file}: shard {shard:?} is not K/N with 1 <= K <= N")]
+    BadShard {
+        /// The file.
+        file: String,
+        /// The shard as written.
+        shard: String,
+    },
+    /// The same shard of the same sweep twice: its seeds would count twice.
+    #[error("{file}: shard {shard} of seeds {range} is already in {first}")]
+    ShardTwice {
+        /// The file.
+        file: String,
+        /// The shard, `K/N`.
+        shard: String,
+        /// The sweep's seeds, `A..B` (`?` for reports that do not say).
+        range: String,
+        /// The file that had it first.
+        first: String,
+    },
+    /// Shards of a sweep are missing: the merge would cover part of its seeds unseen.
+    #[error(
+        "shards {missing} of seeds {range} are missing{seeds}; merge every shard, or pass \
+         --allow-partial to merge what is here and list what is not"
+    )]
+    MissingShards {
+        /// The missing shards, `K/N, …`.
+        missing: String,
+        /// The sweep's seeds, `A..B` (`?` for reports that do not say).
+        range: String,
+        /// `: seeds …` not run, when the reports name their range.
+        seeds: String,
+    },
     /// No report was given.
     #[error("nothing to merge")]
     Empty,
+}
+
+/// A sweep as its shards name it: its seed range (if the report says) and N.
+type SweepKey = (Option<[u64; 2]>, usize);
+
+/// `A..B`, or `?` for a report written before sweeps recorded their range.
+fn range_text(range: Option<[u64; 2]>) -> String {
+    range.map_or("?".into(), |[a, b]| format!("{a}..{b}"))
+}
+
+fn parse_shard(text: &str) -> Option<(usize, usize)> {
+    let (k, n) = text.split_once('/')?;
+    let (k, n): (usize, usize) = (k.trim().parse().ok()?, n.trim().parse().ok()?);
+    (1..=n).contains(&k).then_some((k, n))
 }
 
 fn plant_note(plant: &Option<String>) -> String {
@@ -84,6 +132,8 @@ fn plant_note(plant: &Option<String>) -> String {
 #[derive(Debug, Default)]
 pub struct SweepMerge {
     merged: Option<SweepReport>,
+    /// For each sweep (its seed range and shard count N), the file of each shard K seen.
+    shards: BTreeMap<SweepKey, BTreeMap<usize, String>>,
 }
 
 impl SweepMerge {
@@ -104,6 +154,22 @@ impl SweepMerge {
                 file: file.into(),
                 found: r.schema,
             });
+        }
+        for shard in &r.shards {
+            let (k, n) = parse_shard(shard).ok_or_else(|| MergeError::BadShard {
+                file: file.into(),
+                shard: shard.clone(),
+            })?;
+            let seen = self.shards.entry((r.seed_range, n)).or_default();
+            if let Some(first) = seen.get(&k) {
+                return Err(MergeError::ShardTwice {
+                    file: file.into(),
+                    shard: shard.clone(),
+                    range: range_text(r.seed_range),
+                    first: first.clone(),
+                });
+            }
+            seen.insert(k, file.into());
         }
         let Some(m) = &mut self.merged else {
             self.merged = Some(r);
@@ -135,12 +201,19 @@ impl SweepMerge {
         m.shards.extend(r.shards);
         m.wall_seconds += r.wall_seconds;
         m.shrunk.extend(r.shrunk);
+        if m.seed_range != r.seed_range {
+            // Sweeps of other seeds: the merged report spans them all.
+            m.seed_range = match (m.seed_range, r.seed_range) {
+                (Some([a, b]), Some([c, d])) => Some([a.min(c), b.max(d)]),
+                _ => None,
+            };
+        }
         Ok(())
     }
 
     /// The `sweep.json` files at `paths` joined, as [`SweepMerge::add`] and
     /// [`SweepMerge::finish`] join them.
-    pub fn files(paths: &[PathBuf]) -> Result<SweepReport, MergeError> {
+    pub fn files(paths: &[PathBuf], allow_partial: bool) -> Result<SweepReport, MergeError> {
         let mut merge = SweepMerge::new();
         for path in paths {
             let file = path.display().to_string();
@@ -150,13 +223,49 @@ impl SweepMerge {
             })?;
             merge.add(&file, &text)?;
         }
-        merge.finish()
+        merge.finish(allow_partial)
     }
 
-    /// The joined report, runs sorted by seed and counted.
-    pub fn finish(self) -> Result<SweepReport, MergeError> {
+    /// The joined report, runs sorted by seed and counted. Every shard `K/N` of each
+    /// sweep must be there; with `allow_partial` the report lists the shards and seeds
+    /// that are not.
+    pub fn finish(self, allow_partial: bool) -> Result<SweepReport, MergeError> {
         let mut m = self.merged.ok_or(MergeError::Empty)?;
         m.tally();
+        let ran: BTreeSet<u64> = m.runs.iter().map(|r| r.seed).collect();
+        for ((range, n), seen) in &self.shards {
+            let missing: Vec<String> = (1..=*n)
+                .filter(|k| !seen.contains_key(k))
+                .map(|k| format!("{k}/{n}"))
+                .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            let seeds: Vec<u64> = range
+                .map(|[a, b]| (a..=b).filter(|s| !ran.contains(s)).collect())
+                .unwrap_or_default();
+            if !allow_partial {
+                let shown: Vec<String> = seeds.iter().take(20).map(u64::to_string).collect();
+                return Err(MergeError::MissingShards {
+                    missing: missing.join(", "),
+                    range: range_text(*range),
+                    seeds: if seeds.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " ({} seeds not run: {}{})",
+                            seeds.len(),
+                            shown.join(", "),
+                            if seeds.len() > 20 { ", …" } else { "" }
+                        )
+                    },
+                });
+            }
+            m.missing_shards.extend(missing);
+            m.missing_seeds.extend(seeds);
+        }
+        m.missing_seeds.sort_unstable();
+        m.missing_seeds.dedup();
         Ok(m)
     }
 }
@@ -164,24 +273,94 @@ impl SweepMerge {
 #[cfg(test)]
 mod tests {
     use camproof_results::fixtures::{seed, sweep};
+    use camproof_results::SeedRun;
 
     use super::*;
 
-    /// Shard files merge into one report; a missing file is named.
+    fn text(r: &SweepReport) -> String {
+        serde_json::to_string(r).expect("json")
+    }
+
+    /// Shard `k` of `n` of the sweep of seeds `1..=last`, with the seeds it ran.
+    fn shard(k: usize, n: usize, last: u64, runs: Vec<SeedRun>) -> SweepReport {
+        let mut r = sweep(runs);
+        r.shards = vec![format!("{k}/{n}")];
+        r.seed_range = Some([1, last]);
+        r
+    }
+
+    /// Sweeps of other seeds merge into one report; a missing file is named.
     #[test]
-    fn shard_files_merge_and_a_missing_one_is_named() {
+    fn sweeps_merge_and_a_missing_file_is_named() {
         let dir = tempfile::tempdir().expect("tmp");
         let a = dir.path().join("a.json");
         let b = dir.path().join("b.json");
-        let text = |r: &SweepReport| serde_json::to_string(r).expect("json");
-        std::fs::write(&a, text(&sweep(vec![seed(2, &[])]))).expect("write");
-        std::fs::write(&b, text(&sweep(vec![seed(1, &["x: y"])]))).expect("write");
-        let m = SweepMerge::files(&[a.clone(), b]).expect("merges");
+        let mut two = sweep(vec![seed(2, &[])]);
+        two.seed_range = Some([2, 2]);
+        let mut one = sweep(vec![seed(1, &["x: y"])]);
+        one.seed_range = Some([1, 1]);
+        std::fs::write(&a, text(&two)).expect("write");
+        std::fs::write(&b, text(&one)).expect("write");
+        let m = SweepMerge::files(&[a.clone(), b], false).expect("merges");
         assert_eq!(m.runs.iter().map(|r| r.seed).collect::<Vec<_>>(), [1, 2]);
         assert_eq!((m.passed, m.failed), (1, 1));
+        assert_eq!(m.seed_range, Some([1, 2]));
         let missing = dir.path().join("missing.json");
-        let err = SweepMerge::files(&[a, missing.clone()]).unwrap_err();
+        let err = SweepMerge::files(&[a, missing.clone()], false).unwrap_err();
         assert!(matches!(err, MergeError::Read { .. }), "{err:?}");
         assert_eq!(err.to_string(), format!("reading {}", missing.display()));
+    }
+
+    /// Every shard of a sweep exactly once: a shard twice is refused, a missing one is
+    /// refused naming its seeds, and a partial merge says what it lacks.
+    #[test]
+    fn a_merge_covers_every_shard_once_or_says_what_it_lacks() {
+        let first = shard(1, 2, 4, vec![seed(1, &[]), seed(3, &[])]);
+        let second = shard(2, 2, 4, vec![seed(2, &[]), seed(4, &[])]);
+        let merge = |reports: &[&SweepReport], partial: bool| {
+            let mut m = SweepMerge::new();
+            for (i, r) in reports.iter().enumerate() {
+                m.add(&format!("s{i}.json"), &text(r))?;
+            }
+            m.finish(partial)
+        };
+        let whole = merge(&[&first, &second], false).expect("both shards");
+        assert_eq!(whole.runs.len(), 4);
+        assert!(whole.missing_shards.is_empty() && whole.missing_seeds.is_empty());
+
+        let twice = merge(&[&first, &first], false).unwrap_err();
+        assert_eq!(
+            twice.to_string(),
+            "s1.json: shard 1/2 of seeds 1..4 is already in s0.json"
+        );
+        let alone = merge(&[&first], false).unwrap_err();
+        assert_eq!(
+            alone.to_string(),
+            "shards 2/2 of seeds 1..4 are missing (2 seeds not run: 2, 4); merge every shard, \
+             or pass --allow-partial to merge what is here and list what is not"
+        );
+        let partial = merge(&[&first], true).expect("partial allowed");
+        assert_eq!(partial.missing_shards, ["2/2"]);
+        assert_eq!(partial.missing_seeds, [2, 4]);
+        assert!(
+            partial
+                .merged_text(1)
+                .contains("PARTIAL: shards 2/2 missing: 2 seeds not run (seeds 2, 4)"),
+            "{}",
+            partial.merged_text(1)
+        );
+        // Reports that do not name their range cannot show two sweeps apart: refused too.
+        let mut old = first.clone();
+        old.seed_range = None;
+        assert!(matches!(
+            merge(&[&old, &old], false),
+            Err(MergeError::ShardTwice { .. })
+        ));
+        let mut bad = first.clone();
+        bad.shards = vec!["3/2".into()];
+        assert!(matches!(
+            merge(&[&bad], false),
+            Err(MergeError::BadShard { .. })
+        ));
     }
 }

@@ -439,6 +439,16 @@ pub fn render_sweep_markdown(s: &SweepReport) -> String {
         let _ = writeln!(m, "- **Planted bug:** {}", code(p));
     }
     let _ = writeln!(m, "- **Shards:** {}", s.shards.join(", "));
+    if !s.missing_shards.is_empty() {
+        let seeds: Vec<String> = s.missing_seeds.iter().map(u64::to_string).collect();
+        let _ = writeln!(
+            m,
+            "- **PARTIAL, missing:** shards {}; {} seeds not run ({})",
+            s.missing_shards.join(", "),
+            seeds.len(),
+            seeds.join(", ")
+        );
+    }
     let _ = writeln!(m, "- **Wall time:** {}", secs(s.wall_seconds));
     for (seed, path) in &s.shrunk {
         let _ = writeln!(m, "- **Shrunk seed {seed}:** {}", code(path));
@@ -533,7 +543,7 @@ pub enum SavedReport {
     /// A run (`camproof.run/3`, or `camproof.run/2` read into it).
     Run(Box<RunReport>),
     /// A sweep or merged sweep (`camproof.sweep/1`).
-    Sweep(SweepReport),
+    Sweep(Box<SweepReport>),
 }
 
 impl SavedReport {
@@ -553,7 +563,7 @@ impl SavedReport {
                     .map_err(|e| RenderError::Unreadable(format!("a damaged run report: {e}")))
             }
             Some(camproof_results::SWEEP_SCHEMA) => serde_json::from_str(text)
-                .map(SavedReport::Sweep)
+                .map(|s| SavedReport::Sweep(Box::new(s)))
                 .map_err(|e| RenderError::Unreadable(format!("a damaged sweep report: {e}"))),
             Some("camproof.run/1") => Err(RenderError::Unreadable(
                 "schema camproof.run/1 has no checks or timeline to render: run the scenario \

@@ -236,6 +236,9 @@ fn sweep_report() -> SweepReport {
         failed: 0,
         wall_seconds: 3.5,
         shrunk: BTreeMap::from([(1, "out/zone-split-shrunk-seed1.toml".into())]),
+        seed_range: Some([1, 4]),
+        missing_shards: Vec::new(),
+        missing_seeds: Vec::new(),
     };
     s.tally();
     s
@@ -352,5 +355,8 @@ fn sweep_reports_are_pinned() {
     }
     insta::assert_snapshot!("sweep_html", html);
     let json = serde_json::to_string(&s).unwrap();
-    assert_eq!(SavedReport::parse(&json).unwrap(), SavedReport::Sweep(s));
+    assert_eq!(
+        SavedReport::parse(&json).unwrap(),
+        SavedReport::Sweep(Box::new(s))
+    );
 }

@@ -345,6 +345,16 @@ pub struct SweepReport {
     /// Shrunk reproducers written, by seed.
     #[serde(default)]
     pub shrunk: BTreeMap<u64, String>,
+    /// The first and last seed of the whole sweep, all shards together (absent from
+    /// reports written before 2026-12-07).
+    #[serde(default)]
+    pub seed_range: Option<[u64; 2]>,
+    /// Shards a partial merge (`report merge --allow-partial`) did not have.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_shards: Vec<String>,
+    /// Seeds of the sweep's range that no merged report ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_seeds: Vec<u64>,
 }
 
 impl SweepReport {

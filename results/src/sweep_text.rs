@@ -65,6 +65,9 @@ impl SweepReport {
             failed: 0,
             wall_seconds,
             shrunk: BTreeMap::new(),
+            seed_range: None,
+            missing_shards: Vec::new(),
+            missing_seeds: Vec::new(),
         };
         report.tally();
         report
@@ -92,11 +95,38 @@ impl SweepReport {
             self.passed,
             self.failed
         );
+        if !self.missing_shards.is_empty() {
+            let _ = writeln!(
+                t,
+                "PARTIAL: shards {} missing{}",
+                self.missing_shards.join(", "),
+                seed_list(&self.missing_seeds)
+            );
+        }
         for r in self.runs.iter().filter(|r| !r.passed()) {
             let _ = writeln!(t, "{}", r.failure_text());
         }
         t
     }
+}
+
+/// `: seeds 2, 4, 6` (at most 20 named, then how many more), or nothing.
+fn seed_list(seeds: &[u64]) -> String {
+    if seeds.is_empty() {
+        return String::new();
+    }
+    let named: Vec<String> = seeds.iter().take(20).map(u64::to_string).collect();
+    let more = seeds.len().saturating_sub(20);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!(
+        ": {} seeds not run (seeds {}{more})",
+        seeds.len(),
+        named.join(", ")
+    )
 }
 
 #[cfg(test)]

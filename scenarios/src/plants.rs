@@ -1,6 +1,7 @@
 //! Bugs planted in a world on purpose, to show that the checks catch them
 //! (`camproof sweep --plant`).
 
+use crate::check_id::CheckId;
 use crate::world::WorldSpec;
 
 /// A bug planted in the platform or the cameras on purpose.
@@ -126,6 +127,25 @@ impl Plant {
                 "Cameras take a record whose sequence number they already saw (no replay check)"
             }
             Plant::IgnoreBadRecords => "Cameras drop a record that fails to open and keep the session",
+        }
+    }
+
+    /// The checks that catch this bug: a run that makes none of them cannot fail on it.
+    pub fn checks(self) -> &'static [CheckId] {
+        match self {
+            Plant::AckBeforeReplication => &[CheckId::NoAckedWriteLost],
+            Plant::GrantEveryVote => &[CheckId::OneLeaderPerTerm],
+            Plant::SlowAlerts => &[CheckId::AlertDeadline],
+            Plant::AppLeaksPassword => &[CheckId::NoPlaintextSecret],
+            Plant::SkipOwnershipCheck => &[CheckId::NoCrossTenantAccess],
+            Plant::UnusualLoginAccepted => &[CheckId::NoCredentialBreach],
+            Plant::LockoutEverywhere => &[CheckId::LoginsDuringAttack],
+            Plant::ReplayableResumption
+            | Plant::AcceptReplayedRecords
+            | Plant::IgnoreBadRecords => &[CheckId::NoReplayAccepted],
+            Plant::AcceptUnsignedOta => &[CheckId::NoRogueFirmware, CheckId::OtaRolloutComplete],
+            Plant::AcceptDowngradeOta => &[CheckId::NoRogueFirmware],
+            Plant::OtaChunkOffByOne => &[CheckId::OtaRolloutComplete],
         }
     }
 

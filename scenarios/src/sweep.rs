@@ -331,6 +331,20 @@ pub enum SweepError {
     /// The scenario file or the overrides were refused.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The planted bug is caught only by checks this scenario does not make: every seed
+    /// would pass whether the check works or not.
+    #[error(
+        "--plant {plant}: {file} cannot catch it: {why}; plant it in a scenario that makes \
+         that check"
+    )]
+    PlantNotObservable {
+        /// The plant's flag.
+        plant: &'static str,
+        /// The scenario file.
+        file: String,
+        /// Each check that would catch it and why this scenario does not make it.
+        why: String,
+    },
     /// The shrunk scenario's directory or file could not be written.
     #[error("{what} {path}")]
     Write {
@@ -341,6 +355,30 @@ pub enum SweepError {
         /// Why.
         source: io::Error,
     },
+}
+
+/// Refuses `plant` in a world that makes none of the checks that catch it.
+fn observable(plant: Plant, file: &Path, world: &WorldSpec) -> Result<(), SweepError> {
+    let made = crate::world::checks_made(world);
+    if plant.checks().iter().any(|c| made.contains(c)) {
+        return Ok(());
+    }
+    let why: Vec<String> = plant
+        .checks()
+        .iter()
+        .map(|c| {
+            let reason = crate::summary::OPTIONAL_CHECKS
+                .iter()
+                .find(|(name, _)| *name == c.name())
+                .map_or("this scenario does not make it", |(_, why)| why);
+            format!("{c} is not checked here ({reason})")
+        })
+        .collect();
+    Err(SweepError::PlantNotObservable {
+        plant: plant.flag(),
+        file: file.display().to_string(),
+        why: why.join("; "),
+    })
 }
 
 /// A sweep as asked for, checked: the scenario (overrides applied, the bug planted), the
@@ -355,6 +393,8 @@ pub struct SweepPlan {
     pub seeds: Vec<u64>,
     /// How many seeds all shards have together.
     pub total: usize,
+    /// The first and last seed of all shards together.
+    pub seed_range: [u64; 2],
     /// This shard: K of N.
     pub shard: (usize, usize),
     /// Worker threads.
@@ -387,12 +427,17 @@ impl SweepPlan {
         let mut scenario = load(file, 0, &overrides)?;
         if let Some(p) = plant {
             p.apply(&mut scenario.world);
+            observable(p, file, &scenario.world)?;
         }
         Ok(SweepPlan {
             file: file.to_path_buf(),
             scenario,
             seeds: shard_of(&all, k, n),
             total: all.len(),
+            seed_range: [
+                all.first().copied().unwrap_or_default(),
+                all.last().copied().unwrap_or_default(),
+            ],
             shard: (k, n),
             jobs,
             plant,
@@ -514,6 +559,54 @@ impl SweepPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every plant is taken on the catalog scenario that catches it; a plant whose checks
+    /// a scenario does not make is refused, naming the check and why it is not made.
+    #[test]
+    fn a_plant_needs_a_scenario_that_can_catch_it() {
+        let catalog = Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog");
+        let plan = |file: &str, p: Plant| {
+            let file = catalog.join(file);
+            SweepPlan::new(&file, "1", None, 1, Overrides::default(), Some(p), 1)
+        };
+        for (p, file) in [
+            (Plant::AckBeforeReplication, "partition-heal.toml"),
+            (Plant::GrantEveryVote, "partition-heal.toml"),
+            (Plant::SlowAlerts, "zone-outage.toml"),
+            (Plant::AppLeaksPassword, "smoke.toml"),
+            (Plant::SkipOwnershipCheck, "tenant-isolation.toml"),
+            (Plant::UnusualLoginAccepted, "credential-stuffing.toml"),
+            (Plant::LockoutEverywhere, "credential-stuffing.toml"),
+            (Plant::ReplayableResumption, "replay-attack.toml"),
+            (Plant::AcceptUnsignedOta, "ota-rollout.toml"),
+            (Plant::AcceptDowngradeOta, "ota-rollout.toml"),
+            (Plant::OtaChunkOffByOne, "ota-rollout.toml"),
+            (Plant::AcceptReplayedRecords, "replay-attack.toml"),
+            (Plant::IgnoreBadRecords, "replay-attack.toml"),
+        ] {
+            if let Err(e) = plan(file, p) {
+                panic!("{} on {file}: {e}", p.flag());
+            }
+        }
+        let refused = |file: &str, p: Plant| match plan(file, p) {
+            Err(e @ SweepError::PlantNotObservable { .. }) => e.to_string(),
+            other => panic!("{} on {file}: {other:?}", p.flag()),
+        };
+        let e = refused("smoke.toml", Plant::SkipOwnershipCheck);
+        assert!(
+            e.contains(
+                "no-cross-tenant-access is not checked here (no cross-tenant attack in this scenario)"
+            ),
+            "{e}"
+        );
+        let e = refused("smoke.toml", Plant::AcceptDowngradeOta);
+        assert!(e.contains("no-rogue-firmware is not checked here"), "{e}");
+        let e = refused("tenant-isolation.toml", Plant::AcceptUnsignedOta);
+        assert!(
+            e.contains("no-rogue-firmware") && e.contains("ota-rollout-complete"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn seeds_and_shards_parse_and_partition() {

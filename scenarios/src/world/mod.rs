@@ -394,7 +394,20 @@ pub fn run(plan: &Plan, pki: &TestPki, cache: &mut dyn KeyCache) -> Result<RunSu
 /// The checks a run of `spec` makes, `liveness` first, in a fixed order.
 fn planned_checks(spec: &WorldSpec, scans: bool) -> Checks {
     let mut checks = Checks::default();
-    for check in [
+    for check in check_list(spec, scans) {
+        checks.make(check);
+    }
+    checks
+}
+
+/// The checks a run of `spec` will make, `liveness` first, in a fixed order: known
+/// before it runs (a planted bug none of them can catch is refused).
+pub fn checks_made(spec: &WorldSpec) -> Vec<CheckId> {
+    check_list(spec, spec.wire.scan)
+}
+
+fn check_list(spec: &WorldSpec, scans: bool) -> Vec<CheckId> {
+    let mut list = vec![
         CheckId::Liveness,
         CheckId::OneLeaderPerTerm,
         CheckId::NoAckedWriteLost,
@@ -402,26 +415,28 @@ fn planned_checks(spec: &WorldSpec, scans: bool) -> Checks {
         CheckId::Residency,
         CheckId::AlertDeadline,
         CheckId::RelayHoldLimit,
-    ] {
-        checks.make(check);
-    }
+    ];
     if Sites::checks_streams(spec) {
-        checks.make(CheckId::StreamsResume);
+        list.push(CheckId::StreamsResume);
     }
     if scans {
-        checks.make(CheckId::NoPlaintextSecret);
+        list.push(CheckId::NoPlaintextSecret);
     }
-    for check in spec.attacks.iter().flat_map(|a| a.kind.checks()) {
-        checks.make(*check);
-    }
+    list.extend(spec.attacks.iter().flat_map(|a| a.kind.checks()));
     if spec
         .ota
         .as_ref()
         .is_some_and(|o| spec.duration >= o.start.saturating_add(OTA_SETTLE))
     {
-        checks.make(CheckId::OtaRolloutComplete);
+        list.push(CheckId::OtaRolloutComplete);
     }
-    checks
+    let mut seen = Vec::with_capacity(list.len());
+    list.retain(|c| {
+        let first = !seen.contains(c);
+        seen.push(*c);
+        first
+    });
+    list
 }
 
 /// The detail of a `no-plaintext-secret` failure: the first leak, of `count` found.
