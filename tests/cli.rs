@@ -198,6 +198,22 @@ fn run_refuses_bad_scenarios_clearly() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("which this world no longer has"), "{err}");
+    assert!(
+        err.contains("partition-heal.toml:"),
+        "the fault's line: {err}"
+    );
+    // A shorter run would drop the zone's restart: refused with its line and the
+    // shortest duration that keeps it.
+    let zone = scenario("zone-outage.toml");
+    let out = camproof(&["run", zone.as_str(), "--duration", "60s"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("zone-outage.toml:"), "{err}");
+    assert!(err.contains("would be dropped"), "{err}");
+    assert!(
+        err.contains("the shortest --duration that keeps everything is"),
+        "{err}"
+    );
 }
 
 /// `serve` and `swarm` run the simulator's platform and camera code on real loopback

@@ -12,7 +12,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::plan::{Plan, PlanError, Subject, MAX_CAMERAS_PER_SITE, MAX_HOSTS};
-use crate::scenario::{parse_duration, Scenario, ScenarioError};
+use crate::scenario::{parse_duration, Scenario, ScenarioError, SourceLines};
 use crate::spec::WorldSpec;
 
 /// Overrides of a scenario file's world, for runs at scale.
@@ -105,14 +105,22 @@ pub fn apply_overrides(
         ),
     };
     let flags = overrides.flags();
-    let plan = apply(&scenario.world, overrides, duration, &flags)?;
+    let plan = apply(
+        &scenario.world,
+        &scenario.source,
+        overrides,
+        duration,
+        &flags,
+    )?;
     scenario.world = plan.into_spec();
     Ok(())
 }
 
-/// The world `spec` becomes with the overrides, as a plan.
+/// The world `spec` becomes with the overrides, as a plan; `source` places its faults
+/// and attacks in the file for the errors.
 fn apply(
     spec: &WorldSpec,
+    source: &SourceLines,
     overrides: &Overrides,
     duration: Option<Duration>,
     flags: &str,
@@ -141,11 +149,46 @@ fn apply(
         let per_site = cameras.div_ceil(u64::from(spec.sites.max(1)));
         spec.cameras_per_site = u32::try_from(per_site).unwrap_or(u32::MAX);
     }
+    let written = spec.duration;
     if let Some(duration) = duration {
         spec.duration = duration;
     }
     let total = spec.cameras();
-    Plan::new(spec.clone()).map_err(|e| refuse(explain(&spec, total, e)))
+    Plan::new(spec.clone()).map_err(|e| {
+        let mut message = explain(&spec, source, total, e);
+        if let Some(keeps) = duration.and_then(|_| shortest_duration(&spec, written)) {
+            message += &format!(
+                "; the shortest --duration that keeps everything is {}",
+                humantime::format_duration(keeps)
+            );
+        }
+        refuse(message)
+    })
+}
+
+/// The shortest whole-second duration, between `spec`'s (refused) and the file's
+/// `written` one, whose plan is valid; none if the file's own is not.
+fn shortest_duration(spec: &WorldSpec, written: Duration) -> Option<Duration> {
+    let valid = |secs: u64| {
+        let mut s = spec.clone();
+        s.duration = Duration::from_secs(secs);
+        Plan::new(s).is_ok()
+    };
+    let mut lo = spec.duration.as_secs();
+    let mut hi = written.as_secs_f64().ceil() as u64;
+    if lo >= hi || !valid(hi) {
+        return None;
+    }
+    // lo is refused (or the requested duration's whole seconds), hi is valid.
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if valid(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Some(Duration::from_secs(hi))
 }
 
 /// What `--sites` may be in `spec`'s world.
@@ -157,8 +200,9 @@ fn sites_hint(spec: &WorldSpec) -> String {
     )
 }
 
-/// A plan's error in the words of the flags that caused it.
-fn explain(spec: &WorldSpec, cameras: u64, e: PlanError) -> String {
+/// A plan's error in the words of the flags that caused it, with the `file:line` of a
+/// fault or attack that would not fit.
+fn explain(spec: &WorldSpec, source: &SourceLines, cameras: u64, e: PlanError) -> String {
     match e.subject {
         Subject::Key("world.cameras_per_site") => {
             let need = cameras.div_ceil(u64::from(MAX_CAMERAS_PER_SITE));
@@ -172,12 +216,18 @@ fn explain(spec: &WorldSpec, cameras: u64, e: PlanError) -> String {
         Subject::Fault(i) => {
             let at = spec.faults.get(i).map_or(Duration::ZERO, |f| f.at);
             format!(
-                "the fault at {} needs a host, a user or a time which this world no longer \
-                 has: {}",
+                "{}: the fault at {} would be dropped; it needs a host, a user or a time \
+                 which this world no longer has: {}",
+                source.fault(i),
                 humantime::format_duration(at),
                 e.message
             )
         }
+        Subject::Attack(i, key) => format!(
+            "{}: the attack would be dropped; its `{key}` no longer fits this world: {}",
+            source.attack(i),
+            e.message
+        ),
         _ => e.to_string(),
     }
 }
@@ -255,6 +305,15 @@ mod tests {
         }
     }
 
+    /// The one fault of [`spec`] is written on line 17 of `s.toml`.
+    fn lines() -> SourceLines {
+        SourceLines {
+            file: "s.toml".into(),
+            faults: vec![17],
+            attacks: Vec::new(),
+        }
+    }
+
     #[test]
     fn flags_echo_the_overrides_as_given() {
         let o = Overrides {
@@ -275,7 +334,7 @@ mod tests {
             sites: Some(8),
             ..Default::default()
         };
-        let plan = apply(&spec(), &o, None, &o.flags()).expect("fits");
+        let plan = apply(&spec(), &lines(), &o, None, &o.flags()).expect("fits");
         assert_eq!(plan.spec().cameras_per_site, 5);
     }
 
@@ -285,14 +344,26 @@ mod tests {
             duration: Some("90s".into()),
             ..Default::default()
         };
-        let err = apply(&spec(), &o, Some(Duration::from_secs(90)), &o.flags())
-            .unwrap_err()
-            .to_string();
+        let err = apply(
+            &spec(),
+            &lines(),
+            &o,
+            Some(Duration::from_secs(90)),
+            &o.flags(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
-            err.starts_with("--duration 90s: the fault at 1m 40s"),
+            err.starts_with("--duration 90s: s.toml:17: the fault at 1m 40s would be dropped"),
             "{err}"
         );
         assert!(err.contains("not before the end of the run"), "{err}");
+        assert!(
+            err.ends_with("the shortest --duration that keeps everything is 1m 41s"),
+            "{err}"
+        );
+        let keeps = Some(Duration::from_secs(101));
+        assert!(apply(&spec(), &lines(), &o, keeps, &o.flags()).is_ok());
     }
 
     #[test]
@@ -301,7 +372,7 @@ mod tests {
             sites: Some(2),
             ..Default::default()
         };
-        let err = apply(&spec(), &o, None, &o.flags())
+        let err = apply(&spec(), &lines(), &o, None, &o.flags())
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown host \"site-apac-3\""), "{err}");
@@ -313,7 +384,7 @@ mod tests {
             cameras: Some(10_000),
             ..Default::default()
         };
-        let err = apply(&spec(), &o, None, &o.flags())
+        let err = apply(&spec(), &lines(), &o, None, &o.flags())
             .unwrap_err()
             .to_string();
         assert!(err.contains("2500 cameras per site"), "{err}");
@@ -327,7 +398,7 @@ mod tests {
             ..Default::default()
         };
         let huge = Some(Duration::from_secs(u64::MAX));
-        let err = apply(&spec(), &o, huge, &o.flags())
+        let err = apply(&spec(), &lines(), &o, huge, &o.flags())
             .unwrap_err()
             .to_string();
         assert!(

@@ -213,7 +213,7 @@ pub struct CameraSection {
 }
 
 /// A checked scenario.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Scenario {
     /// Its name.
     pub name: String,
@@ -221,6 +221,48 @@ pub struct Scenario {
     pub description: String,
     /// The world to build (seed 0 until the caller sets one).
     pub world: WorldSpec,
+    /// Where its faults and attacks are written, for errors about them.
+    pub source: SourceLines,
+}
+
+/// Two scenarios are the same when they describe the same world by the same name; where
+/// each was written does not matter (a scenario read back from its `to_toml` is equal).
+impl PartialEq for Scenario {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.description == other.description
+            && self.world == other.world
+    }
+}
+
+/// Where a scenario's faults and attacks are written: the file and the line of each (by
+/// index in the world's lists); empty for a scenario built in code.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceLines {
+    /// The file as given.
+    pub file: String,
+    /// The line of each fault.
+    pub faults: Vec<usize>,
+    /// The line of each attack.
+    pub attacks: Vec<usize>,
+}
+
+impl SourceLines {
+    /// `file:line` of fault `i`, or `fault i+1` when the line is not known.
+    pub fn fault(&self, i: usize) -> String {
+        self.faults
+            .get(i)
+            .map_or(format!("fault {}", i + 1), |l| format!("{}:{l}", self.file))
+    }
+
+    /// `file:line` of attack `i`, or `attack i+1` when the line is not known.
+    pub fn attack(&self, i: usize) -> String {
+        self.attacks
+            .get(i)
+            .map_or(format!("attack {}", i + 1), |l| {
+                format!("{}:{l}", self.file)
+            })
+    }
 }
 
 /// Why a scenario file was refused.
@@ -369,8 +411,10 @@ impl Scenario {
                 world.faults.push(fault.1);
             }
         }
+        let mut attack_lines = Vec::new();
         for a in &raw.attacks {
             let attack = read_attack(&r, a, &world)?;
+            attack_lines.push(line_of(text, a.kind.span().start));
             world.attacks.push(attack);
         }
         let plan = Plan::new(world).map_err(|e| locate(&r, &raw, &fault_lines, e))?;
@@ -378,6 +422,11 @@ impl Scenario {
             name: raw.name,
             description: raw.description,
             world: plan.into_spec(),
+            source: SourceLines {
+                file: file.to_string(),
+                faults: fault_lines,
+                attacks: attack_lines,
+            },
         })
     }
 }
