@@ -32,12 +32,12 @@ pub fn certify(a: crate::CertifyArgs) -> Result<ExitCode> {
         test: a.test,
         password: std::env::var("CAMPROOF_DUT_PASSWORD").ok(),
     };
+    crate::report_cmd::ensure_writable(&a.out)?;
     let say = &mut |line: &str| println!("{line}");
     let c = camproof_conformance::certify::certify(&req, a.keys.open().as_mut(), say)?;
     let harness = format!("camproof {}", env!("CARGO_PKG_VERSION"));
     let report = Report::certified(&c, req.seed, harness);
     let out = &a.out;
-    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let signer = SigningKeyFile::open(a.signing_key)?;
     if signer.created {
         eprintln!(

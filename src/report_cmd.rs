@@ -31,6 +31,27 @@ pub fn run_report(
     report::run_report(id, s, wall)
 }
 
+/// Creates `dir` if needed and checks that a file can be written in it, so a run whose
+/// reports could not be kept is refused before it starts, not after.
+pub fn ensure_writable(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "the output directory {} cannot be created (nothing was run)",
+            dir.display()
+        )
+    })?;
+    let probe = dir.join(".camproof-write-check");
+    std::fs::write(&probe, b"").with_context(|| {
+        format!(
+            "the output directory {} is not writable (nothing was run)",
+            dir.display()
+        )
+    })?;
+    // The probe is empty and ours; failing to remove it loses nothing.
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 /// Writes `files` into `dir` (created if needed) and prints each path.
 pub fn write_files(dir: &Path, files: &[(&str, String)]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

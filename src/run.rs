@@ -39,6 +39,9 @@ pub struct RunArgs {
 
 /// Runs one scenario; exit code 0 pass, 1 liveness failure.
 pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
+    if let Some(out) = &args.out {
+        crate::report_cmd::ensure_writable(out)?;
+    }
     let options = RunOptions {
         file: args.scenario.clone(),
         seed: args.seed,

@@ -57,6 +57,9 @@ pub struct SweepArgs {
 
 /// Runs the sweep; exit code 0 if every seed passed, 1 otherwise.
 pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
+    if let Some(out) = &args.out {
+        crate::report_cmd::ensure_writable(out)?;
+    }
     let (seeds, overrides) = (&args.seeds, args.overrides.to_lib());
     let shard = args.shard.as_deref();
     let plan = SweepPlan::new(
@@ -141,14 +144,14 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
 /// `camproof report merge`: joins sweep reports of one scenario (shards, or sweeps of
 /// other seeds) into one.
 pub fn merge(inputs: &[PathBuf], out: &Path, allow_partial: bool) -> Result<ExitCode> {
-    let m = SweepMerge::files(inputs, allow_partial)?;
-    print!("{}", m.merged_text(inputs.len()));
-    let text = serde_json::to_string_pretty(&m).context("encoding the merged report")?;
     let dir = out
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::report_cmd::ensure_writable(dir)?;
+    let m = SweepMerge::files(inputs, allow_partial)?;
+    print!("{}", m.merged_text(inputs.len()));
+    let text = serde_json::to_string_pretty(&m).context("encoding the merged report")?;
     std::fs::write(out, text + "\n").with_context(|| format!("writing {}", out.display()))?;
     println!("wrote {}", out.display());
     let files = camproof_reports::sweep_files(&m).context("rendering the reports")?;

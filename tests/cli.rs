@@ -443,6 +443,42 @@ fn sweep_shards_and_merge() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("expected K/N"));
 }
 
+/// An output directory that cannot be written is an error before anything runs: a
+/// whole run is not simulated only to lose its result.
+#[test]
+fn an_unwritable_output_is_refused_before_the_run() {
+    let smoke = scenario("smoke.toml");
+    for args in [
+        vec!["run", smoke.as_str(), "--out", "/proc/camproof-nope"],
+        vec![
+            "sweep",
+            smoke.as_str(),
+            "--seeds",
+            "1",
+            "--out",
+            "/proc/camproof-nope",
+        ],
+        vec![
+            "certify",
+            "--profile",
+            "reference",
+            "--out",
+            "/proc/camproof-nope",
+        ],
+    ] {
+        let o = camproof(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stdout(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(
+                "the output directory /proc/camproof-nope cannot be created (nothing was run)"
+            ),
+            "{args:?}: {err}"
+        );
+        assert!(stdout(&o).is_empty(), "{args:?} ran: {}", stdout(&o));
+    }
+}
+
 /// A planted bug that no check of the scenario can catch would pass every seed: the
 /// sweep refuses it and says which check is missing and why.
 #[test]
