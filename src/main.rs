@@ -13,6 +13,7 @@ mod demo;
 mod dut_camera;
 mod keycache;
 mod live;
+mod plant_arg;
 mod relay_cmd;
 mod report_cmd;
 mod run;

@@ -35,6 +35,9 @@ pub struct RunArgs {
     /// the no-plaintext-secret check is then not made).
     #[arg(long)]
     pub no_wire_scan: bool,
+    /// Plant a bug in the platform or the cameras, to see the checks catch it.
+    #[arg(long, value_parser = crate::plant_arg::plants())]
+    pub plant: Option<camproof_scenarios::plants::Plant>,
 }
 
 /// Runs one scenario; exit code 0 pass, 1 liveness failure.
@@ -49,6 +52,7 @@ pub fn run(args: RunArgs, mut cache: Box<dyn KeyCache>) -> Result<ExitCode> {
         capture: args.pcap.clone(),
         pki_seed: args.pki_seed,
         wire_scan: !args.no_wire_scan,
+        plant: args.plant,
     };
     let scenario = options.scenario()?;
     let pki = crate::keycache::platform_pki(args.pki_seed, cache.as_mut())?;

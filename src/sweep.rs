@@ -13,14 +13,7 @@ use anyhow::{ensure, Context, Result};
 use camproof_reports::{SeedRun, SweepMerge, SweepReport};
 use camproof_scenarios::plants::Plant;
 use camproof_scenarios::sweep::{SeedOutcome, SweepPlan};
-use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use indicatif::{ProgressBar, ProgressStyle};
-
-/// `--plant`: the flag of a [`Plant`], each listed with its help.
-fn plants() -> impl TypedValueParser<Value = Plant> {
-    let values = Plant::ALL.map(|p| PossibleValue::new(p.flag()).help(p.help()));
-    PossibleValuesParser::new(values).try_map(|s| Plant::from_flag(&s).ok_or("unknown plant"))
-}
 
 /// What `camproof sweep` was asked to do.
 #[derive(Debug, clap::Args)]
@@ -46,7 +39,7 @@ pub struct SweepArgs {
     #[arg(long)]
     pub shrink: bool,
     /// Plant a bug in the platform, to see the checks catch it.
-    #[arg(long, value_parser = plants())]
+    #[arg(long, value_parser = crate::plant_arg::plants())]
     pub plant: Option<Plant>,
     /// Seed of the test PKI.
     #[arg(long, default_value_t = 1)]

@@ -443,6 +443,44 @@ fn sweep_shards_and_merge() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("expected K/N"));
 }
 
+/// `run --plant` plants a bug in one run: the check that catches it fails, exit code 1,
+/// and the reproduce line keeps the plant.
+#[test]
+fn run_plants_a_bug_and_its_check_fails() {
+    let smoke = scenario("smoke.toml");
+    let o = camproof(&[
+        "run",
+        smoke.as_str(),
+        "--cameras",
+        "12",
+        "--plant",
+        "app-leaks-password",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(
+        line(&out, "result:").contains("no-plaintext-secret"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "reproduce:").ends_with("--cameras 12 --plant app-leaks-password"),
+        "{out}"
+    );
+    let o = camproof(&[
+        "run",
+        smoke.as_str(),
+        "--no-wire-scan",
+        "--plant",
+        "app-leaks-password",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no-plaintext-secret is not checked here"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// An output directory that cannot be written is an error before anything runs: a
 /// whole run is not simulated only to lose its result.
 #[test]

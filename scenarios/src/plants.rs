@@ -1,8 +1,27 @@
 //! Bugs planted in a world on purpose, to show that the checks catch them
 //! (`camproof sweep --plant`).
 
+use std::path::Path;
+
+use thiserror::Error;
+
 use crate::check_id::CheckId;
 use crate::world::WorldSpec;
+
+/// A planted bug that the scenario has no check for: every seed would pass whether the
+/// check works or not, so it is refused before anything runs.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error(
+    "--plant {plant}: {file} cannot catch it: {why}; plant it in a scenario that makes that check"
+)]
+pub struct NotObservable {
+    /// The plant's flag.
+    pub plant: &'static str,
+    /// The scenario file.
+    pub file: String,
+    /// Each check that would catch it and why this scenario does not make it.
+    pub why: String,
+}
 
 /// A bug planted in the platform or the cameras on purpose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -74,6 +93,32 @@ impl Plant {
             Plant::AcceptReplayedRecords => spec.camera.flaws.device.accept_replayed_records = true,
             Plant::IgnoreBadRecords => spec.camera.flaws.device.ignore_bad_records = true,
         }
+    }
+
+    /// Plants the bug in `world` (read from `file`), refusing a world that makes none of
+    /// the checks that catch it.
+    pub fn plant_in(self, file: &Path, world: &mut WorldSpec) -> Result<(), NotObservable> {
+        self.apply(world);
+        let made = crate::world::checks_made(world);
+        if self.checks().iter().any(|c| made.contains(c)) {
+            return Ok(());
+        }
+        let why: Vec<String> = self
+            .checks()
+            .iter()
+            .map(|c| {
+                let reason = crate::summary::OPTIONAL_CHECKS
+                    .iter()
+                    .find(|(name, _)| *name == c.name())
+                    .map_or("this scenario does not make it", |(_, why)| why);
+                format!("{c} is not checked here ({reason})")
+            })
+            .collect();
+        Err(NotObservable {
+            plant: self.flag(),
+            file: file.display().to_string(),
+            why: why.join("; "),
+        })
     }
 
     /// The name `--plant` takes (`skip-ownership-check`).

@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use crate::overrides::{load, reproduce_command, set_capture, LoadError, OverrideError, Overrides};
 use crate::plan::{Plan, PlanError};
+use crate::plants::{NotObservable, Plant};
 use crate::scenario::Scenario;
 use crate::world::{self, RunSummary, WorldError};
 
@@ -24,6 +25,9 @@ pub enum RunError {
     /// A host to capture is not in the world.
     #[error(transparent)]
     Capture(#[from] OverrideError),
+    /// The planted bug is caught only by checks this scenario does not make.
+    #[error(transparent)]
+    Plant(#[from] NotObservable),
     /// The world is not a valid plan.
     #[error("checking the world")]
     Plan(#[source] PlanError),
@@ -49,6 +53,8 @@ pub struct RunOptions {
     pub pki_seed: u64,
     /// Whether the wire is scanned for the run's secrets.
     pub wire_scan: bool,
+    /// A bug planted on purpose, to see the checks catch it.
+    pub plant: Option<Plant>,
 }
 
 impl RunOptions {
@@ -58,6 +64,9 @@ impl RunOptions {
         let mut scenario = load(&self.file, self.seed, &self.overrides)?;
         scenario.world.wire.scan = self.wire_scan;
         set_capture(&mut scenario.world, &self.capture)?;
+        if let Some(p) = self.plant {
+            p.plant_in(&self.file, &mut scenario.world)?;
+        }
         Ok(scenario)
     }
 
@@ -85,6 +94,9 @@ impl RunOptions {
         if !self.wire_scan {
             again += " --no-wire-scan";
         }
+        if let Some(p) = self.plant {
+            again += &format!(" --plant {}", p.flag());
+        }
         again
     }
 }
@@ -104,6 +116,7 @@ mod tests {
             capture: Vec::new(),
             pki_seed: 1,
             wire_scan: true,
+            plant: None,
         }
     }
 
@@ -116,6 +129,19 @@ mod tests {
         o.pki_seed = 2;
         o.wire_scan = false;
         assert_eq!(o.reproduce(), format!("{base} --pki-seed 2 --no-wire-scan"));
+        o.plant = Some(Plant::GrantEveryVote);
+        assert_eq!(
+            o.reproduce(),
+            format!("{base} --pki-seed 2 --no-wire-scan --plant grant-every-vote")
+        );
+        // A plant the scenario cannot catch is refused when the scenario is loaded.
+        o.wire_scan = false;
+        o.plant = Some(Plant::AppLeaksPassword);
+        let e = o.scenario().unwrap_err().to_string();
+        assert!(
+            e.contains("no-plaintext-secret is not checked here (the wire was not scanned"),
+            "{e}"
+        );
     }
 
     /// The scenario carries the seed, the scan and the capture; a capture host the world

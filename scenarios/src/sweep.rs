@@ -20,7 +20,7 @@ use thiserror::Error;
 
 use crate::overrides::{load, reproduce_command, LoadError, Overrides};
 use crate::plan::Plan;
-use crate::plants::Plant;
+use crate::plants::{NotObservable, Plant};
 use crate::scenario::Scenario;
 use crate::world::{self, WorldError, WorldSpec};
 
@@ -331,20 +331,9 @@ pub enum SweepError {
     /// The scenario file or the overrides were refused.
     #[error(transparent)]
     Load(#[from] LoadError),
-    /// The planted bug is caught only by checks this scenario does not make: every seed
-    /// would pass whether the check works or not.
-    #[error(
-        "--plant {plant}: {file} cannot catch it: {why}; plant it in a scenario that makes \
-         that check"
-    )]
-    PlantNotObservable {
-        /// The plant's flag.
-        plant: &'static str,
-        /// The scenario file.
-        file: String,
-        /// Each check that would catch it and why this scenario does not make it.
-        why: String,
-    },
+    /// The planted bug is caught only by checks this scenario does not make.
+    #[error(transparent)]
+    Plant(#[from] NotObservable),
     /// The shrunk scenario's directory or file could not be written.
     #[error("{what} {path}")]
     Write {
@@ -355,30 +344,6 @@ pub enum SweepError {
         /// Why.
         source: io::Error,
     },
-}
-
-/// Refuses `plant` in a world that makes none of the checks that catch it.
-fn observable(plant: Plant, file: &Path, world: &WorldSpec) -> Result<(), SweepError> {
-    let made = crate::world::checks_made(world);
-    if plant.checks().iter().any(|c| made.contains(c)) {
-        return Ok(());
-    }
-    let why: Vec<String> = plant
-        .checks()
-        .iter()
-        .map(|c| {
-            let reason = crate::summary::OPTIONAL_CHECKS
-                .iter()
-                .find(|(name, _)| *name == c.name())
-                .map_or("this scenario does not make it", |(_, why)| why);
-            format!("{c} is not checked here ({reason})")
-        })
-        .collect();
-    Err(SweepError::PlantNotObservable {
-        plant: plant.flag(),
-        file: file.display().to_string(),
-        why: why.join("; "),
-    })
 }
 
 /// A sweep as asked for, checked: the scenario (overrides applied, the bug planted), the
@@ -426,8 +391,7 @@ impl SweepPlan {
         let (k, n) = shard.map_or(Ok((1, 1)), parse_shard)?;
         let mut scenario = load(file, 0, &overrides)?;
         if let Some(p) = plant {
-            p.apply(&mut scenario.world);
-            observable(p, file, &scenario.world)?;
+            p.plant_in(file, &mut scenario.world)?;
         }
         Ok(SweepPlan {
             file: file.to_path_buf(),
@@ -465,8 +429,8 @@ impl SweepPlan {
         )
     }
 
-    /// The command that repeats one seed: `camproof run`, or with a planted bug (which
-    /// only `sweep` can plant) `camproof sweep` of that one seed.
+    /// The command that repeats one seed: `camproof run`, or with a planted bug
+    /// `camproof sweep` of that one seed (so a shrunk reproducer is written the same way).
     pub fn reproduce(&self, seed: u64) -> String {
         let command = match self.plant {
             None => reproduce_command(&self.file, seed, &self.overrides),
@@ -589,7 +553,7 @@ mod tests {
             }
         }
         let refused = |file: &str, p: Plant| match plan(file, p) {
-            Err(e @ SweepError::PlantNotObservable { .. }) => e.to_string(),
+            Err(e @ SweepError::Plant(_)) => e.to_string(),
             other => panic!("{} on {file}: {other:?}", p.flag()),
         };
         let e = refused("smoke.toml", Plant::SkipOwnershipCheck);
