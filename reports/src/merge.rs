@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-use camproof_results::{SweepReport, SWEEP_SCHEMA};
+use camproof_results::{seeds_not_run, SweepReport, SWEEP_SCHEMA};
 
 /// Why sweep reports cannot be joined; each names the file at fault.
 #[derive(Debug, Error)]
@@ -245,19 +245,13 @@ impl SweepMerge {
                 .map(|[a, b]| (a..=b).filter(|s| !ran.contains(s)).collect())
                 .unwrap_or_default();
             if !allow_partial {
-                let shown: Vec<String> = seeds.iter().take(20).map(u64::to_string).collect();
                 return Err(MergeError::MissingShards {
                     missing: missing.join(", "),
                     range: range_text(*range),
                     seeds: if seeds.is_empty() {
                         String::new()
                     } else {
-                        format!(
-                            " ({} seeds not run: {}{})",
-                            seeds.len(),
-                            shown.join(", "),
-                            if seeds.len() > 20 { ", …" } else { "" }
-                        )
+                        format!(" ({})", seeds_not_run(&seeds))
                     },
                 });
             }
@@ -345,7 +339,7 @@ mod tests {
         assert!(
             partial
                 .merged_text(1)
-                .contains("PARTIAL: shards 2/2 missing: 2 seeds not run (seeds 2, 4)"),
+                .contains("PARTIAL: shards 2/2 missing (2 seeds not run: 2, 4)"),
             "{}",
             partial.merged_text(1)
         );

@@ -8,7 +8,7 @@ use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use thiserror::Error;
 
 use crate::units::{bucket_label, ms, secs};
-use camproof_results::{CheckStatus, RunReport, SweepReport};
+use camproof_results::{seeds_not_run, CheckStatus, RunReport, SweepReport};
 
 /// Why a run or sweep report could not be rendered.
 #[derive(Debug, Error)]
@@ -440,13 +440,11 @@ pub fn render_sweep_markdown(s: &SweepReport) -> String {
     }
     let _ = writeln!(m, "- **Shards:** {}", s.shards.join(", "));
     if !s.missing_shards.is_empty() {
-        let seeds: Vec<String> = s.missing_seeds.iter().map(u64::to_string).collect();
         let _ = writeln!(
             m,
-            "- **PARTIAL, missing:** shards {}; {} seeds not run ({})",
+            "- **PARTIAL, missing:** shards {} ({})",
             s.missing_shards.join(", "),
-            seeds.len(),
-            seeds.join(", ")
+            seeds_not_run(&s.missing_seeds)
         );
     }
     let _ = writeln!(m, "- **Wall time:** {}", secs(s.wall_seconds));

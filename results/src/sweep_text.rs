@@ -98,9 +98,9 @@ impl SweepReport {
         if !self.missing_shards.is_empty() {
             let _ = writeln!(
                 t,
-                "PARTIAL: shards {} missing{}",
+                "PARTIAL: shards {} missing ({})",
                 self.missing_shards.join(", "),
-                seed_list(&self.missing_seeds)
+                seeds_not_run(&self.missing_seeds)
             );
         }
         for r in self.runs.iter().filter(|r| !r.passed()) {
@@ -110,11 +110,9 @@ impl SweepReport {
     }
 }
 
-/// `: seeds 2, 4, 6` (at most 20 named, then how many more), or nothing.
-fn seed_list(seeds: &[u64]) -> String {
-    if seeds.is_empty() {
-        return String::new();
-    }
+/// `2 seeds not run: 2, 4` (at most 20 named, then how many more): what a partial
+/// merge lacks, in its error, its console line and its report.
+pub fn seeds_not_run(seeds: &[u64]) -> String {
     let named: Vec<String> = seeds.iter().take(20).map(u64::to_string).collect();
     let more = seeds.len().saturating_sub(20);
     let more = if more > 0 {
@@ -122,11 +120,7 @@ fn seed_list(seeds: &[u64]) -> String {
     } else {
         String::new()
     };
-    format!(
-        ": {} seeds not run (seeds {}{more})",
-        seeds.len(),
-        named.join(", ")
-    )
+    format!("{} seeds not run: {}{more}", seeds.len(), named.join(", "))
 }
 
 #[cfg(test)]

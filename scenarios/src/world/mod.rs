@@ -394,20 +394,7 @@ pub fn run(plan: &Plan, pki: &TestPki, cache: &mut dyn KeyCache) -> Result<RunSu
 /// The checks a run of `spec` makes, `liveness` first, in a fixed order.
 fn planned_checks(spec: &WorldSpec, scans: bool) -> Checks {
     let mut checks = Checks::default();
-    for check in check_list(spec, scans) {
-        checks.make(check);
-    }
-    checks
-}
-
-/// The checks a run of `spec` will make, `liveness` first, in a fixed order: known
-/// before it runs (a planted bug none of them can catch is refused).
-pub fn checks_made(spec: &WorldSpec) -> Vec<CheckId> {
-    check_list(spec, spec.wire.scan)
-}
-
-fn check_list(spec: &WorldSpec, scans: bool) -> Vec<CheckId> {
-    let mut list = vec![
+    for check in [
         CheckId::Liveness,
         CheckId::OneLeaderPerTerm,
         CheckId::NoAckedWriteLost,
@@ -415,28 +402,32 @@ fn check_list(spec: &WorldSpec, scans: bool) -> Vec<CheckId> {
         CheckId::Residency,
         CheckId::AlertDeadline,
         CheckId::RelayHoldLimit,
-    ];
+    ] {
+        checks.make(check);
+    }
     if Sites::checks_streams(spec) {
-        list.push(CheckId::StreamsResume);
+        checks.make(CheckId::StreamsResume);
     }
     if scans {
-        list.push(CheckId::NoPlaintextSecret);
+        checks.make(CheckId::NoPlaintextSecret);
     }
-    list.extend(spec.attacks.iter().flat_map(|a| a.kind.checks()));
+    for check in spec.attacks.iter().flat_map(|a| a.kind.checks()) {
+        checks.make(*check);
+    }
     if spec
         .ota
         .as_ref()
         .is_some_and(|o| spec.duration >= o.start.saturating_add(OTA_SETTLE))
     {
-        list.push(CheckId::OtaRolloutComplete);
+        checks.make(CheckId::OtaRolloutComplete);
     }
-    let mut seen = Vec::with_capacity(list.len());
-    list.retain(|c| {
-        let first = !seen.contains(c);
-        seen.push(*c);
-        first
-    });
-    list
+    checks
+}
+
+/// The checks a run of `spec` will make, `liveness` first, in a fixed order: known
+/// before it runs (a planted bug none of them can catch is refused).
+pub fn checks_made(spec: &WorldSpec) -> Vec<CheckId> {
+    planned_checks(spec, spec.wire.scan).into_parts().0
 }
 
 /// The detail of a `no-plaintext-secret` failure: the first leak, of `count` found.
