@@ -12,7 +12,9 @@ mod certify;
 mod demo;
 mod dut_camera;
 mod keycache;
+mod list;
 mod live;
+mod output;
 mod plant_arg;
 mod relay_cmd;
 mod report_cmd;
@@ -21,10 +23,31 @@ mod sweep;
 
 /// Simulation and conformance test harness for video-surveillance clouds and IP cameras.
 #[derive(Debug, Parser)]
-#[command(name = "camproof", version, about, long_about = None)]
+#[command(name = "camproof", version = version_text(), about, long_about = None)]
 struct Cli {
+    /// Print only result lines and errors (no detail, no progress).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// How `run`, `sweep`, `report merge` and `list` print their result: `json` prints
+    /// the result document on stdout and nothing else there.
+    #[arg(long, global = true, value_enum, default_value_t = output::Format::Text)]
+    format: output::Format,
     #[command(subcommand)]
     command: Command,
+}
+
+/// This build: the package version and the commit it was built from.
+pub fn version() -> String {
+    format!("camproof {}", version_text())
+}
+
+const fn version_text() -> &'static str {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (",
+        env!("CAMPROOF_COMMIT"),
+        ")"
+    )
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,6 +180,16 @@ enum Command {
     },
     /// Run the end-to-end encrypted video relay on real sockets (see docs/relay.md).
     Relay(RelayArgs),
+    /// List what can be named: catalog scenarios, plants, checks, fault actions or
+    /// certification profiles, each with a one-line description.
+    List {
+        /// What to list.
+        #[arg(value_enum)]
+        what: list::What,
+        /// The catalog directory (for `scenarios`).
+        #[arg(long, default_value = "scenarios/catalog")]
+        dir: PathBuf,
+    },
     /// Benchmarks that print figures (wall-clock, this machine).
     Bench {
         #[command(subcommand)]
@@ -364,7 +397,22 @@ fn parse_opt_duration(text: Option<&str>) -> anyhow::Result<Option<std::time::Du
 fn main() -> ExitCode {
     restore_sigpipe();
     let cli = Cli::parse();
+    output::init(output::Mode {
+        quiet: cli.quiet,
+        format: cli.format,
+    });
+    if cli.format == output::Format::Json && !cli.command.prints_json() {
+        eprintln!(
+            "camproof: error: --format json: this command prints no result document (run, \
+             sweep, report merge and list do)"
+        );
+        return ExitCode::from(2);
+    }
+    if cli.command.interruptible() {
+        output::catch_interrupt();
+    }
     let result = match cli.command {
+        Command::List { what, dir } => list::list(what, &dir, output::json()),
         Command::Demo { seed, frames, keys } => demo::run(seed, frames, keys.open()),
         Command::Run { args, keys } => run::run(args, keys.open()),
         Command::Sweep(args) => sweep::sweep(args),
@@ -533,6 +581,27 @@ fn main() -> ExitCode {
             eprintln!("camproof: error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+impl Command {
+    /// Whether `--format json` prints this command's result document.
+    fn prints_json(&self) -> bool {
+        matches!(
+            self,
+            Command::Run { .. }
+                | Command::Sweep(_)
+                | Command::List { .. }
+                | Command::Report {
+                    what: ReportCommand::Merge { .. }
+                }
+        )
+    }
+
+    /// Whether Ctrl-C stops this command in order (what finished is written, exit 3);
+    /// the others end at once as usual.
+    fn interruptible(&self) -> bool {
+        matches!(self, Command::Run { .. } | Command::Sweep(_))
     }
 }
 

@@ -28,7 +28,9 @@ pub fn run_report(
         verdict,
         reproduce,
     };
-    report::run_report(id, s, wall)
+    let mut report = report::run_report(id, s, wall);
+    report.dropped = scenario.dropped.clone();
+    report
 }
 
 /// Creates `dir` if needed and checks that a file can be written in it, so a run whose
@@ -58,7 +60,7 @@ pub fn write_files(dir: &Path, files: &[(&str, String)]) -> Result<()> {
     for (name, text) in files {
         let path = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-        println!("wrote {}", path.display());
+        crate::output::say(&format!("wrote {}", path.display()));
     }
     Ok(())
 }
@@ -95,7 +97,7 @@ pub fn write_capture(dir: &Path, s: &RunSummary, hosts: &[String]) -> Result<rep
     let hosts_path = dir.join("capture.hosts");
     std::fs::write(&hosts_path, names)
         .with_context(|| format!("writing {}", hosts_path.display()))?;
-    println!(
+    crate::output::say(&format!(
         "  capture          {} segments of {} flows -> {}{}",
         out.segments,
         out.capture.flows.len(),
@@ -108,7 +110,7 @@ pub fn write_capture(dir: &Path, s: &RunSummary, hosts: &[String]) -> Result<rep
         } else {
             String::new()
         }
-    );
+    ));
     Ok(reports::CaptureInfo {
         file: "capture.pcap".into(),
         hosts: hosts.to_vec(),

@@ -814,3 +814,220 @@ fn failing_runs_and_sweeps_fail_in_junit() {
     let junit = std::fs::read_to_string(format!("{run_dir}/junit.xml")).unwrap();
     assert!(junit.contains("<failure"), "{junit}");
 }
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A `--duration` that ends before a fault is refused (exit 2, naming the line); with
+/// `--allow-truncate` the run goes on, warns of each fault dropped and lists them in
+/// result.json, and the reproduce line keeps the flag.
+#[test]
+fn a_truncating_override_is_refused_or_listed_never_silent() {
+    let out = concat!(env!("CARGO_TARGET_TMPDIR"), "/truncate");
+    let o = camproof(&["run", ZONE_SPLIT, "--duration", "10s"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("zone-split.toml:37: the fault at 20s would be dropped")
+            && stderr(&o).contains("the shortest --duration that keeps everything is 21s")
+            && stderr(&o).contains("or pass --allow-truncate"),
+        "{}",
+        stderr(&o)
+    );
+    let o = camproof(&[
+        "run",
+        ZONE_SPLIT,
+        "--duration",
+        "10s",
+        "--allow-truncate",
+        "--out",
+        out,
+    ]);
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(1),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("warning: --allow-truncate dropped ")
+            && stderr(&o).contains("zone-split.toml:37: the fault at 20s"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains("--duration 10s --allow-truncate"),
+        "{}",
+        stdout(&o)
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{out}/result.json")).expect("result.json"),
+    )
+    .expect("json");
+    let dropped = json["dropped"].as_array().expect("dropped listed");
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert!(dropped[0]
+        .as_str()
+        .unwrap_or("")
+        .contains(":37: the fault at 20s"));
+}
+
+/// `--format json` puts the result document on stdout and nothing else; `-q` keeps only
+/// the result lines; a command with no result document refuses `--format json`.
+#[test]
+fn json_and_quiet_output_are_made_for_pipelines() {
+    let o = camproof(&["run", ZONE_SPLIT, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let json: serde_json::Value =
+        serde_json::from_slice(&o.stdout).expect("stdout is one JSON document");
+    assert_eq!(json["schema"], "camproof.run/3");
+    assert_eq!(json["verdict"], "pass");
+    let o = camproof(&["run", ZONE_SPLIT, "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines: Vec<String> = stdout(&o).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0], "result: pass");
+    assert!(
+        lines[1].starts_with("reproduce: camproof run "),
+        "{lines:?}"
+    );
+    let o = camproof(&["sweep", ZONE_SPLIT, "--seeds", "1..2", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    assert_eq!(json["passed"], 2);
+    assert!(json["version"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("camproof "));
+    let o = camproof(&["demo", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("prints no result document"),
+        "{}",
+        stderr(&o)
+    );
+    for what in ["scenarios", "plants", "checks", "faults", "profiles"] {
+        let o = camproof(&["list", what, "--format", "json"]);
+        assert_eq!(o.status.code(), Some(0), "{what}: {}", stderr(&o));
+        let items: Vec<serde_json::Value> =
+            serde_json::from_slice(&o.stdout).expect("a JSON array");
+        assert!(items.len() > 1, "{what}");
+        assert!(items
+            .iter()
+            .all(|i| i["name"].is_string() && i["description"].is_string()));
+    }
+    let o = camproof(&["list", "checks"]);
+    assert!(
+        stdout(&o)
+            .lines()
+            .any(|l| l.starts_with("no-acked-write-lost ")),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// A sweep prints a line per seed and keeps the reports of each failing seed (all of
+/// them with --keep-all).
+#[test]
+fn a_sweep_keeps_the_reports_of_failing_seeds() {
+    let dir = concat!(env!("CARGO_TARGET_TMPDIR"), "/sweep-seed-files");
+    let _ = std::fs::remove_dir_all(dir);
+    let o = camproof(&[
+        "sweep",
+        ZONE_SPLIT,
+        "--seeds",
+        "1..2",
+        "--plant",
+        "ack-before-replication",
+        "--out",
+        dir,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("FAIL seed 1: no-acked-write-lost"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("pass seed 2 in "), "{}", stdout(&o));
+    for f in ["result.json", "report.html", "report.md", "junit.xml"] {
+        assert!(
+            std::path::Path::new(&format!("{dir}/seed-1/{f}")).exists(),
+            "{f}"
+        );
+    }
+    assert!(
+        !std::path::Path::new(&format!("{dir}/seed-2")).exists(),
+        "a passing seed"
+    );
+    let result: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{dir}/seed-1/result.json")).expect("seed 1"),
+    )
+    .expect("json");
+    assert_eq!(result["seed"], 1);
+    assert_eq!(result["failures"][0]["check"], "no-acked-write-lost");
+    let all = format!("{dir}/all");
+    let o = camproof(&[
+        "sweep",
+        ZONE_SPLIT,
+        "--seeds",
+        "2",
+        "--keep-all",
+        "--out",
+        &all,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(std::path::Path::new(&format!("{all}/seed-2/result.json")).exists());
+}
+
+/// Ctrl-C stops a sweep with exit code 3; the seeds that finished are written, the
+/// report says it was interrupted and which seeds did not run, and a merge refuses it
+/// unless partial.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_sweep_exits_3_and_keeps_what_finished() {
+    let dir = concat!(env!("CARGO_TARGET_TMPDIR"), "/sweep-interrupted");
+    let _ = std::fs::remove_dir_all(dir);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_camproof"))
+        .args([
+            "sweep", ZONE_SPLIT, "--seeds", "1..400", "--jobs", "1", "--out", dir,
+        ])
+        .env(
+            "CAMPROOF_KEY_CACHE",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/keys"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sweep starts");
+    // Interrupt once the first seed has finished (its line is printed).
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut seen = String::new();
+    while !seen.contains("pass seed 1 ") {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut out, &mut line).expect("reads");
+        assert!(n > 0, "the sweep ended before its first seed: {seen}");
+        seen += &line;
+    }
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: sending SIGINT to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let status = child.wait().expect("the sweep stops");
+    assert_eq!(status.code(), Some(3));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{dir}/sweep.json")).expect("what finished is written"),
+    )
+    .expect("json");
+    assert_eq!(report["interrupted"], true);
+    let ran = report["runs"].as_array().expect("runs").len();
+    let missing = report["missing_seeds"].as_array().expect("missing").len();
+    assert!(ran >= 1 && ran + missing == 400, "{ran} + {missing}");
+    let merged = format!("{dir}/merged.json");
+    let o = camproof(&[
+        "report",
+        "merge",
+        &format!("{dir}/sweep.json"),
+        "--out",
+        &merged,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("it was interrupted"), "{}", stderr(&o));
+}

@@ -40,3 +40,21 @@ fn every_plant_has_a_row_in_the_scenarios_doc() {
     let gone = missing(&doc("scenarios.md"), flags);
     assert!(gone.is_empty(), "docs/scenarios.md lists no plant {gone:?}");
 }
+
+#[test]
+fn every_fault_action_has_a_row_in_the_scenarios_doc() {
+    let keys = camproof_scenarios::scenario::FAULT_ACTIONS.map(|(key, _)| key);
+    let gone = missing(&doc("scenarios.md"), keys);
+    assert!(
+        gone.is_empty(),
+        "docs/scenarios.md lists no fault action {gone:?}"
+    );
+}
+
+#[test]
+fn every_exit_code_has_a_row_in_the_readme() {
+    let readme =
+        fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md");
+    let gone = missing(&readme, ["0", "1", "2", "3"]);
+    assert!(gone.is_empty(), "README.md documents no exit code {gone:?}");
+}

@@ -54,6 +54,35 @@ pub enum MergeError {
         /// The planted bug of the reports before it.
         expected_plant: Option<String>,
     },
+    /// A report run with other overrides or by another build: its seeds are not seeds
+    /// of the same sweep.
+    #[error(
+        "{file}: {what} {found:?} differs from {expected:?} in the reports before it: \
+         shards must run the same scenario the same way"
+    )]
+    Setting {
+        /// The file.
+        file: String,
+        /// `overrides` or `build`.
+        what: &'static str,
+        /// Its value.
+        found: String,
+        /// The value of the reports before it.
+        expected: String,
+    },
+    /// A report that did not run all its seeds (interrupted, or itself a partial merge).
+    #[error(
+        "{file} did not run every seed of its shard ({seeds}{why}); merge complete \
+         reports, or pass --allow-partial to merge what is here and list what is not"
+    )]
+    Incomplete {
+        /// The file.
+        file: String,
+        /// The seeds it did not run.
+        seeds: String,
+        /// `; it was interrupted`, or empty.
+        why: &'static str,
+    },
     /// One seed with two trace hashes: the shards ran different builds or settings.
     #[error(
         "{file}: seed {seed} ran twice with different traces ({first} vs {second}): the \
@@ -134,6 +163,8 @@ pub struct SweepMerge {
     merged: Option<SweepReport>,
     /// For each sweep (its seed range and shard count N), the file of each shard K seen.
     shards: BTreeMap<SweepKey, BTreeMap<usize, String>>,
+    /// Reports that did not run all their seeds: the file, why, and the seeds.
+    incomplete: Vec<(String, &'static str, Vec<u64>)>,
 }
 
 impl SweepMerge {
@@ -171,6 +202,15 @@ impl SweepMerge {
             }
             seen.insert(k, file.into());
         }
+        if r.interrupted || !r.missing_seeds.is_empty() {
+            let why = if r.interrupted {
+                "; it was interrupted"
+            } else {
+                ""
+            };
+            self.incomplete
+                .push((file.into(), why, r.missing_seeds.clone()));
+        }
         let Some(m) = &mut self.merged else {
             self.merged = Some(r);
             return Ok(());
@@ -183,6 +223,23 @@ impl SweepMerge {
                 expected: m.scenario.clone(),
                 expected_plant: m.plant.clone(),
             });
+        }
+        let setting = |what, found: &str, expected: &str| MergeError::Setting {
+            file: file.into(),
+            what,
+            found: found.trim().into(),
+            expected: expected.trim().into(),
+        };
+        if m.overrides != r.overrides {
+            return Err(setting("overrides", &r.overrides, &m.overrides));
+        }
+        // Reports written before builds were recorded say nothing; only two known
+        // builds can be told apart.
+        if !m.version.is_empty() && !r.version.is_empty() && m.version != r.version {
+            return Err(setting("build", &r.version, &m.version));
+        }
+        if m.version.is_empty() {
+            m.version = r.version.clone();
         }
         for run in r.runs {
             match m.runs.iter().find(|x| x.seed == run.seed) {
@@ -232,7 +289,20 @@ impl SweepMerge {
     pub fn finish(self, allow_partial: bool) -> Result<SweepReport, MergeError> {
         let mut m = self.merged.ok_or(MergeError::Empty)?;
         m.tally();
+        m.interrupted = false;
         let ran: BTreeSet<u64> = m.runs.iter().map(|r| r.seed).collect();
+        for (file, why, seeds) in self.incomplete {
+            let not_run: Vec<u64> = seeds.into_iter().filter(|s| !ran.contains(s)).collect();
+            if !allow_partial {
+                return Err(MergeError::Incomplete {
+                    file,
+                    seeds: seeds_not_run(&not_run),
+                    why,
+                });
+            }
+            m.missing_seeds.extend(not_run);
+        }
+        m.missing_seeds.retain(|s| !ran.contains(s));
         for ((range, n), seen) in &self.shards {
             let missing: Vec<String> = (1..=*n)
                 .filter(|k| !seen.contains_key(k))
@@ -356,5 +426,50 @@ mod tests {
             merge(&[&bad], false),
             Err(MergeError::BadShard { .. })
         ));
+    }
+
+    /// Shards must run the same overrides on the same build, and a report that did not
+    /// run all its seeds (interrupted) is refused unless the merge may be partial.
+    #[test]
+    fn shards_of_other_settings_or_unfinished_ones_are_refused() {
+        let first = shard(1, 2, 4, vec![seed(1, &[]), seed(3, &[])]);
+        let second = shard(2, 2, 4, vec![seed(2, &[]), seed(4, &[])]);
+        let merge = |a: &SweepReport, b: &SweepReport, partial: bool| {
+            let mut m = SweepMerge::new();
+            m.add("a.json", &text(a))?;
+            m.add("b.json", &text(b))?;
+            m.finish(partial)
+        };
+        let mut longer = second.clone();
+        longer.overrides = " --duration 5m".into();
+        assert_eq!(
+            merge(&first, &longer, true).unwrap_err().to_string(),
+            "b.json: overrides \"--duration 5m\" differs from \"\" in the reports before it: \
+             shards must run the same scenario the same way"
+        );
+        let (mut old_build, mut new_build) = (first.clone(), second.clone());
+        old_build.version = "camproof 0.1.0 (aaaa)".into();
+        new_build.version = "camproof 0.1.0 (bbbb)".into();
+        assert!(matches!(
+            merge(&old_build, &new_build, true),
+            Err(MergeError::Setting { what: "build", .. })
+        ));
+        // A report that does not say its build merges with one that does.
+        let known = merge(&first, &new_build, false).expect("unknown build merges");
+        assert_eq!(known.version, "camproof 0.1.0 (bbbb)");
+
+        let mut stopped = second.clone();
+        stopped.runs.retain(|r| r.seed == 2);
+        stopped.interrupted = true;
+        stopped.missing_seeds = vec![4];
+        assert_eq!(
+            merge(&first, &stopped, false).unwrap_err().to_string(),
+            "b.json did not run every seed of its shard (1 seed not run: 4; it was \
+             interrupted); merge complete reports, or pass --allow-partial to merge what is \
+             here and list what is not"
+        );
+        let partial = merge(&first, &stopped, true).expect("partial allowed");
+        assert_eq!(partial.missing_seeds, [4]);
+        assert!(!partial.interrupted);
     }
 }

@@ -446,6 +446,19 @@ pub fn render_sweep_markdown(s: &SweepReport) -> String {
             s.missing_shards.join(", "),
             seeds_not_run(&s.missing_seeds)
         );
+    } else if !s.missing_seeds.is_empty() {
+        let why = if s.interrupted {
+            "INTERRUPTED"
+        } else {
+            "PARTIAL"
+        };
+        let _ = writeln!(m, "- **{why}:** {}", seeds_not_run(&s.missing_seeds));
+    }
+    if !s.overrides.is_empty() {
+        let _ = writeln!(m, "- **Overrides:** {}", code(s.overrides.trim()));
+    }
+    if !s.version.is_empty() {
+        let _ = writeln!(m, "- **Build:** {}", code(&s.version));
     }
     let _ = writeln!(m, "- **Wall time:** {}", secs(s.wall_seconds));
     for (seed, path) in &s.shrunk {

@@ -202,6 +202,7 @@ fn run_report() -> RunReport {
         }),
         trace_events: 9_876,
         trace_sha256: "ab".repeat(32),
+        dropped: Vec::new(),
     }
 }
 
@@ -239,6 +240,9 @@ fn sweep_report() -> SweepReport {
         seed_range: Some([1, 4]),
         missing_shards: Vec::new(),
         missing_seeds: Vec::new(),
+        overrides: String::new(),
+        version: "camproof 0.1.0 (0123456789ab)".into(),
+        interrupted: false,
     };
     s.tally();
     s

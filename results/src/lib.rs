@@ -42,7 +42,7 @@ pub use report::{
     LATENCY_BUCKETS_US, RUN_SCHEMA, SWEEP_SCHEMA,
 };
 pub use signaling::{SignalingStats, StoreStats};
-pub use sweep_text::seeds_not_run;
+pub use sweep_text::{count, seeds_not_run};
 pub use upgrade::{ReadError, RUN_SCHEMA_V2};
 pub use wire::{Leak, WireStats};
 

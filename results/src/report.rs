@@ -276,6 +276,10 @@ pub struct RunReport {
     pub trace_events: u64,
     /// SHA-256 of the ordered trace (hex): same seed, same hash.
     pub trace_sha256: String,
+    /// Faults and attacks of the file that `--allow-truncate` dropped, each
+    /// `file:line: what (why)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
 }
 
 impl RunReport {
@@ -355,6 +359,18 @@ pub struct SweepReport {
     /// Seeds of the sweep's range that no merged report ran.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_seeds: Vec<u64>,
+    /// The overrides of the scenario file as given (` --cameras 40 --duration 5m`; empty
+    /// for none, and in reports written before 2026-12-07).
+    #[serde(default)]
+    pub overrides: String,
+    /// The build that ran it (`camproof 0.1.0 (commit)`; empty in reports written before
+    /// 2026-12-07).
+    #[serde(default)]
+    pub version: String,
+    /// The sweep was stopped (Ctrl-C) before every seed ran; `missing_seeds` lists those
+    /// that did not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 impl SweepReport {

@@ -68,6 +68,9 @@ impl SweepReport {
             seed_range: None,
             missing_shards: Vec::new(),
             missing_seeds: Vec::new(),
+            overrides: String::new(),
+            version: String::new(),
+            interrupted: false,
         };
         report.tally();
         report
@@ -76,10 +79,10 @@ impl SweepReport {
     /// The line a sweep on `jobs` threads ends with: passes, failures, wall time.
     pub fn result_line(&self, jobs: usize) -> String {
         format!(
-            "result: {} passed, {} failed of {} seeds in {:.1} s wall ({:.2} s per seed per thread)",
+            "result: {} passed, {} failed of {} in {:.1} s wall ({:.2} s per seed per thread)",
             self.passed,
             self.failed,
-            self.runs.len(),
+            count(self.runs.len(), "seed"),
             self.wall_seconds,
             self.wall_seconds * jobs as f64 / self.runs.len().max(1) as f64
         )
@@ -89,9 +92,10 @@ impl SweepReport {
     /// then each failed seed ([`SeedRun::failure_text`]).
     pub fn merged_text(&self, inputs: usize) -> String {
         let mut t = format!(
-            "merged {inputs} reports of {}: {} seeds, {} passed, {} failed\n",
+            "merged {} of {}: {}, {} passed, {} failed\n",
+            count(inputs, "report"),
             self.scenario,
-            self.runs.len(),
+            count(self.runs.len(), "seed"),
             self.passed,
             self.failed
         );
@@ -110,6 +114,16 @@ impl SweepReport {
     }
 }
 
+/// `1 seed`, `2 seeds`: a count and its noun, singular for one.
+pub fn count<N: TryInto<u64>>(n: N, noun: &str) -> String {
+    let n: u64 = n.try_into().unwrap_or(u64::MAX);
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// `2 seeds not run: 2, 4` (at most 20 named, then how many more): what a partial
 /// merge lacks, in its error, its console line and its report.
 pub fn seeds_not_run(seeds: &[u64]) -> String {
@@ -120,7 +134,11 @@ pub fn seeds_not_run(seeds: &[u64]) -> String {
     } else {
         String::new()
     };
-    format!("{} seeds not run: {}{more}", seeds.len(), named.join(", "))
+    format!(
+        "{} not run: {}{more}",
+        count(seeds.len(), "seed"),
+        named.join(", ")
+    )
 }
 
 #[cfg(test)]

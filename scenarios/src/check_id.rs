@@ -78,6 +78,35 @@ impl CheckId {
         }
     }
 
+    /// What the check holds, in one line (for `camproof list checks`).
+    pub fn description(self) -> &'static str {
+        match self {
+            CheckId::Liveness => "Every camera has a session at the end",
+            CheckId::OneLeaderPerTerm => {
+                "At most one store leader per term, and acknowledgements only from it"
+            }
+            CheckId::NoAckedWriteLost => {
+                "Every write the store acknowledged is applied where its index is"
+            }
+            CheckId::Erasure => "Nothing of an erased user is left on any replica",
+            CheckId::Residency => "Every user's records are only in their home region",
+            CheckId::AlertDeadline => "Every alert a fault causes fires within its deadline",
+            CheckId::RelayHoldLimit => "No frame waits at a relay beyond its limit",
+            CheckId::StreamsResume => "Viewers verify live frames again near the end of the run",
+            CheckId::NoPlaintextSecret => "No password, key or secret crosses the wire in clear",
+            CheckId::NoCredentialBreach => "No stuffed password opens a session",
+            CheckId::LoginsDuringAttack => "The world's users keep signing in while an attack runs",
+            CheckId::NoCrossTenantAccess => "No probe of another tenant's devices or streams works",
+            CheckId::NoReplayAccepted => {
+                "No replayed or altered connection, record or hello is taken"
+            }
+            CheckId::NoRogueFirmware => "No camera installs firmware the platform did not roll out",
+            CheckId::OtaRolloutComplete => {
+                "Every camera a rollout covers runs the release at the end"
+            }
+        }
+    }
+
     /// The check of this name, if any.
     pub fn from_name(name: &str) -> Option<CheckId> {
         CheckId::ALL.into_iter().find(|c| c.name() == name)

@@ -25,6 +25,9 @@ pub struct Overrides {
     pub sites: Option<u32>,
     /// Simulated duration as given (`90s`, `10m`), kept as text for [`Overrides::flags`].
     pub duration: Option<String>,
+    /// Drop the faults and attacks the overridden world no longer fits, listing each in
+    /// [`Scenario::dropped`], instead of refusing the overrides.
+    pub allow_truncate: bool,
 }
 
 impl Overrides {
@@ -39,6 +42,9 @@ impl Overrides {
         }
         if let Some(d) = &self.duration {
             out += &format!(" --duration {d}");
+        }
+        if self.allow_truncate {
+            out += " --allow-truncate";
         }
         out
     }
@@ -105,7 +111,7 @@ pub fn apply_overrides(
         ),
     };
     let flags = overrides.flags();
-    let plan = apply(
+    let (plan, dropped) = apply(
         &scenario.world,
         &scenario.source,
         overrides,
@@ -113,18 +119,20 @@ pub fn apply_overrides(
         &flags,
     )?;
     scenario.world = plan.into_spec();
+    scenario.dropped = dropped;
     Ok(())
 }
 
-/// The world `spec` becomes with the overrides, as a plan; `source` places its faults
-/// and attacks in the file for the errors.
+/// The world `spec` becomes with the overrides, as a plan, and (with
+/// `--allow-truncate`) what it dropped; `source` places its faults and attacks in the
+/// file for the errors and the list.
 fn apply(
     spec: &WorldSpec,
     source: &SourceLines,
     overrides: &Overrides,
     duration: Option<Duration>,
     flags: &str,
-) -> Result<Plan, OverrideError> {
+) -> Result<(Plan, Vec<String>), OverrideError> {
     let refuse = |message: String| OverrideError::Refused {
         flags: flags.trim().to_string(),
         message,
@@ -154,16 +162,58 @@ fn apply(
         spec.duration = duration;
     }
     let total = spec.cameras();
-    Plan::new(spec.clone()).map_err(|e| {
-        let mut message = explain(&spec, source, total, e);
+    let mut source = source.clone();
+    let mut dropped = Vec::new();
+    loop {
+        let e = match Plan::new(spec.clone()) {
+            Ok(plan) => return Ok((plan, dropped)),
+            Err(e) => e,
+        };
+        let droppable = matches!(e.subject, Subject::Fault(_) | Subject::Attack(..));
+        match (overrides.allow_truncate, e.subject.clone()) {
+            (true, Subject::Fault(i)) if i < spec.faults.len() => {
+                dropped.push(format!(
+                    "{}: the fault at {} ({})",
+                    source.fault(i),
+                    humantime::format_duration(spec.faults[i].at),
+                    e.message
+                ));
+                spec.faults.remove(i);
+                remove_line(&mut source.faults, i);
+                continue;
+            }
+            (true, Subject::Attack(i, key)) if i < spec.attacks.len() => {
+                dropped.push(format!(
+                    "{}: the attack (its `{key}`: {})",
+                    source.attack(i),
+                    e.message
+                ));
+                spec.attacks.remove(i);
+                remove_line(&mut source.attacks, i);
+                continue;
+            }
+            _ => {}
+        }
+        let mut message = explain(&spec, &source, total, e);
         if let Some(keeps) = duration.and_then(|_| shortest_duration(&spec, written)) {
             message += &format!(
                 "; the shortest --duration that keeps everything is {}",
                 humantime::format_duration(keeps)
             );
         }
-        refuse(message)
-    })
+        if droppable && !overrides.allow_truncate {
+            message += " (or pass --allow-truncate to drop it and list what is dropped)";
+        }
+        return Err(refuse(message));
+    }
+}
+
+/// Forgets the line of the fault or attack `i` once it is dropped, so the lines of those
+/// after it stay theirs.
+fn remove_line(lines: &mut Vec<usize>, i: usize) {
+    if i < lines.len() {
+        lines.remove(i);
+    }
 }
 
 /// The shortest whole-second duration, between `spec`'s (refused) and the file's
@@ -320,6 +370,7 @@ mod tests {
             cameras: Some(24),
             sites: None,
             duration: Some("90s".into()),
+            allow_truncate: false,
         };
         assert_eq!(o.flags(), " --cameras 24 --duration 90s");
         assert_eq!(
@@ -334,8 +385,9 @@ mod tests {
             sites: Some(8),
             ..Default::default()
         };
-        let plan = apply(&spec(), &lines(), &o, None, &o.flags()).expect("fits");
+        let (plan, dropped) = apply(&spec(), &lines(), &o, None, &o.flags()).expect("fits");
         assert_eq!(plan.spec().cameras_per_site, 5);
+        assert!(dropped.is_empty());
     }
 
     #[test]
@@ -359,11 +411,28 @@ mod tests {
         );
         assert!(err.contains("not before the end of the run"), "{err}");
         assert!(
-            err.ends_with("the shortest --duration that keeps everything is 1m 41s"),
+            err.ends_with(
+                "the shortest --duration that keeps everything is 1m 41s (or pass \
+                 --allow-truncate to drop it and list what is dropped)"
+            ),
             "{err}"
         );
         let keeps = Some(Duration::from_secs(101));
         assert!(apply(&spec(), &lines(), &o, keeps, &o.flags()).is_ok());
+        // Asked to, the fault is dropped and listed with its line; nothing else is.
+        let truncate = Overrides {
+            allow_truncate: true,
+            ..o
+        };
+        let short = Some(Duration::from_secs(90));
+        let (plan, dropped) =
+            apply(&spec(), &lines(), &truncate, short, &truncate.flags()).expect("truncates");
+        assert!(plan.spec().faults.is_empty());
+        assert_eq!(
+            dropped,
+            ["s.toml:17: the fault at 1m 40s (fault at 1m 40s is not before the end of the run (1m 30s))"]
+        );
+        assert!(truncate.flags().ends_with(" --allow-truncate"));
     }
 
     #[test]
@@ -416,6 +485,7 @@ mod tests {
             cameras: Some(8),
             sites: Some(4),
             duration: None,
+            allow_truncate: false,
         };
         let s = load(&smoke, 9, &o).expect("loads");
         assert_eq!(s.world.seed, 9);

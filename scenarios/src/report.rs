@@ -115,5 +115,6 @@ pub fn run_report(id: RunIdentity<'_>, s: &RunSummary, wall: Duration) -> RunRep
         capture: None,
         trace_events: s.trace_events,
         trace_sha256: s.trace_hash.clone(),
+        dropped: Vec::new(),
     }
 }

@@ -3,6 +3,7 @@
 //! the command that repeats it.
 #![allow(clippy::disallowed_methods)] // Wall-clock time here measures the host, not the run.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use crate::overrides::{load, reproduce_command, set_capture, LoadError, Override
 use crate::plan::{Plan, PlanError};
 use crate::plants::{NotObservable, Plant};
 use crate::scenario::Scenario;
-use crate::world::{self, RunSummary, WorldError};
+use crate::world::{self, Progress, RunSummary, WorldError};
 
 /// Why a run could not produce a result.
 #[derive(Debug, Error)]
@@ -70,17 +71,19 @@ impl RunOptions {
         Ok(scenario)
     }
 
-    /// Runs `scenario`'s world with `pki` and keys from `cache`; returns what happened and
-    /// the wall-clock time it took.
+    /// Runs `scenario`'s world with `pki` and keys from `cache`, telling `watch` where it
+    /// is once per simulated second (it may stop the run); returns what happened, or
+    /// `None` if `watch` stopped it, and the wall-clock time it took.
     pub fn run(
         &self,
         scenario: &Scenario,
         pki: &TestPki,
         cache: &mut dyn KeyCache,
-    ) -> Result<(RunSummary, Duration), RunError> {
+        watch: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+    ) -> Result<(Option<RunSummary>, Duration), RunError> {
         let started = Instant::now();
         let plan = Plan::new(scenario.world.clone()).map_err(RunError::Plan)?;
-        let summary = world::run(&plan, pki, cache).map_err(RunError::World)?;
+        let summary = world::run_watched(&plan, pki, cache, watch).map_err(RunError::World)?;
         Ok((summary, started.elapsed()))
     }
 

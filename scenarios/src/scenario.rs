@@ -223,6 +223,9 @@ pub struct Scenario {
     pub world: WorldSpec,
     /// Where its faults and attacks are written, for errors about them.
     pub source: SourceLines,
+    /// What `--allow-truncate` dropped from the file, each `file:line: what (why)`;
+    /// empty when nothing was.
+    pub dropped: Vec<String>,
 }
 
 /// Two scenarios are the same when they describe the same world by the same name; where
@@ -427,6 +430,7 @@ impl Scenario {
                 faults: fault_lines,
                 attacks: attack_lines,
             },
+            dropped: Vec::new(),
         })
     }
 }
@@ -561,7 +565,7 @@ fn read_fault(r: &Reader<'_>, f: &FaultSection) -> Result<Vec<(usize, Fault)>, S
     if actions.len() != 1 {
         return Err(r.fault(
             f.at.span(),
-            format!("a fault needs exactly one action, one of: {FAULT_KEYS}"),
+            format!("a fault needs exactly one action, one of: {}", fault_keys()),
         ));
     }
     let Some((span, steps, every)) = actions.pop() else {
@@ -842,10 +846,63 @@ fn key_line(text: &str, key: &str) -> usize {
     section_line.unwrap_or(1)
 }
 
-/// The keys a `[[fault]]` may set, for the hint.
-const FAULT_KEYS: &str = "crash, restart, partition, partition_oneway, heal, latency, loss, hold, \
-                          release, disconnect, reconnect, clock_skew, relay_crash, \
-                          relay_restart, reboot_storm, erase_account, disk_full, disk_free";
+/// Every action a `[[fault]]` may take: its key in a scenario file and what it does, in
+/// one line (for `camproof list faults` and the hint of a fault without one).
+pub const FAULT_ACTIONS: [(&str, &str); 18] = [
+    (
+        "crash",
+        "the host stops: its software and connections are gone",
+    ),
+    ("restart", "the host's software starts again"),
+    (
+        "partition",
+        "no traffic between the two targets, either way",
+    ),
+    (
+        "partition_oneway",
+        "traffic from the first target to the second is lost",
+    ),
+    (
+        "heal",
+        "traffic between the two targets passes again (both ways)",
+    ),
+    (
+        "latency",
+        "every message between the targets takes this long",
+    ),
+    (
+        "loss",
+        "each message between the targets breaks the link with this chance",
+    ),
+    ("hold", "messages between the targets are held, undelivered"),
+    ("release", "held messages are delivered, late and in order"),
+    ("disconnect", "the site's uplink goes down"),
+    ("reconnect", "the site's uplink is back"),
+    (
+        "clock_skew",
+        "the site's cameras read their clock this far off",
+    ),
+    (
+        "relay_crash",
+        "the zone's relay process dies with its connections",
+    ),
+    ("relay_restart", "the zone's relay process starts again"),
+    (
+        "reboot_storm",
+        "the sites' cameras reboot this many times, this far apart",
+    ),
+    ("erase_account", "the user deletes their account"),
+    (
+        "disk_full",
+        "the zone's store disk is full: writes fail, the replica stops",
+    ),
+    ("disk_free", "the zone's store disk has room again"),
+];
+
+/// The keys a `[[fault]]` may set, comma-separated, for the hint.
+fn fault_keys() -> String {
+    FAULT_ACTIONS.map(|(key, _)| key).join(", ")
+}
 
 impl Scenario {
     /// The scenario as a file that [`Scenario::parse`] reads back to the same world

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use camproof_results::count;
+
 use crate::check_id::CheckId;
 use crate::scenario::Scenario;
 use crate::world::{Failure, RunSummary};
@@ -20,15 +22,16 @@ pub fn summary_text(scenario: &Scenario, s: &RunSummary, wall: Duration) -> Stri
     let w = &scenario.world;
     let _ = writeln!(
         out,
-        "camproof run {} (seed {}): {} cameras in {} sites, {} regions x {} zones, {} simulated",
+        "camproof run {} (seed {}): {} in {}, {} x {}, {} simulated",
         scenario.name,
         s.seed,
-        s.cameras,
-        w.sites,
-        w.regions.len(),
-        w.zones_per_region,
+        count(s.cameras, "camera"),
+        count(w.sites, "site"),
+        count(w.regions.len(), "region"),
+        count(w.zones_per_region, "zone"),
         humantime::format_duration(s.simulated)
     );
+
     let by_region: Vec<String> = s
         .online_by_region
         .iter()

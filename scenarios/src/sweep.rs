@@ -11,6 +11,7 @@
 use std::collections::BTreeSet;
 use std::io;
 use std::num::ParseIntError;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,11 +19,13 @@ use std::time::{Duration, Instant};
 use camproof_protocol::pki::{KeyCache, TestPki};
 use thiserror::Error;
 
+use camproof_results::count;
+
 use crate::overrides::{load, reproduce_command, LoadError, Overrides};
 use crate::plan::Plan;
 use crate::plants::{NotObservable, Plant};
 use crate::scenario::Scenario;
-use crate::world::{self, WorldError, WorldSpec};
+use crate::world::{self, RunSummary, WorldError, WorldSpec};
 
 /// Most runs one shrink may spend.
 pub const SHRINK_BUDGET: usize = 200;
@@ -86,32 +89,60 @@ pub fn shard_of(seeds: &[u64], k: usize, n: usize) -> Vec<u64> {
         .collect()
 }
 
-/// What one world run found: the failed checks as `check: detail`, and its trace hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What one world run found: the failed checks as `check: detail`, its trace hash, and
+/// the whole summary (for the reports of a seed).
+#[derive(Debug, Clone)]
 pub struct RunOutcome {
     /// The checks that failed, `check: detail` (empty: the run passed).
     pub failures: Vec<String>,
     /// SHA-256 of the run's trace.
     pub trace_hash: String,
+    /// Everything the run measured.
+    pub summary: Box<RunSummary>,
 }
 
-/// Runs one world and keeps only what a sweep needs of it.
+impl RunOutcome {
+    fn of(summary: RunSummary) -> Self {
+        let failures = summary
+            .failures()
+            .into_iter()
+            .map(|f| format!("{}: {}", f.check, f.detail))
+            .collect();
+        RunOutcome {
+            failures,
+            trace_hash: summary.trace_hash.clone(),
+            summary: Box::new(summary),
+        }
+    }
+}
+
+/// Runs one world to its end.
 pub fn run_world(
     spec: &WorldSpec,
     pki: &TestPki,
     cache: &mut dyn KeyCache,
 ) -> Result<RunOutcome, WorldError> {
     let plan = Plan::new(spec.clone()).map_err(|e| WorldError::Invalid(e.to_string()))?;
-    let summary = world::run(&plan, pki, cache)?;
-    let failures = summary
-        .failures()
-        .into_iter()
-        .map(|f| format!("{}: {}", f.check, f.detail))
-        .collect();
-    Ok(RunOutcome {
-        failures,
-        trace_hash: summary.trace_hash,
-    })
+    Ok(RunOutcome::of(world::run(&plan, pki, cache)?))
+}
+
+/// Runs one world unless `stop` says to stop first (checked once per simulated second):
+/// `None` then.
+fn run_world_unless(
+    spec: &WorldSpec,
+    pki: &TestPki,
+    cache: &mut dyn KeyCache,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<Option<RunOutcome>, WorldError> {
+    let plan = Plan::new(spec.clone()).map_err(|e| WorldError::Invalid(e.to_string()))?;
+    let mut watch = |_: &world::Progress| {
+        if stop() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    Ok(world::run_watched(&plan, pki, cache, &mut watch)?.map(RunOutcome::of))
 }
 
 /// One seed of [`run_seeds`], as it finished.
@@ -125,28 +156,43 @@ pub struct SeedOutcome {
     pub wall: Duration,
 }
 
-/// Runs `base` once per seed on `jobs` worker threads (at least one, at most one per
-/// seed), each run with a cache from `open_cache`; calls `on_done` as each seed finishes
-/// (from the worker's thread, in no fixed order).
-pub fn run_seeds(
-    base: &WorldSpec,
-    seeds: &[u64],
-    jobs: usize,
-    pki: &TestPki,
-    open_cache: &(dyn Fn() -> Box<dyn KeyCache> + Sync),
-    on_done: &(dyn Fn(SeedOutcome) + Sync),
-) {
+/// How [`run_seeds`] runs: the worker threads, keys, the sign to stop, and whom to tell.
+pub struct SeedRunner<'a> {
+    /// Worker threads (at least one, at most one per seed).
+    pub jobs: usize,
+    /// The test PKI.
+    pub pki: &'a TestPki,
+    /// A key cache for each run.
+    pub open_cache: &'a (dyn Fn() -> Box<dyn KeyCache> + Sync),
+    /// Stop: no seed starts after it says so, and running ones end unfinished (checked
+    /// once per simulated second).
+    pub stop: &'a (dyn Fn() -> bool + Sync),
+    /// Called as each seed finishes (from the worker's thread, in no fixed order); a
+    /// seed stopped unfinished is not.
+    pub on_done: &'a (dyn Fn(SeedOutcome) + Sync),
+}
+
+/// Runs `base` once per seed as `runner` says.
+pub fn run_seeds(base: &WorldSpec, seeds: &[u64], runner: &SeedRunner<'_>) {
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, seeds.len().max(1)) {
+        for _ in 0..runner.jobs.clamp(1, seeds.len().max(1)) {
             scope.spawn(|| loop {
+                if (runner.stop)() {
+                    break;
+                }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&seed) = seeds.get(i) else { break };
                 let mut spec = base.clone();
                 spec.seed = seed;
                 let t = Instant::now();
-                let result = run_world(&spec, pki, open_cache().as_mut());
-                on_done(SeedOutcome {
+                let cache = &mut *(runner.open_cache)();
+                let result = match run_world_unless(&spec, runner.pki, cache, runner.stop) {
+                    Ok(None) => break,
+                    Ok(Some(outcome)) => Ok(outcome),
+                    Err(e) => Err(e),
+                };
+                (runner.on_done)(SeedOutcome {
                     seed,
                     result,
                     wall: t.elapsed(),
@@ -421,10 +467,10 @@ impl SweepPlan {
         };
         let planted = self.plant.map(|p| format!(", planted bug {}", p.flag()));
         format!(
-            "camproof sweep {}: {} seeds{shard} on {} threads{}",
+            "camproof sweep {}: {}{shard} on {}{}",
             self.scenario.name,
-            self.seeds.len(),
-            self.jobs,
+            count(self.seeds.len(), "seed"),
+            count(self.jobs, "thread"),
             planted.unwrap_or_default()
         )
     }
@@ -447,21 +493,22 @@ impl SweepPlan {
         }
     }
 
-    /// Runs every seed of this shard as [`run_seeds`] does.
+    /// Runs every seed of this shard as [`run_seeds`] does, on this plan's threads.
     pub fn run(
         &self,
         pki: &TestPki,
         open_cache: &(dyn Fn() -> Box<dyn KeyCache> + Sync),
+        stop: &(dyn Fn() -> bool + Sync),
         on_done: &(dyn Fn(SeedOutcome) + Sync),
     ) {
-        run_seeds(
-            &self.scenario.world,
-            &self.seeds,
-            self.jobs,
+        let runner = SeedRunner {
+            jobs: self.jobs,
             pki,
             open_cache,
+            stop,
             on_done,
-        );
+        };
+        run_seeds(&self.scenario.world, &self.seeds, &runner);
     }
 
     /// Shrinks the failing run of `seed` ([`shrink`]) and writes the smaller scenario
@@ -507,11 +554,11 @@ impl SweepPlan {
         std::fs::write(&path, shrunk.file_text(failures, &run)).map_err(write("writing", &path))?;
         let w = &shrunk.scenario.world;
         say(&format!(
-            "shrunk: {} cameras in {} sites, {} regions, {} faults, {} s, after {} runs; wrote {}",
-            w.cameras(),
-            w.sites,
-            w.regions.len(),
-            w.faults.len(),
+            "shrunk: {} in {}, {}, {}, {} s, after {} runs; wrote {}",
+            count(w.cameras(), "camera"),
+            count(w.sites, "site"),
+            count(w.regions.len(), "region"),
+            count(w.faults.len(), "fault"),
             w.duration.as_secs(),
             shrunk.runs,
             path.display()
@@ -628,7 +675,7 @@ mod tests {
         let whole = plan("3", None, None).expect("plans");
         assert!(!whole.scenario.world.world_bugs.slow_alerts);
         assert!(
-            whole.header().ends_with(": 1 seeds on 2 threads"),
+            whole.header().ends_with(": 1 seed on 2 threads"),
             "{}",
             whole.header()
         );

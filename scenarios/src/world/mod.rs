@@ -19,6 +19,7 @@ pub(crate) mod platform;
 pub(crate) mod sites;
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::time::{Duration, SystemTime};
 
 use camproof_platform::monitoring::Alert;
@@ -389,6 +390,51 @@ impl World {
 /// are kept in `cache` between runs.
 pub fn run(plan: &Plan, pki: &TestPki, cache: &mut dyn KeyCache) -> Result<RunSummary, WorldError> {
     World::build(plan, pki, cache)?.run()
+}
+
+/// Where a run is, as [`run_watched`] tells its watcher once per simulated second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Simulated time since the start.
+    pub elapsed: Duration,
+    /// The run's whole simulated length.
+    pub duration: Duration,
+    /// Cameras with a session now.
+    pub cameras_online: u64,
+    /// Cameras in the world.
+    pub cameras: u64,
+}
+
+/// Runs the world of `plan` like [`run`], telling `watch` where it is once per simulated
+/// second; the run stops when `watch` says [`ControlFlow::Break`], and then there is no
+/// summary (`Ok(None)`): a run's checks need its whole length.
+pub fn run_watched(
+    plan: &Plan,
+    pki: &TestPki,
+    cache: &mut dyn KeyCache,
+    watch: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+) -> Result<Option<RunSummary>, WorldError> {
+    let mut world = World::build(plan, pki, cache)?;
+    let (duration, cameras) = (world.spec.duration, world.spec.cameras());
+    let mut told = None;
+    loop {
+        let elapsed = world.elapsed();
+        if told != Some(elapsed.as_secs()) {
+            told = Some(elapsed.as_secs());
+            let at = Progress {
+                elapsed,
+                duration,
+                cameras_online: world.cameras_online(),
+                cameras,
+            };
+            if watch(&at).is_break() {
+                return Ok(None);
+            }
+        }
+        if world.step()? {
+            return Ok(Some(world.finish()));
+        }
+    }
 }
 
 /// The checks a run of `spec` makes, `liveness` first, in a fixed order.
