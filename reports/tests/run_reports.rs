@@ -87,6 +87,7 @@ fn run_report() -> RunReport {
                 },
             ),
         ]),
+        offline_cameras: Vec::new(),
         epoch_seconds: EPOCH,
         simulated_seconds: 40.0,
         wall_seconds: 1.25,

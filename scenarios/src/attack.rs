@@ -376,7 +376,11 @@ impl Attacks {
                 None => legit.ok += 1,
                 Some(reason) => {
                     *legit.refused.entry(reason.clone()).or_default() += 1;
-                    refusals.push(format!("{} at {} ({reason})", record.username, record.at));
+                    refusals.push(format!(
+                        "{} at {:.1} s into the run ({reason})",
+                        record.username,
+                        record.at.saturating_since(epoch).as_secs_f64()
+                    ));
                 }
             }
         }

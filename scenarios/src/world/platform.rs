@@ -22,7 +22,7 @@ use camproof_platform::relay_service::{RelayKey, RelayServiceStats};
 use camproof_platform::signaling::{RegionServices, SignalingStats, StoreStats};
 use camproof_platform::store::{
     check_erased, check_no_acked_write_lost, check_one_leader_per_term, check_residency, DiskFault,
-    History, Keyspace, MemBackend, Replica, ReplicaConfig,
+    History, Keyspace, MemBackend, Replica, ReplicaConfig, StoreNames,
 };
 use camproof_platform::trace::Trace;
 use camproof_protocol::cdp::{ServerConfig, ServerContext, APP_IDLE_TIMEOUT};
@@ -78,6 +78,8 @@ pub(crate) struct Platform {
     rollouts: Vec<(String, FirmwareVersion)>,
     /// Users whose account was erased.
     erased: Vec<UserId>,
+    /// Who writes with each store client id: the zone host whose start took it.
+    store_writers: Rc<RefCell<BTreeMap<u64, String>>>,
 }
 
 /// What a world's platform is built with.
@@ -122,6 +124,7 @@ impl Platform {
             store_stats: Rc::default(),
             rollouts,
             erased: Vec::new(),
+            store_writers: Rc::default(),
         };
         platform.add_zone_hosts(sim, s, stores, &relay_keys)?;
         Ok(platform)
@@ -179,8 +182,15 @@ impl Platform {
                 // A stopped replica shows in the store's history and checkers.
                 replica_stopped: None,
             };
+            let writers = self.store_writers.clone();
+            let host_name = name.clone();
             sim.host(name.as_str(), move || {
                 let zone = host.start(SimNet, SimClock);
+                // Each start takes the next store client id for the zone's writer
+                // (`ZoneHost::store_clients`): remember whose it is, for violations.
+                writers
+                    .borrow_mut()
+                    .insert(host.store_clients.get(), host_name.clone());
                 async move { Ok(zone.await?) }
             });
             self.zones.push(zone);
@@ -300,9 +310,12 @@ impl Platform {
         checks: &mut Checks,
     ) {
         for (region, history) in &self.histories {
-            let prefix = |v: String| format!("{region}: {v}");
-            let leaders = check_one_leader_per_term(history).map_err(|v| prefix(v.to_string()));
-            checks.seen(CheckId::OneLeaderPerTerm, at, leaders);
+            if let Err(v) = check_one_leader_per_term(history) {
+                // The history dates the violation more precisely than the sample.
+                let when = self.since_start(v.at()).map_or(at, |t| t.min(at));
+                let detail = format!("{region}: {}", v.describe(&self.store_names(region)));
+                checks.seen(CheckId::OneLeaderPerTerm, when, Err(detail));
+            }
         }
         let keyspaces = self.keyspaces();
         let residency = check_residency(keyspaces.iter().map(|(n, r, k)| (*n, *r, k)), user_homes);
@@ -319,11 +332,22 @@ impl Platform {
         checks: &mut Checks,
     ) {
         for (region, history) in &self.histories {
-            if let Err(v) = check_one_leader_per_term(history) {
-                checks.fail(CheckId::OneLeaderPerTerm, end, format!("{region}: {v}"));
-            }
-            if let Err(v) = check_no_acked_write_lost(history) {
-                checks.fail(CheckId::NoAckedWriteLost, end, format!("{region}: {v}"));
+            let names = self.store_names(region);
+            let results = [
+                (
+                    CheckId::OneLeaderPerTerm,
+                    check_one_leader_per_term(history),
+                ),
+                (
+                    CheckId::NoAckedWriteLost,
+                    check_no_acked_write_lost(history),
+                ),
+            ];
+            for (check, result) in results {
+                if let Err(v) = result {
+                    let at = self.since_start(v.at()).unwrap_or(end).min(end);
+                    checks.fail_at(check, at, format!("{region}: {}", v.describe(&names)));
+                }
             }
         }
         let keyspaces = self.keyspaces();
@@ -337,15 +361,59 @@ impl Platform {
         );
     }
 
+    /// What the store's violations in `region` are told with: its replicas' hosts (node
+    /// `z` is zone host `gw-<region>-<z>`) and the zone host behind each writer.
+    fn store_names(&self, region: &str) -> StoreNames {
+        let writers = self.store_writers.borrow();
+        let mut starts: BTreeMap<&str, u32> = BTreeMap::new();
+        let clients = writers
+            .iter()
+            .map(|(id, host)| {
+                let n = starts.entry(host.as_str()).or_default();
+                *n += 1;
+                // A restarted host's writer has a new id: say which start it was.
+                let which = if *n > 1 {
+                    format!(" (started again, start {n})")
+                } else {
+                    String::new()
+                };
+                (*id, format!("the store writer on {host}{which}"))
+            })
+            .collect();
+        StoreNames {
+            epoch: Timestamp::from_secs(EPOCH_SECS),
+            nodes: (1u64..)
+                .zip(self.zones.iter().filter(|z| z.region == region))
+                .map(|(node, z)| (node, z.name.clone()))
+                .collect(),
+            clients,
+        }
+    }
+
+    /// Simulated time since the start of a time on the simulated clock.
+    fn since_start(&self, t: Option<Timestamp>) -> Option<Duration> {
+        t.map(|t| t.saturating_since(Timestamp::from_secs(EPOCH_SECS)))
+    }
+
     /// `relay-hold-limit`: no frame waited at a relay beyond the platform's limit.
     pub fn check_relay_hold(&self) -> Result<(), String> {
-        let held = self
+        // The relay that held a frame longest (the first such zone on a tie).
+        let (relay, held) = self
             .zones
             .iter()
-            .map(|z| z.relay.borrow().max_held_us)
-            .max()
-            .unwrap_or(0);
-        checks::check_relay_hold(Duration::from_micros(held), RelayConfig::default().max_age)
+            .map(|z| (z, z.relay.borrow().max_held_us))
+            .fold(("", 0), |best, (z, held)| {
+                if held > best.1 {
+                    (z.name.as_str(), held)
+                } else {
+                    best
+                }
+            });
+        checks::check_relay_hold(
+            &format!("relay@{relay}"),
+            Duration::from_micros(held),
+            RelayConfig::default().max_age,
+        )
     }
 
     /// Every replica's keyspace with its host and region.
