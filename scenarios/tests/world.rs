@@ -643,6 +643,16 @@ fn image_parts_served_off_by_one_fail_the_rollout_check() {
         "{}",
         rollout.detail
     );
+    // The cameras that missed it are named: the first ten, then how many more.
+    assert!(
+        rollout.detail.ends_with(
+            "; not on it: CAM-00000000, CAM-00000001, CAM-00000002, CAM-00000003, \
+                 CAM-00000004, CAM-00000005, CAM-00000006, CAM-00000007, CAM-00000008, \
+                 CAM-00000009 and 2 more"
+        ),
+        "{}",
+        rollout.detail
+    );
     assert_eq!(
         s.counters.fleet.firmware.get("1.2.0"),
         None,

@@ -145,7 +145,7 @@ impl World {
             pki,
             routers: &routers,
         };
-        let attacks = crate::attack::spawn_all(&mut sim, &spec, surface, &mut sites.user_homes)?;
+        let attacks = crate::attack::spawn_all(&mut sim, &spec, surface, &mut sites.users)?;
         set_region_latencies(&mut sim, &platform, &sites);
         let hosts = host_addresses(&sim, &platform, &sites);
         let secret_count = secrets.len() as u64;
@@ -274,8 +274,7 @@ impl World {
     /// The checks made while the run goes, at `elapsed`.
     fn check_now(&mut self, elapsed: Duration) {
         let checks = &mut self.checks;
-        self.platform
-            .check_now(elapsed, &self.sites.user_homes, checks);
+        self.platform.check_now(elapsed, &self.sites.users, checks);
         self.monitoring
             .check_now(&self.spec, &self.faults.applied, elapsed, checks);
         if let Some(leak) = self.tap.leaks().first() {
@@ -317,8 +316,8 @@ impl World {
                 leak_detail(leak, wire.leaks.len()),
             );
         }
-        let homes = &self.sites.user_homes;
-        self.platform.check_store_at_end(end, homes, checks);
+        self.platform
+            .check_store_at_end(end, &self.sites.users, checks);
         self.monitoring
             .check_at_end(spec, &self.faults.applied, checks);
         let timeline = std::mem::take(&mut self.monitoring.timeline);

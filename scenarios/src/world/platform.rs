@@ -21,8 +21,8 @@ use camproof_platform::relay::RelayConfig;
 use camproof_platform::relay_service::{RelayKey, RelayServiceStats};
 use camproof_platform::signaling::{RegionServices, SignalingStats, StoreStats};
 use camproof_platform::store::{
-    check_erased, check_no_acked_write_lost, check_one_leader_per_term, check_residency, DiskFault,
-    History, Keyspace, MemBackend, Replica, ReplicaConfig, StoreNames,
+    check_erased, check_no_acked_write_lost, check_one_leader_per_term, check_residency,
+    DataViolation, DiskFault, History, Keyspace, MemBackend, Replica, ReplicaConfig, StoreNames,
 };
 use camproof_platform::trace::Trace;
 use camproof_protocol::cdp::{ServerConfig, ServerContext, APP_IDLE_TIMEOUT};
@@ -38,6 +38,7 @@ use crate::spec::{
     FaultAction, WorldSpec, CAMERA_MODEL, EPOCH_SECS, GATEWAY_PORT, RELAY_PORT, STORE_PORT,
 };
 use crate::tap::KnownSecret;
+use crate::users::UserDirectory;
 
 /// One zone host: its name, region, counters and the switches its faults turn.
 pub(crate) struct Zone {
@@ -76,8 +77,8 @@ pub(crate) struct Platform {
     store_stats: Rc<RefCell<StoreStats>>,
     /// Rollouts waiting for their start, by region.
     rollouts: Vec<(String, FirmwareVersion)>,
-    /// Users whose account was erased.
-    erased: Vec<UserId>,
+    /// Users whose account was erased, with when (simulated time since the start).
+    erased: Vec<(UserId, Duration)>,
     /// Who writes with each store client id: the zone host whose start took it.
     store_writers: Rc<RefCell<BTreeMap<u64, String>>>,
 }
@@ -261,7 +262,8 @@ impl Platform {
             };
             match svc.delete_account(&id, now) {
                 Ok(record) => {
-                    self.erased.push(id);
+                    let at = now.saturating_since(Timestamp::from_secs(EPOCH_SECS));
+                    self.erased.push((id, at));
                     records.push((region, record));
                 }
                 Err(e) => trace.record(now, format!("erasure refused: {e}")),
@@ -303,12 +305,7 @@ impl Platform {
     }
 
     /// The platform's checks that hold at every instant, made at `at`.
-    pub fn check_now(
-        &self,
-        at: Duration,
-        user_homes: &BTreeMap<String, Region>,
-        checks: &mut Checks,
-    ) {
+    pub fn check_now(&self, at: Duration, users: &UserDirectory, checks: &mut Checks) {
         for (region, history) in &self.histories {
             if let Err(v) = check_one_leader_per_term(history) {
                 // The history dates the violation more precisely than the sample.
@@ -318,19 +315,16 @@ impl Platform {
             }
         }
         let keyspaces = self.keyspaces();
-        let residency = check_residency(keyspaces.iter().map(|(n, r, k)| (*n, *r, k)), user_homes);
-        checks.seen(CheckId::Residency, at, residency.map_err(|v| v.to_string()));
+        let residency =
+            check_residency(keyspaces.iter().map(|(n, r, k)| (*n, *r, k)), &users.homes);
+        let residency = residency.map_err(|v| users.name_users_in(&v.to_string()));
+        checks.seen(CheckId::Residency, at, residency);
         checks.seen(CheckId::RelayHoldLimit, at, self.check_relay_hold());
     }
 
     /// The store's and personal data's checks at the end of the run: store safety per
     /// region, then erasure and residency.
-    pub fn check_store_at_end(
-        &self,
-        end: Duration,
-        user_homes: &BTreeMap<String, Region>,
-        checks: &mut Checks,
-    ) {
+    pub fn check_store_at_end(&self, end: Duration, users: &UserDirectory, checks: &mut Checks) {
         for (region, history) in &self.histories {
             let names = self.store_names(region);
             let results = [
@@ -351,14 +345,30 @@ impl Platform {
             }
         }
         let keyspaces = self.keyspaces();
-        let erased = check_erased(keyspaces.iter().map(|(n, _, k)| (*n, k)), &self.erased);
-        checks.finish(CheckId::Erasure, end, erased.map_err(|v| v.to_string()));
-        let residency = check_residency(keyspaces.iter().map(|(n, r, k)| (*n, *r, k)), user_homes);
-        checks.finish(
-            CheckId::Residency,
-            end,
-            residency.map_err(|v| v.to_string()),
-        );
+        let ids: Vec<UserId> = self.erased.iter().map(|(id, _)| id.clone()).collect();
+        let erased = check_erased(keyspaces.iter().map(|(n, _, k)| (*n, k)), &ids);
+        let erased = erased.map_err(|v| {
+            let when = match &v {
+                DataViolation::NotErased { user, .. } => self
+                    .erased
+                    .iter()
+                    .find(|(id, _)| id == user)
+                    .map(|(_, at)| {
+                        format!("; the account was erased at {:.3} s", at.as_secs_f64())
+                    }),
+                _ => None,
+            };
+            format!(
+                "{}{}",
+                users.name_users_in(&v.to_string()),
+                when.unwrap_or_default()
+            )
+        });
+        checks.finish(CheckId::Erasure, end, erased);
+        let residency =
+            check_residency(keyspaces.iter().map(|(n, r, k)| (*n, *r, k)), &users.homes);
+        let residency = residency.map_err(|v| users.name_users_in(&v.to_string()));
+        checks.finish(CheckId::Residency, end, residency);
     }
 
     /// What the store's violations in `region` are told with: its replicas' hosts (node

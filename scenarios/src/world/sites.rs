@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use camproof_net::{Clock, SimClock, SimNet};
-use camproof_platform::accounts::Region;
 use camproof_platform::registry::{Action, Caller};
 use camproof_platform::signaling::RegionServices;
 use camproof_protocol::cdp::{ClientConfig, SecretText};
@@ -26,7 +25,7 @@ use crate::error::WorldError;
 use crate::router::{RoutedNet, SiteRouter};
 use crate::spec::{FaultAction, WorldSpec, CAMERA_MODEL, EPOCH_SECS, GATEWAY_PORT, STREAMS_WINDOW};
 use crate::tap::KnownSecret;
-use crate::users::register_user;
+use crate::users::{register_user, UserDirectory};
 use crate::world::platform::Setup;
 use crate::world::TimelineSample;
 use camproof_results::OfflineCamera;
@@ -56,8 +55,8 @@ pub(crate) struct Sites {
     pub viewers: Rc<RefCell<ViewerStats>>,
     /// The viewer app's client configuration.
     pub app_config: Arc<ClientConfig>,
-    /// Every user's home region, for the residency check.
-    pub user_homes: BTreeMap<String, Region>,
+    /// Every user's home region and username, by account id.
+    pub users: UserDirectory,
     /// Every camera's home region, by camera index.
     homes: BTreeMap<u64, String>,
     /// Each site's camera clock, for clock-skew faults.
@@ -106,7 +105,7 @@ impl Sites {
             fleet: Rc::default(),
             viewers: Rc::default(),
             app_config: Arc::new(ClientConfig::new(s.pki.trust_store())),
-            user_homes: BTreeMap::new(),
+            users: UserDirectory::default(),
             homes: BTreeMap::new(),
             clocks: BTreeMap::new(),
             camera_names: Vec::with_capacity(spec.cameras() as usize),
@@ -184,8 +183,7 @@ impl Sites {
             users.push((username, user));
         }
         for (username, (caller, password, totp)) in &users {
-            self.user_homes
-                .insert(caller.user.as_str().to_owned(), caller.home);
+            self.users.add(caller.user.as_str(), username, caller.home);
             s.secrets.push(KnownSecret {
                 label: format!("password of {username}"),
                 value: password.expose().as_bytes().to_vec(),
