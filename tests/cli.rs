@@ -566,6 +566,14 @@ fn sweep_catches_a_planted_bug_and_shrinks_it() {
         text.contains("FAIL seed 1: no-acked-write-lost: apac: acknowledged write"),
         "{text}"
     );
+    // The lost write is told with its writer and the replica that acknowledged it, by
+    // host name, and when.
+    assert!(
+        text.contains("(written by the store writer on gw-apac-")
+            && text.contains(", acknowledged by gw-apac-")
+            && text.contains(" s, was applied by no replica"),
+        "{text}"
+    );
     assert!(
         text.contains("reproduce: camproof sweep")
             && text.contains("--seeds 1 --plant ack-before-replication"),

@@ -73,6 +73,7 @@ fn markers(r: &RunReport) -> Vec<Marker> {
             title: format!("F{} at {}: {}", i + 1, secs(f.at_seconds), f.action),
             color: "#c0392b",
             top: true,
+            strong: false,
         })
         .collect();
     out.extend(r.alerts.iter().enumerate().map(|(i, a)| {
@@ -90,29 +91,92 @@ fn markers(r: &RunReport) -> Vec<Marker> {
             ),
             color: "#d68910",
             top: false,
+            strong: false,
         }
     }));
-    // The first time each failed check was seen violated.
-    let mut seen: Vec<&str> = Vec::new();
+    // The first time each failed check was seen violated, numbered in time order: V1,
+    // the run's first violation, drawn solid with its check's name.
+    let mut first: Vec<(f64, &str)> = Vec::new();
     for f in &r.failures {
-        let Some(at) = f.at_seconds.filter(|_| !seen.contains(&f.check.as_str())) else {
-            continue;
-        };
-        seen.push(&f.check);
-        out.push(Marker {
-            x: at,
-            label: format!("V{}", seen.len()),
-            title: format!(
-                "V{} at {}: {} first seen violated",
-                seen.len(),
-                secs(at),
-                f.check
-            ),
-            color: "#7d3c98",
-            top: false,
-        });
+        if let Some(at) = f.at_seconds {
+            if !first.iter().any(|(_, c)| *c == f.check) {
+                first.push((at, &f.check));
+            }
+        }
     }
+    first.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out.extend(first.iter().enumerate().map(|(i, (at, check))| {
+        let n = i + 1;
+        Marker {
+            x: *at,
+            label: if n == 1 {
+                format!("V1 first violation: {check}")
+            } else {
+                format!("V{n}")
+            },
+            title: if n == 1 {
+                format!("V1 at {}: {check}, the run's first violation", secs(*at))
+            } else {
+                format!("V{n} at {}: {check} first seen violated", secs(*at))
+            },
+            color: "#7d3c98",
+            top: n == 1,
+            strong: n == 1,
+        }
+    }));
     out
+}
+
+/// Rows the table of cameras offline at the end shows; `result.json` has them all.
+const OFFLINE_ROWS: usize = 500;
+
+/// The cameras without a session at the end, site by site, with since when.
+fn offline_cameras(h: &mut String, r: &RunReport) {
+    let all = &r.offline_cameras;
+    if all.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<h2>Cameras offline at the end</h2>\n<details><summary>{} cameras, site by site</summary>\n<table><tr><th>Site</th><th>Region</th><th>Camera</th><th>Offline since</th></tr>",
+        all.len()
+    );
+    for c in all.iter().take(OFFLINE_ROWS) {
+        let since = c
+            .since_seconds
+            .map_or("never seen online".to_string(), secs);
+        let _ = writeln!(
+            h,
+            "<tr><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td class=\"n\">{}</td></tr>",
+            esc(&c.site),
+            esc(&c.region),
+            esc(&c.camera),
+            esc(&since)
+        );
+    }
+    h.push_str("</table>");
+    if all.len() > OFFLINE_ROWS {
+        let _ = write!(
+            h,
+            "<p class=\"note\">The first {OFFLINE_ROWS}; <code>offline_cameras</code> in result.json lists all {}.</p>",
+            all.len()
+        );
+    }
+    h.push_str("</details>\n");
+}
+
+/// The run's first violation, in words, for the top of the timeline.
+fn first_violation(r: &RunReport) -> Option<String> {
+    let f = r.first_violation()?;
+    let when = f.at_seconds.map_or("at an unknown time".to_string(), |at| {
+        format!("at {}", secs(at))
+    });
+    Some(format!(
+        "<p><strong>First violation</strong> (V1): <code>{}</code> {} &mdash; {}</p>\n",
+        esc(&f.check),
+        esc(&when),
+        esc(&f.detail)
+    ))
 }
 
 /// Renders a run report as one self-contained HTML page with SVG charts.
@@ -298,12 +362,13 @@ pub fn render_run_html(r: &RunReport) -> String {
     // Charts.
     let marks = markers(r);
     h.push_str("<h2>Timeline</h2>\n");
+    h.push_str(&first_violation(r).unwrap_or_default());
     if r.timeline.is_empty() {
         h.push_str(
             "<p class=\"note\">No samples (the run was shorter than one sampling interval).</p>\n",
         );
     } else {
-        h.push_str("<p class=\"note\">Dashed lines: faults (F, red, top) and alerts firing (A, orange, bottom); hover for details.</p>\n");
+        h.push_str("<p class=\"note\">Dashed lines: faults (F, red, top), alerts firing (A, orange, bottom) and checks first seen violated (V, purple, in time order); the solid purple line is the first violation; hover for details.</p>\n");
         let online = Series {
             label: "cameras online",
             color: "#2471a3",
@@ -384,6 +449,7 @@ pub fn render_run_html(r: &RunReport) -> String {
         h.push('\n');
     }
 
+    offline_cameras(&mut h, r);
     h.push_str("<h2>Faults</h2>\n");
     if r.faults.is_empty() {
         h.push_str("<p>None.</p>\n");

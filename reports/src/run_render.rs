@@ -76,6 +76,17 @@ pub fn render_run_markdown(r: &RunReport) -> String {
         if r.passed() { "PASS" } else { "FAIL" }
     );
     let _ = writeln!(m, "- **Verdict:** {}", r.verdict);
+    if let Some(f) = r.first_violation() {
+        let when = f.at_seconds.map_or("at an unknown time".to_string(), |at| {
+            format!("at {}", secs(at))
+        });
+        let _ = writeln!(
+            m,
+            "- **First violation:** {} {when}: {}",
+            code(&f.check),
+            text(&f.detail)
+        );
+    }
     let _ = writeln!(m, "- **Reproduce:** {}", code(&r.reproduce));
     let _ = writeln!(m, "- **Scenario file:** {}", code(&r.file));
     let _ = writeln!(

@@ -36,6 +36,9 @@ pub(crate) struct Marker {
     pub color: &'static str,
     /// Labels at the top (faults) or bottom (alerts) of the plot.
     pub top: bool,
+    /// Drawn solid and thick, its label toward the middle of the plot so that a long
+    /// one stays inside: the one marker a reader must not miss (the first violation).
+    pub strong: bool,
 }
 
 /// A 1-2-5 step giving about `n` ticks over `range`.
@@ -150,15 +153,25 @@ pub(crate) fn time_chart(
         } else {
             MT + ph - 4.0 - level as f64 * 12.0
         };
+        let (stroke, lx, anchor) = if !m.strong {
+            (
+                "stroke-width=\"1.5\" stroke-dasharray=\"4 3\"",
+                xx + 3.0,
+                "",
+            )
+        } else if xx > ML + pw / 2.0 {
+            ("stroke-width=\"3\"", xx - 4.0, " text-anchor=\"end\"")
+        } else {
+            ("stroke-width=\"3\"", xx + 4.0, "")
+        };
         let _ = write!(
             h,
             "<g><title>{t}</title><line x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{MT}\" y2=\"{y2}\" \
-             stroke=\"{c}\" stroke-width=\"1.5\" stroke-dasharray=\"4 3\"/>\
-             <text x=\"{lx:.1}\" y=\"{ly:.1}\" font-size=\"10\" font-weight=\"bold\" fill=\"{c}\">{l}</text></g>",
+             stroke=\"{c}\" {stroke}/>\
+             <text x=\"{lx:.1}\" y=\"{ly:.1}\" font-size=\"10\" font-weight=\"bold\" fill=\"{c}\"{anchor}>{l}</text></g>",
             t = esc(&m.title),
             y2 = MT + ph,
             c = m.color,
-            lx = xx + 3.0,
             l = esc(&m.label)
         );
     }

@@ -12,8 +12,8 @@ use camproof_reports::{
     SweepReport, TimelineSample, RUN_SCHEMA, SWEEP_SCHEMA,
 };
 use camproof_results::{
-    AttackSummary, Counters, FleetStats, GatewayStats, Leak, OnPathStats, ReplayStats, RogueStats,
-    StuffingStats, WireStats,
+    AttackSummary, Counters, FleetStats, GatewayStats, Leak, OfflineCamera, OnPathStats,
+    ReplayStats, RogueStats, StuffingStats, WireStats,
 };
 
 const EPOCH: u64 = 1_799_913_600;
@@ -87,6 +87,7 @@ fn run_report() -> RunReport {
                 },
             ),
         ]),
+        offline_cameras: Vec::new(),
         epoch_seconds: EPOCH,
         simulated_seconds: 40.0,
         wall_seconds: 1.25,
@@ -308,6 +309,89 @@ fn run_html_is_pinned_self_contained_and_escaped() {
         assert!(html.contains(label), "{label}");
     }
     insta::assert_snapshot!(html);
+}
+
+/// The run's first violation by time is V1 on the timeline: a solid line labelled with
+/// its check, told in words above the chart and in the Markdown; the cameras offline at
+/// the end are listed site by site and kept through JSON.
+#[test]
+fn the_first_violation_is_marked_and_the_offline_cameras_listed() {
+    let mut r = run_report();
+    r.verdict = "fail (no-acked-write-lost, liveness, one-leader-per-term)".into();
+    r.cameras_online = 3;
+    r.failures.push(CheckFailure {
+        check: "liveness".into(),
+        detail: "3/4 cameras online at the end; offline: site-apac-1 (apac): CAM-00000003 \
+                 offline since 15s"
+            .into(),
+        at_seconds: Some(40.0),
+    });
+    r.failures.push(CheckFailure {
+        check: "one-leader-per-term".into(),
+        detail: "apac: two leaders in term 3: gw-apac-1 from 11.000 s and gw-apac-2 from \
+                 12.000 s"
+            .into(),
+        at_seconds: Some(12.0),
+    });
+    r.offline_cameras = vec![OfflineCamera {
+        camera: "CAM-00000003".into(),
+        site: "site-apac-1".into(),
+        region: "apac".into(),
+        since_seconds: Some(15.0),
+    }];
+    let first = r.first_violation().expect("a violation");
+    assert_eq!(first.check, "one-leader-per-term");
+
+    let html = render_run_html(&r);
+    let timeline = svgs(&html)[0];
+    // V1 is the earliest (12 s), drawn solid and thick; the later ones stay dashed.
+    let v1 = timeline
+        .split("<g>")
+        .find(|g| g.contains(">V1 first violation: one-leader-per-term</text>"))
+        .expect("the first violation's marker");
+    assert!(
+        v1.contains("stroke-width=\"3\"/>") && !v1.contains("dasharray"),
+        "{v1}"
+    );
+    assert!(
+        v1.contains(
+            "<title>V1 at 12 s: one-leader-per-term, the run&#39;s first violation</title>"
+        ),
+        "{v1}"
+    );
+    for later in [">V2<", ">V3<"] {
+        assert!(timeline.contains(later), "{later}");
+    }
+    assert_eq!(timeline.matches("stroke-width=\"3\"").count(), 1);
+    assert!(
+        html.contains(
+            "<p><strong>First violation</strong> (V1): <code>one-leader-per-term</code> at 12 s \
+             &mdash; apac: two leaders in term 3: gw-apac-1 from 11.000 s"
+        ),
+        "{html}"
+    );
+    assert!(html.contains(
+        "<tr><td><code>site-apac-1</code></td><td>apac</td><td><code>CAM-00000003</code></td>\
+         <td class=\"n\">15 s</td></tr>"
+    ));
+
+    let md = render_run_markdown(&r);
+    assert!(
+        md.contains(
+            "- **First violation:** `one-leader-per-term` at 12 s: apac: two leaders in term 3"
+        ),
+        "{md}"
+    );
+
+    // Kept through JSON; a report without them (older, or every camera online) reads.
+    let json = &run_files(&r).unwrap()[0].1;
+    assert!(json.contains("\"offline_cameras\""));
+    assert_eq!(
+        SavedReport::parse(json).unwrap(),
+        SavedReport::Run(Box::new(r))
+    );
+    let all_online = &run_files(&run_report()).unwrap()[0].1;
+    assert!(!all_online.contains("offline_cameras"));
 }
 
 #[test]

@@ -38,8 +38,8 @@ pub use ota::RolloutCounts;
 pub use relay::{RelayServiceStats, RelayStats};
 pub use report::{
     AlertEntry, CaptureInfo, CheckFailure, CheckResult, CheckStatus, Counters, FaultEntry,
-    LatencyBucket, LatencyHistogram, RegionOnline, RunReport, SeedRun, SweepReport, TimelineSample,
-    LATENCY_BUCKETS_US, RUN_SCHEMA, SWEEP_SCHEMA,
+    LatencyBucket, LatencyHistogram, OfflineCamera, RegionOnline, RunReport, SeedRun, SweepReport,
+    TimelineSample, LATENCY_BUCKETS_US, RUN_SCHEMA, SWEEP_SCHEMA,
 };
 pub use signaling::{SignalingStats, StoreStats};
 pub use sweep_text::{count, seeds_not_run};

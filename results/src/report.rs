@@ -80,6 +80,21 @@ pub struct CheckFailure {
     pub at_seconds: Option<f64>,
 }
 
+/// A camera without a session at the end of a run, and since when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OfflineCamera {
+    /// The camera's name (its certificate subject, `CAM-00000007`).
+    pub camera: String,
+    /// The site (host) it belongs to.
+    pub site: String,
+    /// The site's region.
+    pub region: String,
+    /// Simulated seconds since the start at which it was first seen offline after it was
+    /// last seen online (sampled every 5 s; the end of the run if it dropped after the
+    /// last sample); `None` if no sample ever saw it online.
+    pub since_seconds: Option<f64>,
+}
+
 /// Whether a check was made and how it went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -245,6 +260,10 @@ pub struct RunReport {
     pub cameras_online: u64,
     /// Per region: cameras online at the end and cameras homed there.
     pub online_by_region: BTreeMap<String, RegionOnline>,
+    /// Every camera without a session at the end, site by site; absent when all were
+    /// online, and in reports written before 2026-12-07.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offline_cameras: Vec<OfflineCamera>,
     /// The simulated clock at the start, seconds since the Unix epoch.
     pub epoch_seconds: u64,
     /// Simulated seconds that ran.
@@ -286,6 +305,15 @@ impl RunReport {
     /// Whether every check held.
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
+    }
+
+    /// The earliest violation: the failure first seen at the earliest simulated time
+    /// (the first found among equal times); a failure without a time counts last.
+    pub fn first_violation(&self) -> Option<&CheckFailure> {
+        let key = |f: &CheckFailure| f.at_seconds.unwrap_or(f64::INFINITY);
+        self.failures
+            .iter()
+            .reduce(|best, f| if key(f) < key(best) { f } else { best })
     }
 
     /// Seconds since the start of the run of a simulated-clock time in µs.

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use camproof_net::{Clock, Net, SimClock, SimNet};
-use camproof_platform::accounts::{Region, UserId};
+use camproof_platform::accounts::UserId;
 use camproof_platform::registry::{Action, Caller, DeviceId};
 use camproof_platform::signaling::{AppSession, RegionServices};
 use camproof_protocol::cdp::{
@@ -143,7 +143,8 @@ pub struct Surface<'a> {
 ///
 /// Call after the sites are built and before the run: it registers the accounts the
 /// attacks need (leaked-password victims, the prober, who is shared one camera of the
-/// region's first site) and records their homes in `user_homes` for the residency check.
+/// region's first site) and records them in `users` (homes for the residency check,
+/// names for failures).
 /// Randomness comes from a stream of its own derived from the seed, so a world without
 /// attacks draws exactly what it drew before. A replay attack configures `recorder`
 /// (which the world's wire tap fills) to record its region's sites' gateway connections;
@@ -152,7 +153,7 @@ pub fn spawn_all(
     sim: &mut turmoil::Sim<'_>,
     spec: &WorldSpec,
     surface: Surface<'_>,
-    user_homes: &mut BTreeMap<String, Region>,
+    users: &mut crate::users::UserDirectory,
 ) -> Result<Attacks, WorldError> {
     let Surface {
         services,
@@ -214,7 +215,7 @@ pub fn spawn_all(
         };
         match attack.kind {
             AttackKind::CredentialStuffing => {
-                let leak = leak(spec, attack, svc, user_homes, made, &mut rng)?;
+                let leak = leak(spec, attack, svc, users, made, &mut rng)?;
                 for (h, pairs) in leak.into_iter().enumerate() {
                     let host = next_name(&mut name)?;
                     let plan = plan.clone();
@@ -233,7 +234,7 @@ pub fn spawn_all(
                 }
             }
             AttackKind::CrossTenant => {
-                let prober = prober_account(index, &sites, svc, user_homes, made, &mut rng)?;
+                let prober = prober_account(index, &sites, svc, users, made, &mut rng)?;
                 let prober = Rc::new(prober);
                 for _ in 0..attack.hosts {
                     let host = next_name(&mut name)?;
@@ -376,7 +377,11 @@ impl Attacks {
                 None => legit.ok += 1,
                 Some(reason) => {
                     *legit.refused.entry(reason.clone()).or_default() += 1;
-                    refusals.push(format!("{} at {} ({reason})", record.username, record.at));
+                    refusals.push(format!(
+                        "{} at {:.1} s into the run ({reason})",
+                        record.username,
+                        record.at.saturating_since(epoch).as_secs_f64()
+                    ));
                 }
             }
         }
@@ -686,7 +691,7 @@ fn leak(
     spec: &WorldSpec,
     attack: &AttackSpec,
     svc: &Rc<RefCell<RegionServices>>,
-    user_homes: &mut BTreeMap<String, Region>,
+    users: &mut crate::users::UserDirectory,
     made: Timestamp,
     rng: &mut ChaCha8Rng,
 ) -> Result<Vec<Vec<Leaked>>, WorldError> {
@@ -705,7 +710,7 @@ fn leak(
                 .accounts
                 .register(&username, password.expose(), home, made, rng)
                 .map_err(|e| WorldError::Invalid(format!("registering {username}: {e}")))?;
-            user_homes.insert(reg.user_id.as_str().to_owned(), home);
+            users.add(reg.user_id.as_str(), &username, home);
             // The victim's usual sign-in, from home, through the platform's own path.
             let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
             let address = std::net::IpAddr::from([10, 200, k as u8, 1]);
@@ -1093,14 +1098,14 @@ fn prober_account(
     index: usize,
     sites: &[u32],
     svc: &Rc<RefCell<RegionServices>>,
-    user_homes: &mut BTreeMap<String, Region>,
+    users: &mut crate::users::UserDirectory,
     made: Timestamp,
     rng: &mut ChaCha8Rng,
 ) -> Result<Prober, WorldError> {
     let username = format!("prober{}@attack.example", index + 1);
     let mut s = svc.borrow_mut();
     let (caller, password, totp) = crate::users::register_user(&mut s, &username, made, rng)?;
-    user_homes.insert(caller.user.as_str().to_owned(), caller.home);
+    users.add(caller.user.as_str(), &username, caller.home);
     let region = s.region;
     let devices_of = |site: u32| -> Vec<DeviceId> {
         let owner = format!("user0@site{site}.example");

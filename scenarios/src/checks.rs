@@ -66,6 +66,17 @@ impl Checks {
         self.failures.push(Failure::new(check, at, detail));
     }
 
+    /// Records a failure of `check` found at the end of the run that the history dates
+    /// at `at`; it carries that time, or the time the check was first seen violated while
+    /// the run went if that was earlier.
+    pub fn fail_at(&mut self, check: CheckId, at: Duration, detail: String) {
+        let at = self
+            .first_seen
+            .get(&check)
+            .map_or(at, |(seen, _)| at.min(*seen));
+        self.failures.push(Failure::new(check, at, detail));
+    }
+
     /// Records the end-of-run result of `check`.
     pub fn finish(&mut self, check: CheckId, end: Duration, result: Result<(), String>) {
         if let Err(detail) = result {
@@ -226,11 +237,12 @@ pub fn check_alert_deadlines(
     Ok(())
 }
 
-/// Checks that no frame waited at a relay longer than `limit`.
-pub fn check_relay_hold(max_held: Duration, limit: Duration) -> Result<(), String> {
+/// Checks that no frame waited at a relay longer than `limit`; `relay` names the relay
+/// that held one longest, `max_held`.
+pub fn check_relay_hold(relay: &str, max_held: Duration, limit: Duration) -> Result<(), String> {
     if max_held > limit {
         return Err(format!(
-            "a relay held a frame for {:.3} s, beyond its limit of {:.3} s",
+            "{relay} held a frame for {:.3} s, beyond its limit of {:.3} s",
             max_held.as_secs_f64(),
             limit.as_secs_f64()
         ));
@@ -239,7 +251,9 @@ pub fn check_relay_hold(max_held: Duration, limit: Duration) -> Result<(), Strin
 }
 
 /// Checks an OTA rollout of `ota` in a world of `cameras`: the platform's `counts` and
-/// the firmware the fleet runs at the end (`running`, cameras by version).
+/// the firmware the fleet runs at the end (`running`, cameras by version; `behind`, the
+/// names of the cameras not running the release, named in the failure when every
+/// camera should run it).
 ///
 /// Every camera the rollout covers runs the release (all of them at 100 %; at least the
 /// devices the platform found eligible below that), and none refused or failed the
@@ -249,6 +263,7 @@ pub fn check_rollout(
     cameras: u64,
     counts: &camproof_platform::ota::RolloutCounts,
     running: &std::collections::BTreeMap<String, u64>,
+    behind: &[String],
 ) -> Result<(), String> {
     let on_release = running.get(&ota.version).copied().unwrap_or(0);
     if counts.refused + counts.failed > 0 {
@@ -277,8 +292,29 @@ pub fn check_rollout(
         ));
     }
     if on_release < wanted {
+        // Below 100 % a camera outside the rollout rightly runs the old version: only a
+        // full rollout can name the cameras that missed it.
+        let named = if ota.percent >= 100 && !behind.is_empty() {
+            let more = behind.len().saturating_sub(10);
+            format!(
+                "; not on it: {}{}",
+                behind
+                    .iter()
+                    .take(10)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            )
+        } else {
+            String::new()
+        };
         return Err(format!(
-            "{on_release} of {wanted} cameras run {} at the end ({} installs reported)",
+            "{on_release} of {wanted} cameras run {} at the end ({} installs reported){named}",
             ota.version, counts.installed
         ));
     }
@@ -351,12 +387,13 @@ mod tests {
     #[test]
     fn a_frame_held_beyond_the_limit_fails() {
         let limit = Duration::from_secs(3);
-        assert!(check_relay_hold(Duration::from_millis(2_999), limit).is_ok());
-        assert!(check_relay_hold(limit, limit).is_ok());
-        let err = check_relay_hold(Duration::from_millis(9_500), limit).unwrap_err();
-        assert!(
-            err.contains("9.500 s, beyond its limit of 3.000 s"),
-            "{err}"
+        let relay = "relay@gw-apac-1";
+        assert!(check_relay_hold(relay, Duration::from_millis(2_999), limit).is_ok());
+        assert!(check_relay_hold(relay, limit, limit).is_ok());
+        let err = check_relay_hold(relay, Duration::from_millis(9_500), limit).unwrap_err();
+        assert_eq!(
+            err,
+            "relay@gw-apac-1 held a frame for 9.500 s, beyond its limit of 3.000 s"
         );
     }
 
@@ -381,9 +418,18 @@ mod tests {
                 .into_iter()
                 .collect()
         };
-        assert_eq!(check_rollout(&ota, 10, &counts, &running(10)), Ok(()));
-        let e = check_rollout(&ota, 10, &counts, &running(7)).unwrap_err();
-        assert!(e.starts_with("7 of 10 cameras run 1.1.0"), "{e}");
+        assert_eq!(check_rollout(&ota, 10, &counts, &running(10), &[]), Ok(()));
+        let behind = [
+            "CAM-00000001".to_string(),
+            "CAM-00000004".into(),
+            "CAM-00000008".into(),
+        ];
+        let e = check_rollout(&ota, 10, &counts, &running(7), &behind).unwrap_err();
+        assert_eq!(
+            e,
+            "7 of 10 cameras run 1.1.0 at the end (10 installs reported); not on it: \
+             CAM-00000001, CAM-00000004, CAM-00000008"
+        );
         // Below 100 %, the devices the platform found eligible must all have it.
         let partial = OtaSpec {
             percent: 30,
@@ -393,15 +439,19 @@ mod tests {
             eligible: 3,
             ..counts.clone()
         };
-        assert_eq!(check_rollout(&partial, 10, &three, &running(3)), Ok(()));
-        assert!(check_rollout(&partial, 10, &three, &running(2)).is_err());
+        assert_eq!(
+            check_rollout(&partial, 10, &three, &running(3), &[]),
+            Ok(())
+        );
+        let e = check_rollout(&partial, 10, &three, &running(2), &behind).unwrap_err();
+        assert!(!e.contains("not on it"), "{e}");
         let mut refused = counts.clone();
         refused.refused = 1;
         refused.refusals.insert(RefusalCode::HashMismatch, 1);
-        let e = check_rollout(&ota, 10, &refused, &running(10)).unwrap_err();
+        let e = check_rollout(&ota, 10, &refused, &running(10), &[]).unwrap_err();
         assert!(e.contains("1 refused (1 hash_mismatch)"), "{e}");
         let none = RolloutCounts::default();
-        let e = check_rollout(&ota, 10, &none, &running(0)).unwrap_err();
+        let e = check_rollout(&ota, 10, &none, &running(0), &[]).unwrap_err();
         assert!(e.contains("proved nothing"), "{e}");
     }
 }

@@ -78,6 +78,7 @@ pub fn run_report(id: RunIdentity<'_>, s: &RunSummary, wall: Duration) -> RunRep
                 (r.clone(), counts)
             })
             .collect(),
+        offline_cameras: s.offline.clone(),
         epoch_seconds: world::EPOCH_SECS,
         simulated_seconds: s.simulated.as_secs_f64(),
         wall_seconds: wall.as_secs_f64(),

@@ -427,6 +427,66 @@ fn partition_then_heal_reconnects() {
     assert_eq!(u.cameras_online, 8, "{:?}", u.online_by_region);
 }
 
+/// A site cut off from every gateway for good: the liveness failure names that site and
+/// each of its cameras with the time it went offline (after the cut, by the end), and
+/// `offline` keeps the same list; the other sites' cameras are not named.
+#[test]
+fn liveness_names_the_cut_off_sites_cameras_and_when_they_went_offline() {
+    let mut s = spec(33);
+    s.camera.fps = 0;
+    s.viewers.per_site = 0;
+    s.duration = Duration::from_secs(120);
+    s.faults = ["apac", "eu-africa"]
+        .iter()
+        .map(|region| Fault {
+            at: Duration::from_secs(30),
+            action: FaultAction::Partition("site-apac-1".into(), format!("region:{region}")),
+        })
+        .collect();
+    let r = run(&s, pki(), &mut NoCache).expect("run");
+    assert_eq!(r.cameras_online, 8, "{:?}", r.online_by_region);
+    let cut: Vec<&str> = r.offline.iter().map(|c| c.camera.as_str()).collect();
+    assert_eq!(
+        cut,
+        [
+            "CAM-00000004",
+            "CAM-00000005",
+            "CAM-00000006",
+            "CAM-00000007"
+        ]
+    );
+    for c in &r.offline {
+        assert_eq!(
+            (c.site.as_str(), c.region.as_str()),
+            ("site-apac-1", "apac")
+        );
+        let since = c.since_seconds.expect("it was online before the cut");
+        assert!(since > 30.0 && since <= 120.0, "{c:?}");
+    }
+    let failures = r.failures();
+    let liveness = failures
+        .iter()
+        .find(|f| f.check == CheckId::Liveness)
+        .expect("liveness fails");
+    let d = &liveness.detail;
+    assert!(
+        d.starts_with("8/12 cameras online at the end; offline: site-apac-1 (apac): CAM-00000004"),
+        "{d}"
+    );
+    for c in &r.offline {
+        let since = humantime::format_duration(Duration::from_secs_f64(c.since_seconds.unwrap()));
+        assert!(
+            d.contains(&c.camera) && d.contains(&format!("offline since {since}")),
+            "{d}"
+        );
+    }
+    assert!(
+        !d.contains("CAM-00000003") && !d.contains("site-eu-africa"),
+        "{d}"
+    );
+    println!("liveness: {d}");
+}
+
 /// Users sign in with password and TOTP, steer their cameras through signaling and
 /// watch live views through the relay, verifying every frame end to end.
 #[test]
@@ -580,6 +640,16 @@ fn image_parts_served_off_by_one_fail_the_rollout_check() {
         .unwrap_or_else(|| panic!("the check held: {failures:#?}"));
     assert!(
         rollout.detail.starts_with("0 of 12 cameras run 1.2.0"),
+        "{}",
+        rollout.detail
+    );
+    // The cameras that missed it are named: the first ten, then how many more.
+    assert!(
+        rollout.detail.ends_with(
+            "; not on it: CAM-00000000, CAM-00000001, CAM-00000002, CAM-00000003, \
+                 CAM-00000004, CAM-00000005, CAM-00000006, CAM-00000007, CAM-00000008, \
+                 CAM-00000009 and 2 more"
+        ),
         "{}",
         rollout.detail
     );

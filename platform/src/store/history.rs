@@ -203,42 +203,71 @@ impl History {
     }
 }
 
-/// A safety property the history breaks.
+/// A safety property the history breaks, with the times, terms, indexes and nodes of
+/// the events that break it ([`Violation::describe`] names the nodes' hosts and the
+/// writers).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Violation {
     /// An acknowledged write was replaced at its index by another entry.
-    #[error("acknowledged write {op} at index {index} lost: node {node} applied {found} there")]
+    #[error(
+        "acknowledged write {op} (index {index}, term {term}, acknowledged by node {acked_by} \
+         at {acked_at}) lost: node {node} applied {found} there at {found_at}"
+    )]
     AckOverwritten {
         /// The acknowledged operation.
         op: OpId,
         /// Its index.
         index: u64,
+        /// The term it was acknowledged in.
+        term: u64,
+        /// The node that acknowledged it.
+        acked_by: NodeId,
+        /// When it was acknowledged.
+        acked_at: Timestamp,
         /// A node that applied something else there.
         node: NodeId,
         /// What it applied.
         found: String,
+        /// When it applied that.
+        found_at: Timestamp,
     },
     /// An acknowledged write was never applied by any replica.
-    #[error("acknowledged write {op} (index {index}) was applied by no replica")]
+    #[error(
+        "acknowledged write {op} (index {}, term {term}, acknowledged by node {acked_by} at \
+         {acked_at}) was applied by no replica",
+        index.map_or("unknown".into(), |i| i.to_string())
+    )]
     AckNeverApplied {
         /// The operation.
         op: OpId,
-        /// Its index, if known.
-        index: String,
+        /// Its index, if known (`None`: acknowledged before it was appended).
+        index: Option<u64>,
+        /// The term it was acknowledged in.
+        term: u64,
+        /// The node that acknowledged it.
+        acked_by: NodeId,
+        /// When it was acknowledged.
+        acked_at: Timestamp,
     },
     /// Two nodes led the same term.
-    #[error("two leaders in term {term}: nodes {first} and {second}")]
+    #[error(
+        "two leaders in term {term}: nodes {first} (at {first_at}) and {second} (at {second_at})"
+    )]
     TwoLeaders {
         /// The term.
         term: u64,
         /// The first leader recorded.
         first: NodeId,
+        /// When it took the lead.
+        first_at: Timestamp,
         /// Another.
         second: NodeId,
+        /// When that one took the lead.
+        second_at: Timestamp,
     },
     /// A node acknowledged a write in a term it did not lead.
-    #[error("node {node} acknowledged {op} in term {term}, led by {leader}")]
+    #[error("node {node} acknowledged {op} in term {term} at {at}, led by {}", leader.map_or("nobody".into(), |n| format!("node {n}")))]
     AckByNonLeader {
         /// The node.
         node: NodeId,
@@ -246,9 +275,125 @@ pub enum Violation {
         op: OpId,
         /// The term.
         term: u64,
-        /// The term's leader ("none" if nobody was recorded).
-        leader: String,
+        /// When it acknowledged.
+        at: Timestamp,
+        /// The term's leader (`None` if nobody was recorded).
+        leader: Option<NodeId>,
     },
+}
+
+/// What a [`Violation`] is told in people's words with: the host of each node, the
+/// writer behind each client id, and the run's start to give times since then.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreNames {
+    /// The simulated (or real) clock at the start of the run.
+    pub epoch: Timestamp,
+    /// Each node's host name.
+    pub nodes: BTreeMap<NodeId, String>,
+    /// Who writes with each client id (e.g. `the store writer on gw-apac-2`).
+    pub clients: BTreeMap<u64, String>,
+}
+
+impl StoreNames {
+    fn node(&self, node: NodeId) -> String {
+        self.nodes
+            .get(&node)
+            .cloned()
+            .unwrap_or_else(|| format!("node {node}"))
+    }
+
+    /// The operation with its writer: `c3#17 (written by the store writer on gw-apac-2)`.
+    fn op(&self, op: &OpId) -> String {
+        match self.clients.get(&op.client) {
+            Some(writer) => format!("{op} (written by {writer})"),
+            None => op.to_string(),
+        }
+    }
+
+    fn at(&self, t: Timestamp) -> String {
+        let since = t.saturating_since(self.epoch);
+        format!("{:.3} s", since.as_secs_f64())
+    }
+}
+
+impl Violation {
+    /// The time the history shows the violation at: when the entry replacing an
+    /// acknowledged write was applied, the second leader took its term, or the rogue
+    /// acknowledgement was given; `None` for a write no replica applied (known only at
+    /// the end).
+    pub fn at(&self) -> Option<Timestamp> {
+        match self {
+            Violation::AckOverwritten { found_at, .. } => Some(*found_at),
+            Violation::AckNeverApplied { .. } => None,
+            Violation::TwoLeaders { second_at, .. } => Some(*second_at),
+            Violation::AckByNonLeader { at, .. } => Some(*at),
+        }
+    }
+
+    /// The violation told with host names, writers and times since the run's start.
+    pub fn describe(&self, names: &StoreNames) -> String {
+        let n = |node: &NodeId| names.node(*node);
+        match self {
+            Violation::AckOverwritten {
+                op,
+                index,
+                term,
+                acked_by,
+                acked_at,
+                node,
+                found,
+                found_at,
+            } => format!(
+                "acknowledged write {} at index {index} of term {term}, acknowledged by {} at \
+                 {}, lost: {} applied {found} there at {}",
+                names.op(op),
+                n(acked_by),
+                names.at(*acked_at),
+                n(node),
+                names.at(*found_at)
+            ),
+            Violation::AckNeverApplied {
+                op,
+                index,
+                term,
+                acked_by,
+                acked_at,
+            } => format!(
+                "acknowledged write {} at index {} of term {term}, acknowledged by {} at {}, \
+                 was applied by no replica",
+                names.op(op),
+                index.map_or("unknown".into(), |i| i.to_string()),
+                n(acked_by),
+                names.at(*acked_at)
+            ),
+            Violation::TwoLeaders {
+                term,
+                first,
+                first_at,
+                second,
+                second_at,
+            } => format!(
+                "two leaders in term {term}: {} from {} and {} from {}",
+                n(first),
+                names.at(*first_at),
+                n(second),
+                names.at(*second_at)
+            ),
+            Violation::AckByNonLeader {
+                node,
+                op,
+                term,
+                at,
+                leader,
+            } => format!(
+                "{} acknowledged {} in term {term} at {}, a term led by {}",
+                n(node),
+                names.op(op),
+                names.at(*at),
+                leader.as_ref().map_or("nobody".into(), n)
+            ),
+        }
+    }
 }
 
 /// "No acknowledged write lost": every acknowledged write is applied, at its index, by
@@ -259,54 +404,71 @@ pub enum Violation {
 /// without an index (ack before replication) must appear somewhere with its op id.
 pub fn check_no_acked_write_lost(history: &History) -> Result<(), Violation> {
     let events = history.events();
-    // node -> index -> op applied there; op -> whether anyone applied it.
-    let mut applied: BTreeMap<NodeId, BTreeMap<u64, Option<OpId>>> = BTreeMap::new();
+    // node -> index -> (op applied there, when); op -> whether anyone applied it.
+    let mut applied: BTreeMap<NodeId, BTreeMap<u64, (Option<OpId>, Timestamp)>> = BTreeMap::new();
     let mut seen_ops: BTreeMap<OpId, u64> = BTreeMap::new();
     for e in &events {
         if let StoreEvent::Applied {
-            node, index, op, ..
+            at,
+            node,
+            index,
+            op,
+            ..
         } = e
         {
-            applied.entry(*node).or_default().insert(*index, *op);
+            applied.entry(*node).or_default().insert(*index, (*op, *at));
             if let Some(op) = op {
                 seen_ops.insert(*op, *index);
             }
         }
     }
     for e in &events {
-        let StoreEvent::Ack { op, index, .. } = e else {
+        let StoreEvent::Ack {
+            at,
+            node: acked_by,
+            term,
+            op,
+            index,
+            ..
+        } = e
+        else {
             continue;
+        };
+        let never_applied = || Violation::AckNeverApplied {
+            op: *op,
+            index: *index,
+            term: *term,
+            acked_by: *acked_by,
+            acked_at: *at,
         };
         match index {
             Some(i) => {
                 let mut found_somewhere = false;
                 for (node, log) in &applied {
                     match log.get(i) {
-                        Some(Some(got)) if got == op => found_somewhere = true,
-                        Some(got) => {
+                        Some((Some(got), _)) if got == op => found_somewhere = true,
+                        Some((got, found_at)) => {
                             return Err(Violation::AckOverwritten {
                                 op: *op,
                                 index: *i,
+                                term: *term,
+                                acked_by: *acked_by,
+                                acked_at: *at,
                                 node: *node,
                                 found: got.map_or("a raft entry".into(), |o| o.to_string()),
+                                found_at: *found_at,
                             })
                         }
                         None => {}
                     }
                 }
                 if !found_somewhere {
-                    return Err(Violation::AckNeverApplied {
-                        op: *op,
-                        index: i.to_string(),
-                    });
+                    return Err(never_applied());
                 }
             }
             None => {
                 if !seen_ops.contains_key(op) {
-                    return Err(Violation::AckNeverApplied {
-                        op: *op,
-                        index: "unknown".into(),
-                    });
+                    return Err(never_applied());
                 }
             }
         }
@@ -319,29 +481,32 @@ pub fn check_no_acked_write_lost(history: &History) -> Result<(), Violation> {
 ///
 /// Holds at every point of a run (a safety property): it can be called as the run goes.
 pub fn check_one_leader_per_term(history: &History) -> Result<(), Violation> {
-    let mut leader_of: BTreeMap<u64, NodeId> = BTreeMap::new();
+    let mut leader_of: BTreeMap<u64, (NodeId, Timestamp)> = BTreeMap::new();
     for e in history.events() {
         match e {
-            StoreEvent::Leader { term, node, .. } => match leader_of.get(&term) {
-                Some(&first) if first != node => {
+            StoreEvent::Leader { at, term, node } => match leader_of.get(&term) {
+                Some(&(first, first_at)) if first != node => {
                     return Err(Violation::TwoLeaders {
                         term,
                         first,
+                        first_at,
                         second: node,
+                        second_at: at,
                     })
                 }
                 _ => {
-                    leader_of.insert(term, node);
+                    leader_of.insert(term, (node, at));
                 }
             },
-            StoreEvent::Ack { node, term, op, .. } if leader_of.get(&term) != Some(&node) => {
+            StoreEvent::Ack {
+                at, node, term, op, ..
+            } if leader_of.get(&term).map(|(n, _)| *n) != Some(node) => {
                 return Err(Violation::AckByNonLeader {
                     node,
                     op,
                     term,
-                    leader: leader_of
-                        .get(&term)
-                        .map_or("none".into(), |n| n.to_string()),
+                    at,
+                    leader: leader_of.get(&term).map(|(n, _)| *n),
                 });
             }
             _ => {}
@@ -433,6 +598,103 @@ mod tests {
             check_no_acked_write_lost(&rogue),
             Err(Violation::AckNeverApplied { .. })
         ));
+    }
+
+    fn names() -> StoreNames {
+        StoreNames {
+            epoch: t(1),
+            nodes: [
+                (1, "gw-apac-1".into()),
+                (2, "gw-apac-2".into()),
+                (3, "gw-apac-3".into()),
+            ]
+            .into_iter()
+            .collect(),
+            clients: [(1, "the store writer on gw-apac-1".into())]
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn violations_name_hosts_writers_terms_indexes_and_times() {
+        // A write acknowledged by gw-apac-1 at index 5 of term 1, then replaced there.
+        let h = History::new();
+        h.record(StoreEvent::Leader {
+            at: t(1),
+            term: 1,
+            node: 1,
+        });
+        h.record(StoreEvent::Ack {
+            at: t(3),
+            node: 1,
+            term: 1,
+            index: Some(5),
+            op: OP,
+            value_hash: 9,
+        });
+        h.record(StoreEvent::Applied {
+            at: t(11),
+            node: 2,
+            index: 5,
+            term: 2,
+            op: Some(OpId { client: 2, seq: 4 }),
+        });
+        let v = check_no_acked_write_lost(&h).unwrap_err();
+        assert_eq!(v.at(), Some(t(11)));
+        assert_eq!(
+            v.describe(&names()),
+            "acknowledged write c1#1 (written by the store writer on gw-apac-1) at index 5 \
+             of term 1, acknowledged by gw-apac-1 at 2.000 s, lost: gw-apac-2 applied c2#4 \
+             there at 10.000 s"
+        );
+        // Without names the text still has every number.
+        assert_eq!(
+            v.to_string(),
+            "acknowledged write c1#1 (index 5, term 1, acknowledged by node 1 at 3.000000s) \
+             lost: node 2 applied c2#4 there at 11.000000s"
+        );
+
+        // Two leaders of term 2: both hosts and when each took the lead.
+        h.record(StoreEvent::Leader {
+            at: t(7),
+            term: 2,
+            node: 2,
+        });
+        h.record(StoreEvent::Leader {
+            at: t(8),
+            term: 2,
+            node: 3,
+        });
+        let v = check_one_leader_per_term(&h).unwrap_err();
+        assert_eq!(v.at(), Some(t(8)));
+        assert_eq!(
+            v.describe(&names()),
+            "two leaders in term 2: gw-apac-2 from 6.000 s and gw-apac-3 from 7.000 s"
+        );
+
+        // An ack nobody applied, from a node that led no term; its writer is unknown.
+        let rogue = History::new();
+        rogue.record(StoreEvent::Ack {
+            at: t(4),
+            node: 3,
+            term: 4,
+            index: None,
+            op: OpId { client: 9, seq: 2 },
+            value_hash: 0,
+        });
+        let v = check_no_acked_write_lost(&rogue).unwrap_err();
+        assert_eq!(v.at(), None);
+        assert_eq!(
+            v.describe(&names()),
+            "acknowledged write c9#2 at index unknown of term 4, acknowledged by gw-apac-3 at \
+             3.000 s, was applied by no replica"
+        );
+        let v = check_one_leader_per_term(&rogue).unwrap_err();
+        assert_eq!(
+            v.describe(&names()),
+            "gw-apac-3 acknowledged c9#2 in term 4 at 3.000 s, a term led by nobody"
+        );
     }
 
     #[test]

@@ -51,7 +51,8 @@ pub use backend::{
 pub use client::{ClientPolicy, StoreClient};
 pub use data_checks::{check_erased, check_residency, DataViolation};
 pub use history::{
-    check_no_acked_write_lost, check_one_leader_per_term, History, StoreEvent, Violation,
+    check_no_acked_write_lost, check_one_leader_per_term, History, StoreEvent, StoreNames,
+    Violation,
 };
 pub use replica::{PlantedBugs, Replica, ReplicaConfig, StoreTiming};
 pub use types::{

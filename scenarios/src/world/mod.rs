@@ -38,7 +38,7 @@ use crate::plan::Plan;
 pub use crate::spec::*;
 use crate::tap::{FlowRecorder, Leak, Tap, TappedSegment};
 pub use crate::world::sites::SkewedClock;
-pub use camproof_results::{Counters, TimelineSample, WireStats};
+pub use camproof_results::{Counters, OfflineCamera, TimelineSample, WireStats};
 use faults::FaultTimeline;
 use monitoring::{percentile, Monitoring};
 use platform::{Platform, Setup};
@@ -57,6 +57,8 @@ pub struct RunSummary {
     pub cameras_online: u64,
     /// Per region: (cameras online at the end, cameras homed there).
     pub online_by_region: BTreeMap<String, (u64, u64)>,
+    /// The cameras without a session at the end, site by site, with since when.
+    pub offline: Vec<OfflineCamera>,
     /// Simulated time that ran.
     pub simulated: Duration,
     /// Median camera-to-gateway frame latency.
@@ -144,7 +146,7 @@ impl World {
             pki,
             routers: &routers,
         };
-        let attacks = crate::attack::spawn_all(&mut sim, &spec, surface, &mut sites.user_homes)?;
+        let attacks = crate::attack::spawn_all(&mut sim, &spec, surface, &mut sites.users)?;
         set_region_latencies(&mut sim, &platform, &sites);
         let hosts = host_addresses(&sim, &platform, &sites);
         let secret_count = secrets.len() as u64;
@@ -220,6 +222,7 @@ impl World {
                 elapsed,
                 &self.trace,
             );
+            self.sites.sample_presence(elapsed);
             self.check_now(elapsed);
         }
         let over = self
@@ -272,8 +275,7 @@ impl World {
     /// The checks made while the run goes, at `elapsed`.
     fn check_now(&mut self, elapsed: Duration) {
         let checks = &mut self.checks;
-        self.platform
-            .check_now(elapsed, &self.sites.user_homes, checks);
+        self.platform.check_now(elapsed, &self.sites.users, checks);
         self.monitoring
             .check_now(&self.spec, &self.faults.applied, elapsed, checks);
         if let Some(leak) = self.tap.leaks().first() {
@@ -315,8 +317,8 @@ impl World {
                 leak_detail(leak, wire.leaks.len()),
             );
         }
-        let homes = &self.sites.user_homes;
-        self.platform.check_store_at_end(end, homes, checks);
+        self.platform
+            .check_store_at_end(end, &self.sites.users, checks);
         self.monitoring
             .check_at_end(spec, &self.faults.applied, checks);
         let timeline = std::mem::take(&mut self.monitoring.timeline);
@@ -341,7 +343,9 @@ impl World {
         {
             let none = RolloutCounts::default();
             let counts = ota.as_ref().unwrap_or(&none);
-            let result = crate::checks::check_rollout(o, spec.cameras(), counts, &fleet.firmware);
+            let behind = self.sites.cameras_not_running(&o.version);
+            let result =
+                crate::checks::check_rollout(o, spec.cameras(), counts, &fleet.firmware, &behind);
             checks.finish(CheckId::OtaRolloutComplete, end, result);
         }
         let gateways = self.platform.gateway_totals();
@@ -350,6 +354,7 @@ impl World {
         let mut latencies = gateways.frame_latency_us.clone();
         latencies.sort_unstable();
         let online_by_region = self.sites.online_by_region();
+        let offline = self.sites.offline_cameras(end);
         let (checks, invariants) = std::mem::take(&mut self.checks).into_parts();
         let cameras_online = fleet.online.len() as u64;
         RunSummary {
@@ -368,6 +373,7 @@ impl World {
             cameras: spec.cameras(),
             cameras_online,
             online_by_region,
+            offline,
             simulated: end,
             latency_p50: percentile(&latencies, 50),
             latency_p99: percentile(&latencies, 99),
@@ -479,8 +485,11 @@ pub fn checks_made(spec: &WorldSpec) -> Vec<CheckId> {
 /// The detail of a `no-plaintext-secret` failure: the first leak, of `count` found.
 fn leak_detail(leak: &Leak, count: usize) -> String {
     format!(
-        "{} crossed the wire in clear from {} to {} at {:?} ({count} findings)",
-        leak.secret, leak.from, leak.to, leak.at
+        "{} crossed the wire in clear from {} to {} at {:.3} s into the run ({count} findings)",
+        leak.secret,
+        leak.from,
+        leak.to,
+        leak.at.as_secs_f64()
     )
 }
 
@@ -516,10 +525,7 @@ impl RunSummary {
             out.push(Failure::new(
                 CheckId::Liveness,
                 self.simulated,
-                format!(
-                    "{}/{} cameras online at the end",
-                    self.cameras_online, self.cameras
-                ),
+                sites::liveness_detail(self.cameras_online, self.cameras, &self.offline),
             ));
         }
         out.extend(self.invariants.iter().cloned());

@@ -21,8 +21,8 @@ use camproof_platform::relay::RelayConfig;
 use camproof_platform::relay_service::{RelayKey, RelayServiceStats};
 use camproof_platform::signaling::{RegionServices, SignalingStats, StoreStats};
 use camproof_platform::store::{
-    check_erased, check_no_acked_write_lost, check_one_leader_per_term, check_residency, DiskFault,
-    History, Keyspace, MemBackend, Replica, ReplicaConfig,
+    check_erased, check_no_acked_write_lost, check_one_leader_per_term, check_residency,
+    DataViolation, DiskFault, History, Keyspace, MemBackend, Replica, ReplicaConfig, StoreNames,
 };
 use camproof_platform::trace::Trace;
 use camproof_protocol::cdp::{ServerConfig, ServerContext, APP_IDLE_TIMEOUT};
@@ -38,6 +38,7 @@ use crate::spec::{
     FaultAction, WorldSpec, CAMERA_MODEL, EPOCH_SECS, GATEWAY_PORT, RELAY_PORT, STORE_PORT,
 };
 use crate::tap::KnownSecret;
+use crate::users::UserDirectory;
 
 /// One zone host: its name, region, counters and the switches its faults turn.
 pub(crate) struct Zone {
@@ -76,8 +77,10 @@ pub(crate) struct Platform {
     store_stats: Rc<RefCell<StoreStats>>,
     /// Rollouts waiting for their start, by region.
     rollouts: Vec<(String, FirmwareVersion)>,
-    /// Users whose account was erased.
-    erased: Vec<UserId>,
+    /// Users whose account was erased, with when (simulated time since the start).
+    erased: Vec<(UserId, Duration)>,
+    /// Who writes with each store client id: the zone host whose start took it.
+    store_writers: Rc<RefCell<BTreeMap<u64, String>>>,
 }
 
 /// What a world's platform is built with.
@@ -122,6 +125,7 @@ impl Platform {
             store_stats: Rc::default(),
             rollouts,
             erased: Vec::new(),
+            store_writers: Rc::default(),
         };
         platform.add_zone_hosts(sim, s, stores, &relay_keys)?;
         Ok(platform)
@@ -179,8 +183,15 @@ impl Platform {
                 // A stopped replica shows in the store's history and checkers.
                 replica_stopped: None,
             };
+            let writers = self.store_writers.clone();
+            let host_name = name.clone();
             sim.host(name.as_str(), move || {
                 let zone = host.start(SimNet, SimClock);
+                // Each start takes the next store client id for the zone's writer
+                // (`ZoneHost::store_clients`): remember whose it is, for violations.
+                writers
+                    .borrow_mut()
+                    .insert(host.store_clients.get(), host_name.clone());
                 async move { Ok(zone.await?) }
             });
             self.zones.push(zone);
@@ -251,7 +262,8 @@ impl Platform {
             };
             match svc.delete_account(&id, now) {
                 Ok(record) => {
-                    self.erased.push(id);
+                    let at = now.saturating_since(Timestamp::from_secs(EPOCH_SECS));
+                    self.erased.push((id, at));
                     records.push((region, record));
                 }
                 Err(e) => trace.record(now, format!("erasure refused: {e}")),
@@ -293,59 +305,125 @@ impl Platform {
     }
 
     /// The platform's checks that hold at every instant, made at `at`.
-    pub fn check_now(
-        &self,
-        at: Duration,
-        user_homes: &BTreeMap<String, Region>,
-        checks: &mut Checks,
-    ) {
+    pub fn check_now(&self, at: Duration, users: &UserDirectory, checks: &mut Checks) {
         for (region, history) in &self.histories {
-            let prefix = |v: String| format!("{region}: {v}");
-            let leaders = check_one_leader_per_term(history).map_err(|v| prefix(v.to_string()));
-            checks.seen(CheckId::OneLeaderPerTerm, at, leaders);
+            if let Err(v) = check_one_leader_per_term(history) {
+                // The history dates the violation more precisely than the sample.
+                let when = self.since_start(v.at()).map_or(at, |t| t.min(at));
+                let detail = format!("{region}: {}", v.describe(&self.store_names(region)));
+                checks.seen(CheckId::OneLeaderPerTerm, when, Err(detail));
+            }
         }
         let keyspaces = self.keyspaces();
-        let residency = check_residency(keyspaces.iter().map(|(n, r, k)| (*n, *r, k)), user_homes);
-        checks.seen(CheckId::Residency, at, residency.map_err(|v| v.to_string()));
+        let residency =
+            check_residency(keyspaces.iter().map(|(n, r, k)| (*n, *r, k)), &users.homes);
+        let residency = residency.map_err(|v| users.name_users_in(&v.to_string()));
+        checks.seen(CheckId::Residency, at, residency);
         checks.seen(CheckId::RelayHoldLimit, at, self.check_relay_hold());
     }
 
     /// The store's and personal data's checks at the end of the run: store safety per
     /// region, then erasure and residency.
-    pub fn check_store_at_end(
-        &self,
-        end: Duration,
-        user_homes: &BTreeMap<String, Region>,
-        checks: &mut Checks,
-    ) {
+    pub fn check_store_at_end(&self, end: Duration, users: &UserDirectory, checks: &mut Checks) {
         for (region, history) in &self.histories {
-            if let Err(v) = check_one_leader_per_term(history) {
-                checks.fail(CheckId::OneLeaderPerTerm, end, format!("{region}: {v}"));
-            }
-            if let Err(v) = check_no_acked_write_lost(history) {
-                checks.fail(CheckId::NoAckedWriteLost, end, format!("{region}: {v}"));
+            let names = self.store_names(region);
+            let results = [
+                (
+                    CheckId::OneLeaderPerTerm,
+                    check_one_leader_per_term(history),
+                ),
+                (
+                    CheckId::NoAckedWriteLost,
+                    check_no_acked_write_lost(history),
+                ),
+            ];
+            for (check, result) in results {
+                if let Err(v) = result {
+                    let at = self.since_start(v.at()).unwrap_or(end).min(end);
+                    checks.fail_at(check, at, format!("{region}: {}", v.describe(&names)));
+                }
             }
         }
         let keyspaces = self.keyspaces();
-        let erased = check_erased(keyspaces.iter().map(|(n, _, k)| (*n, k)), &self.erased);
-        checks.finish(CheckId::Erasure, end, erased.map_err(|v| v.to_string()));
-        let residency = check_residency(keyspaces.iter().map(|(n, r, k)| (*n, *r, k)), user_homes);
-        checks.finish(
-            CheckId::Residency,
-            end,
-            residency.map_err(|v| v.to_string()),
-        );
+        let ids: Vec<UserId> = self.erased.iter().map(|(id, _)| id.clone()).collect();
+        let erased = check_erased(keyspaces.iter().map(|(n, _, k)| (*n, k)), &ids);
+        let erased = erased.map_err(|v| {
+            let when = match &v {
+                DataViolation::NotErased { user, .. } => self
+                    .erased
+                    .iter()
+                    .find(|(id, _)| id == user)
+                    .map(|(_, at)| {
+                        format!("; the account was erased at {:.3} s", at.as_secs_f64())
+                    }),
+                _ => None,
+            };
+            format!(
+                "{}{}",
+                users.name_users_in(&v.to_string()),
+                when.unwrap_or_default()
+            )
+        });
+        checks.finish(CheckId::Erasure, end, erased);
+        let residency =
+            check_residency(keyspaces.iter().map(|(n, r, k)| (*n, *r, k)), &users.homes);
+        let residency = residency.map_err(|v| users.name_users_in(&v.to_string()));
+        checks.finish(CheckId::Residency, end, residency);
+    }
+
+    /// What the store's violations in `region` are told with: its replicas' hosts (node
+    /// `z` is zone host `gw-<region>-<z>`) and the zone host behind each writer.
+    fn store_names(&self, region: &str) -> StoreNames {
+        let writers = self.store_writers.borrow();
+        let mut starts: BTreeMap<&str, u32> = BTreeMap::new();
+        let clients = writers
+            .iter()
+            .map(|(id, host)| {
+                let n = starts.entry(host.as_str()).or_default();
+                *n += 1;
+                // A restarted host's writer has a new id: say which start it was.
+                let which = if *n > 1 {
+                    format!(" (started again, start {n})")
+                } else {
+                    String::new()
+                };
+                (*id, format!("the store writer on {host}{which}"))
+            })
+            .collect();
+        StoreNames {
+            epoch: Timestamp::from_secs(EPOCH_SECS),
+            nodes: (1u64..)
+                .zip(self.zones.iter().filter(|z| z.region == region))
+                .map(|(node, z)| (node, z.name.clone()))
+                .collect(),
+            clients,
+        }
+    }
+
+    /// Simulated time since the start of a time on the simulated clock.
+    fn since_start(&self, t: Option<Timestamp>) -> Option<Duration> {
+        t.map(|t| t.saturating_since(Timestamp::from_secs(EPOCH_SECS)))
     }
 
     /// `relay-hold-limit`: no frame waited at a relay beyond the platform's limit.
     pub fn check_relay_hold(&self) -> Result<(), String> {
-        let held = self
+        // The relay that held a frame longest (the first such zone on a tie).
+        let (relay, held) = self
             .zones
             .iter()
-            .map(|z| z.relay.borrow().max_held_us)
-            .max()
-            .unwrap_or(0);
-        checks::check_relay_hold(Duration::from_micros(held), RelayConfig::default().max_age)
+            .map(|z| (z, z.relay.borrow().max_held_us))
+            .fold(("", 0), |best, (z, held)| {
+                if held > best.1 {
+                    (z.name.as_str(), held)
+                } else {
+                    best
+                }
+            });
+        checks::check_relay_hold(
+            &format!("relay@{relay}"),
+            Duration::from_micros(held),
+            RelayConfig::default().max_age,
+        )
     }
 
     /// Every replica's keyspace with its host and region.

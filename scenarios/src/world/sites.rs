@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use camproof_net::{Clock, SimClock, SimNet};
-use camproof_platform::accounts::Region;
 use camproof_platform::registry::{Action, Caller};
 use camproof_platform::signaling::RegionServices;
 use camproof_protocol::cdp::{ClientConfig, SecretText};
@@ -26,9 +25,10 @@ use crate::error::WorldError;
 use crate::router::{RoutedNet, SiteRouter};
 use crate::spec::{FaultAction, WorldSpec, CAMERA_MODEL, EPOCH_SECS, GATEWAY_PORT, STREAMS_WINDOW};
 use crate::tap::KnownSecret;
-use crate::users::register_user;
+use crate::users::{register_user, UserDirectory};
 use crate::world::platform::Setup;
 use crate::world::TimelineSample;
+use camproof_results::OfflineCamera;
 
 /// The clock of one site's cameras: simulated time, plus the skew a fault sets.
 #[derive(Debug, Clone, Default)]
@@ -55,12 +55,29 @@ pub(crate) struct Sites {
     pub viewers: Rc<RefCell<ViewerStats>>,
     /// The viewer app's client configuration.
     pub app_config: Arc<ClientConfig>,
-    /// Every user's home region, for the residency check.
-    pub user_homes: BTreeMap<String, Region>,
+    /// Every user's home region and username, by account id.
+    pub users: UserDirectory,
     /// Every camera's home region, by camera index.
     homes: BTreeMap<u64, String>,
     /// Each site's camera clock, for clock-skew faults.
     clocks: BTreeMap<String, SkewedClock>,
+    /// Every camera's name (its certificate's subject), by camera index.
+    camera_names: Vec<String>,
+    /// Every camera's presence as the sampling instants saw it, by camera index.
+    presence: Vec<Presence>,
+    /// Cameras per site: camera `i` belongs to site `i / cameras_per_site`.
+    cameras_per_site: u64,
+}
+
+/// One camera's presence at the sampling instants: O(1) per camera, updated only when
+/// the world samples, so that a liveness failure can say since when each offline
+/// camera has been offline without any per-frame bookkeeping.
+#[derive(Debug, Clone, Copy, Default)]
+struct Presence {
+    /// Whether a sample ever saw it online.
+    seen_online: bool,
+    /// The first sampling instant that saw it offline since it was last seen online.
+    offline_since: Option<Duration>,
 }
 
 /// One camera before its site starts: index, settings, identity and seed.
@@ -88,9 +105,12 @@ impl Sites {
             fleet: Rc::default(),
             viewers: Rc::default(),
             app_config: Arc::new(ClientConfig::new(s.pki.trust_store())),
-            user_homes: BTreeMap::new(),
+            users: UserDirectory::default(),
             homes: BTreeMap::new(),
             clocks: BTreeMap::new(),
+            camera_names: Vec::with_capacity(spec.cameras() as usize),
+            presence: vec![Presence::default(); spec.cameras() as usize],
+            cameras_per_site: u64::from(spec.cameras_per_site),
         };
         let vendor_key = match s.pki.vendor_certificate(0).map(|c| &c.key) {
             Some(camproof_protocol::pki::PublicKey::Rsa(k)) => Some(k.clone()),
@@ -115,6 +135,12 @@ impl Sites {
                 });
                 sites.homes.insert(index, region.clone());
                 let creds = Arc::new(s.pki.device_cached(index, cache));
+                sites.camera_names.push(
+                    creds
+                        .chain()
+                        .first()
+                        .map_or_else(|| format!("camera {index}"), |c| c.subject.clone()),
+                );
                 let seed = s.seeds.next_u64();
                 pair_camera(s, svc, &owner, &users, index, &creds, seed, &mut pairings)?;
                 devices.push((index, config, creds, seed));
@@ -157,8 +183,7 @@ impl Sites {
             users.push((username, user));
         }
         for (username, (caller, password, totp)) in &users {
-            self.user_homes
-                .insert(caller.user.as_str().to_owned(), caller.home);
+            self.users.add(caller.user.as_str(), username, caller.home);
             s.secrets.push(KnownSecret {
                 label: format!("password of {username}"),
                 value: password.expose().as_bytes().to_vec(),
@@ -187,6 +212,59 @@ impl Sites {
     /// Cameras with an established session now.
     pub fn cameras_online(&self) -> u64 {
         self.fleet.borrow().online.len() as u64
+    }
+
+    /// Notes which cameras the sampling instant `at` sees online and which offline.
+    /// O(cameras): one walk over the cameras beside the sorted set of those online.
+    pub fn sample_presence(&mut self, at: Duration) {
+        let fleet = self.fleet.borrow();
+        let mut online = fleet.online.iter().peekable();
+        for (index, p) in (0u64..).zip(self.presence.iter_mut()) {
+            while online.next_if(|i| **i < index).is_some() {}
+            if online.next_if(|i| **i == index).is_some() {
+                p.seen_online = true;
+                p.offline_since = None;
+            } else if p.offline_since.is_none() {
+                p.offline_since = Some(at);
+            }
+        }
+    }
+
+    /// The cameras without a session now, site by site in camera order, each with the
+    /// time it went offline as the samples saw it (`end` if it dropped after the last
+    /// sample; `None` if no sample saw it online).
+    pub fn offline_cameras(&self, end: Duration) -> Vec<OfflineCamera> {
+        let fleet = self.fleet.borrow();
+        (0u64..)
+            .zip(&self.presence)
+            .filter(|(index, _)| !fleet.online.contains(index))
+            .map(|(index, p)| {
+                let site = usize::try_from(index / self.cameras_per_site.max(1)).unwrap_or(0);
+                let (region, name) = self.names.get(site).cloned().unwrap_or_default();
+                OfflineCamera {
+                    camera: self
+                        .camera_names
+                        .get(index as usize)
+                        .cloned()
+                        .unwrap_or_else(|| format!("camera {index}")),
+                    site: name,
+                    region,
+                    since_seconds: p
+                        .seen_online
+                        .then(|| p.offline_since.unwrap_or(end).as_secs_f64()),
+                }
+            })
+            .collect()
+    }
+
+    /// The names of the cameras not running `version` now, in camera order.
+    pub fn cameras_not_running(&self, version: &str) -> Vec<String> {
+        let fleet = self.fleet.borrow();
+        (0u64..)
+            .zip(&self.camera_names)
+            .filter(|(index, _)| fleet.running.get(index).map(String::as_str) != Some(version))
+            .map(|(_, name)| name.clone())
+            .collect()
     }
 
     /// Per region: (cameras online, cameras homed there).
@@ -228,16 +306,80 @@ impl Sites {
             .map(|p| p.live_frames)
             .sum();
         if recent == 0 {
+            // When live video was last seen tells a stream that stopped from one that
+            // never started.
+            let last = timeline.iter().rev().find(|p| p.live_frames > 0).map_or(
+                "no live frame was verified in the whole run".to_string(),
+                |p| {
+                    format!(
+                        "the last were verified in the {} before {}",
+                        humantime::format_duration(crate::spec::MONITOR_INTERVAL),
+                        humantime::format_duration(p.at)
+                    )
+                },
+            );
             checks.fail(
                 CheckId::StreamsResume,
                 spec.duration,
                 format!(
-                    "no viewer verified a live frame in the last {} of the run",
-                    humantime::format_duration(STREAMS_WINDOW)
+                    "no viewer verified a live frame in the last {} of the run (from {}); {last}",
+                    humantime::format_duration(STREAMS_WINDOW),
+                    humantime::format_duration(from)
                 ),
             );
         }
     }
+}
+
+/// Cameras a liveness failure names per site, and sites it names, before "and N more".
+const LISTED_PER_SITE: usize = 10;
+const LISTED_SITES: usize = 10;
+
+/// The detail of a `liveness` failure: how many cameras were online at the end of
+/// `cameras`, then the `offline` ones site by site, those that went offline at the same
+/// time together (at most [`LISTED_PER_SITE`] named per site and [`LISTED_SITES`]
+/// sites; `result.json` keeps them all).
+pub(crate) fn liveness_detail(online: u64, cameras: u64, offline: &[OfflineCamera]) -> String {
+    // `offline` is in camera order, so a site's cameras are next to each other.
+    let by_site: Vec<&[OfflineCamera]> = offline.chunk_by(|a, b| a.site == b.site).collect();
+    let mut parts = Vec::new();
+    for cams in by_site.iter().take(LISTED_SITES) {
+        let (site, region) = (&cams[0].site, &cams[0].region);
+        // Never seen online first, then by the time each went offline (ms: sample times
+        // are exact multiples of the tick, so equal times compare equal).
+        let mut groups: BTreeMap<Option<u64>, Vec<&str>> = BTreeMap::new();
+        for c in cams.iter().take(LISTED_PER_SITE) {
+            let ms = c.since_seconds.map(|s| (s * 1000.0).round() as u64);
+            groups.entry(ms).or_default().push(&c.camera);
+        }
+        let mut listed: Vec<String> = groups
+            .iter()
+            .map(|(ms, names)| match ms {
+                None => format!("{} never seen online", names.join(", ")),
+                Some(ms) => format!(
+                    "{} offline since {}",
+                    names.join(", "),
+                    humantime::format_duration(Duration::from_millis(*ms))
+                ),
+            })
+            .collect();
+        if cams.len() > LISTED_PER_SITE {
+            listed.push(format!("and {} more", cams.len() - LISTED_PER_SITE));
+        }
+        parts.push(format!("{site} ({region}): {}", listed.join("; ")));
+    }
+    if by_site.len() > LISTED_SITES {
+        let more: usize = by_site.iter().skip(LISTED_SITES).map(|c| c.len()).sum();
+        parts.push(format!(
+            "and {more} more cameras at {} more sites",
+            by_site.len() - LISTED_SITES
+        ));
+    }
+    let mut detail = format!("{online}/{cameras} cameras online at the end");
+    if !parts.is_empty() {
+        detail.push_str(&format!("; offline: {}", parts.join(" | ")));
+    }
+    detail
 }
 
 /// The gateways camera `index` of a site in `region` knows: its home region's zones
@@ -412,5 +554,52 @@ impl SiteHost {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offline(site: usize, camera: usize, since: Option<f64>) -> OfflineCamera {
+        OfflineCamera {
+            camera: format!("CAM-{camera:08}"),
+            site: format!("site-apac-{site}"),
+            region: "apac".into(),
+            since_seconds: since,
+        }
+    }
+
+    #[test]
+    fn liveness_names_offline_cameras_by_site_with_their_times() {
+        let cams = [
+            offline(1, 4, Some(65.0)),
+            offline(1, 5, Some(65.0)),
+            offline(1, 6, None),
+            offline(3, 12, Some(120.0)),
+        ];
+        assert_eq!(
+            liveness_detail(8, 12, &cams),
+            "8/12 cameras online at the end; offline: site-apac-1 (apac): CAM-00000006 never \
+             seen online; CAM-00000004, CAM-00000005 offline since 1m 5s | site-apac-3 \
+             (apac): CAM-00000012 offline since 2m"
+        );
+        assert_eq!(liveness_detail(4, 4, &[]), "4/4 cameras online at the end");
+    }
+
+    #[test]
+    fn liveness_caps_the_cameras_and_sites_it_names() {
+        // 12 sites of 12 offline cameras: 10 named per site, 10 sites.
+        let cams: Vec<OfflineCamera> = (0..12)
+            .flat_map(|site| (0..12).map(move |c| offline(site, site * 12 + c, Some(30.0))))
+            .collect();
+        let d = liveness_detail(0, 144, &cams);
+        assert!(
+            d.contains("CAM-00000009 offline since 30s; and 2 more |"),
+            "{d}"
+        );
+        assert!(!d.contains("CAM-00000010"), "{d}");
+        assert!(d.ends_with("| and 24 more cameras at 2 more sites"), "{d}");
+        assert!(!d.contains("site-apac-10 "), "{d}");
     }
 }
