@@ -13,6 +13,7 @@ mod demo;
 mod dut_camera;
 mod keycache;
 mod live;
+mod logging;
 mod plant_arg;
 mod relay_cmd;
 mod report_cmd;
@@ -364,6 +365,7 @@ fn parse_opt_duration(text: Option<&str>) -> anyhow::Result<Option<std::time::Du
 fn main() -> ExitCode {
     restore_sigpipe();
     let cli = Cli::parse();
+    logging::init(logging::DEFAULT_LEVEL);
     let result = match cli.command {
         Command::Demo { seed, frames, keys } => demo::run(seed, frames, keys.open()),
         Command::Run { args, keys } => run::run(args, keys.open()),
