@@ -206,6 +206,9 @@ impl World {
         let now = Timestamp::from_secs(EPOCH_SECS).saturating_add(elapsed);
         while let Some(fault) = self.faults.next_due(elapsed) {
             self.apply(&fault.action, now);
+            camproof_net::log_time::in_world(elapsed, || {
+                tracing::info!(action = ?fault.action, "fault applied");
+            });
             self.trace.record(now, format!("fault {:?}", fault.action));
             self.faults.applied.push((elapsed, fault.action));
         }
