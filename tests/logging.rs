@@ -148,6 +148,7 @@ fn a_simulated_run_logs_in_simulated_time_and_only_when_asked() {
         .find(|l| l.contains("fault applied") && l.contains("Crash(\"site-eu-africa-0\")"))
         .unwrap_or_else(|| panic!("no crash fault line in:\n{log}"));
     assert!(crash.starts_with("sim+5.000000s "), "{crash}");
+    assert!(crash.contains(" world{seed=1}: "), "{crash}");
     // Events inside hosts carry simulated time too, never the date.
     let handshake = log
         .lines()

@@ -391,6 +391,8 @@ impl World {
 /// Runs the world of `plan` with identities from `pki` to its end; device certificates
 /// are kept in `cache` between runs.
 pub fn run(plan: &Plan, pki: &TestPki, cache: &mut dyn KeyCache) -> Result<RunSummary, WorldError> {
+    // Every event of the run names its seed: a sweep's runs log side by side.
+    let _run = tracing::info_span!("world", seed = plan.spec().seed).entered();
     World::build(plan, pki, cache)?.run()
 }
 
