@@ -14,6 +14,7 @@ mod dut_camera;
 mod keycache;
 mod list;
 mod live;
+mod logging;
 mod output;
 mod plant_arg;
 mod relay_cmd;
@@ -25,9 +26,12 @@ mod sweep;
 #[derive(Debug, Parser)]
 #[command(name = "camproof", version = version_text(), about, long_about = None)]
 struct Cli {
-    /// Print only result lines and errors (no detail, no progress).
-    #[arg(short, long, global = true)]
+    /// Print only result lines and errors (no detail, no progress, logs at error level).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
+    /// Log more on stderr: -v info, -vv debug, -vvv trace (RUST_LOG, when set, decides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     /// How `run`, `sweep`, `report merge` and `list` print their result: `json` prints
     /// the result document on stdout and nothing else there.
     #[arg(long, global = true, value_enum, default_value_t = output::Format::Text)]
@@ -397,6 +401,7 @@ fn parse_opt_duration(text: Option<&str>) -> anyhow::Result<Option<std::time::Du
 fn main() -> ExitCode {
     restore_sigpipe();
     let cli = Cli::parse();
+    logging::init(log_level(cli.quiet, cli.verbose));
     output::init(output::Mode {
         quiet: cli.quiet,
         format: cli.format,
@@ -581,6 +586,18 @@ fn main() -> ExitCode {
             eprintln!("camproof: error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// The log level `-q` and `-v` ask for (`RUST_LOG`, when set, overrides it).
+fn log_level(quiet: bool, verbose: u8) -> tracing::level_filters::LevelFilter {
+    use tracing::level_filters::LevelFilter;
+    match (quiet, verbose) {
+        (true, _) => LevelFilter::ERROR,
+        (false, 0) => logging::DEFAULT_LEVEL,
+        (false, 1) => LevelFilter::INFO,
+        (false, 2) => LevelFilter::DEBUG,
+        (false, _) => LevelFilter::TRACE,
     }
 }
 

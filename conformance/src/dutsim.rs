@@ -18,11 +18,12 @@ use camproof_protocol::netip::{HEADER_LEN, MAX_PAYLOAD};
 use camproof_protocol::pki::TestPki;
 use camproof_simulated_devices::camera::{Camera, CameraConfig, FleetStats};
 use camproof_simulated_devices::netip_server::{
-    serve_connection, NetipCamera, NetipCameraConfig, NetipFlaw, NetipServerError,
+    connection_span, serve_connection, NetipCamera, NetipCameraConfig, NetipFlaw, NetipServerError,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tracing::Instrument as _;
 
 use crate::profiles::{SimProfile, DEBUG_PORTS, SIM_DEVICE_INDEX, SIM_GOP, SIM_SERIAL};
 
@@ -271,15 +272,23 @@ async fn serve<L, C>(
             _ = wait_crash(crashed.clone()) => break,
             a = listener.accept() => a,
         };
-        let Ok((stream, _)) = accepted else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "NETIP accept failed; retrying");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let full = {
             let cam = camera.borrow();
             cam.open_connections() >= cam.config().max_connections
         };
-        if full || crashed.get() {
+        if crashed.get() {
+            continue;
+        }
+        if full {
+            tracing::warn!(%peer, "NETIP connection refused: too many connections");
             continue;
         }
         let guarded = Guarded {
@@ -289,9 +298,11 @@ async fn serve<L, C>(
             header: Vec::new(),
             skip: 0,
         };
-        tokio::task::spawn_local(serve_connection(guarded, clock.clone(), camera.clone()));
+        let serving = serve_connection(guarded, clock.clone(), camera.clone());
+        tokio::task::spawn_local(serving.instrument(connection_span(peer)));
     }
     // The listener is dropped here: the port is closed, as after a crash.
+    tracing::warn!("NETIP service crashed (oversized length field): port closed");
 }
 
 async fn wait_crash(crashed: Rc<Cell<bool>>) {

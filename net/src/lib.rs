@@ -163,10 +163,69 @@ impl Clock for SimClock {
     }
 }
 
+/// Simulated time for log lines: where in a simulation an event happened.
+///
+/// Log timestamps must not read a clock inside a simulation (determinism, and the wall
+/// clock says nothing about simulated events). Inside a turmoil host the simulation
+/// knows its time; the world's own step (faults, checks) runs between host turns, so it
+/// says its time with [`in_world`](log_time::in_world).
+pub mod log_time {
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    thread_local! {
+        /// The simulated time the world's step set on this thread, if any.
+        static WORLD: Cell<Option<Duration>> = const { Cell::new(None) };
+    }
+
+    /// The simulated time since the start of the simulation running on this thread, or
+    /// `None` outside a simulation. Reads no clock.
+    pub fn sim_elapsed() -> Option<Duration> {
+        turmoil::sim_elapsed().or_else(|| WORLD.with(Cell::get))
+    }
+
+    /// Runs `f` with [`sim_elapsed`] answering `elapsed` (unless a turmoil host is
+    /// running, whose own time wins), for events a simulation's driver logs between
+    /// host turns.
+    pub fn in_world<R>(elapsed: Duration, f: impl FnOnce() -> R) -> R {
+        /// Puts the previous value back even if `f` panics.
+        struct Restore(Option<Duration>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                WORLD.with(|w| w.set(self.0));
+            }
+        }
+        let _restore = Restore(WORLD.with(|w| w.replace(Some(elapsed))));
+        f()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn log_time_is_the_simulation_s_inside_one_and_none_outside() {
+        use std::time::Duration;
+        assert_eq!(log_time::sim_elapsed(), None);
+        let at = log_time::in_world(Duration::from_secs(7), log_time::sim_elapsed);
+        assert_eq!(at, Some(Duration::from_secs(7)));
+        // Nested calls restore the outer value, and the thread is clear afterwards.
+        log_time::in_world(Duration::from_secs(1), || {
+            log_time::in_world(Duration::from_secs(2), || {});
+            assert_eq!(log_time::sim_elapsed(), Some(Duration::from_secs(1)));
+        });
+        assert_eq!(log_time::sim_elapsed(), None);
+        let mut sim = turmoil::Builder::new().build();
+        sim.client("client", async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let at = log_time::sim_elapsed().expect("inside a host");
+            assert!(at >= Duration::from_secs(3), "{at:?}");
+            Ok(())
+        });
+        sim.run().expect("simulation");
+    }
 
     /// Accepts one connection and returns the four bytes it carried.
     async fn accept_ping<L: Listener>(listener: &L) -> io::Result<[u8; 4]>

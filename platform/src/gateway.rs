@@ -150,7 +150,14 @@ impl Gateway {
             });
         }
         loop {
-            let (stream, peer) = listener.accept().await?;
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(gateway = %self.config.name, error = %e, "accept failed: the gateway stops");
+                    return Err(e);
+                }
+            };
+            tracing::info!(gateway = %self.config.name, %peer, "accepted connection");
             self.stats.borrow_mut().connections += 1;
             let conn_seed = self.rng.borrow_mut().next_u64();
             let gw = self.clone();
@@ -254,6 +261,7 @@ impl Gateway {
                 break Err(GatewayError::Protocol(e));
             }
         };
+        self.log_end(&peer, source, &result);
         if let Peer::Device(device, _) = peer {
             if let Some(services) = &self.services {
                 services
@@ -269,6 +277,41 @@ impl Gateway {
             }
         }
         result
+    }
+
+    /// Logs how a connection ended: a refusal (the peer broke the protocol or failed
+    /// authentication) as a warning, any other end as the session's last event.
+    fn log_end(
+        &self,
+        peer: &Peer,
+        source: std::net::SocketAddr,
+        result: &Result<(), GatewayError>,
+    ) {
+        use tracing::field::display;
+        let gateway = display(&self.config.name);
+        let who = display(match peer {
+            Peer::Unknown => "unauthenticated peer",
+            Peer::Device(..) => "device",
+            Peer::App(_) => "app",
+        });
+        let device = match peer {
+            Peer::Device(d, _) => Some(display(&d.subject)),
+            _ => None,
+        };
+        match result {
+            Ok(()) => {
+                tracing::info!(gateway, peer = %source, who, device, "session ended: closed")
+            }
+            Err(
+                e @ (GatewayError::Protocol(_)
+                | GatewayError::BadMessage
+                | GatewayError::UnexpectedMessage
+                | GatewayError::BadVideo),
+            ) => tracing::warn!(gateway, peer = %source, who, device, error = %e, "refused"),
+            Err(e) => {
+                tracing::info!(gateway, peer = %source, who, device, reason = %e, "session ended")
+            }
+        }
     }
 
     /// A connection id unique across the region's gateways (they share one directory).
@@ -300,6 +343,7 @@ impl Gateway {
                     return Err(GatewayError::UnexpectedMessage);
                 }
                 self.stats.borrow_mut().app_sessions += 1;
+                tracing::info!(gateway = %self.config.name, peer = %source, "app session opened");
                 *peer_state = Peer::App(AppSession::new(source.ip(), inbox.clone()));
             }
             Event::Connected { peer, resumed } => {
@@ -320,6 +364,13 @@ impl Gateway {
                         if resumed { "resumed" } else { "authenticated" },
                         peer.subject
                     ),
+                );
+                tracing::info!(
+                    gateway = %self.config.name,
+                    peer = %source,
+                    device = %peer.subject,
+                    resumed,
+                    "handshake done"
                 );
                 if let Some(services) = &self.services {
                     services.borrow_mut().attach(

@@ -296,14 +296,18 @@ impl<N: Net, C: Clock> RelaySupervisor<N, C> {
                 }
             };
             let (net, listen, bound) = (self.net.clone(), self.listen.clone(), self.bound.take());
+            let name = self.name.clone();
             tokio::select! {
                 biased;
                 _ = crashed => {}
                 _ = process.run_until(async move {
-                    let _ = match bound {
+                    let served = match bound {
                         Some(listener) => relay.serve_on(listener).await,
                         None => relay.serve(net, &listen).await,
                     };
+                    if let Err(e) = served {
+                        tracing::warn!(relay = %name, %listen, error = %e, "relay stopped; restarting in 1 s");
+                    }
                 }) => {
                     // The relay stopped on its own (it could not bind): try again later.
                     tokio::time::sleep(Duration::from_secs(1)).await;

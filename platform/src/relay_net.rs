@@ -297,11 +297,24 @@ impl<C: Clock> RelayNode<C> {
         let expiry = self.expire_periodically();
         let accept = async {
             loop {
-                let (stream, _peer) = listener.accept().await?;
+                let (stream, peer) = match listener.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed: the relay stops");
+                        return Err(e);
+                    }
+                };
+                tracing::debug!(%peer, "accepted connection");
                 let node = self.clone();
                 tokio::task::spawn_local(async move {
                     // A misbehaving peer ends its own connection only; the counters say so.
-                    let _ = node.handle_connection(stream).await;
+                    match node.handle_connection(stream, peer).await {
+                        Ok(()) => tracing::info!(%peer, "disconnected"),
+                        Err(RelayNetError::Io(e)) => {
+                            tracing::info!(%peer, reason = %e, "disconnected")
+                        }
+                        Err(e) => tracing::warn!(%peer, error = %e, "refused"),
+                    }
                 });
             }
         };
@@ -356,7 +369,11 @@ impl<C: Clock> RelayNode<C> {
     /// Serves one connection: reads its hello (a bare node checks no grant: the token is
     /// read and ignored), answers [`ADMITTED`], then runs it as a camera or a viewer
     /// until it closes (a viewer also when its stream's camera leaves).
-    pub async fn handle_connection<S>(&self, mut stream: S) -> Result<(), RelayNetError>
+    pub async fn handle_connection<S>(
+        &self,
+        mut stream: S,
+        peer: std::net::SocketAddr,
+    ) -> Result<(), RelayNetError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -373,7 +390,9 @@ impl<C: Clock> RelayNode<C> {
         let mut token = [0u8; MAX_TOKEN_LEN];
         stream.read_exact(&mut token[..head.token_len]).await?;
         stream.write_all(&[ADMITTED]).await?;
-        self.serve_admitted(stream, head.role, head.stream_id).await
+        let (role, stream_id) = (head.role, head.stream_id);
+        tracing::info!(%peer, ?role, stream = stream_id, "admitted");
+        self.serve_admitted(stream, role, stream_id).await
     }
 
     /// Runs a connection whose hello was read (and, by a front such as the platform's
@@ -671,6 +690,7 @@ pub fn run_standalone(
             })?;
         let addr = listener.local_addr().map_err(StandaloneError::LocalAddr)?;
         on_listening(addr).map_err(StandaloneError::Announce)?;
+        tracing::info!(%addr, "relay listening");
         let node = RelayNode::new(config, SystemClock);
         let stop = async move {
             match duration {

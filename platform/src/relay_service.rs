@@ -190,10 +190,18 @@ impl<C: Clock> RelayService<C> {
         let expiry = self.node.expire_periodically();
         let accept = async {
             loop {
-                let (stream, peer) = listener.accept().await?;
+                let (stream, peer) = match listener.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!(relay = %self.name, error = %e, "accept failed: the relay stops");
+                        return Err(e);
+                    }
+                };
+                tracing::debug!(relay = %self.name, %peer, "accepted connection");
                 let relay = self.clone();
                 tokio::task::spawn_local(async move {
-                    if let Err(e) = relay.connection(stream).await {
+                    if let Err(e) = relay.connection(stream, peer).await {
+                        tracing::warn!(relay = %relay.name, %peer, error = %e, "refused");
                         relay.stats.borrow_mut().refused += 1;
                         relay.trace.record(
                             relay.clock.now(),
@@ -210,7 +218,11 @@ impl<C: Clock> RelayService<C> {
         }
     }
 
-    async fn connection<S>(&self, mut stream: S) -> Result<(), AdmissionError>
+    async fn connection<S>(
+        &self,
+        mut stream: S,
+        peer: std::net::SocketAddr,
+    ) -> Result<(), AdmissionError>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
@@ -237,8 +249,17 @@ impl<C: Clock> RelayService<C> {
             RelayRole::Camera => self.stats.borrow_mut().admitted_cameras += 1,
             RelayRole::Viewer => self.stats.borrow_mut().admitted_viewers += 1,
         }
+        let name = &self.name;
+        tracing::info!(relay = %name, %peer, ?role, stream = stream_id, "admitted");
         match self.node.serve_admitted(stream, role, stream_id).await {
-            Ok(()) | Err(RelayNetError::Io(_)) => Ok(()),
+            Ok(()) => {
+                tracing::info!(relay = %name, %peer, ?role, stream = stream_id, "disconnected");
+                Ok(())
+            }
+            Err(RelayNetError::Io(e)) => {
+                tracing::info!(relay = %name, %peer, ?role, stream = stream_id, reason = %e, "disconnected");
+                Ok(())
+            }
             Err(RelayNetError::WrongStream { .. }) => Err(AdmissionError::WrongStream),
             Err(RelayNetError::StreamBusy(_)) => Err(AdmissionError::StreamBusy),
             Err(_) => Err(AdmissionError::BadFrame),

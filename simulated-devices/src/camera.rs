@@ -149,8 +149,8 @@ impl std::fmt::Debug for Camera {
 enum SessionEnd {
     /// The session had been established; reconnect promptly.
     AfterEstablished,
-    /// It never got established.
-    Failed,
+    /// It failed (never established, or broken), for this reason.
+    Failed(&'static str),
     /// The gateway stopped answering heartbeats: try the next endpoint at once.
     GatewaySilent,
 }
@@ -229,8 +229,15 @@ impl Camera {
             let connected =
                 tokio::time::timeout(self.config.connect_timeout, net.connect(&endpoint)).await;
             let end = match connected {
-                Ok(Ok(stream)) => self.session(stream, &net, &clock).await,
-                _ => SessionEnd::Failed,
+                Ok(Ok(stream)) => self.session(stream, &endpoint, &net, &clock).await,
+                Ok(Err(e)) => {
+                    tracing::info!(camera = self.index, %endpoint, error = %e, "connect failed");
+                    SessionEnd::Failed("connect failed")
+                }
+                Err(_) => {
+                    tracing::info!(camera = self.index, %endpoint, "connect timed out");
+                    SessionEnd::Failed("connect timed out")
+                }
             };
             match end {
                 SessionEnd::AfterEstablished => attempt = 0,
@@ -238,13 +245,19 @@ impl Camera {
                     attempt = 0;
                     next_endpoint += 1;
                 }
-                SessionEnd::Failed => {
+                SessionEnd::Failed(_) => {
                     self.stats.borrow_mut().failures += 1;
                     // Try the next endpoint: the home gateway may be down.
                     next_endpoint += 1;
                 }
             }
             let delay = self.backoff(attempt);
+            tracing::info!(
+                camera = self.index,
+                attempt,
+                delay_ms = delay.as_millis(),
+                "retrying"
+            );
             attempt = attempt.saturating_add(1);
             tokio::time::sleep(delay).await;
         }
@@ -268,7 +281,13 @@ impl Camera {
         camproof_protocol::Timestamp::from_micros(now.saturating_add_signed(skew))
     }
 
-    async fn session<S, N, C>(&mut self, stream: S, net: &N, clock: &C) -> SessionEnd
+    async fn session<S, N, C>(
+        &mut self,
+        stream: S,
+        endpoint: &str,
+        net: &N,
+        clock: &C,
+    ) -> SessionEnd
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
         N: Net,
@@ -338,27 +357,30 @@ impl Camera {
             out.clear();
             conn.poll_transmit(&mut out);
             if !out.is_empty() && wr.write_all(&out).await.is_err() {
-                break SessionEnd::Failed;
+                break SessionEnd::Failed("write failed");
             }
             tokio::select! {
                 biased;
                 read = rd.read(&mut buf) => {
                     let n = match read {
-                        Ok(0) | Err(_) => break SessionEnd::Failed,
+                        Ok(0) => break SessionEnd::Failed("closed by the gateway"),
+                        Err(_) => break SessionEnd::Failed("read failed"),
                         Ok(n) => n,
                     };
                     unspent = None;
-                    if conn.handle_bytes(self.local_time(clock), &buf[..n]).is_err() {
+                    if let Err(e) = conn.handle_bytes(self.local_time(clock), &buf[..n]) {
+                        tracing::warn!(camera = self.index, %endpoint, error = %e, "CDP/1 error");
                         // Send the alert the connection queued, then give up.
                         out.clear();
                         conn.poll_transmit(&mut out);
                         let _ = wr.write_all(&out).await;
-                        break SessionEnd::Failed;
+                        break SessionEnd::Failed("CDP/1 error");
                     }
                     while let Some(event) = conn.poll_event() {
                         match event {
                             Event::Connected { resumed, .. } => {
                                 established = true;
+                                tracing::info!(camera = self.index, %endpoint, resumed, "connected");
                                 {
                                     let mut stats = self.stats.borrow_mut();
                                     if resumed { stats.resumptions += 1 } else { stats.handshakes += 1 }
@@ -395,7 +417,7 @@ impl Camera {
                     }
                 }
                 _ = &mut handshake_deadline, if !established => {
-                    break SessionEnd::Failed;
+                    break SessionEnd::Failed("handshake timed out");
                 }
                 _ = heartbeat.tick(), if established => {
                     if self.local_time(clock).saturating_since(last_ack) > silence_limit {
@@ -405,7 +427,7 @@ impl Camera {
                     let hb = AppMessage::Heartbeat { seq: heartbeat_seq, uptime_secs: uptime };
                     heartbeat_seq = heartbeat_seq.wrapping_add(1);
                     if conn.send(&hb.encode()).is_err() {
-                        break SessionEnd::Failed;
+                        break SessionEnd::Failed("heartbeat not sent");
                     }
                     self.stats.borrow_mut().heartbeats_sent += 1;
                 }
@@ -416,11 +438,11 @@ impl Camera {
                     let payload = vec![0u8; len.min(camproof_protocol::cdp::MAX_RECORD_PAYLOAD - 128)];
                     frame_no += 1;
                     let Ok(frame) = sealer.seal(self.local_time(clock), keyframe, Codec::H264, &payload) else {
-                        break SessionEnd::Failed;
+                        break SessionEnd::Failed("video not sealed");
                     };
                     let bytes = frame.len() as u64;
                     if conn.send(&AppMessage::Video(frame).encode()).is_err() {
-                        break SessionEnd::Failed;
+                        break SessionEnd::Failed("video not sent");
                     }
                     let mut stats = self.stats.borrow_mut();
                     stats.frames_sent += 1;
@@ -439,6 +461,20 @@ impl Camera {
                 && self.ticket.as_ref().is_some_and(|t| t.is_valid(now));
             if !keep_old {
                 self.ticket = Some(ticket);
+            }
+        }
+        match &end {
+            SessionEnd::GatewaySilent => {
+                tracing::warn!(camera = self.index, %endpoint, "gateway silent: session lost")
+            }
+            SessionEnd::Failed(reason) if established => {
+                tracing::warn!(camera = self.index, %endpoint, reason, "session lost")
+            }
+            SessionEnd::Failed(reason) => {
+                tracing::info!(camera = self.index, %endpoint, reason, "session not established")
+            }
+            SessionEnd::AfterEstablished => {
+                tracing::info!(camera = self.index, %endpoint, "rebooting into new firmware")
             }
         }
         match end {

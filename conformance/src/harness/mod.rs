@@ -100,6 +100,12 @@ pub async fn run<N: Net, C: Clock + Unpin>(
     use rand_core::SeedableRng;
     let primary = setup.net.bind(&setup.listen).await?;
     let fallback = setup.net.bind(&setup.fallback_listen).await?;
+    tracing::info!(
+        listen = %setup.listen,
+        fallback = %setup.fallback_listen,
+        dut = %setup.dut_host,
+        "certification harness listening"
+    );
     let trust = setup.pki.trust_store();
     let mut h = Harness {
         primary: Some(primary),
@@ -121,8 +127,16 @@ pub async fn run<N: Net, C: Clock + Unpin>(
             }
         }
         let started = h.setup.clock.now();
+        tracing::info!(case = case.id, "case started");
         let verdicted = h.decide(case, &outcomes).await;
         let took = h.setup.clock.now().saturating_since(started);
+        // The verdict only: a summary may quote what the device answered.
+        tracing::info!(
+            case = case.id,
+            verdict = verdicted.verdict.as_str(),
+            took_ms = took.as_millis(),
+            "case ended"
+        );
         outcomes.push(verdicted.into_outcome(case.id, took.as_micros() as u64));
     }
     Ok(outcomes)
@@ -233,6 +247,7 @@ impl<N: Net, C: Clock + Unpin> Harness<N, C> {
         };
         match tokio::time::timeout(timeout, listener.accept()).await {
             Ok(Ok((stream, peer))) => {
+                tracing::info!(gateway = ?gw, %peer, "DUT connected");
                 let client = match peer {
                     SocketAddr::V4(v4) => v4,
                     SocketAddr::V6(v6) => SocketAddrV4::new(self.setup.dut_ip, v6.port()),
@@ -248,11 +263,17 @@ impl<N: Net, C: Clock + Unpin> Harness<N, C> {
                 );
                 Ok((rec, peer))
             }
-            Ok(Err(e)) => Err(format!("accept failed: {e}")),
-            Err(_) => Err(format!(
-                "the DUT did not connect to the platform within {} s",
-                timeout.as_secs()
-            )),
+            Ok(Err(e)) => {
+                tracing::warn!(gateway = ?gw, error = %e, "accept failed");
+                Err(format!("accept failed: {e}"))
+            }
+            Err(_) => {
+                tracing::info!(gateway = ?gw, within_secs = timeout.as_secs(), "the DUT did not connect");
+                Err(format!(
+                    "the DUT did not connect to the platform within {} s",
+                    timeout.as_secs()
+                ))
+            }
         }
     }
 
@@ -262,9 +283,16 @@ impl<N: Net, C: Clock + Unpin> Harness<N, C> {
         let stream = match tokio::time::timeout(REACT_TIMEOUT, self.setup.net.connect(&addr)).await
         {
             Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(format!("connecting to {addr}: {e}")),
-            Err(_) => return Err(format!("connecting to {addr}: timed out")),
+            Ok(Err(e)) => {
+                tracing::info!(%addr, error = %e, "connecting to the DUT failed");
+                return Err(format!("connecting to {addr}: {e}"));
+            }
+            Err(_) => {
+                tracing::info!(%addr, "connecting to the DUT timed out");
+                return Err(format!("connecting to {addr}: timed out"));
+            }
         };
+        tracing::debug!(%addr, "connected to the DUT");
         self.netip_port_hint = self.netip_port_hint.wrapping_add(1).max(40_000);
         let client = self.harness_addr(self.netip_port_hint);
         let server = SocketAddrV4::new(self.setup.dut_ip, port);

@@ -163,7 +163,10 @@ pub async fn serve<N: Net, C: Clock>(
     config: StandaloneConfig,
     events: impl Fn(StandaloneEvent) + 'static,
 ) -> Result<StandaloneReport, RegionError> {
-    let events: Rc<dyn Fn(StandaloneEvent)> = Rc::new(events);
+    let events: Rc<dyn Fn(StandaloneEvent)> = Rc::new(move |e: StandaloneEvent| {
+        log_event(&e);
+        events(e);
+    });
     std::fs::create_dir_all(&config.data).map_err(|source| RegionError::DataDir {
         path: config.data.clone(),
         source,
@@ -267,6 +270,34 @@ pub async fn serve<N: Net, C: Clock>(
         store: zone.store_stats.borrow().clone(),
     };
     Ok(report)
+}
+
+/// Logs what the operator is told (a stopped replica logs its own stop).
+fn log_event(e: &StandaloneEvent) {
+    match e {
+        StandaloneEvent::Listening {
+            gateway,
+            relay,
+            replicas,
+            data,
+            seed,
+        } => tracing::info!(
+            %gateway,
+            %relay,
+            ?replicas,
+            data = %data.display(),
+            pki_seed = seed,
+            "platform listening"
+        ),
+        StandaloneEvent::DeviceRecords(n) => {
+            tracing::info!(device_records = n, "store answered")
+        }
+        StandaloneEvent::NoLeader => tracing::warn!(
+            within_secs = STORE_PROBE.as_secs(),
+            "store elected no leader"
+        ),
+        StandaloneEvent::ReplicaStopped(_) => {}
+    }
 }
 
 /// Binds `addr` for `what`, with the address actually bound.

@@ -253,6 +253,18 @@ impl Replica {
     /// start. It never panics on bad input. Under turmoil, run it as a host's software;
     /// a `crash`/`bounce` simply drops it, and the next `run` recovers from the backend.
     pub async fn run<N: Net, C: Clock>(&self, net: N, clock: C) -> Result<(), StoreError> {
+        let result = self.run_until_stopped(net, clock).await;
+        if let Err(e) = &result {
+            tracing::warn!(replica = self.cfg.node, error = %e, "store replica stopped");
+        }
+        result
+    }
+
+    async fn run_until_stopped<N: Net, C: Clock>(
+        &self,
+        net: N,
+        clock: C,
+    ) -> Result<(), StoreError> {
         let cfg = &self.cfg;
         let raft_cfg = cfg.raft_config()?;
         runtime::reseed(cfg.seed ^ cfg.node.wrapping_mul(0x9e37_79b9_7f4a_7c15));
@@ -300,8 +312,22 @@ impl Replica {
         let mut tasks: Vec<JoinHandle<()>> = Vec::new();
         let conns: Rc<RefCell<Vec<JoinHandle<()>>>> = Rc::default();
         let accept_conns = conns.clone();
+        let node = cfg.node;
+        tracing::info!(replica = node, listen = %cfg.listen, "store replica listening");
         tasks.push(tokio::task::spawn_local(async move {
-            while let Ok((stream, _peer)) = listener.accept().await {
+            loop {
+                let stream = match listener.accept().await {
+                    Ok((stream, peer)) => {
+                        tracing::debug!(replica = node, %peer, "store peer connected");
+                        stream
+                    }
+                    Err(e) => {
+                        // The replica stays a member but takes no more calls; its peers
+                        // see it as unreachable.
+                        tracing::warn!(replica = node, error = %e, "store replica: accept failed, no more peer connections");
+                        break;
+                    }
+                };
                 let server = server.clone();
                 let mut list = accept_conns.borrow_mut();
                 list.retain(|h| !h.is_finished());

@@ -209,6 +209,9 @@ impl World {
         let now = Timestamp::from_secs(EPOCH_SECS).saturating_add(elapsed);
         while let Some(fault) = self.faults.next_due(elapsed) {
             self.apply(&fault.action, now);
+            camproof_net::log_time::in_world(elapsed, || {
+                tracing::info!(action = ?fault.action, "fault applied");
+            });
             self.trace.record(now, format!("fault {:?}", fault.action));
             self.faults.applied.push((elapsed, fault.action));
         }
@@ -395,6 +398,8 @@ impl World {
 /// Runs the world of `plan` with identities from `pki` to its end; device certificates
 /// are kept in `cache` between runs.
 pub fn run(plan: &Plan, pki: &TestPki, cache: &mut dyn KeyCache) -> Result<RunSummary, WorldError> {
+    // Every event of the run names its seed: a sweep's runs log side by side.
+    let _run = tracing::info_span!("world", seed = plan.spec().seed).entered();
     World::build(plan, pki, cache)?.run()
 }
 

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use camproof_net::{Clock, Listener};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tracing::Instrument as _;
 
 use super::camera::NetipCamera;
+use super::event::NetipEvent;
 use super::session::NetipSession;
 
 /// How long a write may wait for a client that does not read before the connection is
@@ -47,9 +49,10 @@ where
     C: Clock,
 {
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _peer)) => stream,
-            Err(_) => {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "NETIP accept failed; retrying");
                 tokio::time::sleep(ACCEPT_RETRY).await;
                 continue;
             }
@@ -59,10 +62,12 @@ where
             cam.open_connections() >= cam.config().max_connections
         };
         if full {
+            tracing::warn!(%peer, "NETIP connection refused: too many connections");
             drop(stream);
             continue;
         }
-        tokio::task::spawn_local(serve_connection(stream, clock.clone(), camera.clone()));
+        let serving = serve_connection(stream, clock.clone(), camera.clone());
+        tokio::task::spawn_local(serving.instrument(connection_span(peer)));
     }
 }
 
@@ -74,6 +79,7 @@ where
 {
     let mut session = NetipSession::new(camera.clone(), clock.now());
     let connection = session.connection();
+    tracing::info!(connection, "NETIP connection opened");
     let mut buf = vec![0u8; 16 * 1024];
     let mut out = Vec::new();
     loop {
@@ -87,6 +93,7 @@ where
         {
             let mut cam = camera.borrow_mut();
             while let Some(event) = session.poll_event() {
+                log_event(connection, &event);
                 cam.record_event(connection, event);
             }
         }
@@ -116,7 +123,58 @@ where
     let _ = stream.shutdown().await;
     let mut cam = camera.borrow_mut();
     while let Some(event) = session.poll_event() {
+        log_event(connection, &event);
         cam.record_event(connection, event);
+    }
+}
+
+/// The span of one NETIP connection: its events name the peer.
+pub fn connection_span(peer: std::net::SocketAddr) -> tracing::Span {
+    tracing::info_span!("netip", %peer)
+}
+
+/// Logs a session event: identities (user names, session ids) and result codes, never
+/// a password, a hash or a request's content.
+fn log_event(connection: u64, event: &NetipEvent) {
+    use tracing::{debug, info, warn};
+    match event {
+        NetipEvent::LoggedIn { user, session_id } => {
+            info!(connection, ?user, session = session_id.0, "login accepted")
+        }
+        NetipEvent::LoginFailed { user, ret } => {
+            warn!(connection, ?user, ret = %ret, "login refused")
+        }
+        NetipEvent::LoggedOut { session_id } => {
+            info!(connection, session = session_id.0, "logged out")
+        }
+        NetipEvent::CommandRefused { message_id, ret } => {
+            warn!(connection, message = %message_id, ret = %ret, "command refused")
+        }
+        NetipEvent::CommandExecuted { message_id } => {
+            debug!(connection, message = %message_id, "command executed")
+        }
+        // The reason may quote the request, which may hold a credential.
+        NetipEvent::BadRequest { message_id, .. } => {
+            warn!(connection, message = %message_id, "request refused: does not decode")
+        }
+        NetipEvent::MonitorClaimed { session_id } => {
+            debug!(connection, session = session_id.0, "claimed for live media")
+        }
+        NetipEvent::MonitorStarted { session_id } => {
+            info!(connection, session = session_id.0, "live media started")
+        }
+        NetipEvent::MonitorStopped { session_id } => {
+            info!(connection, session = session_id.0, "live media stopped")
+        }
+        NetipEvent::TimeSet { time } => info!(connection, ?time, "clock set"),
+        NetipEvent::RebootRequested => info!(connection, "reboot requested"),
+        NetipEvent::UpgradeInstalled { version } => {
+            info!(connection, %version, "firmware installed")
+        }
+        NetipEvent::UpgradeRefused { reason } => {
+            warn!(connection, %reason, "firmware refused")
+        }
+        NetipEvent::Closed { reason } => info!(connection, ?reason, "NETIP connection closed"),
     }
 }
 
