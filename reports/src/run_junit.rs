@@ -2,7 +2,6 @@
 //! `<failure>` typed by the check's name, a check not made a `<skipped>` saying why.
 
 use crate::junit_xml::{render, Case, Outcome, Suite};
-use crate::run_render::RenderError;
 use camproof_results::{CheckStatus, RunReport, SeedRun, SweepReport};
 
 /// The body of a failure: what was found (each finding on its own line), and the
@@ -27,7 +26,7 @@ fn share(wall_seconds: f64, n: usize) -> f64 {
 /// every finding with the simulated time it was first seen, and the reproduce command;
 /// a check not made is `<skipped>` with the reason. The checks made share the run's
 /// wall time; a check not made takes none.
-pub fn render_run_junit(r: &RunReport) -> Result<String, RenderError> {
+pub fn render_run_junit(r: &RunReport) -> String {
     let made = r
         .checks
         .iter()
@@ -93,11 +92,11 @@ pub fn render_run_junit(r: &RunReport) -> Result<String, RenderError> {
         ],
         cases,
     };
-    Ok(render(
+    render(
         &format!("camproof run {}", r.scenario),
         r.wall_seconds,
         &[suite],
-    ))
+    )
 }
 
 /// The test suite of one seed of a sweep. A sweep keeps, per seed, only the checks
@@ -167,7 +166,7 @@ fn seed_suite(scenario: &str, plant: Option<&str>, run: &SeedRun) -> Suite {
 /// seed order; in it each check that failed is a `<failure type="CHECK">` carrying
 /// every finding and the command that reproduces that seed, and one more case stands
 /// for the rest of the seed's checks (see `docs/reports.md`).
-pub fn render_sweep_junit(s: &SweepReport) -> Result<String, RenderError> {
+pub fn render_sweep_junit(s: &SweepReport) -> String {
     let suites: Vec<Suite> = s
         .runs
         .iter()
@@ -177,7 +176,7 @@ pub fn render_sweep_junit(s: &SweepReport) -> Result<String, RenderError> {
         Some(p) => format!("camproof sweep {} (planted {p})", s.scenario),
         None => format!("camproof sweep {}", s.scenario),
     };
-    Ok(render(&name, s.wall_seconds, &suites))
+    render(&name, s.wall_seconds, &suites)
 }
 
 #[cfg(test)]

@@ -432,7 +432,7 @@ pub fn run_files(r: &RunReport) -> Result<Vec<(&'static str, String)>, RenderErr
         ("result.json", serde_json::to_string_pretty(r)? + "\n"),
         ("report.md", render_run_markdown(r)),
         ("report.html", crate::run_html::render_run_html(r)),
-        ("junit.xml", crate::run_junit::render_run_junit(r)?),
+        ("junit.xml", crate::run_junit::render_run_junit(r)),
     ])
 }
 
@@ -442,7 +442,7 @@ pub fn sweep_files(s: &SweepReport) -> Result<Vec<(&'static str, String)>, Rende
     Ok(vec![
         ("report.md", render_sweep_markdown(s)),
         ("report.html", crate::run_html::render_sweep_html(s)),
-        ("junit.xml", crate::run_junit::render_sweep_junit(s)?),
+        ("junit.xml", crate::run_junit::render_sweep_junit(s)),
     ])
 }
 
