@@ -759,9 +759,9 @@ fn run_writes_reports_and_a_pcap() {
     }
 }
 
-/// A failing sweep (a planted store bug) writes a junit.xml whose seed case is a
-/// `<failure>` naming the check and the reproduce command, and a report of it; a
-/// failing run does the same per check.
+/// A failing sweep (a planted store bug) writes a junit.xml with a suite per seed whose
+/// failed check is a `<failure>` typed by the check's name, with the reproduce command,
+/// and a report of it; a failing run does the same per check.
 #[test]
 fn failing_runs_and_sweeps_fail_in_junit() {
     let dir = concat!(env!("CARGO_TARGET_TMPDIR"), "/sweep-junit");
@@ -778,11 +778,18 @@ fn failing_runs_and_sweeps_fail_in_junit() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     let cases = junit_cases(&format!("{dir}/junit.xml"));
-    assert_eq!(cases.len(), 2);
-    assert!(cases.contains(&("seed 1".to_string(), true)), "{cases:?}");
-    let junit = std::fs::read_to_string(format!("{dir}/junit.xml")).unwrap();
     assert!(
-        junit.contains("<failure message=\"failed: no-acked-write-lost"),
+        cases.contains(&("no-acked-write-lost".to_string(), true)),
+        "{cases:?}"
+    );
+    let junit = std::fs::read_to_string(format!("{dir}/junit.xml")).unwrap();
+    // One suite per seed, the failed check typed by its name.
+    for seed in [1, 2] {
+        let suite = format!("<testsuite name=\"zone-split seed {seed}\" ");
+        assert!(junit.contains(&suite), "{junit}");
+    }
+    assert!(
+        junit.contains("<failure type=\"no-acked-write-lost\" message=\""),
         "{junit}"
     );
     assert!(junit.contains("reproduce: camproof sweep"), "{junit}");

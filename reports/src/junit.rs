@@ -1,48 +1,77 @@
-//! JUnit XML for CI: one suite per area, one test case per certification case.
+//! JUnit XML of a certification for CI: one suite per area, one test case per
+//! certification case.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use camproof_conformance::outcome::Verdict;
-use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
+use crate::junit_xml::{render, Case, Outcome, Suite};
 use crate::model::Report;
 
-/// Renders `report` as JUnit XML. Blocked cases are reported as skipped with the
-/// reason; failures carry the explanation, the evidence and the re-run command.
-pub fn render_junit(report: &Report) -> Result<String, quick_junit::SerializeError> {
-    let mut junit =
-        quick_junit::Report::new(format!("camproof certification: {}", report.dut.name));
-    let mut suites: BTreeMap<&str, TestSuite> = BTreeMap::new();
+/// Renders `report` as JUnit XML: one `<testsuite>` per area (`certification.AREA`),
+/// one `<testcase>` per case with its measured `time`. A failed case is a
+/// `<failure type="CASE-ID" message="SUMMARY">` (an errored one an `<error>`) whose
+/// body is what to fix, the evidence and the re-run command; a skipped or blocked case
+/// is `<skipped>` with the reason.
+pub fn render_junit(report: &Report) -> String {
+    let mut suites: BTreeMap<&str, Suite> = BTreeMap::new();
     for c in &report.cases {
-        let mut status = match c.verdict {
-            Verdict::Pass => TestCaseStatus::success(),
-            Verdict::Fail => TestCaseStatus::non_success(NonSuccessKind::Failure),
-            Verdict::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
-            Verdict::Skip | Verdict::Blocked => TestCaseStatus::skipped(),
-        };
-        if c.verdict != Verdict::Pass {
-            status.set_message(c.summary.clone());
-        }
-        if matches!(c.verdict, Verdict::Fail | Verdict::Error) {
+        let body = || {
             let mut text = format!("{}\n\n", c.explanation);
             for e in &c.evidence {
                 text.push_str(&format!("{}: {}\n", e.label, e.value));
             }
             text.push_str(&format!("\nre-run: {}\n", c.rerun));
-            status.set_description(text);
-        }
-        let mut case = TestCase::new(
-            format!("{} [{}] {}", c.id, c.requirements.join(" "), c.purpose),
-            status,
-        );
-        case.set_classname(format!("certification.{}", c.area));
-        case.set_time(Duration::from_micros(c.duration_us));
-        suites
-            .entry(c.area.as_str())
-            .or_insert_with(|| TestSuite::new(format!("certification.{}", c.area)))
-            .add_test_case(case);
+            text
+        };
+        // Every outcome says what happened in its message, even for a case whose
+        // summary is empty.
+        let message = |fallback: &str| {
+            if c.summary.is_empty() {
+                fallback.to_string()
+            } else {
+                c.summary.clone()
+            }
+        };
+        let outcome = match c.verdict {
+            Verdict::Pass => Outcome::Passed,
+            Verdict::Fail => Outcome::Failed {
+                kind: c.id.clone(),
+                message: message("the device broke a requirement of this case"),
+                body: body(),
+            },
+            Verdict::Error => Outcome::Errored {
+                kind: c.id.clone(),
+                message: message("the harness could not reach a verdict"),
+                body: body(),
+            },
+            Verdict::Skip => Outcome::Skipped {
+                message: message("does not apply to this device or mode"),
+            },
+            Verdict::Blocked => Outcome::Skipped {
+                message: message("not run: a prerequisite case did not pass"),
+            },
+        };
+        let seconds = c.duration_us as f64 / 1e6;
+        let suite = suites.entry(c.area.as_str()).or_insert_with(|| Suite {
+            name: format!("certification.{}", c.area),
+            seconds: 0.0,
+            properties: Vec::new(),
+            cases: Vec::new(),
+        });
+        // An area took as long as its cases: they run one after another.
+        suite.seconds += seconds;
+        suite.cases.push(Case {
+            name: format!("{} [{}] {}", c.id, c.requirements.join(" "), c.purpose),
+            classname: format!("certification.{}", c.area),
+            seconds,
+            outcome,
+        });
     }
-    junit.add_test_suites(suites.into_values());
-    junit.to_string()
+    let suites: Vec<Suite> = suites.into_values().collect();
+    render(
+        &format!("camproof certification: {}", report.dut.name),
+        report.run.wall_ms as f64 / 1e3,
+        &suites,
+    )
 }

@@ -36,9 +36,11 @@ mod certification;
 mod counters;
 mod html;
 mod junit;
+mod junit_xml;
 mod merge;
 mod model;
 mod run_html;
+mod run_junit;
 mod run_render;
 mod sign;
 mod svg;
@@ -58,9 +60,9 @@ pub use junit::render_junit;
 pub use merge::{MergeError, SweepMerge};
 pub use model::{CaseResult, DutIdentity, Report, RequirementResult, RunInfo, Summary};
 pub use run_html::{render_run_html, render_sweep_html};
+pub use run_junit::{render_run_junit, render_sweep_junit};
 pub use run_render::{
-    render_run_junit, render_run_markdown, render_sweep_junit, render_sweep_markdown, run_files,
-    sweep_files, RenderError, SavedReport,
+    render_run_markdown, render_sweep_markdown, run_files, sweep_files, RenderError, SavedReport,
 };
 pub use sign::{
     fingerprint, parse_public_key, sign_report, verify_report, PublicKeyError, ReportError,

@@ -1,10 +1,7 @@
-//! Markdown and JUnit XML for run and sweep reports, and the set of files a report
-//! directory gets.
+//! Markdown for run and sweep reports, and the set of files a report directory gets
+//! (the JUnit XML is `run_junit`'s).
 
 use std::fmt::Write as _;
-use std::time::Duration;
-
-use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use thiserror::Error;
 
 use crate::units::{bucket_label, ms, secs};
@@ -14,9 +11,6 @@ use camproof_results::{seeds_not_run, CheckStatus, RunReport, SweepReport};
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum RenderError {
-    /// The JUnit XML writer failed.
-    #[error("writing JUnit XML: {0}")]
-    Junit(#[from] quick_junit::SerializeError),
     /// The JSON could not be written.
     #[error("writing JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -379,56 +373,6 @@ pub fn render_run_markdown(r: &RunReport) -> String {
     m
 }
 
-/// The run report as JUnit XML: one suite, one test case per check; a broken check is
-/// a `<failure>` with what was found and the reproduce command; a check not made is
-/// skipped with the reason.
-pub fn render_run_junit(r: &RunReport) -> Result<String, RenderError> {
-    let mut junit = quick_junit::Report::new(format!("camproof run {}", r.scenario));
-    let mut suite = TestSuite::new(format!("run.{} seed {}", r.scenario, r.seed));
-    suite.set_time(Duration::from_secs_f64(r.wall_seconds.max(0.0)));
-    let seed = r.seed.to_string();
-    let simulated = r.simulated_seconds.to_string();
-    suite.add_properties([
-        ("seed", seed.as_str()),
-        ("trace_sha256", r.trace_sha256.as_str()),
-        ("reproduce", r.reproduce.as_str()),
-        ("simulated_seconds", simulated.as_str()),
-    ]);
-    for c in &r.checks {
-        let mut status = match c.status {
-            CheckStatus::Pass => TestCaseStatus::success(),
-            CheckStatus::Fail => TestCaseStatus::non_success(NonSuccessKind::Failure),
-            CheckStatus::NotMade => TestCaseStatus::skipped(),
-        };
-        match c.status {
-            CheckStatus::Pass => {}
-            CheckStatus::NotMade => {
-                status.set_message(c.note.clone());
-            }
-            CheckStatus::Fail => {
-                let details: Vec<&str> = r
-                    .failures
-                    .iter()
-                    .filter(|f| f.check == c.name)
-                    .map(|f| f.detail.as_str())
-                    .collect();
-                status.set_message(details.first().copied().unwrap_or("failed").to_string());
-                status.set_type(c.name.clone());
-                status.set_description(format!(
-                    "{}\n\nreproduce: {}\n",
-                    details.join("\n"),
-                    r.reproduce
-                ));
-            }
-        }
-        let mut case = TestCase::new(c.name.clone(), status);
-        case.set_classname(format!("camproof.run.{}", r.scenario));
-        suite.add_test_case(case);
-    }
-    junit.add_test_suite(suite);
-    Ok(junit.to_string()?)
-}
-
 /// The sweep report as Markdown: totals and a table of seeds, failures first.
 pub fn render_sweep_markdown(s: &SweepReport) -> String {
     let mut m = String::new();
@@ -505,39 +449,6 @@ pub fn render_sweep_markdown(s: &SweepReport) -> String {
     m
 }
 
-/// The sweep report as JUnit XML: one suite, one test case per seed; a failing seed's
-/// `<failure>` names the checks and carries every detail and the reproduce command.
-pub fn render_sweep_junit(s: &SweepReport) -> Result<String, RenderError> {
-    let mut junit = quick_junit::Report::new(format!("camproof sweep {}", s.scenario));
-    let mut suite = TestSuite::new(match &s.plant {
-        Some(p) => format!("sweep.{} (planted {p})", s.scenario),
-        None => format!("sweep.{}", s.scenario),
-    });
-    suite.set_time(Duration::from_secs_f64(s.wall_seconds.max(0.0)));
-    let shards = s.shards.join(",");
-    suite.add_property(("shards", shards.as_str()));
-    for r in &s.runs {
-        let status = if r.verdict == "pass" {
-            TestCaseStatus::success()
-        } else {
-            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            st.set_message(format!("failed: {}", r.checks().join(", ")));
-            st.set_description(format!(
-                "{}\n\nreproduce: {}\n",
-                r.failures.join("\n"),
-                r.reproduce
-            ));
-            st
-        };
-        let mut case = TestCase::new(format!("seed {}", r.seed), status);
-        case.set_classname(format!("camproof.sweep.{}", s.scenario));
-        case.set_time(Duration::from_secs_f64(r.wall_seconds.max(0.0)));
-        suite.add_test_case(case);
-    }
-    junit.add_test_suite(suite);
-    Ok(junit.to_string()?)
-}
-
 /// The files of a run's report directory, as (file name, contents): `result.json`,
 /// `report.md`, `report.html`, `junit.xml`.
 pub fn run_files(r: &RunReport) -> Result<Vec<(&'static str, String)>, RenderError> {
@@ -545,7 +456,7 @@ pub fn run_files(r: &RunReport) -> Result<Vec<(&'static str, String)>, RenderErr
         ("result.json", serde_json::to_string_pretty(r)? + "\n"),
         ("report.md", render_run_markdown(r)),
         ("report.html", crate::run_html::render_run_html(r)),
-        ("junit.xml", render_run_junit(r)?),
+        ("junit.xml", crate::run_junit::render_run_junit(r)),
     ])
 }
 
@@ -555,7 +466,7 @@ pub fn sweep_files(s: &SweepReport) -> Result<Vec<(&'static str, String)>, Rende
     Ok(vec![
         ("report.md", render_sweep_markdown(s)),
         ("report.html", crate::run_html::render_sweep_html(s)),
-        ("junit.xml", render_sweep_junit(s)?),
+        ("junit.xml", crate::run_junit::render_sweep_junit(s)),
     ])
 }
 

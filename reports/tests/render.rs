@@ -3,6 +3,8 @@
 use camproof_conformance::outcome::{Evidence, Outcome, Verdict};
 use camproof_reports::{render_html, render_junit, DutIdentity, Report, RunInfo};
 
+mod junit_shape;
+
 fn outcome(id: &str, verdict: Verdict, summary: &str) -> Outcome {
     Outcome {
         id: id.into(),
@@ -79,8 +81,14 @@ fn html_report_is_pinned() {
 
 #[test]
 fn junit_report_is_pinned() {
-    let xml = render_junit(&report()).unwrap();
-    assert!(xml.contains("<failure"), "{xml}");
+    let xml = render_junit(&report());
+    let totals = junit_shape::check(&xml).unwrap();
+    assert_eq!(
+        (totals.suites, totals.tests, totals.failures, totals.skipped),
+        (3, 4, 1, 2)
+    );
+    assert!(xml.contains("<failure type=\"NETIP-AUTH-01\" message=\"admin logs in"));
+    junit_shape::planted_faults_are_refused(&xml);
     insta::assert_snapshot!(xml);
 }
 
@@ -94,4 +102,17 @@ fn a_run_report_of_schema_2_still_renders() {
     let md = &files.iter().find(|(n, _)| *n == "report.md").unwrap().1;
     assert!(md.contains("| relay | `core.frames_in` | 6160 |"), "{md}");
     assert!(md.contains("| signaling | `forwarded` | 71 |"), "{md}");
+}
+
+#[test]
+fn a_skip_without_a_summary_still_says_why() {
+    let mut r = report();
+    for c in &mut r.cases {
+        c.summary.clear();
+    }
+    let xml = render_junit(&r);
+    assert!(junit_shape::check(&xml).is_ok(), "{xml}");
+    assert!(!xml.contains("message=\"\""), "{xml}");
+    assert!(xml.contains("<skipped message=\"not run: a prerequisite case did not pass\"/>"));
+    assert!(xml.contains("<skipped message=\"does not apply to this device or mode\"/>"));
 }

@@ -16,6 +16,8 @@ use camproof_results::{
     ReplayStats, RogueStats, StuffingStats, WireStats,
 };
 
+mod junit_shape;
+
 const EPOCH: u64 = 1_799_913_600;
 
 fn check(name: &str, status: CheckStatus, note: &str) -> CheckResult {
@@ -284,11 +286,13 @@ fn run_markdown_is_pinned() {
 
 #[test]
 fn run_junit_is_pinned_and_has_one_case_per_check() {
-    let xml = render_run_junit(&run_report()).unwrap();
+    let xml = render_run_junit(&run_report());
     well_formed(&xml);
-    assert_eq!(xml.matches("<testcase ").count(), 7);
-    assert_eq!(xml.matches("<failure").count(), 1);
-    assert_eq!(xml.matches("<skipped").count(), 1);
+    let totals = junit_shape::check(&xml).unwrap();
+    assert_eq!((totals.tests, totals.failures, totals.skipped), (7, 1, 1));
+    assert!(xml.contains("<failure type=\"no-acked-write-lost\" message=\"apac: "));
+    assert!(xml.contains("\n\nreproduce: camproof sweep tests/data/zone-split.toml --seeds 7 "));
+    junit_shape::planted_faults_are_refused(&xml);
     insta::assert_snapshot!(xml);
 }
 
@@ -431,10 +435,15 @@ fn run_report_round_trips_through_json() {
 fn sweep_reports_are_pinned() {
     let s = sweep_report();
     assert_eq!((s.passed, s.failed), (3, 1));
-    let xml = render_sweep_junit(&s).unwrap();
+    let xml = render_sweep_junit(&s);
     well_formed(&xml);
-    assert_eq!(xml.matches("<testcase ").count(), 4);
-    assert_eq!(xml.matches("<failure").count(), 1);
+    // A suite per seed: seed 1's two failed checks and the rest of it, and one case
+    // for each passing seed.
+    let totals = junit_shape::check(&xml).unwrap();
+    assert_eq!((totals.suites, totals.tests, totals.failures), (4, 6, 2));
+    assert!(xml.contains("<testsuite name=\"zone-split seed 1\" tests=\"3\" failures=\"2\""));
+    assert!(xml.contains("<failure type=\"liveness\" message=\"3/4 cameras online at the end\">"));
+    junit_shape::planted_faults_are_refused(&xml);
     insta::assert_snapshot!("sweep_junit", xml);
     insta::assert_snapshot!("sweep_markdown", render_sweep_markdown(&s));
     let html = render_sweep_html(&s);

@@ -425,6 +425,7 @@ pub fn run_watched(
     cache: &mut dyn KeyCache,
     watch: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
 ) -> Result<Option<RunSummary>, WorldError> {
+    let _run = tracing::info_span!("world", seed = plan.spec().seed).entered();
     let mut world = World::build(plan, pki, cache)?;
     let (duration, cameras) = (world.spec.duration, world.spec.cameras());
     let mut told = None;
