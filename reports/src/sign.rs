@@ -247,8 +247,14 @@ impl SigningKeyFile {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(create(dir))?;
         }
-        write_private(&path, format!("{}\n", hex::encode(seed)).as_bytes())
-            .map_err(create(&path))?;
+        match write_private(&path, format!("{}\n", hex::encode(seed)).as_bytes()) {
+            // Another process created it first (tests and CI jobs certify side by side):
+            // the key is theirs, whole, and ours to read.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.exists() => {
+                return Self::open(Some(path));
+            }
+            other => other.map_err(create(&path))?,
+        }
         Ok(SigningKeyFile {
             key: SigningKey::from_bytes(&seed),
             path,
@@ -258,17 +264,30 @@ impl SigningKeyFile {
 }
 
 /// Writes a new file that only its owner may read (on Unix); refuses to overwrite one.
+/// The file appears whole or not at all: it is written under a name of this process and
+/// then linked into place, so a reader never sees it half written.
 fn write_private(path: &Path, data: &[u8]) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        fs::OpenOptions::new()
+        use std::sync::atomic::{AtomicU64, Ordering};
+        // Unique to this process and this call: threads of one process may race too.
+        static STAGED: AtomicU64 = AtomicU64::new(0);
+        let n = STAGED.fetch_add(1, Ordering::Relaxed);
+        let mut staged = path.as_os_str().to_owned();
+        staged.push(format!(".{}-{n}.new", std::process::id()));
+        let staged = PathBuf::from(staged);
+        let written = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(path)?
-            .write_all(data)
+            .open(&staged)
+            .and_then(|mut f| f.write_all(data).and_then(|()| f.sync_all()));
+        let linked = written.and_then(|()| fs::hard_link(&staged, path));
+        // The staged name is ours alone; if it cannot be removed, nothing is lost.
+        let _ = fs::remove_file(&staged);
+        linked
     }
     #[cfg(not(unix))]
     {
@@ -448,5 +467,34 @@ mod key_file_tests {
                 "{bad}"
             );
         }
+    }
+
+    /// Many certifications starting at once with no key yet all sign with one key: the
+    /// first to create it wins and the others read it whole.
+    #[test]
+    fn signing_keys_created_side_by_side_are_one_key() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("keys/report-signing.key");
+        let keys: Vec<[u8; 32]> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let path = path.clone();
+                    s.spawn(move || {
+                        let file = SigningKeyFile::open(Some(path)).expect("opens or creates");
+                        file.key.verifying_key().to_bytes()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("no panic"))
+                .collect()
+        });
+        assert!(keys.windows(2).all(|w| w[0] == w[1]), "{keys:?}");
+        let left: Vec<_> = std::fs::read_dir(path.parent().expect("dir"))
+            .expect("lists")
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        assert_eq!(left, [std::ffi::OsString::from("report-signing.key")]);
     }
 }
