@@ -1046,3 +1046,43 @@ fn an_interrupted_sweep_exits_3_and_keeps_what_finished() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("it was interrupted"), "{}", stderr(&o));
 }
+
+/// Ctrl-C stops a run with exit code 3 and writes no result (its checks need the whole
+/// run), saying so.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_run_exits_3_and_writes_no_result() {
+    let dir = concat!(env!("CARGO_TARGET_TMPDIR"), "/run-interrupted");
+    let _ = std::fs::remove_dir_all(dir);
+    let child = Command::new(env!("CARGO_BIN_EXE_camproof"))
+        .args([
+            "run",
+            &scenario("smoke.toml"),
+            "--duration",
+            "2h",
+            "--out",
+            dir,
+        ])
+        .env(
+            "CAMPROOF_KEY_CACHE",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/keys"),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run starts");
+    // The output directory is checked (and made) before the world runs.
+    let probe = std::path::Path::new(dir);
+    while !probe.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: sending SIGINT to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().expect("the run stops");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("interrupted after"), "{err}");
+    assert!(!probe.join("result.json").exists());
+}
