@@ -4,16 +4,14 @@
 # Usage: scripts/catalog-json.sh [SEED]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/catalog-world.sh
+. scripts/catalog-world.sh
 seed="${1:-1}"
 bin=target/release/camproof
 [ -x "$bin" ] || cargo build --release
 for file in scenarios/catalog/*.toml; do
     name="$(basename "$file" .toml)"
-    # The same small worlds as scripts/sweep-catalog.sh.
-    extra=()
-    case "$name" in
-        smoke | partition-heal | region-failover | zone-outage | account-erasure) extra=(--cameras 24) ;;
-    esac
+    catalog_world "$name"
     "$bin" run "$file" --seed "$seed" "${extra[@]}" --format json |
         python3 -c '
 import json, sys

@@ -15,21 +15,16 @@ command -v jq >/dev/null || { echo "catalog-table.sh: needs jq (apt-get install 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-# The sizes scripts/sweep-catalog.sh runs each scenario at.
-extra_for() {
-    case "$1" in
-        smoke | partition-heal | region-failover | zone-outage | account-erasure) echo "--cameras 24" ;;
-        *) echo "" ;;
-    esac
-}
+# shellcheck source=scripts/catalog-world.sh
+. scripts/catalog-world.sh
 
 printf 'scenario\tseed\tverdict\tchecks\ttrace\n'
 for file in scenarios/catalog/*.toml; do
     name="$(basename "$file" .toml)"
     for seed in $(seq 1 "$seeds"); do
         dir="$out/$name-$seed"
-        # shellcheck disable=SC2046
-        "$bin" run "$file" --seed "$seed" $(extra_for "$name") --out "$dir" >"$dir.out" || true
+        catalog_world "$name"
+        "$bin" run "$file" --seed "$seed" "${extra[@]}" --out "$dir" >"$dir.out" || true
         # The trace hash is on the summary's `trace` line (result.json does not hold it).
         hash=$(sed -n 's/^  trace .* sha256 \([0-9a-f]*\)$/\1/p' "$dir.out")
         [ -n "$hash" ] || { echo "catalog-table.sh: no trace hash for $name seed $seed" >&2; exit 1; }

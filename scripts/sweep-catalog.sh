@@ -3,6 +3,8 @@
 # non-zero if any seed of any scenario fails. Usage: scripts/sweep-catalog.sh [N] [JOBS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/catalog-world.sh
+. scripts/catalog-world.sh
 seeds="${1:-20}"
 jobs="${2:-2}"
 bin=target/release/camproof
@@ -10,11 +12,7 @@ bin=target/release/camproof
 failed=()
 for file in scenarios/catalog/*.toml; do
     name="$(basename "$file" .toml)"
-    # The larger worlds run on 24 cameras here; at scale with --cameras.
-    extra=()
-    case "$name" in
-        smoke | partition-heal | region-failover | zone-outage | account-erasure) extra=(--cameras 24) ;;
-    esac
+    catalog_world "$name"
     if ! "$bin" sweep "$file" --seeds "1..$seeds" --jobs "$jobs" "${extra[@]}" \
         --out "target/catalog/$name"; then
         failed+=("$name")
