@@ -443,6 +443,31 @@ fn sweep_shards_and_merge() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("expected K/N"));
 }
 
+/// A site that crashes and restarts brings its cameras back with fresh handshakes: a
+/// rebooted camera draws new randomness, as real firmware does, so the gateways never
+/// see the hellos of its last life again (they would refuse them as replays, rightly).
+#[test]
+fn a_restarted_site_is_not_refused_as_a_replay() {
+    let out = concat!(env!("CARGO_TARGET_TMPDIR"), "/restarted-site");
+    let _ = std::fs::remove_dir_all(out);
+    let o = camproof(&["run", ZONE_SPLIT, "--out", out, "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let result: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{out}/result.json")).expect("result.json"),
+    )
+    .expect("result.json is JSON");
+    let failures = &result["gateways"]["failures"];
+    assert!(failures.is_object(), "{result}");
+    assert!(
+        failures.get("ReplayedHandshake").is_none(),
+        "a restarted camera was refused as a replay: {failures}"
+    );
+    assert!(
+        result["gateways"]["handshakes"].as_u64() > Some(4),
+        "the restarted site's cameras handshake again: {result}"
+    );
+}
+
 /// `run --plant` plants a bug in one run: the check that catches it fails, exit code 1,
 /// and the reproduce line keeps the plant.
 #[test]

@@ -408,7 +408,7 @@ impl Gateway {
                     let latency = now.saturating_since(header.timestamp);
                     stats
                         .frame_latency_us
-                        .push(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+                        .record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
                 }
                 Ok(AppMessage::CommandResult { id, status, body }) => {
                     if let Some(services) = &self.services {

@@ -42,8 +42,8 @@ fn run_report() -> RunReport {
             login_refusals: u64::from(i == 4),
         })
         .collect();
-    let camera: Vec<u64> = (0..200).map(|i| 15_000 + i * 700).collect();
-    let live: Vec<u64> = (0..50).map(|i| 40_000 + i * 3_000).collect();
+    let camera: camproof_results::Latencies = (0..200).map(|i| 15_000 + i * 700).collect();
+    let live: camproof_results::Latencies = (0..50).map(|i| 40_000 + i * 3_000).collect();
     RunReport {
         schema: RUN_SCHEMA.into(),
         scenario: "zone-split".into(),

@@ -89,7 +89,7 @@ pub struct ViewerStats {
     pub frames_lost: u64,
     /// Capture-to-viewer latency of verified frames, µs.
     #[serde(skip)]
-    pub latency_us: Vec<u64>,
+    pub latency_us: crate::Latencies,
     /// Every sign-in, in order of completion, with its outcome.
     #[serde(skip)]
     pub sign_ins: Vec<SignInRecord>,

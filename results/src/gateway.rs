@@ -24,7 +24,7 @@ pub struct GatewayStats {
     pub video_bytes: u64,
     /// Camera-to-gateway latency of each frame, in microseconds (capture time to arrival).
     #[serde(skip)]
-    pub frame_latency_us: Vec<u64>,
+    pub frame_latency_us: crate::Latencies,
     /// Devices connected right now, by certificate subject.
     #[serde(skip)]
     pub online: BTreeMap<String, u64>,

@@ -20,6 +20,7 @@ pub mod devices;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod gateway;
+pub mod latency;
 pub mod ota;
 pub mod relay;
 mod report;
@@ -34,6 +35,7 @@ pub use attacks::{
 };
 pub use devices::{FleetStats, SignInRecord, ViewerStats};
 pub use gateway::GatewayStats;
+pub use latency::Latencies;
 pub use ota::RolloutCounts;
 pub use relay::{RelayServiceStats, RelayStats};
 pub use report::{
@@ -121,7 +123,7 @@ mod tests {
     fn counters_keep_their_working_state_out_of_json_and_read_older_files() {
         let mut g = GatewayStats {
             handshakes: 3,
-            frame_latency_us: vec![1, 2, 3],
+            frame_latency_us: [1, 2, 3].into_iter().collect(),
             ..Default::default()
         };
         g.online.insert("cam-1".into(), 1);

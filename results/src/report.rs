@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::attacks::AttackSummary;
 use crate::devices::{FleetStats, ViewerStats};
 use crate::gateway::GatewayStats;
+use crate::latency::Latencies;
 use crate::ota::RolloutCounts;
 use crate::relay::RelayServiceStats;
 use crate::signaling::{SignalingStats, StoreStats};
@@ -165,8 +166,8 @@ pub struct LatencyHistogram {
 
 impl LatencyHistogram {
     /// Counts camera-to-gateway (`camera`) and capture-to-viewer (`live`) latencies,
-    /// both in µs. O(n log b) for n samples and b buckets.
-    pub fn from_samples(camera: &[u64], live: &[u64]) -> Self {
+    /// both in µs. O(n log b) for n distinct values and b buckets.
+    pub fn from_samples(camera: &Latencies, live: &Latencies) -> Self {
         let mut buckets: Vec<LatencyBucket> = LATENCY_BUCKETS_US
             .iter()
             .map(|b| Some(*b))
@@ -178,11 +179,11 @@ impl LatencyHistogram {
             })
             .collect();
         let index = |us: u64| LATENCY_BUCKETS_US.partition_point(|b| *b < us);
-        for us in camera {
-            buckets[index(*us)].camera += 1;
+        for (us, n) in camera.iter() {
+            buckets[index(us)].camera += n;
         }
-        for us in live {
-            buckets[index(*us)].live += 1;
+        for (us, n) in live.iter() {
+            buckets[index(us)].live += n;
         }
         LatencyHistogram { buckets }
     }
@@ -416,7 +417,9 @@ mod tests {
 
     #[test]
     fn histogram_buckets_are_inclusive_upper_bounds() {
-        let h = LatencyHistogram::from_samples(&[0, 100, 101, 10_000_000, 10_000_001], &[500]);
+        let camera: Latencies = [0, 100, 101, 10_000_000, 10_000_001].into_iter().collect();
+        let live: Latencies = [500].into_iter().collect();
+        let h = LatencyHistogram::from_samples(&camera, &live);
         assert_eq!(h.buckets.len(), LATENCY_BUCKETS_US.len() + 1);
         assert_eq!(h.buckets[0].camera, 2, "0 and 100 are <= 100");
         assert_eq!(h.buckets[1].camera, 1);
@@ -424,6 +427,8 @@ mod tests {
         assert_eq!(h.buckets[15].camera, 1);
         assert_eq!(h.buckets[16].le_us, None);
         assert_eq!(h.buckets[16].camera, 1);
-        assert!(LatencyHistogram::from_samples(&[], &[]).is_empty());
+        assert!(
+            LatencyHistogram::from_samples(&Latencies::default(), &Latencies::default()).is_empty()
+        );
     }
 }

@@ -636,7 +636,7 @@ impl Viewer {
                         let latency = now.saturating_since(opened.header.timestamp);
                         stats
                             .latency_us
-                            .push(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+                            .record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
                     }
                     Err(e) => {
                         *stats.frames_rejected.entry(reason(&e)).or_default() += 1;

@@ -352,10 +352,8 @@ impl World {
             checks.finish(CheckId::OtaRolloutComplete, end, result);
         }
         let gateways = self.platform.gateway_totals();
-        let mut live = viewers.latency_us.clone();
-        live.sort_unstable();
-        let mut latencies = gateways.frame_latency_us.clone();
-        latencies.sort_unstable();
+        let live = viewers.latency_us.clone();
+        let latencies = gateways.frame_latency_us.clone();
         let online_by_region = self.sites.online_by_region();
         let offline = self.sites.offline_cameras(end);
         let (checks, invariants) = std::mem::take(&mut self.checks).into_parts();

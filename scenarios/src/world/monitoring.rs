@@ -8,6 +8,7 @@ use std::time::Duration;
 use camproof_platform::monitoring::{Alert, Metric, Monitor, Rule, Sample};
 use camproof_platform::trace::Trace;
 use camproof_protocol::Timestamp;
+use camproof_results::Latencies;
 
 use crate::checks::{self, CheckId, Checks, ExpectedAlert};
 use crate::spec::{FaultAction, WorldSpec, EPOCH_SECS, MONITOR_INTERVAL, STORE_DISK_BYTES};
@@ -21,7 +22,7 @@ pub(crate) struct Monitoring {
     /// Per zone: relay bytes in and out, gateway video bytes in, at the last sample.
     last_bytes: BTreeMap<usize, (u64, u64, u64)>,
     /// Per zone: how many latency samples the previous point had already seen.
-    latency_seen: Vec<usize>,
+    latency_seen: Vec<Latencies>,
     /// Viewers' frames verified, sign-ins and refusals at the last sample.
     viewer_seen: (u64, u64, u64),
     /// When the next sample is due.
@@ -45,7 +46,7 @@ impl Monitoring {
         Monitoring {
             monitor,
             last_bytes: BTreeMap::new(),
-            latency_seen: vec![0; zones],
+            latency_seen: vec![Latencies::default(); zones],
             viewer_seen: (0, 0, 0),
             next_sample: Duration::ZERO,
             timeline: Vec::new(),
@@ -138,21 +139,19 @@ impl Monitoring {
 
     /// The world at `elapsed`; counts are for the interval since the last point.
     fn point(&mut self, platform: &Platform, sites: &Sites, elapsed: Duration) -> TimelineSample {
-        let mut interval: Vec<u64> = Vec::new();
+        let mut interval = Latencies::default();
         for (g, zone) in platform.zones.iter().enumerate() {
             let stats = zone.gateway.borrow();
-            let seen = self.latency_seen[g].min(stats.frame_latency_us.len());
-            interval.extend_from_slice(&stats.frame_latency_us[seen..]);
-            self.latency_seen[g] = stats.frame_latency_us.len();
+            interval.merge(&stats.frame_latency_us.since(&self.latency_seen[g]));
+            self.latency_seen[g] = stats.frame_latency_us.clone();
         }
-        interval.sort_unstable();
         let v = sites.viewers.borrow();
         let refusals: u64 = v.login_refusals.values().sum();
         let (frames, logins, refused) = self.viewer_seen;
         let point = TimelineSample {
             at: elapsed,
             cameras_online: sites.cameras_online(),
-            frames: interval.len() as u64,
+            frames: interval.len(),
             latency_p50: percentile(&interval, 50),
             latency_p99: percentile(&interval, 99),
             live_frames: v.frames_verified - frames,
@@ -206,13 +205,9 @@ fn expected(spec: &WorldSpec, applied: &[(Duration, FaultAction)]) -> Vec<Expect
     })
 }
 
-/// The `p`th percentile (nearest rank) of sorted microsecond values.
-pub(crate) fn percentile(sorted: &[u64], p: u64) -> Option<Duration> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (p * sorted.len() as u64).div_ceil(100).max(1) as usize;
-    sorted.get(rank - 1).map(|us| Duration::from_micros(*us))
+/// The `p`th percentile (nearest rank) of microsecond latencies.
+pub(crate) fn percentile(latencies: &Latencies, p: u64) -> Option<Duration> {
+    latencies.percentile(p).map(Duration::from_micros)
 }
 
 #[cfg(test)]
@@ -221,10 +216,11 @@ mod tests {
 
     #[test]
     fn nearest_rank_percentiles() {
-        let v: Vec<u64> = (1..=100).collect();
+        let v: Latencies = (1..=100).collect();
         assert_eq!(percentile(&v, 50), Some(Duration::from_micros(50)));
         assert_eq!(percentile(&v, 99), Some(Duration::from_micros(99)));
-        assert_eq!(percentile(&[7], 99), Some(Duration::from_micros(7)));
-        assert_eq!(percentile(&[], 50), None);
+        let one: Latencies = [7].into_iter().collect();
+        assert_eq!(percentile(&one, 99), Some(Duration::from_micros(7)));
+        assert_eq!(percentile(&Latencies::default(), 50), None);
     }
 }

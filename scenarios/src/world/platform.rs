@@ -445,9 +445,7 @@ impl Platform {
             total.heartbeats += s.heartbeats;
             total.video_frames += s.video_frames;
             total.video_bytes += s.video_bytes;
-            total
-                .frame_latency_us
-                .extend_from_slice(&s.frame_latency_us);
+            total.frame_latency_us.merge(&s.frame_latency_us);
             for (k, v) in &s.failures {
                 *total.failures.entry(k.clone()).or_default() += v;
             }

@@ -159,6 +159,7 @@ impl Sites {
                 viewer_stats: sites.viewers.clone(),
                 clock,
                 router: routers.get(&name).cloned(),
+                boots: std::cell::Cell::new(0),
             };
             sim.host(name.as_str(), move || host.start());
         }
@@ -505,12 +506,31 @@ struct SiteHost {
     viewer_stats: Rc<RefCell<ViewerStats>>,
     clock: SkewedClock,
     router: Option<Rc<SiteRouter>>,
+    /// How many times the host has started: a restarted camera draws new randomness, as
+    /// real firmware seeds its generator from hardware at every boot, instead of sending
+    /// the hellos of its last life again (which the platform rightly refuses as replays).
+    boots: std::cell::Cell<u64>,
+}
+
+/// The seed of a device or viewer in its host's `boot`th life: the first life keeps the
+/// world's seed, later ones mix the boot count in.
+fn boot_seed(seed: u64, boot: u64) -> u64 {
+    if boot == 0 {
+        return seed;
+    }
+    // splitmix64 of the pair: distinct boots give unrelated streams.
+    let mut z = seed ^ boot.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 impl SiteHost {
     /// Starts the site's router (if an attacker took it), its viewers and its cameras,
     /// whose tasks are the host's main task.
     fn start(&self) -> impl std::future::Future<Output = turmoil::Result> + 'static {
+        let boot = self.boots.get();
+        self.boots.set(boot + 1);
         if let Some(router) = &self.router {
             tokio::task::spawn_local(router.clone().run());
         }
@@ -518,7 +538,7 @@ impl SiteHost {
             let viewer = Viewer::new(
                 viewer_config.clone(),
                 self.app_config.clone(),
-                ChaCha8Rng::seed_from_u64(*seed),
+                ChaCha8Rng::seed_from_u64(boot_seed(*seed, boot)),
                 self.viewer_stats.clone(),
             );
             tokio::task::spawn_local(viewer.run(SimNet, SimClock));
@@ -537,7 +557,7 @@ impl SiteHost {
                         config,
                         client_config.clone(),
                         creds,
-                        ChaCha8Rng::seed_from_u64(seed),
+                        ChaCha8Rng::seed_from_u64(boot_seed(seed, boot)),
                         fleet.clone(),
                     );
                     match &router {
