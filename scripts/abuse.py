@@ -262,6 +262,7 @@ def main():
     ap.add_argument("--hostile", type=int, default=2000, help="connections of the idle/slowloris/oversize phases")
     ap.add_argument("--soak", type=parse_duration, default=180)
     ap.add_argument("--soak-cameras", type=int, default=200)
+    ap.add_argument("--soak-fps", type=int, default=10, help="video frames per second per camera (0: heartbeats only)")
     ap.add_argument("--only", nargs="*", default=None,
                     choices=["hello", "slowloris", "oversize", "idle", "relay", "fd", "soak"])
     args = ap.parse_args()
@@ -288,10 +289,11 @@ def main():
             phase(f"relay idle: {args.hostile} connections", server, args, lambda q: spawn(
                 hold, [(relay, args.sources, args.hostile // 2, t, "idle")] * 2, q), results)
         if want("soak"):
-            print(f"\n== soak: {args.soak_cameras} cameras streaming 256 kbit/s for {int(args.soak)} s")
+            print(f"\n== soak: {args.soak_cameras} cameras, {args.soak_fps} frames/s at 256 kbit/s, for {int(args.soak)} s")
             cams = subprocess.Popen(
                 [args.camproof, "swarm", "--platform", f"127.0.0.1:{args.port}", "--cameras",
-                 str(args.soak_cameras), "--duration", f"{int(args.soak)}s", "--fps", "10", "--seed", "99"],
+                 str(args.soak_cameras), "--duration", f"{int(args.soak)}s", "--fps", str(args.soak_fps),
+                 "--seed", "99"],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             start, samples = time.monotonic(), []
             while cams.poll() is None:

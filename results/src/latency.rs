@@ -1,43 +1,73 @@
 //! Frame latencies counted per value, so the memory they take is bounded by the range of
 //! values seen, not by the number of frames.
 
-use std::collections::BTreeMap;
-
 /// Significant decimal digits a recorded latency keeps: values with at most this many
 /// are counted exactly (every simulated latency is a whole number of millisecond ticks,
 /// so below 10 s it is exact); longer ones are rounded up, off by less than 0.1%, so a
 /// value above a round bucket bound never lands on it.
 pub const SIGNIFICANT_DIGITS: u32 = 4;
 
+/// Slots of one decade: values below 10,000 µs have one slot each; in each decade above,
+/// a slot is one step of [`SIGNIFICANT_DIGITS`] (slots below 1,000 stay unused there).
+const SLOTS: usize = 10_000;
+
 /// Latencies in microseconds, as counts per value.
 ///
 /// A counter of a long-running service (`camproof serve`) records one sample per video
-/// frame; a list of samples would grow by 8 bytes a frame forever. Here each distinct
-/// value (kept to [`SIGNIFICANT_DIGITS`]) is one map entry: at most 9,000 per decade.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// frame; a list of samples would grow by 8 bytes a frame forever. Here each decade of
+/// values seen is one table of counts (80 KB), allocated at its first sample: the memory
+/// is set by the range of latencies, not by the traffic, and stops growing once the
+/// range is seen.
+#[derive(Clone, Default)]
 pub struct Latencies {
-    counts: BTreeMap<u64, u64>,
+    /// `decades[d][m]` counts the value `m × 10^d` (empty: nothing in that decade yet).
+    decades: Vec<Vec<u64>>,
     total: u64,
 }
 
 /// `us` kept to [`SIGNIFICANT_DIGITS`], rounded up.
 pub fn quantize(us: u64) -> u64 {
-    let limit = 10u64.pow(SIGNIFICANT_DIGITS);
+    let (d, m) = slot(us);
+    match 10u64.checked_pow(d) {
+        Some(unit) => unit.saturating_mul(m as u64),
+        None => u64::MAX,
+    }
+}
+
+/// The decade and slot of `us` once rounded up to [`SIGNIFICANT_DIGITS`].
+fn slot(us: u64) -> (u32, usize) {
+    let mut d = 0u32;
     let mut unit = 1u64;
-    while us / unit >= limit {
+    while us / unit >= SLOTS as u64 {
+        d += 1;
         unit *= 10;
     }
-    match us % unit {
-        0 => us,
-        rest => (us - rest).saturating_add(unit),
+    let mut m = us / unit + u64::from(us % unit != 0);
+    if m == SLOTS as u64 {
+        // 9,999.x rounds up into the next decade's first slot.
+        d += 1;
+        m = SLOTS as u64 / 10;
     }
+    (d, m as usize)
 }
 
 impl Latencies {
     /// Counts one latency of `us` microseconds.
     pub fn record(&mut self, us: u64) {
-        *self.counts.entry(quantize(us)).or_default() += 1;
-        self.total += 1;
+        let (d, m) = slot(us);
+        self.add(d as usize, m, 1);
+    }
+
+    fn add(&mut self, d: usize, m: usize, n: u64) {
+        if self.decades.len() <= d {
+            self.decades.resize_with(d + 1, Vec::new);
+        }
+        let decade = &mut self.decades[d];
+        if decade.is_empty() {
+            decade.resize(SLOTS, 0);
+        }
+        decade[m] += n;
+        self.total += n;
     }
 
     /// How many latencies were counted.
@@ -50,32 +80,41 @@ impl Latencies {
         self.total == 0
     }
 
-    /// Each value counted, smallest first, with how many times.
+    /// Each value counted (rounded to [`SIGNIFICANT_DIGITS`]), smallest first, with how
+    /// many times.
     pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.counts.iter().map(|(us, n)| (*us, *n))
+        self.decades.iter().enumerate().flat_map(|(d, counts)| {
+            let unit = 10u64.checked_pow(d as u32).unwrap_or(u64::MAX);
+            counts
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(move |(m, n)| (unit.saturating_mul(m as u64), *n))
+        })
     }
 
     /// Adds every latency `other` counted.
     pub fn merge(&mut self, other: &Latencies) {
-        for (us, n) in other.iter() {
-            *self.counts.entry(us).or_default() += n;
+        for (d, counts) in other.decades.iter().enumerate() {
+            for (m, n) in counts.iter().enumerate().filter(|(_, n)| **n > 0) {
+                self.add(d, m, *n);
+            }
         }
-        self.total += other.total;
     }
 
     /// What was counted since `earlier`, a past copy of these counts.
     pub fn since(&self, earlier: &Latencies) -> Latencies {
-        let mut counts = BTreeMap::new();
-        let mut total = 0;
-        for (us, n) in self.iter() {
-            let before = earlier.counts.get(&us).copied().unwrap_or(0);
-            let new = n.saturating_sub(before);
-            if new > 0 {
-                counts.insert(us, new);
-                total += new;
+        let mut new = Latencies::default();
+        for (d, counts) in self.decades.iter().enumerate() {
+            let before = earlier.decades.get(d).map(Vec::as_slice).unwrap_or(&[]);
+            for (m, n) in counts.iter().enumerate() {
+                let added = n.saturating_sub(before.get(m).copied().unwrap_or(0));
+                if added > 0 {
+                    new.add(d, m, added);
+                }
             }
         }
-        Latencies { counts, total }
+        new
     }
 
     /// The `p`th percentile (nearest rank) in microseconds; `None` when empty.
@@ -85,13 +124,34 @@ impl Latencies {
         }
         let rank = (p.min(100) * self.total).div_ceil(100).max(1);
         let mut seen = 0;
+        let mut last = None;
         for (us, n) in self.iter() {
             seen += n;
+            last = Some(us);
             if seen >= rank {
-                return Some(us);
+                break;
             }
         }
-        self.counts.keys().next_back().copied()
+        last
+    }
+}
+
+impl PartialEq for Latencies {
+    fn eq(&self, other: &Self) -> bool {
+        self.total == other.total && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Latencies {}
+
+impl std::fmt::Debug for Latencies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The tables are mostly zeros: show what they say, not what they hold.
+        f.debug_struct("Latencies")
+            .field("count", &self.total)
+            .field("p50_us", &self.percentile(50))
+            .field("p99_us", &self.percentile(99))
+            .finish()
     }
 }
 
@@ -149,13 +209,29 @@ mod tests {
     }
 
     #[test]
-    fn a_million_frames_of_a_few_latencies_take_a_few_entries() {
+    fn a_million_frames_take_one_table_per_decade() {
         let mut l = Latencies::default();
         for i in 0..1_000_000u64 {
-            l.record(20_000 + (i % 7) * 1_000);
+            l.record(20_000 + (i % 7) * 1_000 + i % 3);
         }
         assert_eq!(l.len(), 1_000_000);
-        assert_eq!(l.iter().count(), 7);
+        assert_eq!(
+            l.iter().count(),
+            14,
+            "{:?}",
+            l.iter().take(20).collect::<Vec<_>>()
+        );
+        assert_eq!(l.decades.iter().filter(|d| !d.is_empty()).count(), 1);
+        assert_eq!(l.decades.iter().map(Vec::capacity).sum::<usize>(), SLOTS);
+    }
+
+    #[test]
+    fn counts_compare_by_what_they_counted() {
+        let a: Latencies = [5, 50_000].into_iter().collect();
+        let b: Latencies = [50_000, 5, 1_000_000].into_iter().collect();
+        assert_ne!(a, b);
+        // `since` may allocate a decade it adds nothing to.
+        assert_eq!(b.since(&[1_000_000].into_iter().collect()), a);
     }
 
     #[test]
