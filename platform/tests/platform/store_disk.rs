@@ -58,7 +58,7 @@ fn round_trip_truncate_and_purge_survive_reopen() {
         "truncated suffix replaced"
     );
     assert_eq!(rec.committed.map(|c| c.index), Some(2));
-    assert_eq!(rec.torn_bytes, 0);
+    assert_eq!(rec.dropped_bytes, 0);
 
     let mut b = open(dir.path());
     b.recover().unwrap();
@@ -113,12 +113,12 @@ fn a_torn_tail_is_truncated_and_the_log_stays_usable() {
         2,
         "the torn record is dropped, the rest kept"
     );
-    assert!(rec.torn_bytes > 0);
+    assert!(rec.dropped_bytes > 0);
     assert!(std::fs::metadata(&path).unwrap().len() < full.len() as u64 - 5);
     b.append(&[entry(1, 3, "k", b"again")]).unwrap();
     let rec = open(dir.path()).recover().unwrap();
     assert_eq!(rec.entries.len(), 3);
-    assert_eq!(rec.torn_bytes, 0);
+    assert_eq!(rec.dropped_bytes, 0);
 }
 
 #[test]
