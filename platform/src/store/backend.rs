@@ -271,7 +271,11 @@ impl MemBackend {
         if let Some(p) = st.purged {
             records.push(Record::PurgeUpto(p));
         }
-        records.extend(st.entries.values().map(|e| Record::Entries(vec![e.clone()])));
+        records.extend(
+            st.entries
+                .values()
+                .map(|e| Record::Entries(vec![e.clone()])),
+        );
         let mut bytes = Vec::new();
         for r in &records {
             bytes.extend(frame(&encode(r)?)?);
@@ -523,12 +527,15 @@ fn unframe<'a>(
         if len > avail {
             if crc32fast::hash(&rest[8..]) == crc {
                 return Err(corrupt(format!(
-                    "record length {len} runs past the end of the file ({avail} bytes left),                      but those bytes are a whole record (its checksum matches): the length                      field is damaged"
+                    "record length {len} runs past the end of the file ({avail} bytes left), \
+                     but those bytes are a whole record (its checksum matches): the length \
+                     field is damaged"
                 )));
             }
             if let Some(next) = next_record(bytes, off + 8) {
                 return Err(corrupt(format!(
-                    "record length {len} runs past the end of the file ({avail} bytes left),                      but a valid record follows at byte {next}: the length field is damaged"
+                    "record length {len} runs past the end of the file ({avail} bytes left), \
+                     but a valid record follows at byte {next}: the length field is damaged"
                 )));
             }
             break; // cut short: torn last write
@@ -914,7 +921,10 @@ mod tests {
         for at in CorruptAt::ALL {
             let mut m = mem.clone();
             assert!(m.corrupt(at));
-            assert!(matches!(m.recover(), Err(BackendError::Corrupt { offset: 0, .. })));
+            assert!(matches!(
+                m.recover(),
+                Err(BackendError::Corrupt { offset: 0, .. })
+            ));
             // Still corrupt: every restart refuses.
             assert!(m.is_corrupt() && m.recover().is_err());
             *m.image.borrow_mut() = None;
@@ -923,7 +933,11 @@ mod tests {
         assert!(planted.corrupt(CorruptAt::Length));
         let rec = planted.recover().unwrap();
         assert_eq!(rec.vote, None);
-        assert!(rec.lost.as_deref().is_some_and(|l| l.contains("vote")), "{:?}", rec.lost);
+        assert!(
+            rec.lost.as_deref().is_some_and(|l| l.contains("vote")),
+            "{:?}",
+            rec.lost
+        );
         assert!(!planted.is_corrupt());
     }
 

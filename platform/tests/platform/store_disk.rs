@@ -130,6 +130,8 @@ fn corruption_is_a_typed_error_never_a_panic() {
         b.append(&[entry(1, i, "k", b"v")]).unwrap();
     }
     let path = b.log_path();
+    let last = std::fs::metadata(&path).unwrap().len() as usize;
+    b.append(&[entry(1, 4, "k", b"v")]).unwrap();
     drop(b);
     let good = std::fs::read(&path).unwrap();
     // A flipped byte in the first record (records follow it): corruption.
@@ -145,7 +147,16 @@ fn corruption_is_a_typed_error_never_a_panic() {
         let mut bad = good.clone();
         bad[i] = bad[i].wrapping_add(1);
         std::fs::write(&path, &bad).unwrap();
-        let _ = open(dir.path()).recover();
+        let got = open(dir.path()).recover();
+        if i < last {
+            // Before the last record nothing is a torn write: never silent.
+            match got {
+                Err(BackendError::Corrupt { path: p, .. }) => {
+                    assert_eq!(p, path.display().to_string())
+                }
+                other => panic!("flip at byte {i}: expected corruption, got {other:?}"),
+            }
+        }
         std::fs::write(&path, &good[..i]).unwrap();
         assert!(
             open(dir.path()).recover().is_ok(),
