@@ -75,7 +75,10 @@ fn serve_refuses_two_corrupt_replicas_and_rebuilds_one_only_when_asked() {
     let degraded = serve(&data, "3s", &[]);
     let (out, err) = text(&degraded);
     assert!(degraded.status.success(), "{out}\n{err}");
-    assert!(err.contains("unhealthy: 2 of 3 store replicas running"), "{err}");
+    assert!(
+        err.contains("unhealthy: 2 of 3 store replicas running"),
+        "{err}"
+    );
     assert!(err.contains("store-1/log at byte 0"), "{err}");
 
     // Rebuilt on the operator's word: the damaged directory is kept aside.
