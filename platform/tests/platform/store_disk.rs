@@ -261,3 +261,18 @@ fn three_replicas_on_disk_stop_and_restart_without_losing_a_write() {
         assert_eq!(c.get("ota/report/7").await.unwrap(), Some(b"r7".to_vec()));
     });
 }
+
+#[test]
+fn a_log_removed_under_a_running_replica_fails_its_next_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = open(dir.path());
+    b.recover().unwrap();
+    b.append(&[entry(1, 1, "k", b"v")]).unwrap();
+    std::fs::remove_file(b.log_path()).unwrap();
+    match b.append(&[entry(1, 2, "k", b"w")]) {
+        Err(BackendError::Io { path, .. }) => {
+            assert_eq!(path, b.log_path().display().to_string())
+        }
+        other => panic!("expected an I/O error, got {other:?}"),
+    }
+}
