@@ -100,6 +100,10 @@ enum Command {
         /// First of the three loopback ports of the store's replicas.
         #[arg(long, default_value_t = 7500)]
         store_port: u16,
+        /// Rebuild this store replica (1-3) from its peers: its directory is renamed
+        /// aside (kept, never deleted) and it starts empty. Only with the two others intact.
+        #[arg(long = "rebuild-replica", value_name = "N")]
+        rebuild_replica: Vec<u64>,
         #[command(flatten)]
         keys: KeyCacheArgs,
     },
@@ -438,6 +442,7 @@ fn main() -> ExitCode {
             pki_seed,
             data,
             store_port,
+            rebuild_replica,
             keys,
         } => parse_opt_duration(duration.as_deref()).and_then(|duration| {
             let config = camproof_platform::region::standalone::StandaloneConfig {
@@ -446,6 +451,7 @@ fn main() -> ExitCode {
                 store_port,
                 seed: pki_seed,
                 duration,
+                rebuild: rebuild_replica,
             };
             live::serve(config, keys.open())
         }),

@@ -76,6 +76,20 @@ pub enum RegionError {
     /// The gateway stopped accepting connections.
     #[error("gateway stopped: {0}")]
     Gateway(std::io::Error),
+    /// The store's replicas on disk cannot be started safely.
+    #[error("store refused to start: {0}")]
+    StoreRefused(String),
+    /// Fewer than a majority of the store's replicas still run: nothing can be recorded.
+    #[error(
+        "store lost its quorum: {running} replica(s) still running, a majority is needed; \
+         {pending} record(s) not stored"
+    )]
+    StoreLost {
+        /// Replicas still running.
+        running: u16,
+        /// Writes the services had queued for the store, not stored.
+        pending: usize,
+    },
 }
 
 /// Accounts, registry and signaling of `region`: sign-ins come from the region's

@@ -23,6 +23,7 @@
 
 use std::time::Duration;
 
+use camproof_platform::store::CorruptAt;
 use camproof_simulated_devices::camera::CameraConfig;
 use serde::Deserialize;
 use thiserror::Error;
@@ -133,6 +134,13 @@ pub struct FaultSection {
     pub disk_full: Option<toml::Spanned<String>>,
     /// The store disk has room again (restart the host to bring the replica back).
     pub disk_free: Option<toml::Spanned<String>>,
+    /// The store disk of a zone host (or every zone of `region:<name>`) refuses writes.
+    pub disk_readonly: Option<toml::Spanned<String>>,
+    /// Flip a bit in the store log of a zone host (or of `region:<name>`'s zones), in
+    /// the part `offset` names; seen when the replica next starts.
+    pub corrupt: Option<toml::Spanned<String>>,
+    /// With `corrupt`: `"payload"`, `"length"` or `"header"` of the log's first record.
+    pub offset: Option<toml::Spanned<String>>,
     /// Lose traffic from the first target to the second only: `["from", "to"]`.
     pub partition_oneway: Option<toml::Spanned<Vec<String>>>,
     /// Links between two targets take this long: `["a", "b", "800ms"]`; `"normal"`
@@ -601,6 +609,7 @@ fn fault_actions(r: &Reader<'_>, f: &FaultSection) -> Result<Vec<Steps>, Scenari
         (&f.erase_account, FaultAction::EraseAccount),
         (&f.disk_full, FaultAction::DiskFull),
         (&f.disk_free, FaultAction::DiskFree),
+        (&f.disk_readonly, FaultAction::DiskReadOnly),
         (&f.disconnect, FaultAction::Disconnect),
         (&f.reconnect, FaultAction::Reconnect),
         (&f.relay_crash, FaultAction::RelayCrash),
@@ -631,6 +640,36 @@ fn fault_actions(r: &Reader<'_>, f: &FaultSection) -> Result<Vec<Steps>, Scenari
             };
             one(p.span(), action(a.clone(), b.clone()));
         }
+    }
+    match (&f.corrupt, &f.offset) {
+        (Some(t), Some(o)) => {
+            let at = CorruptAt::from_name(o.get_ref()).ok_or_else(|| {
+                r.fault(
+                    o.span(),
+                    format!(
+                        "offset {:?}: write one of {}",
+                        o.get_ref(),
+                        CorruptAt::ALL.map(|c| format!("{:?}", c.name())).join(", ")
+                    ),
+                )
+            })?;
+            one(t.span(), FaultAction::Corrupt(t.get_ref().clone(), at));
+        }
+        (Some(t), None) => {
+            return Err(r.fault(
+                t.span(),
+                "corrupt needs offset = \"payload\", \"length\" or \"header\" (the part of \
+                 the log's first record whose bit flips)"
+                    .to_string(),
+            ))
+        }
+        (None, Some(o)) => {
+            return Err(r.fault(
+                o.span(),
+                "offset goes with corrupt = \"<zone host>\"".to_string(),
+            ))
+        }
+        (None, None) => {}
     }
     if let Some(p) = &f.latency {
         one(p.span(), read_latency(r, p)?);
@@ -848,7 +887,7 @@ fn key_line(text: &str, key: &str) -> usize {
 
 /// Every action a `[[fault]]` may take: its key in a scenario file and what it does, in
 /// one line (for `camproof list faults` and the hint of a fault without one).
-pub const FAULT_ACTIONS: [(&str, &str); 18] = [
+pub const FAULT_ACTIONS: [(&str, &str); 20] = [
     (
         "crash",
         "the host stops: its software and connections are gone",
@@ -896,7 +935,19 @@ pub const FAULT_ACTIONS: [(&str, &str); 18] = [
         "disk_full",
         "the zone's store disk is full: writes fail, the replica stops",
     ),
-    ("disk_free", "the zone's store disk has room again"),
+    (
+        "disk_free",
+        "the zone's store disk has room again and takes writes",
+    ),
+    (
+        "disk_readonly",
+        "the zone's store disk refuses writes: the replica stops at its next write",
+    ),
+    (
+        "corrupt",
+        "a bit flips in the zone's store log (offset = payload, length or header of its \
+         first record); the replica refuses to start from it",
+    ),
 ];
 
 /// The keys a `[[fault]]` may set, comma-separated, for the hint.
@@ -957,6 +1008,10 @@ impl Scenario {
                 FaultAction::EraseAccount(u) => writeln!(out, "erase_account = {}", q(u)),
                 FaultAction::DiskFull(t) => writeln!(out, "disk_full = {}", q(t)),
                 FaultAction::DiskFree(t) => writeln!(out, "disk_free = {}", q(t)),
+                FaultAction::DiskReadOnly(t) => writeln!(out, "disk_readonly = {}", q(t)),
+                FaultAction::Corrupt(t, at) => {
+                    writeln!(out, "corrupt = {}\noffset = {}", q(t), q(at.name()))
+                }
                 FaultAction::PartitionOneway(a, b) => {
                     writeln!(out, "partition_oneway = [{}, {}]", q(a), q(b))
                 }

@@ -11,6 +11,7 @@ use camproof_simulated_devices::camera::CameraConfig;
 
 use camproof_platform::accounts::AccountsBugs;
 use camproof_platform::registry::RegistryBugs;
+use camproof_platform::store::CorruptAt;
 use camproof_protocol::cdp::ServerFlaws;
 
 use crate::check_id::CheckId;
@@ -167,8 +168,15 @@ pub enum FaultAction {
     /// The store disks of the targets (zone hosts) are full: every write fails, and
     /// the replica stops at its first failed write.
     DiskFull(String),
-    /// The store disks of the targets have room again (the replica needs a restart).
+    /// The store disks of the targets have room again and take writes (after
+    /// `disk_full` or `disk_readonly`; the replica needs a restart).
     DiskFree(String),
+    /// The store disks of the targets refuse every write (a read-only file system):
+    /// the replica stops at its first write, as with a full disk.
+    DiskReadOnly(String),
+    /// One bit of the first record of the targets' store logs flips, in the given part
+    /// of it; the replica sees it when it next starts (a `restart` after it).
+    Corrupt(String, CorruptAt),
     /// Traffic from the first target to the second is lost; the other way passes.
     PartitionOneway(String, String),
     /// Links between the two targets take this long (`None`: back to normal).
@@ -202,6 +210,8 @@ impl FaultAction {
             | FaultAction::Restart(t)
             | FaultAction::DiskFull(t)
             | FaultAction::DiskFree(t)
+            | FaultAction::DiskReadOnly(t)
+            | FaultAction::Corrupt(t, _)
             | FaultAction::Disconnect(t)
             | FaultAction::Reconnect(t)
             | FaultAction::ClockSkew(t, _)
@@ -223,6 +233,8 @@ impl FaultAction {
         match self {
             FaultAction::DiskFull(_)
             | FaultAction::DiskFree(_)
+            | FaultAction::DiskReadOnly(_)
+            | FaultAction::Corrupt(..)
             | FaultAction::RelayCrash(_)
             | FaultAction::RelayRestart(_) => Some(HostKind::Zone),
             FaultAction::Disconnect(_) | FaultAction::Reconnect(_) | FaultAction::ClockSkew(..) => {

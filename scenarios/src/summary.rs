@@ -310,7 +310,7 @@ pub fn verdict(failures: &[Failure]) -> String {
 }
 
 /// Checks a run makes only when they apply, with why one was not made.
-pub const OPTIONAL_CHECKS: [(&str, &str); 8] = [
+pub const OPTIONAL_CHECKS: [(&str, &str); 9] = [
     (
         "streams-resume",
         "no live viewers, or the run is shorter than 90 s",
@@ -337,6 +337,10 @@ pub const OPTIONAL_CHECKS: [(&str, &str); 8] = [
         "no OTA rollout in this scenario, or it starts less than 90 s before the end",
     ),
     ("logins-during-attack", "no attack in this scenario"),
+    (
+        "fail-stop-storage",
+        "no disk fault (corrupt, disk_readonly, disk_full) in this scenario",
+    ),
 ];
 
 /// What became of one check in a run.

@@ -840,3 +840,41 @@ fn a_world_can_be_stepped_and_inspected() {
         "stepping changes nothing"
     );
 }
+
+/// The catalog's disk-corrupt world (seed 3): every corrupt replica refuses to start,
+/// no acknowledged write is lost and storage is fail-stop. With the planted bug
+/// `silent-truncate`, the replica whose length field was damaged starts with its vote
+/// and log forgotten, and `fail-stop-storage` says which and what.
+#[test]
+fn corrupt_store_logs_stop_their_replicas_and_the_silent_truncate_plant_fails() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/catalog/disk-corrupt.toml");
+    let text = std::fs::read_to_string(file).expect("catalog file");
+    let mut spec = camproof_scenarios::scenario::Scenario::parse(file, &text)
+        .expect("parses")
+        .world;
+    spec.seed = 3;
+    let s = run(&spec, pki(), &mut NoCache).expect("run");
+    assert!(
+        s.checks.contains(&CheckId::FailStopStorage),
+        "{:?}",
+        s.checks
+    );
+    assert!(s.failures().is_empty(), "{:#?}", s.failures());
+
+    camproof_scenarios::plants::Plant::SilentTruncate
+        .plant_in(std::path::Path::new(file), &mut spec)
+        .expect("observable here");
+    let s = run(&spec, pki(), &mut NoCache).expect("run");
+    let failures = s.failures();
+    let f = failures
+        .iter()
+        .find(|f| f.check == CheckId::FailStopStorage)
+        .unwrap_or_else(|| panic!("the check held: {failures:#?}"));
+    assert!(
+        f.detail
+            .starts_with("apac: gw-apac-1 restarted at 41.000 s without its vote"),
+        "{}",
+        f.detail
+    );
+    assert_eq!(f.at, Duration::from_secs(41), "{f:?}");
+}

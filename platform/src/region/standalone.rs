@@ -25,7 +25,10 @@ use crate::accounts::{AccountsConfig, Region};
 use crate::gateway::{GatewayConfig, GatewayStats};
 use crate::relay_service::RelayKey;
 use crate::signaling::StoreStats;
-use crate::store::{DiskFault, History, NodeId, Replica, ReplicaConfig, StoreClient, StoreError};
+use crate::store::{
+    Backend, BackendError, DiskBackend, DiskFault, History, NodeId, Replica, ReplicaConfig,
+    StoreClient, StoreError,
+};
 use crate::trace::Trace;
 
 /// The standalone gateway's name and certificate subject (`camproof swarm` expects it).
@@ -55,6 +58,10 @@ pub struct StandaloneConfig {
     pub seed: u64,
     /// Stop after this long (`None`: until the gateway fails).
     pub duration: Option<Duration>,
+    /// Replicas to rebuild from their peers (the operator's explicit decision, e.g. after
+    /// one was found corrupt): each one's directory is renamed aside (never deleted) and
+    /// it starts empty. Refused unless the other replicas are intact and a majority.
+    pub rebuild: Vec<NodeId>,
 }
 
 /// What a standalone region tells its operator while it runs; its `Display` is the
@@ -80,12 +87,31 @@ pub enum StandaloneEvent {
     NoLeader,
     /// A replica stopped (storage fault, bad configuration).
     ReplicaStopped(String),
+    /// Fewer replicas run than all of them: the store is degraded (or, below a
+    /// majority, cannot acknowledge anything and `serve` stops).
+    Unhealthy {
+        /// Replicas still running.
+        running: u16,
+    },
+    /// A replica's directory was set aside so that it starts empty and catches up from
+    /// its peers (asked for with `--rebuild-replica`).
+    Quarantined {
+        /// The replica.
+        node: NodeId,
+        /// Where its old directory now is.
+        to: PathBuf,
+    },
 }
 
 impl StandaloneEvent {
     /// Whether something went wrong (a line for standard error).
     pub fn is_failure(&self) -> bool {
-        matches!(self, StandaloneEvent::ReplicaStopped(_))
+        matches!(
+            self,
+            StandaloneEvent::ReplicaStopped(_)
+                | StandaloneEvent::Unhealthy { .. }
+                | StandaloneEvent::Quarantined { .. }
+        )
     }
 }
 
@@ -114,9 +140,28 @@ impl fmt::Display for StandaloneEvent {
             StandaloneEvent::ReplicaStopped(e) => {
                 write!(f, "camproof serve: store replica stopped: {e}")
             }
+            StandaloneEvent::Unhealthy { running } => write!(
+                f,
+                "camproof serve: unhealthy: {running} of {REPLICAS} store replicas running{}",
+                if *running >= MAJORITY {
+                    "; writes continue on the others (restart with --rebuild-replica N to \
+                     rebuild a corrupt one from its peers)"
+                } else {
+                    "; the store cannot record anything: stopping"
+                }
+            ),
+            StandaloneEvent::Quarantined { node, to } => write!(
+                f,
+                "camproof serve: rebuilding store replica {node} from its peers, as asked: \
+                 its old directory is kept at {}",
+                to.display()
+            ),
         }
     }
 }
+
+/// Replicas needed to acknowledge a write.
+pub const MAJORITY: u16 = REPLICAS / 2 + 1;
 
 /// How long after the start the store's contents are looked at.
 pub const STORE_PROBE: Duration = Duration::from_secs(10);
@@ -171,6 +216,7 @@ pub async fn serve<N: Net, C: Clock>(
         path: config.data.clone(),
         source,
     })?;
+    check_replicas(&config, events.as_ref())?;
     // Bind first so the address told is the one actually listening (port 0 works).
     let (gateway_listener, gateway) = bind(&net, "gateway", &config.listen).await?;
     let relay_at = format!("{}:0", gateway.ip());
@@ -182,9 +228,22 @@ pub async fn serve<N: Net, C: Clock>(
             (u64::from(i) + 1, format!("127.0.0.1:{port}"))
         })
         .collect();
+    // Replicas still running; below a majority the store can record nothing more and
+    // `serve` stops with an error.
+    let running = Rc::new(Cell::new(REPLICAS));
+    let lost_quorum = Rc::new(tokio::sync::Notify::new());
     let stopped = {
-        let events = events.clone();
-        Rc::new(move |e: &StoreError| events(StandaloneEvent::ReplicaStopped(e.to_string())))
+        let (events, running, lost_quorum) = (events.clone(), running.clone(), lost_quorum.clone());
+        Rc::new(move |e: &StoreError| {
+            events(StandaloneEvent::ReplicaStopped(e.to_string()));
+            running.set(running.get().saturating_sub(1));
+            events(StandaloneEvent::Unhealthy {
+                running: running.get(),
+            });
+            if running.get() < MAJORITY {
+                lost_quorum.notify_one();
+            }
+        })
     };
     let replica = |node: NodeId| {
         let member = members.get(&node).cloned().unwrap_or_default();
@@ -254,15 +313,23 @@ pub async fn serve<N: Net, C: Clock>(
     let serving = zone.start_on(net.clone(), clock, bound);
     let client_id = zone.store_clients.get() + 1;
     tokio::task::spawn_local(probe_store(net, store_members, client_id, events));
-    let served = match config.duration {
-        Some(d) => {
-            tokio::select! {
-                biased;
-                r = serving => r,
-                _ = tokio::time::sleep(d) => Ok(()),
-            }
+    let until = async {
+        match config.duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
         }
-        None => serving.await,
+    };
+    let served = tokio::select! {
+        biased;
+        _ = lost_quorum.notified() => {
+            let pending = zone.services.borrow().outbox_len();
+            return Err(RegionError::StoreLost {
+                running: running.get(),
+                pending,
+            });
+        }
+        r = serving => r,
+        _ = until => Ok(()),
     };
     served.map_err(RegionError::Gateway)?;
     let report = StandaloneReport {
@@ -297,7 +364,80 @@ fn log_event(e: &StandaloneEvent) {
             "store elected no leader"
         ),
         StandaloneEvent::ReplicaStopped(_) => {}
+        StandaloneEvent::Unhealthy { running } => {
+            tracing::error!(running, of = REPLICAS, "store unhealthy")
+        }
+        StandaloneEvent::Quarantined { node, to } => tracing::warn!(
+            replica = node,
+            kept_at = %to.display(),
+            "store replica quarantined by request: rebuilding it from its peers"
+        ),
     }
+}
+
+/// Before anything listens: sets aside the replicas the operator asked to rebuild, and
+/// reads every other replica's disk back. Refuses to start when fewer than a majority
+/// of replicas are intact (a corrupt log, an unreadable directory), or when a rebuild
+/// would have to copy from fewer than a majority: the store would start with fewer
+/// records than it acknowledged. One bad replica is left to stop with its own error
+/// (the others carry on, and `serve` says it is unhealthy).
+fn check_replicas(
+    config: &StandaloneConfig,
+    events: &dyn Fn(StandaloneEvent),
+) -> Result<(), RegionError> {
+    let nodes = 1..=NodeId::from(REPLICAS);
+    if let Some(bad) = config.rebuild.iter().find(|n| !nodes.contains(*n)) {
+        return Err(RegionError::StoreRefused(format!(
+            "--rebuild-replica {bad}: the replicas are 1 to {REPLICAS}"
+        )));
+    }
+    let mut broken: Vec<(NodeId, BackendError)> = Vec::new();
+    for node in nodes.clone().filter(|n| !config.rebuild.contains(n)) {
+        let dir = config.data.join(format!("store-{node}"));
+        if let Err(e) = DiskBackend::open(&dir, DiskFault::new()).and_then(|mut b| b.recover()) {
+            broken.push((node, e));
+        }
+    }
+    let mut rebuild = config.rebuild.clone();
+    rebuild.sort_unstable();
+    rebuild.dedup();
+    let intact = usize::from(REPLICAS).saturating_sub(rebuild.len() + broken.len());
+    let told: Vec<String> = broken
+        .iter()
+        .map(|(n, e)| format!("replica {n}: {e}"))
+        .collect();
+    if intact < usize::from(MAJORITY) {
+        let what = if rebuild.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (rebuilding {rebuild:?} would copy from {intact} intact replica(s), fewer \
+                 than a majority)"
+            )
+        };
+        return Err(RegionError::StoreRefused(format!(
+            "only {intact} of {REPLICAS} store replicas are intact, and a majority \
+             ({MAJORITY}) is needed to start without losing acknowledged records{what}: {}. \
+             Nothing was changed; restore the data directory from a backup",
+            told.join("; ")
+        )));
+    }
+    for &node in &rebuild {
+        let dir = config.data.join(format!("store-{node}"));
+        if !dir.exists() {
+            continue;
+        }
+        let to = (1u32..)
+            .map(|k| config.data.join(format!("store-{node}.quarantined-{k}")))
+            .find(|p| !p.exists())
+            .unwrap_or_else(|| config.data.join(format!("store-{node}.quarantined")));
+        std::fs::rename(&dir, &to).map_err(|source| RegionError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+        events(StandaloneEvent::Quarantined { node, to });
+    }
+    Ok(())
 }
 
 /// Binds `addr` for `what`, with the address actually bound.

@@ -28,34 +28,98 @@ use serde::{Deserialize, Serialize};
 
 use super::types::{BackendError, NodeId, StoreTypes};
 
-/// A switch that makes a backend's writes fail with [`BackendError::DiskFull`].
+/// A switch that makes a backend's writes fail: "full" with [`BackendError::DiskFull`],
+/// "read-only" with [`BackendError::ReadOnly`].
 ///
 /// Clones share the switch: the fault timeline holds one, the backend another.
 #[derive(Debug, Clone, Default)]
-pub struct DiskFault(Rc<Cell<bool>>);
+pub struct DiskFault(Rc<(Cell<bool>, Cell<bool>)>);
 
 impl DiskFault {
-    /// A switch that starts off (disk has space).
+    /// A switch that starts off (disk has space and takes writes).
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Turns "disk full" on or off.
     pub fn set_full(&self, full: bool) {
-        self.0.set(full);
+        self.0 .0.set(full);
     }
 
-    /// Whether writes fail now.
+    /// Whether writes fail now because the disk is full.
     pub fn is_full(&self) -> bool {
-        self.0.get()
+        self.0 .0.get()
+    }
+
+    /// Turns "read-only file system" on or off.
+    pub fn set_read_only(&self, read_only: bool) {
+        self.0 .1.set(read_only);
+    }
+
+    /// Whether writes fail now because the disk is read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.0 .1.get()
     }
 
     fn check(&self, path: &str) -> Result<(), BackendError> {
-        if self.is_full() {
+        if self.is_read_only() {
+            Err(BackendError::ReadOnly { path: path.into() })
+        } else if self.is_full() {
             Err(BackendError::DiskFull { path: path.into() })
         } else {
             Ok(())
         }
+    }
+}
+
+/// Where in a log a `corrupt` fault flips a bit (always in the first record, so that
+/// records follow the damaged one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CorruptAt {
+    /// A byte of the record's JSON payload: its checksum no longer matches.
+    Payload,
+    /// The record's length field, made 16 MiB longer (still under [`MAX_RECORD`]): it
+    /// now runs past the end of a small log, as a torn last write would.
+    Length,
+    /// The record's checksum field.
+    Header,
+}
+
+impl CorruptAt {
+    /// Every class, in the order the scenario format lists them.
+    pub const ALL: [CorruptAt; 3] = [CorruptAt::Payload, CorruptAt::Length, CorruptAt::Header];
+
+    /// The name a scenario uses (`payload`, `length`, `header`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CorruptAt::Payload => "payload",
+            CorruptAt::Length => "length",
+            CorruptAt::Header => "header",
+        }
+    }
+
+    /// The class named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// Flips one bit of the first record of the framed log `bytes` (false if the log
+    /// has no whole first record).
+    pub fn flip(self, bytes: &mut [u8]) -> bool {
+        let Some(head) = bytes.get(..8) else {
+            return false;
+        };
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        if len == 0 || bytes.len() < 8 + len {
+            return false;
+        }
+        let at = match self {
+            CorruptAt::Payload => 8 + len / 2,
+            CorruptAt::Length => 3,
+            CorruptAt::Header => 5,
+        };
+        bytes[at] ^= 0x01;
+        true
     }
 }
 
@@ -81,8 +145,15 @@ pub struct Recovered {
     pub entries: BTreeMap<u64, Entry<StoreTypes>>,
     /// The latest snapshot.
     pub snapshot: Option<StoredSnapshot>,
-    /// Bytes dropped from a torn tail of the log file during recovery.
-    pub torn_bytes: u64,
+    /// Bytes dropped from a torn tail of the log file during recovery (a last write
+    /// cut short, or zeros where its data never reached the disk).
+    pub dropped_bytes: u64,
+    /// Records dropped with them: 1 for a torn last record, 0 for a zero-filled tail.
+    pub dropped_records: u64,
+    /// What the disk had accepted but recovery did not give back (only a backend that
+    /// knows what it accepted can tell: [`MemBackend`]). Always `None` unless a planted
+    /// bug truncates silently.
+    pub lost: Option<String>,
 }
 
 impl Recovered {
@@ -107,7 +178,7 @@ impl Recovered {
 }
 
 /// One record of the on-disk log.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 enum Record {
     Vote(Vote<NodeId>),
     Committed(Option<LogId<NodeId>>),
@@ -135,19 +206,81 @@ pub trait Backend: 'static {
 }
 
 /// The in-memory backend (simulation). Clones share the same data.
+///
+/// Normally it keeps the decoded state only (fast). After [`MemBackend::corrupt`] it
+/// also keeps the log as the disk backend would hold it, framed record by record with
+/// one bit flipped, and the next [`Backend::recover`] reads that image through the same
+/// recovery code as [`DiskBackend`].
 #[derive(Debug, Clone, Default)]
 pub struct MemBackend {
     state: Rc<RefCell<Recovered>>,
+    /// The framed log with a flipped bit, once corrupted (until a recovery reads it).
+    image: Rc<RefCell<Option<Vec<u8>>>>,
     fault: DiskFault,
+    /// Planted bug: recovery takes a record that runs past the end for a torn write
+    /// before any other check (the behaviour before 2026-12-07).
+    silent_truncate: bool,
 }
 
 impl MemBackend {
-    /// An empty backend whose writes fail while `fault` says full.
+    /// An empty backend whose writes fail while `fault` says full or read-only.
     pub fn new(fault: DiskFault) -> Self {
         MemBackend {
             state: Rc::default(),
+            image: Rc::default(),
             fault,
+            silent_truncate: false,
         }
+    }
+
+    /// The same backend with recovery's planted bug on or off (see
+    /// [`PlantedBugs::silent_truncate`](super::PlantedBugs::silent_truncate)).
+    pub fn with_silent_truncate(mut self, on: bool) -> Self {
+        self.silent_truncate = on;
+        self
+    }
+
+    /// Flips one bit of the log's first record, as the disk backend would frame it;
+    /// the replica sees it when it next starts. False if the log has no record yet.
+    pub fn corrupt(&self, at: CorruptAt) -> bool {
+        let mut bytes = match self.framed_log() {
+            Ok(b) => b,
+            Err(_) => return false,
+        };
+        if !at.flip(&mut bytes) {
+            return false;
+        }
+        *self.image.borrow_mut() = Some(bytes);
+        true
+    }
+
+    /// Whether the log holds a flipped bit that no recovery has read yet.
+    pub fn is_corrupt(&self) -> bool {
+        self.image.borrow().is_some()
+    }
+
+    /// The log as [`DiskBackend`] would hold it after compaction: vote, committed,
+    /// purged, then one record per entry.
+    fn framed_log(&self) -> Result<Vec<u8>, BackendError> {
+        let st = self.state.borrow();
+        let mut records = Vec::new();
+        if let Some(v) = st.vote {
+            records.push(Record::Vote(v));
+        }
+        records.push(Record::Committed(st.committed));
+        if let Some(p) = st.purged {
+            records.push(Record::PurgeUpto(p));
+        }
+        records.extend(
+            st.entries
+                .values()
+                .map(|e| Record::Entries(vec![e.clone()])),
+        );
+        let mut bytes = Vec::new();
+        for r in &records {
+            bytes.extend(frame(&encode(r)?)?);
+        }
+        Ok(bytes)
     }
 
     /// The retained log entries (for erasure checks: what the log still holds).
@@ -206,9 +339,36 @@ impl MemBackend {
 
     fn write(&self, record: Record) -> Result<(), BackendError> {
         self.fault.check("memory")?;
+        if let Some(image) = self.image.borrow_mut().as_mut() {
+            // The damaged file grows as the disk backend's would.
+            image.extend(frame(&encode(&record)?)?);
+        }
         self.state.borrow_mut().apply(record);
         Ok(())
     }
+}
+
+/// What the disk had accepted (`had`) but a recovery (`got`) did not give back.
+fn loss(had: &Recovered, got: &Recovered) -> Option<String> {
+    let mut lost = Vec::new();
+    if had.vote.is_some() && got.vote != had.vote {
+        lost.push(format!(
+            "its vote ({})",
+            had.vote.map_or("none".into(), |v| v.to_string())
+        ));
+    }
+    let missing = had
+        .entries
+        .keys()
+        .filter(|i| !got.entries.contains_key(i))
+        .count();
+    if missing > 0 {
+        lost.push(format!("{missing} log entries"));
+    }
+    if had.committed.is_some() && got.committed.is_none() {
+        lost.push("its commit index".into());
+    }
+    (!lost.is_empty()).then(|| lost.join(", "))
 }
 
 /// Whether `hay` contains `needle` (or a JSON byte-array rendering of it).
@@ -227,7 +387,24 @@ pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 impl Backend for MemBackend {
     fn recover(&mut self) -> Result<Recovered, BackendError> {
-        Ok(self.state.borrow().clone())
+        let image = self.image.borrow().clone();
+        let Some(bytes) = image else {
+            return Ok(self.state.borrow().clone());
+        };
+        // A refused recovery leaves the image as it is: the replica stays down.
+        let (mut rec, _) = replay(&bytes, "memory/log", self.silent_truncate)?;
+        let mut st = self.state.borrow_mut();
+        rec.snapshot = st.snapshot.clone();
+        rec.lost = loss(&st, &rec);
+        // Recovery cut the file to what it read: that is the disk's content now.
+        *st = Recovered {
+            lost: None,
+            dropped_bytes: 0,
+            dropped_records: 0,
+            ..rec.clone()
+        };
+        *self.image.borrow_mut() = None;
+        Ok(rec)
     }
 
     fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), BackendError> {
@@ -278,40 +455,107 @@ fn frame(payload: &[u8]) -> Result<Vec<u8>, BackendError> {
 /// Record payloads with their byte offsets, and the length of the valid prefix.
 type Unframed<'a> = (Vec<(u64, &'a [u8])>, usize);
 
+fn header(bytes: &[u8], at: usize) -> Option<(usize, u32)> {
+    let h = bytes.get(at..at.checked_add(8)?)?;
+    let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+    Some((len, u32::from_le_bytes([h[4], h[5], h[6], h[7]])))
+}
+
+/// The offset of the first whole, valid record starting at or after `from`, if any.
+///
+/// Cheap in practice: JSON holds no zero bytes, so at almost every offset the length
+/// read is far over [`MAX_RECORD`] and no checksum is computed.
+fn next_record(bytes: &[u8], from: usize) -> Option<usize> {
+    (from..bytes.len()).find(|&at| {
+        header(bytes, at).is_some_and(|(len, crc)| {
+            len > 0
+                && len <= MAX_RECORD
+                && bytes
+                    .get(at + 8..at + 8 + len)
+                    .is_some_and(|p| crc32fast::hash(p) == crc)
+        })
+    })
+}
+
 /// Splits a log file into record payloads. Returns the payloads with their offsets and
-/// the length of the valid prefix: anything after it is a torn tail (a record cut short,
-/// or a last record whose checksum fails because its write never completed). A bad
-/// checksum with more records after it is corruption, not a torn write.
-fn unframe<'a>(bytes: &'a [u8], path: &str) -> Result<Unframed<'a>, BackendError> {
+/// the length of the valid prefix; what follows it is a torn last write.
+///
+/// Records are appended one `write` + `fsync` at a time, so a crash can damage only the
+/// last one, and only in the ways a write that did not complete leaves a file: cut
+/// short (the length runs past the end, the bytes present are not a whole record and
+/// no valid record follows), or with zeros where its data never reached the disk. That
+/// is a torn tail. Anything else is [`BackendError::Corrupt`] naming the file, the
+/// record's offset and what was found: a length over [`MAX_RECORD`] or zero, a length
+/// running past the end with a valid record after it (a damaged length field), a
+/// checksum mismatch (with records after it, or in a last record that is not
+/// zero-filled).
+///
+/// `silent_truncate` is a planted bug (the behaviour before 2026-12-07): a length
+/// running past the end is taken for a torn write before anything else is checked.
+fn unframe<'a>(
+    bytes: &'a [u8],
+    path: &str,
+    silent_truncate: bool,
+) -> Result<Unframed<'a>, BackendError> {
     let mut out = Vec::new();
     let mut off = 0usize;
     while off < bytes.len() {
         let rest = &bytes[off..];
-        if rest.len() < 8 {
-            break;
+        let corrupt = |reason: String| BackendError::Corrupt {
+            path: path.into(),
+            offset: off as u64,
+            reason,
+        };
+        if rest.iter().all(|b| *b == 0) {
+            break; // space of a last write whose data never reached the disk
         }
-        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
-        if len > rest.len() - 8 {
-            break; // cut short: torn tail
+        let Some((len, crc)) = header(rest, 0) else {
+            break; // a header cut short: torn last write
+        };
+        let avail = rest.len() - 8;
+        if silent_truncate && len > avail {
+            break; // planted bug
         }
         if len > MAX_RECORD {
-            return Err(BackendError::Corrupt {
-                path: path.into(),
-                offset: off as u64,
-                reason: format!("record length {len} exceeds {MAX_RECORD}"),
-            });
+            return Err(corrupt(format!(
+                "record length {len} exceeds the largest record ({MAX_RECORD} bytes)"
+            )));
+        }
+        if len == 0 {
+            return Err(corrupt("record length 0 (every record holds JSON)".into()));
+        }
+        if len > avail {
+            if crc32fast::hash(&rest[8..]) == crc {
+                return Err(corrupt(format!(
+                    "record length {len} runs past the end of the file ({avail} bytes left), \
+                     but those bytes are a whole record (its checksum matches): the length \
+                     field is damaged"
+                )));
+            }
+            if let Some(next) = next_record(bytes, off + 8) {
+                return Err(corrupt(format!(
+                    "record length {len} runs past the end of the file ({avail} bytes left), \
+                     but a valid record follows at byte {next}: the length field is damaged"
+                )));
+            }
+            break; // cut short: torn last write
         }
         let payload = &rest[8..8 + len];
         if crc32fast::hash(payload) != crc {
-            if 8 + len == rest.len() {
-                break; // the last record's write did not complete: torn tail
+            let last = 8 + len == rest.len();
+            if last && payload.last() == Some(&0) {
+                break; // its last blocks never reached the disk: torn last write
             }
-            return Err(BackendError::Corrupt {
-                path: path.into(),
-                offset: off as u64,
-                reason: "checksum mismatch".into(),
-            });
+            return Err(corrupt(if last {
+                "checksum mismatch in the last record (not a torn write: it is whole and \
+                 not zero-filled)"
+                    .into()
+            } else {
+                format!(
+                    "checksum mismatch ({} bytes of records follow)",
+                    rest.len() - 8 - len
+                )
+            }));
         }
         out.push((off as u64, payload));
         off += 8 + len;
@@ -319,10 +563,39 @@ fn unframe<'a>(bytes: &'a [u8], path: &str) -> Result<Unframed<'a>, BackendError
     Ok((out, off))
 }
 
+/// Reads a framed log back (records decoded and applied in order); returns what it
+/// holds, with the torn tail counted, and the length of the valid prefix.
+fn replay(
+    bytes: &[u8],
+    path: &str,
+    silent_truncate: bool,
+) -> Result<(Recovered, usize), BackendError> {
+    let mut rec = Recovered::default();
+    let (records, good) = unframe(bytes, path, silent_truncate)?;
+    for (offset, payload) in records {
+        let record: Record =
+            serde_json::from_slice(payload).map_err(|e| BackendError::Corrupt {
+                path: path.into(),
+                offset,
+                reason: format!("undecodable record: {e}"),
+            })?;
+        rec.apply(record);
+    }
+    let tail = &bytes[good..];
+    rec.dropped_bytes = tail.len() as u64;
+    rec.dropped_records = u64::from(tail.iter().any(|b| *b != 0));
+    Ok((rec, good))
+}
+
 fn io_err(path: &Path, e: io::Error) -> BackendError {
     let path = path.display().to_string();
     if e.kind() == io::ErrorKind::StorageFull {
         BackendError::DiskFull { path }
+    } else if matches!(
+        e.kind(),
+        io::ErrorKind::ReadOnlyFilesystem | io::ErrorKind::PermissionDenied
+    ) {
+        BackendError::ReadOnly { path }
     } else {
         BackendError::Io {
             path,
@@ -388,6 +661,7 @@ impl DiskBackend {
         let Some(f) = self.log.as_mut() else {
             return Err(io_err(&path, io::Error::other("log not open")));
         };
+        still_named(&path, f)?;
         f.write_all(&bytes).map_err(|e| io_err(&path, e))?;
         f.sync_data().map_err(|e| io_err(&path, e))
     }
@@ -429,6 +703,28 @@ impl DiskBackend {
     }
 }
 
+/// Fails unless the open log file is still the one its path names: a data directory
+/// removed (or a log replaced) under a running replica would otherwise take writes into
+/// an unlinked file and lose them all at the next start, without a word. One `stat` per
+/// record, next to an `fsync`.
+fn still_named(path: &Path, open: &File) -> Result<(), BackendError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let held = open.metadata().map_err(|e| io_err(path, e))?;
+        let named = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
+        if held.nlink() == 0 || held.dev() != named.dev() || held.ino() != named.ino() {
+            return Err(BackendError::Io {
+                path: path.display().to_string(),
+                reason: "the open log file was removed or replaced".into(),
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, open);
+    Ok(())
+}
+
 fn read_all(path: &Path) -> Result<Option<Vec<u8>>, BackendError> {
     match File::open(path) {
         Ok(mut f) => {
@@ -447,7 +743,7 @@ impl Backend for DiskBackend {
         let snap_path = self.snapshot_path();
         if let Some(bytes) = read_all(&snap_path)? {
             let shown = snap_path.display().to_string();
-            let (records, good) = unframe(&bytes, &shown)?;
+            let (records, good) = unframe(&bytes, &shown, false)?;
             // The snapshot is replaced by rename, so it is never torn: a short file is
             // corruption.
             match records.as_slice() {
@@ -472,18 +768,20 @@ impl Backend for DiskBackend {
         let log_path = self.log_path();
         if let Some(bytes) = read_all(&log_path)? {
             let shown = log_path.display().to_string();
-            let (records, good) = unframe(&bytes, &shown)?;
-            for (offset, payload) in records {
-                let record: Record =
-                    serde_json::from_slice(payload).map_err(|e| BackendError::Corrupt {
-                        path: shown.clone(),
-                        offset,
-                        reason: format!("undecodable record: {e}"),
-                    })?;
-                rec.apply(record);
-            }
+            let (log, good) = replay(&bytes, &shown, false)?;
+            rec = Recovered {
+                snapshot: rec.snapshot,
+                ..log
+            };
             if good < bytes.len() {
-                rec.torn_bytes = (bytes.len() - good) as u64;
+                tracing::warn!(
+                    file = %shown,
+                    offset = good,
+                    dropped_bytes = rec.dropped_bytes,
+                    dropped_records = rec.dropped_records,
+                    "store log: torn last write dropped"
+                );
+                self.fault.check(&shown)?;
                 let f = OpenOptions::new()
                     .write(true)
                     .open(&log_path)
@@ -542,31 +840,182 @@ impl Backend for DiskBackend {
 mod tests {
     use super::*;
 
+    fn log_of(payloads: &[&[u8]]) -> Vec<u8> {
+        payloads.iter().flat_map(|p| frame(p).unwrap()).collect()
+    }
+
+    fn corrupt_at(r: Result<Unframed<'_>, BackendError>) -> (u64, String) {
+        match r {
+            Err(BackendError::Corrupt { offset, reason, .. }) => (offset, reason),
+            other => panic!("expected corruption, got {other:?}"),
+        }
+    }
+
     #[test]
-    fn unframe_stops_at_a_torn_tail_and_flags_corruption_before_it() {
-        let a = frame(b"one").unwrap();
-        let b = frame(b"two").unwrap();
-        let mut bytes = [a.clone(), b.clone()].concat();
-        let (recs, good) = unframe(&bytes, "t").unwrap();
-        assert_eq!(recs.len(), 2);
-        assert_eq!(good, bytes.len());
-        // Cut the last record short: torn, the first survives.
-        let torn = &bytes[..bytes.len() - 2];
-        let (recs, good) = unframe(torn, "t").unwrap();
-        assert_eq!((recs.len(), good), (1, a.len()));
-        // Flip a byte in the last record: torn too (its write did not complete).
-        let n = bytes.len();
-        bytes[n - 1] ^= 1;
-        assert_eq!(unframe(&bytes, "t").unwrap().0.len(), 1);
-        // Flip a byte in the first record: corruption, reported with its offset.
-        let mut bad = [a, b].concat();
-        bad[9] ^= 1;
-        match unframe(&bad, "t") {
-            Err(BackendError::Corrupt { offset: 0, .. }) => {}
-            other => panic!("{other:?}"),
+    fn a_cut_short_last_record_is_torn() {
+        let a = frame(b"\"one\"").unwrap();
+        let bytes = log_of(&[b"\"one\"", b"\"two\""]);
+        let (recs, good) = unframe(&bytes, "t", false).unwrap();
+        assert_eq!((recs.len(), good), (2, bytes.len()));
+        for cut in a.len()..bytes.len() {
+            let (recs, good) = unframe(&bytes[..cut], "t", false).unwrap();
+            assert_eq!((recs.len(), good), (1, a.len()), "cut at {cut}");
         }
         // A header alone is torn, not corruption.
-        assert_eq!(unframe(&[1, 0, 0], "t").unwrap().1, 0);
+        assert_eq!(unframe(&[1, 0, 0], "t", false).unwrap().1, 0);
+    }
+
+    #[test]
+    fn a_zero_filled_tail_is_torn() {
+        let mut bytes = log_of(&[b"\"one\""]);
+        let good = bytes.len();
+        bytes.extend([0u8; 40]);
+        assert_eq!(unframe(&bytes, "t", false).unwrap().1, good);
+        // A whole last record whose end reads back as zeros: its data never landed.
+        let mut last = log_of(&[b"\"one\"", b"\"two\""]);
+        let n = last.len();
+        last[n - 2..].fill(0);
+        assert_eq!(unframe(&last, "t", false).unwrap().1, good);
+    }
+
+    #[test]
+    fn each_offset_class_in_a_first_record_is_corruption_at_its_offset() {
+        let bytes = log_of(&[b"\"one\"", b"\"two\"", b"\"three\""]);
+        for at in CorruptAt::ALL {
+            let mut bad = bytes.clone();
+            assert!(at.flip(&mut bad));
+            let (offset, reason) = corrupt_at(unframe(&bad, "t", false));
+            assert_eq!(offset, 0, "{at:?}: {reason}");
+        }
+        // The length class is what the planted bug takes for a torn write: everything
+        // dropped without an error.
+        let mut bad = bytes.clone();
+        CorruptAt::Length.flip(&mut bad);
+        assert_eq!(unframe(&bad, "t", true).unwrap(), (vec![], 0));
+        let (_, reason) = corrupt_at(unframe(&bad, "t", false));
+        assert!(reason.contains("valid record follows at byte"), "{reason}");
+    }
+
+    #[test]
+    fn damage_to_a_last_record_is_corruption_unless_it_looks_torn() {
+        let first = frame(b"\"one\"").unwrap().len() as u64;
+        let bytes = log_of(&[b"\"one\"", b"\"two\""]);
+        // Payload byte of the last record: whole, not zero-filled: corruption.
+        let mut bad = bytes.clone();
+        let n = bad.len();
+        bad[n - 2] ^= 1;
+        assert_eq!(corrupt_at(unframe(&bad, "t", false)).0, first);
+        // Its length made longer: the bytes present are still a whole record.
+        let mut bad = bytes.clone();
+        bad[first as usize + 1] ^= 1;
+        let (offset, reason) = corrupt_at(unframe(&bad, "t", false));
+        assert_eq!(offset, first);
+        assert!(reason.contains("checksum matches"), "{reason}");
+        // Over the largest record, or zero.
+        let mut bad = bytes.clone();
+        bad[first as usize + 3] = 0x80;
+        assert!(corrupt_at(unframe(&bad, "t", false)).1.contains("exceeds"));
+        let mut bad = bytes;
+        bad[first as usize..first as usize + 4].fill(0);
+        assert!(corrupt_at(unframe(&bad, "t", false)).1.contains("length 0"));
+    }
+
+    #[test]
+    fn replay_counts_what_it_dropped() {
+        let v = Record::Vote(Vote::new(3, 2));
+        let c = Record::Committed(None);
+        let mut bytes = frame(&encode(&v).unwrap()).unwrap();
+        let good = bytes.len();
+        bytes.extend(&frame(&encode(&c).unwrap()).unwrap()[..5]);
+        let (rec, at) = replay(&bytes, "t", false).unwrap();
+        assert_eq!((at, rec.dropped_bytes, rec.dropped_records), (good, 5, 1));
+        assert_eq!(rec.vote, Some(Vote::new(3, 2)));
+        bytes.truncate(good);
+        bytes.extend([0u8; 9]);
+        let (rec, _) = replay(&bytes, "t", false).unwrap();
+        assert_eq!((rec.dropped_bytes, rec.dropped_records), (9, 0));
+    }
+
+    #[test]
+    fn mem_backend_corruption_stops_recovery_and_the_plant_forgets_silently() {
+        let mut mem = MemBackend::new(DiskFault::new());
+        mem.save_vote(&Vote::new(4, 1)).unwrap();
+        mem.save_committed(None).unwrap();
+        for at in CorruptAt::ALL {
+            let mut m = mem.clone();
+            assert!(m.corrupt(at));
+            assert!(matches!(
+                m.recover(),
+                Err(BackendError::Corrupt { offset: 0, .. })
+            ));
+            // Still corrupt: every restart refuses.
+            assert!(m.is_corrupt() && m.recover().is_err());
+            *m.image.borrow_mut() = None;
+        }
+        let mut planted = mem.clone().with_silent_truncate(true);
+        assert!(planted.corrupt(CorruptAt::Length));
+        let rec = planted.recover().unwrap();
+        assert_eq!(rec.vote, None);
+        assert!(
+            rec.lost.as_deref().is_some_and(|l| l.contains("vote")),
+            "{:?}",
+            rec.lost
+        );
+        assert!(!planted.is_corrupt());
+    }
+
+    #[test]
+    fn mem_backend_read_only_refuses_writes() {
+        let fault = DiskFault::new();
+        let mut mem = MemBackend::new(fault.clone());
+        fault.set_read_only(true);
+        assert!(matches!(
+            mem.save_committed(None),
+            Err(BackendError::ReadOnly { .. })
+        ));
+        fault.set_read_only(false);
+        mem.save_committed(None).unwrap();
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Random truncation is a torn tail (never an error); a random bit flip before
+        /// the last record is corruption, never silent.
+        #[test]
+        fn truncation_is_torn_and_flips_before_the_last_record_are_corruption(
+            sizes in proptest::collection::vec(1usize..300, 2..6),
+            cut in 0.0f64..1.0,
+            flip in 0.0f64..1.0,
+            bit in 0u8..8,
+        ) {
+            let payloads: Vec<Vec<u8>> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| format!("\"{}\"", "x".repeat(*n + i)).into_bytes())
+                .collect();
+            let bytes: Vec<u8> = payloads.iter().flat_map(|p| frame(p).unwrap()).collect();
+            let last = bytes.len() - frame(&payloads[payloads.len() - 1]).unwrap().len();
+            let keep = (bytes.len() as f64 * cut) as usize;
+            let ends: Vec<usize> = payloads
+                .iter()
+                .scan(0, |o, p| {
+                    *o += p.len() + 8;
+                    Some(*o)
+                })
+                .filter(|o| *o <= keep)
+                .collect();
+            let (recs, good) = unframe(&bytes[..keep], "t", false).unwrap();
+            proptest::prop_assert_eq!(recs.len(), ends.len());
+            proptest::prop_assert_eq!(good, ends.last().copied().unwrap_or(0));
+            let at = ((last as f64) * flip) as usize;
+            let mut bad = bytes.clone();
+            bad[at] ^= 1 << bit;
+            let r = unframe(&bad, "t", false);
+            proptest::prop_assert!(
+                matches!(r, Err(BackendError::Corrupt { .. })),
+                "flip at {} bit {} of {}: {:?}", at, bit, bad.len(), r.map(|(r, g)| (r.len(), g))
+            );
+        }
     }
 
     #[test]

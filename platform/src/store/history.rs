@@ -75,6 +75,20 @@ pub enum StoreEvent {
         /// The error.
         error: String,
     },
+    /// `node` started from a log that recovery shortened (recorded only when it did).
+    Recovered {
+        /// When.
+        at: Timestamp,
+        /// The node.
+        node: NodeId,
+        /// Bytes of a torn last write dropped.
+        dropped_bytes: u64,
+        /// Records dropped with them.
+        dropped_records: u64,
+        /// What its disk had accepted but recovery did not give back (`None`: nothing;
+        /// only a simulated disk knows).
+        lost: Option<String>,
+    },
 }
 
 impl fmt::Display for StoreEvent {
@@ -107,6 +121,17 @@ impl fmt::Display for StoreEvent {
             StoreEvent::StorageFault { at, node, error } => {
                 write!(f, "{at} storage-fault n{node} {error}")
             }
+            StoreEvent::Recovered {
+                at,
+                node,
+                dropped_bytes,
+                dropped_records,
+                lost,
+            } => write!(
+                f,
+                "{at} recovered n{node} dropped {dropped_bytes} bytes {dropped_records} records lost {}",
+                lost.as_deref().unwrap_or("nothing")
+            ),
         }
     }
 }
@@ -148,7 +173,8 @@ impl History {
                 StoreEvent::Leader { at, .. }
                 | StoreEvent::Ack { at, .. }
                 | StoreEvent::Applied { at, .. }
-                | StoreEvent::StorageFault { at, .. } => *at,
+                | StoreEvent::StorageFault { at, .. }
+                | StoreEvent::Recovered { at, .. } => *at,
             };
             // The trace prefixes its own time; drop ours from the text.
             let text = line.split_once(' ').map_or(line.as_str(), |(_, r)| r);
@@ -280,6 +306,16 @@ pub enum Violation {
         /// The term's leader (`None` if nobody was recorded).
         leader: Option<NodeId>,
     },
+    /// A replica started without something its disk had accepted, and said nothing.
+    #[error("node {node} started at {at} without {lost} that its disk had accepted")]
+    SilentLoss {
+        /// The node.
+        node: NodeId,
+        /// When it started.
+        at: Timestamp,
+        /// What it lost.
+        lost: String,
+    },
 }
 
 /// What a [`Violation`] is told in people's words with: the host of each node, the
@@ -327,6 +363,7 @@ impl Violation {
             Violation::AckNeverApplied { .. } => None,
             Violation::TwoLeaders { second_at, .. } => Some(*second_at),
             Violation::AckByNonLeader { at, .. } => Some(*at),
+            Violation::SilentLoss { at, .. } => Some(*at),
         }
     }
 
@@ -392,8 +429,33 @@ impl Violation {
                 names.at(*at),
                 leader.as_ref().map_or("nobody".into(), n)
             ),
+            Violation::SilentLoss { node, at, lost } => format!(
+                "{} restarted at {} without {lost} that its disk had accepted, and no error: \
+                 storage is not fail-stop",
+                n(node),
+                names.at(*at)
+            ),
         }
     }
+}
+
+/// "Fail-stop storage": a replica either starts with everything its disk accepted or
+/// refuses to start with a typed error; it never starts having silently lost a vote,
+/// a commit index or log entries. (That nothing acknowledged is kept by no replica is
+/// [`check_no_acked_write_lost`].) A safety property: can be called after every step.
+pub fn check_fail_stop_storage(history: &History) -> Result<(), Violation> {
+    for e in history.events() {
+        if let StoreEvent::Recovered {
+            at,
+            node,
+            lost: Some(lost),
+            ..
+        } = e
+        {
+            return Err(Violation::SilentLoss { node, at, lost });
+        }
+    }
+    Ok(())
 }
 
 /// "No acknowledged write lost": every acknowledged write is applied, at its index, by

@@ -46,13 +46,13 @@ mod types;
 mod wire;
 
 pub use backend::{
-    Backend, DiskBackend, DiskFault, MemBackend, Recovered, StoredSnapshot, MAX_RECORD,
+    Backend, CorruptAt, DiskBackend, DiskFault, MemBackend, Recovered, StoredSnapshot, MAX_RECORD,
 };
 pub use client::{ClientPolicy, StoreClient};
 pub use data_checks::{check_erased, check_residency, DataViolation};
 pub use history::{
-    check_no_acked_write_lost, check_one_leader_per_term, History, StoreEvent, StoreNames,
-    Violation,
+    check_fail_stop_storage, check_no_acked_write_lost, check_one_leader_per_term, History,
+    StoreEvent, StoreNames, Violation,
 };
 pub use replica::{PlantedBugs, Replica, ReplicaConfig, StoreTiming};
 pub use types::{

@@ -71,7 +71,35 @@ impl Store {
         history: History,
         now: NowFn,
     ) -> Result<(Self, watch::Receiver<u64>), BackendError> {
-        let rec = backend.recover()?;
+        let rec = match backend.recover() {
+            Ok(rec) => rec,
+            Err(e) => {
+                // A replica that cannot read its disk back refuses to start: recorded so
+                // checkers and operators see why it is down.
+                history.record(StoreEvent::StorageFault {
+                    at: now(),
+                    node,
+                    error: e.to_string(),
+                });
+                return Err(e);
+            }
+        };
+        if rec.dropped_bytes > 0 || rec.lost.is_some() {
+            tracing::warn!(
+                replica = node,
+                dropped_bytes = rec.dropped_bytes,
+                dropped_records = rec.dropped_records,
+                lost = rec.lost.as_deref().unwrap_or("nothing"),
+                "store replica recovered without its torn last write"
+            );
+            history.record(StoreEvent::Recovered {
+                at: now(),
+                node,
+                dropped_bytes: rec.dropped_bytes,
+                dropped_records: rec.dropped_records,
+                lost: rec.lost.clone(),
+            });
+        }
         let mut sm = StateMachine::default();
         if let Some(s) = &rec.snapshot {
             sm.kv = serde_json::from_slice(&s.data).map_err(|e| BackendError::Corrupt {

@@ -68,6 +68,11 @@ pub struct PlantedBugs {
     /// The replica grants every vote request without looking at its own vote or log.
     /// Lets two candidates win the same term. Breaks "one leader per term".
     pub grant_every_vote: bool,
+    /// Recovery of an in-memory log takes a record whose length runs past the end for a
+    /// torn write, before any other check, and the replica starts with what came before
+    /// it, vote forgotten, without an error (the behaviour before 2026-12-07). Breaks
+    /// "fail-stop storage".
+    pub silent_truncate: bool,
 }
 
 /// A replica's configuration.
@@ -193,6 +198,7 @@ impl Replica {
     /// A replica over an in-memory backend (simulation). Restarting it (`run` again)
     /// reopens the same data, as a host restart reopens its disk.
     pub fn in_memory(cfg: ReplicaConfig, backend: MemBackend, history: History) -> Self {
+        let backend = backend.with_silent_truncate(cfg.bugs.silent_truncate);
         let open: OpenFn = Rc::new(move || Ok(Box::new(backend.clone()) as Box<dyn Backend>));
         Replica {
             cfg,

@@ -272,6 +272,12 @@ pub enum BackendError {
         /// The file (or `memory`) being written.
         path: String,
     },
+    /// The file system refuses writes (read-only, or permission denied).
+    #[error("{path} cannot be written (read-only file system or no permission)")]
+    ReadOnly {
+        /// The file (or `memory`) being written.
+        path: String,
+    },
     /// Any other I/O error.
     #[error("I/O error on {path}: {reason}")]
     Io {

@@ -361,6 +361,7 @@ fn the_standalone_region_serves_and_keeps_its_store() {
             store_port,
             seed: 5,
             duration: Some(Duration::from_secs(duration)),
+            rebuild: Vec::new(),
         };
         let events = Rc::new(RefCell::new(Vec::new()));
         let seen = events.clone();

@@ -58,7 +58,7 @@ fn round_trip_truncate_and_purge_survive_reopen() {
         "truncated suffix replaced"
     );
     assert_eq!(rec.committed.map(|c| c.index), Some(2));
-    assert_eq!(rec.torn_bytes, 0);
+    assert_eq!(rec.dropped_bytes, 0);
 
     let mut b = open(dir.path());
     b.recover().unwrap();
@@ -113,12 +113,12 @@ fn a_torn_tail_is_truncated_and_the_log_stays_usable() {
         2,
         "the torn record is dropped, the rest kept"
     );
-    assert!(rec.torn_bytes > 0);
+    assert!(rec.dropped_bytes > 0);
     assert!(std::fs::metadata(&path).unwrap().len() < full.len() as u64 - 5);
     b.append(&[entry(1, 3, "k", b"again")]).unwrap();
     let rec = open(dir.path()).recover().unwrap();
     assert_eq!(rec.entries.len(), 3);
-    assert_eq!(rec.torn_bytes, 0);
+    assert_eq!(rec.dropped_bytes, 0);
 }
 
 #[test]
@@ -130,6 +130,8 @@ fn corruption_is_a_typed_error_never_a_panic() {
         b.append(&[entry(1, i, "k", b"v")]).unwrap();
     }
     let path = b.log_path();
+    let last = std::fs::metadata(&path).unwrap().len() as usize;
+    b.append(&[entry(1, 4, "k", b"v")]).unwrap();
     drop(b);
     let good = std::fs::read(&path).unwrap();
     // A flipped byte in the first record (records follow it): corruption.
@@ -145,7 +147,16 @@ fn corruption_is_a_typed_error_never_a_panic() {
         let mut bad = good.clone();
         bad[i] = bad[i].wrapping_add(1);
         std::fs::write(&path, &bad).unwrap();
-        let _ = open(dir.path()).recover();
+        let got = open(dir.path()).recover();
+        if i < last {
+            // Before the last record nothing is a torn write: never silent.
+            match got {
+                Err(BackendError::Corrupt { path: p, .. }) => {
+                    assert_eq!(p, path.display().to_string())
+                }
+                other => panic!("flip at byte {i}: expected corruption, got {other:?}"),
+            }
+        }
         std::fs::write(&path, &good[..i]).unwrap();
         assert!(
             open(dir.path()).recover().is_ok(),
@@ -249,4 +260,19 @@ fn three_replicas_on_disk_stop_and_restart_without_losing_a_write() {
         assert_eq!(all.len(), 20, "every acknowledged write survives a restart");
         assert_eq!(c.get("ota/report/7").await.unwrap(), Some(b"r7".to_vec()));
     });
+}
+
+#[test]
+fn a_log_removed_under_a_running_replica_fails_its_next_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = open(dir.path());
+    b.recover().unwrap();
+    b.append(&[entry(1, 1, "k", b"v")]).unwrap();
+    std::fs::remove_file(b.log_path()).unwrap();
+    match b.append(&[entry(1, 2, "k", b"w")]) {
+        Err(BackendError::Io { path, .. }) => {
+            assert_eq!(path, b.log_path().display().to_string())
+        }
+        other => panic!("expected an I/O error, got {other:?}"),
+    }
 }

@@ -467,6 +467,14 @@ fn planned_checks(spec: &WorldSpec, scans: bool) -> Checks {
     if scans {
         checks.make(CheckId::NoPlaintextSecret);
     }
+    if spec.faults.iter().any(|f| {
+        matches!(
+            f.action,
+            FaultAction::Corrupt(..) | FaultAction::DiskReadOnly(_) | FaultAction::DiskFull(_)
+        )
+    }) {
+        checks.make(CheckId::FailStopStorage);
+    }
     for check in spec.attacks.iter().flat_map(|a| a.kind.checks()) {
         checks.make(*check);
     }

@@ -21,8 +21,9 @@ use camproof_platform::relay::RelayConfig;
 use camproof_platform::relay_service::{RelayKey, RelayServiceStats};
 use camproof_platform::signaling::{RegionServices, SignalingStats, StoreStats};
 use camproof_platform::store::{
-    check_erased, check_no_acked_write_lost, check_one_leader_per_term, check_residency,
-    DataViolation, DiskFault, History, Keyspace, MemBackend, Replica, ReplicaConfig, StoreNames,
+    check_erased, check_fail_stop_storage, check_no_acked_write_lost, check_one_leader_per_term,
+    check_residency, DataViolation, DiskFault, History, Keyspace, MemBackend, Replica,
+    ReplicaConfig, StoreNames,
 };
 use camproof_platform::trace::Trace;
 use camproof_protocol::cdp::{ServerConfig, ServerContext, APP_IDLE_TIMEOUT};
@@ -237,6 +238,32 @@ impl Platform {
                 let full = matches!(action, FaultAction::DiskFull(_));
                 for zone in self.zones.iter().filter(|z| hosts.contains(&z.name)) {
                     zone.store.disk.fault().set_full(full);
+                    if !full {
+                        zone.store.disk.fault().set_read_only(false);
+                    }
+                }
+            }
+            FaultAction::DiskReadOnly(_) => {
+                for zone in self.zones.iter().filter(|z| hosts.contains(&z.name)) {
+                    zone.store.disk.fault().set_read_only(true);
+                }
+            }
+            FaultAction::Corrupt(_, at) => {
+                for zone in self.zones.iter().filter(|z| hosts.contains(&z.name)) {
+                    let done = zone.store.disk.corrupt(*at);
+                    trace.record(
+                        now,
+                        format!(
+                            "{}: store log {} bit flipped{}",
+                            zone.name,
+                            at.name(),
+                            if done {
+                                ""
+                            } else {
+                                " (log empty: nothing to flip)"
+                            }
+                        ),
+                    );
                 }
             }
             FaultAction::RelayCrash(_) | FaultAction::RelayRestart(_) => {
@@ -313,6 +340,11 @@ impl Platform {
                 let detail = format!("{region}: {}", v.describe(&self.store_names(region)));
                 checks.seen(CheckId::OneLeaderPerTerm, when, Err(detail));
             }
+            if let Err(v) = check_fail_stop_storage(history) {
+                let when = self.since_start(v.at()).map_or(at, |t| t.min(at));
+                let detail = format!("{region}: {}", v.describe(&self.store_names(region)));
+                checks.seen(CheckId::FailStopStorage, when, Err(detail));
+            }
         }
         let keyspaces = self.keyspaces();
         let residency =
@@ -336,6 +368,7 @@ impl Platform {
                     CheckId::NoAckedWriteLost,
                     check_no_acked_write_lost(history),
                 ),
+                (CheckId::FailStopStorage, check_fail_stop_storage(history)),
             ];
             for (check, result) in results {
                 if let Err(v) = result {
