@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod admission_args;
 mod bench;
 mod certify;
 mod demo;
@@ -100,6 +101,8 @@ enum Command {
         /// First of the three loopback ports of the store's replicas.
         #[arg(long, default_value_t = 7500)]
         store_port: u16,
+        #[command(flatten)]
+        admission: admission_args::AdmissionArgs,
         #[command(flatten)]
         keys: KeyCacheArgs,
     },
@@ -438,6 +441,7 @@ fn main() -> ExitCode {
             pki_seed,
             data,
             store_port,
+            admission,
             keys,
         } => parse_opt_duration(duration.as_deref()).and_then(|duration| {
             let config = camproof_platform::region::standalone::StandaloneConfig {
@@ -446,6 +450,7 @@ fn main() -> ExitCode {
                 store_port,
                 seed: pki_seed,
                 duration,
+                admission: admission.limits()?,
             };
             live::serve(config, keys.open())
         }),

@@ -109,12 +109,35 @@ struct State {
     held_back: u64,
 }
 
+/// Something an [`Admission`] counted, as told to its observer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// A connection was closed at accept.
+    Refused(Refusal),
+    /// An accept failed (and will be retried).
+    AcceptError,
+}
+
+/// Told each refusal and each failed accept.
+type Observer = Rc<dyn Fn(Counted)>;
+
 /// Admission control of one listener (cheap to clone: a handle).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Admission {
     name: Rc<str>,
     limits: AdmissionLimits,
     state: Rc<RefCell<State>>,
+    observer: Option<Observer>,
+}
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admission")
+            .field("name", &self.name)
+            .field("limits", &self.limits)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A connection's place under the caps; dropping it frees the place.
@@ -144,6 +167,20 @@ impl Admission {
             name: Rc::from(name.into()),
             limits,
             state: Rc::default(),
+            observer: None,
+        }
+    }
+
+    /// Tells `observer` each refusal and each failed accept (so a service's own
+    /// counters, which may outlive this admission, follow them).
+    pub fn observe(mut self, observer: impl Fn(Counted) + 'static) -> Self {
+        self.observer = Some(Rc::new(observer));
+        self
+    }
+
+    fn notify(&self, what: Counted) {
+        if let Some(observer) = &self.observer {
+            observer(what);
         }
     }
 
@@ -195,6 +232,7 @@ impl Admission {
                     match self.admit(peer) {
                         Ok(permit) => return Ok((stream, peer, permit)),
                         Err(why) => {
+                            self.notify(Counted::Refused(why));
                             // Closing at once costs the peer a reconnect, us nothing more.
                             drop(stream);
                             if let Some(held_back) = self.may_log() {
@@ -205,6 +243,7 @@ impl Admission {
                 }
                 Err(e) => {
                     self.state.borrow_mut().stats.accept_errors += 1;
+                    self.notify(Counted::AcceptError);
                     if self.limits.stop_on_accept_error {
                         return Err(e);
                     }

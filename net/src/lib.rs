@@ -41,7 +41,7 @@ use std::net::SocketAddr;
 use camproof_protocol::Timestamp;
 
 pub mod admission;
-pub use admission::{Admission, AdmissionLimits, AdmissionStats, Permit, Refusal};
+pub use admission::{Admission, AdmissionLimits, AdmissionStats, Counted, Permit, Refusal};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A network that can open and accept TCP connections.
@@ -209,6 +209,18 @@ impl Listener for SimListener {
     type Stream = SimStream;
 
     async fn accept(&self) -> io::Result<(Self::Stream, SocketAddr)> {
+        SimListener::accept(self).await
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        SimListener::local_addr(self)
+    }
+}
+
+impl SimListener {
+    /// Waits for the next connection; fails (EMFILE) while the host's descriptor budget
+    /// is spent, keeping the connection queued.
+    pub async fn accept(&self) -> io::Result<(SimStream, SocketAddr)> {
         let queued = self.pending.borrow_mut().take();
         let (stream, peer) = match queued {
             Some(queued) => queued,
@@ -232,8 +244,22 @@ impl Listener for SimListener {
         }
     }
 
-    fn local_addr(&self) -> io::Result<SocketAddr> {
+    /// The address bound.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
+    }
+}
+
+/// A bare turmoil listener (no descriptor budget), for tests that bind one directly.
+impl Listener for turmoil::net::TcpListener {
+    type Stream = turmoil::net::TcpStream;
+
+    async fn accept(&self) -> io::Result<(Self::Stream, SocketAddr)> {
+        turmoil::net::TcpListener::accept(self).await
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        turmoil::net::TcpListener::local_addr(self)
     }
 }
 

@@ -76,6 +76,9 @@ pub struct WorldBugs {
     pub app_leaks_password: bool,
     /// The OTA services serve image parts from one byte past the offset asked for.
     pub ota_chunk_off_by_one: bool,
+    /// Gateways, relays and store replicas stop accepting at their first accept error
+    /// (out of descriptors), as they did before admission control.
+    pub accept_error_stops: bool,
 }
 
 /// The wire tap's settings.

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use camproof_net::{SimClock, SimNet};
+use camproof_net::{AdmissionLimits, SimClock, SimNet};
 use camproof_platform::accounts::{AccountsConfig, Region, UserId};
 use camproof_platform::gateway::{GatewayConfig, GatewayStats};
 use camproof_platform::ota::{OtaBugs, OtaConfig, OtaService, RolloutCounts};
@@ -220,6 +220,12 @@ impl Platform {
             fallbacks,
             idle_timeout: spec.camera.heartbeat * 3,
             app_idle_timeout: APP_IDLE_TIMEOUT,
+            admission: AdmissionLimits {
+                // A site is a NAT'd network: all its cameras and apps share one address.
+                max_per_source: usize::MAX,
+                stop_on_accept_error: spec.world_bugs.accept_error_stops,
+                ..AdmissionLimits::default()
+            },
         }
     }
 
