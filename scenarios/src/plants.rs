@@ -53,11 +53,13 @@ pub enum Plant {
     AcceptReplayedRecords,
     /// Cameras drop a record that fails to open and keep the session.
     IgnoreBadRecords,
+    /// Gateways, relays and store replicas stop accepting at their first accept error.
+    AcceptErrorStops,
 }
 
 impl Plant {
     /// Every plant, in the order `--help` lists them.
-    pub const ALL: [Plant; 13] = [
+    pub const ALL: [Plant; 14] = [
         Plant::AckBeforeReplication,
         Plant::GrantEveryVote,
         Plant::SlowAlerts,
@@ -71,6 +73,7 @@ impl Plant {
         Plant::OtaChunkOffByOne,
         Plant::AcceptReplayedRecords,
         Plant::IgnoreBadRecords,
+        Plant::AcceptErrorStops,
     ];
 
     /// Plants the bug in a world.
@@ -92,6 +95,7 @@ impl Plant {
             Plant::OtaChunkOffByOne => spec.world_bugs.ota_chunk_off_by_one = true,
             Plant::AcceptReplayedRecords => spec.camera.flaws.device.accept_replayed_records = true,
             Plant::IgnoreBadRecords => spec.camera.flaws.device.ignore_bad_records = true,
+            Plant::AcceptErrorStops => spec.world_bugs.accept_error_stops = true,
         }
     }
 
@@ -137,6 +141,7 @@ impl Plant {
             Plant::OtaChunkOffByOne => "ota-chunk-off-by-one",
             Plant::AcceptReplayedRecords => "accept-replayed-records",
             Plant::IgnoreBadRecords => "ignore-bad-records",
+            Plant::AcceptErrorStops => "accept-error-stops",
         }
     }
 
@@ -172,6 +177,9 @@ impl Plant {
                 "Cameras take a record whose sequence number they already saw (no replay check)"
             }
             Plant::IgnoreBadRecords => "Cameras drop a record that fails to open and keep the session",
+            Plant::AcceptErrorStops => {
+                "Gateways, relays and store replicas stop accepting at their first accept error"
+            }
         }
     }
 
@@ -191,6 +199,7 @@ impl Plant {
             Plant::AcceptUnsignedOta => &[CheckId::NoRogueFirmware, CheckId::OtaRolloutComplete],
             Plant::AcceptDowngradeOta => &[CheckId::NoRogueFirmware],
             Plant::OtaChunkOffByOne => &[CheckId::OtaRolloutComplete],
+            Plant::AcceptErrorStops => &[CheckId::Liveness],
         }
     }
 

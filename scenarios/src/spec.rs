@@ -195,6 +195,10 @@ pub enum FaultAction {
     RelayCrash(String),
     /// The relay process of the target zone hosts starts again.
     RelayRestart(String),
+    /// The target zone hosts may hold at most this many accepted connections (`None`:
+    /// no limit again); past it their accepts fail as a process out of file
+    /// descriptors does (EMFILE).
+    FdLimit(String, Option<u32>),
 }
 
 impl FaultAction {
@@ -209,7 +213,8 @@ impl FaultAction {
             | FaultAction::Reconnect(t)
             | FaultAction::ClockSkew(t, _)
             | FaultAction::RelayCrash(t)
-            | FaultAction::RelayRestart(t) => vec![t],
+            | FaultAction::RelayRestart(t)
+            | FaultAction::FdLimit(t, _) => vec![t],
             FaultAction::Partition(a, b)
             | FaultAction::Heal(a, b)
             | FaultAction::PartitionOneway(a, b)
@@ -227,7 +232,8 @@ impl FaultAction {
             FaultAction::DiskFull(_)
             | FaultAction::DiskFree(_)
             | FaultAction::RelayCrash(_)
-            | FaultAction::RelayRestart(_) => Some(HostKind::Zone),
+            | FaultAction::RelayRestart(_)
+            | FaultAction::FdLimit(..) => Some(HostKind::Zone),
             FaultAction::Disconnect(_) | FaultAction::Reconnect(_) | FaultAction::ClockSkew(..) => {
                 Some(HostKind::Site)
             }

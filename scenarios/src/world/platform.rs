@@ -192,7 +192,18 @@ impl Platform {
                 writers
                     .borrow_mut()
                     .insert(host.store_clients.get(), host_name.clone());
-                async move { Ok(zone.await?) }
+                let host_name = host_name.clone();
+                async move {
+                    if let Err(e) = zone.await {
+                        // The gateway's accept loop ended (only a planted bug does that):
+                        // the host's store and relay run on, and its cameras find no
+                        // gateway, which the liveness check sees. Failing the whole
+                        // simulation instead would hide which check the bug breaks.
+                        tracing::warn!(host = %host_name, error = %e, "gateway stopped accepting");
+                        std::future::pending::<()>().await;
+                    }
+                    Ok(())
+                }
             });
             self.zones.push(zone);
         }
@@ -617,6 +628,7 @@ fn build_stores(
                 ReplicaConfig::new(r, z, format!("0.0.0.0:{STORE_PORT}"), members.clone());
             cfg.seed = s.seeds.next_u64();
             cfg.bugs = spec.store_bugs;
+            cfg.admission.stop_on_accept_error = spec.world_bugs.accept_error_stops;
             let backend = MemBackend::new(DiskFault::new());
             let replica = Replica::in_memory(cfg, backend.clone(), history.clone());
             let store = ZoneStore {
