@@ -1177,6 +1177,18 @@ bitrate_kbps = 128
             FaultAction::RelayCrash("region:apac".into())
         );
         assert_eq!(
+            action("at = \"5s\"\nfd_limit = [\"gw-apac-1\", \"20\"]"),
+            FaultAction::FdLimit("gw-apac-1".into(), Some(20))
+        );
+        assert_eq!(
+            action("at = \"5s\"\nfd_limit = [\"gw-apac-1\", \"none\"]"),
+            FaultAction::FdLimit("gw-apac-1".into(), None)
+        );
+        let err = parse("at = \"5s\"\nfd_limit = [\"gw-apac-1\", \"many\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fd_limit names a zone host"), "{err}");
+        assert_eq!(
             action("at = \"5s\"\nhold = [\"gw-apac-1\", \"site-apac-1\"]"),
             FaultAction::Hold("gw-apac-1".into(), "site-apac-1".into())
         );
