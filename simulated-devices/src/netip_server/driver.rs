@@ -352,3 +352,41 @@ mod tests {
         });
     }
 }
+
+#[cfg(test)]
+mod admission_tests {
+    use super::*;
+    use crate::netip_server::NetipCameraConfig;
+    use camproof_net::{Net, SimClock, SimNet};
+
+    #[test]
+    fn a_client_that_never_logs_in_is_closed_at_the_deadline() {
+        let mut sim = turmoil::Builder::new().build();
+        sim.host("camera", || async {
+            let config = NetipCameraConfig::reference("SN0001", "Str0ng-Pass");
+            let camera = Rc::new(RefCell::new(NetipCamera::new(config, SimClock.now())?));
+            let listener = SimNet.bind("0.0.0.0:34567").await?;
+            let limits = AdmissionLimits {
+                handshake_deadline: Duration::from_secs(2),
+                ..AdmissionLimits::default()
+            };
+            serve_netip_with(listener, SimClock, camera, limits).await;
+            Ok(())
+        });
+        sim.client("idle", async {
+            let mut s = SimNet.connect("camera:34567").await?;
+            let start = tokio::time::Instant::now();
+            let mut byte = [0u8; 1];
+            let n = s.read(&mut byte).await.unwrap_or(0);
+            assert_eq!(n, 0);
+            // Closed by the login deadline, long before the keepalive's idle close.
+            let held = start.elapsed();
+            assert!(
+                held >= Duration::from_secs(2) && held < Duration::from_secs(5),
+                "{held:?}"
+            );
+            Ok(())
+        });
+        sim.run().expect("simulation");
+    }
+}
