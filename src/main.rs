@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod admission_args;
 mod bench;
 mod certify;
 mod demo;
@@ -104,6 +105,8 @@ enum Command {
         /// aside (kept, never deleted) and it starts empty. Only with the two others intact.
         #[arg(long = "rebuild-replica", value_name = "N")]
         rebuild_replica: Vec<u64>,
+        #[command(flatten)]
+        admission: admission_args::AdmissionArgs,
         #[command(flatten)]
         keys: KeyCacheArgs,
     },
@@ -443,6 +446,7 @@ fn main() -> ExitCode {
             data,
             store_port,
             rebuild_replica,
+            admission,
             keys,
         } => parse_opt_duration(duration.as_deref()).and_then(|duration| {
             let config = camproof_platform::region::standalone::StandaloneConfig {
@@ -452,6 +456,7 @@ fn main() -> ExitCode {
                 seed: pki_seed,
                 duration,
                 rebuild: rebuild_replica,
+                admission: admission.limits()?,
             };
             live::serve(config, keys.open())
         }),

@@ -39,6 +39,9 @@ use std::io;
 use std::net::SocketAddr;
 
 use camproof_protocol::Timestamp;
+
+pub mod admission;
+pub use admission::{Admission, AdmissionLimits, AdmissionStats, Counted, Permit, Refusal};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A network that can open and accept TCP connections.
@@ -108,22 +111,146 @@ impl Listener for tokio::net::TcpListener {
 }
 
 /// The simulated network of the current turmoil simulation.
+///
+/// Its listeners count the connections they accepted per host, so that a host can be
+/// given a descriptor budget ([`sim_fd::set_limit`]): past it, `accept` fails as a
+/// process out of file descriptors does (EMFILE) and the connection waits in the
+/// listener's queue.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SimNet;
 
 impl Net for SimNet {
-    type Stream = turmoil::net::TcpStream;
-    type Listener = turmoil::net::TcpListener;
+    type Stream = SimStream;
+    type Listener = SimListener;
 
     async fn connect(&self, addr: &str) -> io::Result<Self::Stream> {
-        turmoil::net::TcpStream::connect(addr).await
+        let inner = turmoil::net::TcpStream::connect(addr).await?;
+        Ok(SimStream { inner, _fd: None })
     }
 
     async fn bind(&self, addr: &str) -> io::Result<Self::Listener> {
-        turmoil::net::TcpListener::bind(addr).await
+        Ok(SimListener {
+            inner: turmoil::net::TcpListener::bind(addr).await?,
+            pending: std::cell::RefCell::new(None),
+        })
     }
 }
 
+/// A simulated TCP connection; an accepted one holds one of its host's descriptors.
+#[derive(Debug)]
+pub struct SimStream {
+    inner: turmoil::net::TcpStream,
+    _fd: Option<sim_fd::Slot>,
+}
+
+impl SimStream {
+    /// The local address of the connection.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// The remote address of the connection.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
+}
+
+impl AsyncRead for SimStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SimStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A simulated TCP listener that honours its host's descriptor budget.
+pub struct SimListener {
+    inner: turmoil::net::TcpListener,
+    /// A connection taken from turmoil while the host was out of descriptors: it stays
+    /// queued here, as an unaccepted connection stays in a real listener's backlog.
+    pending: std::cell::RefCell<Option<(turmoil::net::TcpStream, SocketAddr)>>,
+}
+
+impl std::fmt::Debug for SimListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimListener")
+            .field("local_addr", &self.inner.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Listener for SimListener {
+    type Stream = SimStream;
+
+    async fn accept(&self) -> io::Result<(Self::Stream, SocketAddr)> {
+        SimListener::accept(self).await
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        SimListener::local_addr(self)
+    }
+}
+
+impl SimListener {
+    /// Waits for the next connection; fails (EMFILE) while the host's descriptor budget
+    /// is spent, keeping the connection queued.
+    pub async fn accept(&self) -> io::Result<(SimStream, SocketAddr)> {
+        let queued = self.pending.borrow_mut().take();
+        let (stream, peer) = match queued {
+            Some(queued) => queued,
+            None => self.inner.accept().await?,
+        };
+        let host = stream.local_addr()?.ip();
+        match sim_fd::take(host) {
+            Some(slot) => Ok((
+                SimStream {
+                    inner: stream,
+                    _fd: Some(slot),
+                },
+                peer,
+            )),
+            None => {
+                *self.pending.borrow_mut() = Some((stream, peer));
+                Err(io::Error::other(
+                    "too many open files (the host's simulated descriptor limit)",
+                ))
+            }
+        }
+    }
+
+    /// The address bound.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A bare turmoil listener (no descriptor budget), for tests that bind one directly.
 impl Listener for turmoil::net::TcpListener {
     type Stream = turmoil::net::TcpStream;
 
@@ -133,6 +260,67 @@ impl Listener for turmoil::net::TcpListener {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         turmoil::net::TcpListener::local_addr(self)
+    }
+}
+
+/// Simulated file-descriptor budgets of hosts (the `fd_limit` fault).
+///
+/// Per thread (a simulation runs on one): [`reset`] it when a new simulation starts.
+pub mod sim_fd {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+    use std::net::IpAddr;
+
+    #[derive(Debug, Default, Clone, Copy)]
+    struct Budget {
+        limit: Option<usize>,
+        open: usize,
+    }
+
+    thread_local! {
+        static BUDGETS: RefCell<BTreeMap<IpAddr, Budget>> = const { RefCell::new(BTreeMap::new()) };
+    }
+
+    /// One accepted connection's descriptor; dropping it gives it back to its host.
+    #[derive(Debug)]
+    pub struct Slot(IpAddr);
+
+    impl Drop for Slot {
+        fn drop(&mut self) {
+            BUDGETS.with(|b| {
+                if let Some(budget) = b.borrow_mut().get_mut(&self.0) {
+                    budget.open = budget.open.saturating_sub(1);
+                }
+            });
+        }
+    }
+
+    /// Forgets every budget and count (a new simulation).
+    pub fn reset() {
+        BUDGETS.with(|b| b.borrow_mut().clear());
+    }
+
+    /// Lets `host` hold at most `limit` accepted connections (`None`: no limit).
+    pub fn set_limit(host: IpAddr, limit: Option<usize>) {
+        BUDGETS.with(|b| b.borrow_mut().entry(host).or_default().limit = limit);
+    }
+
+    /// Accepted connections `host` holds now.
+    pub fn open(host: IpAddr) -> usize {
+        BUDGETS.with(|b| b.borrow().get(&host).map_or(0, |budget| budget.open))
+    }
+
+    /// A descriptor of `host` for a new connection, `None` if its budget is spent.
+    pub(crate) fn take(host: IpAddr) -> Option<Slot> {
+        BUDGETS.with(|b| {
+            let mut budgets = b.borrow_mut();
+            let budget = budgets.entry(host).or_default();
+            if budget.limit.is_some_and(|limit| budget.open >= limit) {
+                return None;
+            }
+            budget.open += 1;
+            Some(Slot(host))
+        })
     }
 }
 

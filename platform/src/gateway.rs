@@ -21,7 +21,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::signaling::{AppSession, RegionServices};
 use crate::trace::Trace;
-use camproof_net::{Clock, Listener, Net};
+use camproof_net::admission::write_within;
+use camproof_net::{Admission, AdmissionLimits, Clock, Counted, Listener, Net};
 pub use camproof_results::GatewayStats;
 
 /// How a gateway is set up.
@@ -42,7 +43,15 @@ pub struct GatewayConfig {
     /// unless a test wants otherwise). Apps do not follow the cameras' heartbeat: a
     /// person reads a one-time code or watches a live view in between requests.
     pub app_idle_timeout: Duration,
+    /// Connection caps, handshake deadline, pre-authentication bound and write timeout.
+    pub admission: AdmissionLimits,
 }
+
+/// Read buffer of a connection not yet authenticated (it grows to
+/// [`READ_BUFFER`] once the peer is known): an idle or slow stranger costs little.
+const PREAUTH_READ_BUFFER: usize = 2 * 1024;
+/// Read buffer of an authenticated connection.
+const READ_BUFFER: usize = 16 * 1024;
 
 /// A device gateway endpoint.
 pub struct Gateway {
@@ -149,8 +158,18 @@ impl Gateway {
                 }
             });
         }
+        let stats = self.stats.clone();
+        let admission = Admission::new(self.config.name.clone(), self.config.admission).observe(
+            move |counted| {
+                let mut stats = stats.borrow_mut();
+                match counted {
+                    Counted::Refused(_) => stats.refused += 1,
+                    Counted::AcceptError => stats.accept_errors += 1,
+                }
+            },
+        );
         loop {
-            let (stream, peer) = match listener.accept().await {
+            let (stream, peer, permit) = match admission.accept(&listener).await {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     tracing::warn!(gateway = %self.config.name, error = %e, "accept failed: the gateway stops");
@@ -163,6 +182,8 @@ impl Gateway {
             let gw = self.clone();
             let clock = clock.clone();
             tokio::task::spawn_local(async move {
+                // The connection's place under the caps is held until its task ends.
+                let _permit = permit;
                 let result = gw.connection(stream, peer, clock.clone(), conn_seed).await;
                 if let Err(e) = result {
                     let kind = failure_kind(&e);
@@ -190,7 +211,12 @@ impl Gateway {
         let (mut rd, mut wr) = tokio::io::split(stream);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut conn = ServerConnection::new(self.server_config.clone(), &mut rng);
-        let mut buf = vec![0u8; 16 * 1024];
+        let limits = self.config.admission;
+        let mut buf = vec![0u8; PREAUTH_READ_BUFFER];
+        // The whole handshake must be over by then, however slowly its bytes trickle in.
+        let handshake_deadline = tokio::time::Instant::now() + limits.handshake_deadline;
+        // What the peer sent before it was authenticated.
+        let mut preauth_bytes = 0usize;
         let mut out = Vec::new();
         let id = self.next_connection.get();
         self.next_connection.set(id + 1);
@@ -200,10 +226,13 @@ impl Gateway {
         let mut peer = Peer::Unknown;
         let result = loop {
             // Devices heartbeat on a schedule; app sessions have a limit of their own.
-            let idle_timeout = if matches!(peer, Peer::App(_)) {
-                self.config.app_idle_timeout
-            } else {
-                self.config.idle_timeout
+            let idle_timeout = match peer {
+                Peer::App(_) => self.config.app_idle_timeout,
+                Peer::Device(..) => self.config.idle_timeout,
+                Peer::Unknown => self
+                    .config
+                    .idle_timeout
+                    .min(handshake_deadline.saturating_duration_since(tokio::time::Instant::now())),
             };
             let read = tokio::select! {
                 biased;
@@ -213,19 +242,31 @@ impl Gateway {
                     }
                     out.clear();
                     conn.poll_transmit(&mut out);
-                    if wr.write_all(&out).await.is_err() {
-                        break Err(GatewayError::Io(std::io::ErrorKind::BrokenPipe));
+                    if let Err(e) = write_within(&mut wr, &out, limits.write_timeout).await {
+                        break Err(GatewayError::write(&e));
                     }
                     continue;
                 }
                 read = tokio::time::timeout(idle_timeout, rd.read(&mut buf)) => read,
             };
             let n = match read {
+                Err(_)
+                    if matches!(peer, Peer::Unknown)
+                        && tokio::time::Instant::now() >= handshake_deadline =>
+                {
+                    break Err(GatewayError::HandshakeDeadline)
+                }
                 Err(_) => break Err(GatewayError::IdleTimeout),
                 Ok(Err(e)) => break Err(GatewayError::Io(e.kind())),
                 Ok(Ok(0)) => break conn.handle_eof().map_err(GatewayError::Protocol),
                 Ok(Ok(n)) => n,
             };
+            if matches!(peer, Peer::Unknown) {
+                preauth_bytes += n;
+                if preauth_bytes > limits.preauth_bytes {
+                    break Err(GatewayError::PreauthLimit);
+                }
+            }
             let now = clock.now();
             let handled = conn.handle_bytes(now, &buf[..n], &mut self.context.borrow_mut());
             let mut failed = None;
@@ -239,10 +280,15 @@ impl Gateway {
                     break;
                 }
             }
+            if !matches!(peer, Peer::Unknown) && buf.len() < READ_BUFFER {
+                buf.resize(READ_BUFFER, 0);
+            }
             out.clear();
             conn.poll_transmit(&mut out);
-            if !out.is_empty() && wr.write_all(&out).await.is_err() {
-                break Err(GatewayError::Io(std::io::ErrorKind::BrokenPipe));
+            if !out.is_empty() {
+                if let Err(e) = write_within(&mut wr, &out, limits.write_timeout).await {
+                    break Err(GatewayError::write(&e));
+                }
             }
             if let Some(e) = failed {
                 break Err(e);
@@ -253,8 +299,8 @@ impl Gateway {
                 conn.close();
                 out.clear();
                 conn.poll_transmit(&mut out);
-                let _ = wr.write_all(&out).await;
-                let _ = wr.shutdown().await;
+                let _ = write_within(&mut wr, &out, limits.write_timeout).await;
+                let _ = tokio::time::timeout(limits.write_timeout, wr.shutdown()).await;
                 break Ok(());
             }
             if let Err(e) = handled {
@@ -306,7 +352,8 @@ impl Gateway {
                 e @ (GatewayError::Protocol(_)
                 | GatewayError::BadMessage
                 | GatewayError::UnexpectedMessage
-                | GatewayError::BadVideo),
+                | GatewayError::BadVideo
+                | GatewayError::PreauthLimit),
             ) => tracing::warn!(gateway, peer = %source, who, device, error = %e, "refused"),
             Err(e) => {
                 tracing::info!(gateway, peer = %source, who, device, reason = %e, "session ended")
@@ -550,6 +597,25 @@ pub enum GatewayError {
     /// A video message whose frame header does not parse.
     #[error("malformed video frame header")]
     BadVideo,
+    /// The handshake was not over within the admission's deadline.
+    #[error("handshake deadline passed")]
+    HandshakeDeadline,
+    /// The peer sent more than the admission allows before it was authenticated.
+    #[error("too many bytes before authentication")]
+    PreauthLimit,
+    /// A write waited longer than the admission's write timeout (the peer does not read).
+    #[error("write timed out")]
+    WriteTimeout,
+}
+
+impl GatewayError {
+    /// A failed write: timed out, or the socket's own error.
+    fn write(e: &std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::TimedOut => GatewayError::WriteTimeout,
+            _ => GatewayError::Io(std::io::ErrorKind::BrokenPipe),
+        }
+    }
 }
 
 fn failure_kind(e: &GatewayError) -> String {
@@ -568,5 +634,148 @@ fn failure_kind(e: &GatewayError) -> String {
         GatewayError::BadMessage => "BadMessage".into(),
         GatewayError::UnexpectedMessage => "UnexpectedMessage".into(),
         GatewayError::BadVideo => "BadVideo".into(),
+        GatewayError::HandshakeDeadline => "HandshakeDeadline".into(),
+        GatewayError::PreauthLimit => "PreauthLimit".into(),
+        GatewayError::WriteTimeout => "WriteTimeout".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use camproof_net::{SimClock, SimNet};
+    use camproof_protocol::pki::{PkiOptions, TestPki};
+    use std::sync::OnceLock;
+
+    fn pki() -> &'static TestPki {
+        static PKI: OnceLock<TestPki> = OnceLock::new();
+        PKI.get_or_init(|| TestPki::generate(3, &PkiOptions::fast_for_tests()))
+    }
+
+    /// A gateway on `gw:7443` with `admission`, its counters returned.
+    fn gateway(
+        sim: &mut turmoil::Sim<'_>,
+        admission: AdmissionLimits,
+    ) -> Rc<RefCell<GatewayStats>> {
+        let stats: Rc<RefCell<GatewayStats>> = Rc::default();
+        let host_stats = stats.clone();
+        sim.host("gw", move || {
+            let config = GatewayConfig {
+                name: "gw".into(),
+                listen: "0.0.0.0:7443".into(),
+                relay: "relay:7000".into(),
+                fallbacks: Vec::new(),
+                idle_timeout: Duration::from_secs(30),
+                app_idle_timeout: Duration::from_secs(30),
+                admission,
+            };
+            let gw = Gateway::new(
+                config,
+                Arc::new(ServerConfig::new(pki().server("gw", 0))),
+                Rc::new(RefCell::new(ServerContext::new(pki().trust_store()))),
+                1,
+                host_stats.clone(),
+                Trace::new(0),
+            );
+            async move { Ok(gw.serve(SimNet, SimClock).await?) }
+        });
+        stats
+    }
+
+    /// Reads until the gateway closes the connection; the bytes it sent before.
+    async fn until_closed(s: &mut <SimNet as Net>::Stream) -> usize {
+        let mut total = 0;
+        let mut buf = [0u8; 256];
+        while let Ok(n @ 1..) = s.read(&mut buf).await {
+            total += n;
+        }
+        total
+    }
+
+    #[test]
+    fn a_handshake_sent_a_byte_at_a_time_is_cut_at_the_deadline() {
+        let mut sim = turmoil::Builder::new()
+            .simulation_duration(Duration::from_secs(120))
+            .build();
+        let limits = AdmissionLimits {
+            handshake_deadline: Duration::from_secs(10),
+            ..AdmissionLimits::default()
+        };
+        let stats = gateway(&mut sim, limits);
+        sim.client("slowloris", async {
+            let s = SimNet.connect("gw:7443").await?;
+            let (mut rd, mut wr) = tokio::io::split(s);
+            let start = tokio::time::Instant::now();
+            // A plausible frame head, then one byte every 3 s: within the idle timeout,
+            // never within the deadline.
+            let trickle = async {
+                for b in [0u8, 0, 1, 0, 1].into_iter().chain(std::iter::repeat(7)) {
+                    if wr.write_all(&[b]).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                }
+            };
+            let mut byte = [0u8; 1];
+            tokio::select! {
+                biased;
+                _ = rd.read(&mut byte) => {}
+                () = trickle => {}
+            }
+            let held = start.elapsed();
+            assert!(
+                held >= Duration::from_secs(10) && held < Duration::from_secs(13),
+                "{held:?}"
+            );
+            Ok(())
+        });
+        sim.run().expect("simulation");
+        assert_eq!(stats.borrow().failures.get("HandshakeDeadline"), Some(&1));
+    }
+
+    #[test]
+    fn a_stranger_may_send_only_the_preauth_bound() {
+        let mut sim = turmoil::Builder::new().build();
+        let limits = AdmissionLimits {
+            preauth_bytes: 4096,
+            ..AdmissionLimits::default()
+        };
+        let stats = gateway(&mut sim, limits);
+        sim.client("stranger", async {
+            let mut s = SimNet.connect("gw:7443").await?;
+            // A client hello head announcing a 60 KiB frame (allowed by the frame
+            // limit), then the start of its body.
+            let mut bytes = (60 * 1024u32).to_be_bytes().to_vec();
+            bytes.push(1);
+            bytes.resize(8 * 1024, 0);
+            let _ = s.write_all(&bytes).await;
+            // An alert at most: the connection is closed long before the frame is whole.
+            assert!(until_closed(&mut s).await < 64);
+            Ok(())
+        });
+        sim.run().expect("simulation");
+        assert_eq!(stats.borrow().failures.get("PreauthLimit"), Some(&1));
+    }
+
+    #[test]
+    fn connections_over_the_per_source_cap_are_refused_and_counted() {
+        let mut sim = turmoil::Builder::new().build();
+        let limits = AdmissionLimits {
+            max_per_source: 2,
+            ..AdmissionLimits::default()
+        };
+        let stats = gateway(&mut sim, limits);
+        sim.client("flood", async {
+            let mut held = Vec::new();
+            for _ in 0..2 {
+                held.push(SimNet.connect("gw:7443").await?);
+            }
+            let mut third = SimNet.connect("gw:7443").await?;
+            assert_eq!(until_closed(&mut third).await, 0);
+            Ok(())
+        });
+        sim.run().expect("simulation");
+        let stats = stats.borrow();
+        assert_eq!((stats.connections, stats.refused), (2, 1));
     }
 }

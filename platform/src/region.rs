@@ -33,7 +33,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use camproof_net::{Clock, Net};
+use camproof_net::{AdmissionLimits, Clock, Net};
 use camproof_protocol::cdp::{ServerConfig, ServerContext};
 
 use crate::accounts::{self, Accounts, AccountsConfig, GeoPoint, Region};
@@ -247,6 +247,7 @@ impl ZoneHost {
             trace: self.trace.clone(),
             down: self.relay_down.clone(),
             bound: bound.relay,
+            admission: self.gateway.admission,
         };
         async move {
             tokio::task::spawn_local(relay.run());
@@ -280,6 +281,8 @@ pub struct RelaySupervisor<N: Net, C: Clock> {
     pub down: Rc<Cell<bool>>,
     /// A listener bound beforehand, for the first start.
     pub bound: Option<N::Listener>,
+    /// The relay's admission limits.
+    pub admission: AdmissionLimits,
 }
 
 impl<N: Net, C: Clock> RelaySupervisor<N, C> {
@@ -292,13 +295,14 @@ impl<N: Net, C: Clock> RelaySupervisor<N, C> {
             while self.down.get() {
                 tokio::time::sleep(Self::POLL).await;
             }
-            let relay = RelayService::new(
+            let relay = RelayService::with_admission(
                 self.name.clone(),
                 self.key.clone(),
                 RelayConfig::default(),
                 self.stats.clone(),
                 self.trace.clone(),
                 self.clock.clone(),
+                self.admission,
             );
             // The relay's tasks live in a set of their own, so dropping the set kills
             // the process: its listener and every viewer and camera connection.

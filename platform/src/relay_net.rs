@@ -35,7 +35,10 @@ use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
-use camproof_net::{Clock, Listener, Net, SystemClock, TokioNet};
+use camproof_net::admission::write_within;
+use camproof_net::{
+    Admission, AdmissionLimits, Clock, Counted, Listener, Net, SystemClock, TokioNet,
+};
 use camproof_protocol::relay::{
     RelayHello, RelayReady, RelayRole, RelayWireError, ADMITTED, HELLO_HEAD_LEN, MAX_TOKEN_LEN,
 };
@@ -205,6 +208,7 @@ struct Shared<C> {
     driver: Cell<DriverStats>,
     clock: C,
     pool: BufPool,
+    admission: Cell<AdmissionLimits>,
 }
 
 /// The relay on a network: accepts cameras and viewers and forwards sealed frames.
@@ -243,8 +247,15 @@ impl<C: Clock> RelayNode<C> {
                 driver: Cell::new(DriverStats::default()),
                 clock,
                 pool: BufPool::default(),
+                admission: Cell::new(AdmissionLimits::default()),
             }),
         }
+    }
+
+    /// Sets the limits [`serve`](Self::serve) admits connections with (caps, hello
+    /// deadline, write timeout); [`AdmissionLimits::default`] until then.
+    pub fn set_admission(&self, limits: AdmissionLimits) {
+        self.shared.admission.set(limits);
     }
 
     /// The core's counters: frames, bytes, drops, queue depth.
@@ -295,9 +306,16 @@ impl<C: Clock> RelayNode<C> {
         L::Stream: AsyncRead + AsyncWrite + Unpin + 'static,
     {
         let expiry = self.expire_periodically();
+        let node = self.clone();
+        let admission =
+            Admission::new("relay", self.shared.admission.get()).observe(move |counted| {
+                if let Counted::Refused(_) = counted {
+                    node.bump(|s| s.refused += 1);
+                }
+            });
         let accept = async {
             loop {
-                let (stream, peer) = match listener.accept().await {
+                let (stream, peer, permit) = match admission.accept(&listener).await {
                     Ok(accepted) => accepted,
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed: the relay stops");
@@ -307,6 +325,7 @@ impl<C: Clock> RelayNode<C> {
                 tracing::debug!(%peer, "accepted connection");
                 let node = self.clone();
                 tokio::task::spawn_local(async move {
+                    let _permit = permit;
                     // A misbehaving peer ends its own connection only; the counters say so.
                     match node.handle_connection(stream, peer).await {
                         Ok(()) => tracing::info!(%peer, "disconnected"),
@@ -377,19 +396,31 @@ impl<C: Clock> RelayNode<C> {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let mut head = [0u8; HELLO_HEAD_LEN];
-        // Exactly the hello: frames that follow stay in the socket for the aligned reads.
-        stream.read_exact(&mut head).await?;
-        let head = match RelayHello::decode_head(&head) {
-            Ok(h) => h,
-            Err(e) => {
-                self.bump(|s| s.refused += 1);
-                return Err(e.into());
-            }
+        let limits = self.shared.admission.get();
+        let hello = async {
+            let mut head = [0u8; HELLO_HEAD_LEN];
+            // Exactly the hello: frames that follow stay in the socket for the aligned reads.
+            stream.read_exact(&mut head).await?;
+            let head = match RelayHello::decode_head(&head) {
+                Ok(h) => h,
+                Err(e) => {
+                    self.bump(|s| s.refused += 1);
+                    return Err(e.into());
+                }
+            };
+            let mut token = [0u8; MAX_TOKEN_LEN];
+            stream.read_exact(&mut token[..head.token_len]).await?;
+            Ok::<_, RelayNetError>(head)
         };
-        let mut token = [0u8; MAX_TOKEN_LEN];
-        stream.read_exact(&mut token[..head.token_len]).await?;
-        stream.write_all(&[ADMITTED]).await?;
+        let head = tokio::time::timeout(limits.handshake_deadline, hello)
+            .await
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "relay hello not complete within the admission deadline",
+                )
+            })??;
+        write_within(&mut stream, &[ADMITTED], limits.write_timeout).await?;
         let (role, stream_id) = (head.role, head.stream_id);
         tracing::info!(%peer, ?role, stream = stream_id, "admitted");
         self.serve_admitted(stream, role, stream_id).await

@@ -22,10 +22,11 @@ use camproof_protocol::wire::{Reader, Writer};
 use camproof_protocol::Timestamp;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use zeroize::Zeroizing;
 
-use camproof_net::{Clock, Listener, Net};
+use camproof_net::admission::write_within;
+use camproof_net::{Admission, AdmissionLimits, Clock, Counted, Listener, Net};
 use camproof_protocol::relay::{RelayHello, RelayRole, ADMITTED, HELLO_HEAD_LEN, REFUSED};
 
 use crate::relay::{RelayConfig, RelayStats};
@@ -123,6 +124,9 @@ pub enum AdmissionError {
     /// A second camera for a stream that already has one.
     #[error("the stream already has a camera")]
     StreamBusy,
+    /// The hello was not complete within the admission deadline.
+    #[error("relay hello not complete within the admission deadline")]
+    Deadline,
 }
 
 /// One relay host: grant admission in front of the [`RelayNode`] that forwards frames
@@ -139,6 +143,7 @@ pub struct RelayService<C: Clock> {
     stats: Rc<RefCell<RelayServiceStats>>,
     trace: Trace,
     clock: C,
+    admission: AdmissionLimits,
 }
 
 impl<C: Clock> std::fmt::Debug for RelayService<C> {
@@ -173,7 +178,26 @@ impl<C: Clock> RelayService<C> {
             stats,
             trace,
             clock,
+            admission: AdmissionLimits::default(),
         })
+    }
+
+    /// [`RelayService::new`] with these admission limits (caps, admission deadline,
+    /// write timeout).
+    pub fn with_admission(
+        name: impl Into<String>,
+        key: RelayKey,
+        config: RelayConfig,
+        stats: Rc<RefCell<RelayServiceStats>>,
+        trace: Trace,
+        clock: C,
+        admission: AdmissionLimits,
+    ) -> Rc<Self> {
+        let mut relay = Self::new(name, key, config, stats, trace, clock);
+        if let Some(r) = Rc::get_mut(&mut relay) {
+            r.admission = admission;
+        }
+        relay
     }
 
     /// Binds `listen` and serves until the listener fails.
@@ -188,9 +212,17 @@ impl<C: Clock> RelayService<C> {
         L::Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
     {
         let expiry = self.node.expire_periodically();
+        let stats = self.stats.clone();
+        let admission = Admission::new(self.name.clone(), self.admission).observe(move |counted| {
+            let mut stats = stats.borrow_mut();
+            match counted {
+                Counted::Refused(_) => stats.refused += 1,
+                Counted::AcceptError => stats.accept_errors += 1,
+            }
+        });
         let accept = async {
             loop {
-                let (stream, peer) = match listener.accept().await {
+                let (stream, peer, permit) = match admission.accept(&listener).await {
                     Ok(accepted) => accepted,
                     Err(e) => {
                         tracing::warn!(relay = %self.name, error = %e, "accept failed: the relay stops");
@@ -200,6 +232,7 @@ impl<C: Clock> RelayService<C> {
                 tracing::debug!(relay = %self.name, %peer, "accepted connection");
                 let relay = self.clone();
                 tokio::task::spawn_local(async move {
+                    let _permit = permit;
                     if let Err(e) = relay.connection(stream, peer).await {
                         tracing::warn!(relay = %relay.name, %peer, error = %e, "refused");
                         relay.stats.borrow_mut().refused += 1;
@@ -226,23 +259,34 @@ impl<C: Clock> RelayService<C> {
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
-        let mut head = [0u8; HELLO_HEAD_LEN];
-        stream
-            .read_exact(&mut head)
+        let limits = self.admission;
+        // The whole hello, however slowly it trickles in, within the deadline; its
+        // length is bounded by the hello's own token limit.
+        let hello = async {
+            let mut head = [0u8; HELLO_HEAD_LEN];
+            stream
+                .read_exact(&mut head)
+                .await
+                .map_err(|_| AdmissionError::Malformed)?;
+            let head = RelayHello::decode_head(&head).map_err(|_| AdmissionError::Malformed)?;
+            let mut token = vec![0u8; head.token_len];
+            stream
+                .read_exact(&mut token)
+                .await
+                .map_err(|_| AdmissionError::Malformed)?;
+            Ok::<_, AdmissionError>((head.role, head.stream_id, token))
+        };
+        let (role, stream_id, token) = tokio::time::timeout(limits.handshake_deadline, hello)
             .await
-            .map_err(|_| AdmissionError::Malformed)?;
-        let head = RelayHello::decode_head(&head).map_err(|_| AdmissionError::Malformed)?;
-        let (role, stream_id) = (head.role, head.stream_id);
-        let mut token = vec![0u8; head.token_len];
-        stream
-            .read_exact(&mut token)
-            .await
-            .map_err(|_| AdmissionError::Malformed)?;
+            .map_err(|_| AdmissionError::Deadline)??;
         if let Err(e) = self.key.check(role, stream_id, &token, self.clock.now()) {
-            let _ = stream.write_all(&[REFUSED]).await;
+            let _ = write_within(&mut stream, &[REFUSED], limits.write_timeout).await;
             return Err(e);
         }
-        if stream.write_all(&[ADMITTED]).await.is_err() {
+        if write_within(&mut stream, &[ADMITTED], limits.write_timeout)
+            .await
+            .is_err()
+        {
             return Ok(());
         }
         match role {

@@ -30,4 +30,8 @@ pub struct GatewayStats {
     pub online: BTreeMap<String, u64>,
     /// App sessions established.
     pub app_sessions: u64,
+    /// Connections closed at accept because a connection cap was reached.
+    pub refused: u64,
+    /// Accepts that failed (out of descriptors, aborted) and were retried.
+    pub accept_errors: u64,
 }

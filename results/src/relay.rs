@@ -44,6 +44,8 @@ pub struct RelayServiceStats {
     pub core: RelayStats,
     /// Longest a frame waited in a viewer queue, seen at any poll (µs).
     pub max_held_us: u64,
+    /// Accepts that failed (out of descriptors, aborted) and were retried.
+    pub accept_errors: u64,
 }
 
 impl RelayServiceStats {
@@ -52,6 +54,7 @@ impl RelayServiceStats {
         self.admitted_cameras += o.admitted_cameras;
         self.admitted_viewers += o.admitted_viewers;
         self.refused += o.refused;
+        self.accept_errors += o.accept_errors;
         self.max_held_us = self.max_held_us.max(o.max_held_us);
         let (c, oc) = (&mut self.core, &o.core);
         c.frames_in += oc.frames_in;

@@ -56,11 +56,13 @@ pub enum Plant {
     /// Store recovery takes a damaged record length for a torn write and drops the rest
     /// of the log silently (vote included).
     SilentTruncate,
+    /// Gateways, relays and store replicas stop accepting at their first accept error.
+    AcceptErrorStops,
 }
 
 impl Plant {
     /// Every plant, in the order `--help` lists them.
-    pub const ALL: [Plant; 14] = [
+    pub const ALL: [Plant; 15] = [
         Plant::AckBeforeReplication,
         Plant::GrantEveryVote,
         Plant::SlowAlerts,
@@ -75,6 +77,7 @@ impl Plant {
         Plant::AcceptReplayedRecords,
         Plant::IgnoreBadRecords,
         Plant::SilentTruncate,
+        Plant::AcceptErrorStops,
     ];
 
     /// Plants the bug in a world.
@@ -97,6 +100,7 @@ impl Plant {
             Plant::AcceptReplayedRecords => spec.camera.flaws.device.accept_replayed_records = true,
             Plant::IgnoreBadRecords => spec.camera.flaws.device.ignore_bad_records = true,
             Plant::SilentTruncate => spec.store_bugs.silent_truncate = true,
+            Plant::AcceptErrorStops => spec.world_bugs.accept_error_stops = true,
         }
     }
 
@@ -143,6 +147,7 @@ impl Plant {
             Plant::AcceptReplayedRecords => "accept-replayed-records",
             Plant::IgnoreBadRecords => "ignore-bad-records",
             Plant::SilentTruncate => "silent-truncate",
+            Plant::AcceptErrorStops => "accept-error-stops",
         }
     }
 
@@ -181,6 +186,9 @@ impl Plant {
             Plant::SilentTruncate => {
                 "Store recovery takes a damaged record length for a torn write and forgets the rest of the log"
             }
+            Plant::AcceptErrorStops => {
+                "Gateways, relays and store replicas stop accepting at their first accept error"
+            }
         }
     }
 
@@ -201,6 +209,7 @@ impl Plant {
             Plant::AcceptDowngradeOta => &[CheckId::NoRogueFirmware],
             Plant::OtaChunkOffByOne => &[CheckId::OtaRolloutComplete],
             Plant::SilentTruncate => &[CheckId::FailStopStorage],
+            Plant::AcceptErrorStops => &[CheckId::Liveness],
         }
     }
 

@@ -133,7 +133,7 @@ pub async fn serve(
 
 async fn connection(
     rogue: Rc<Rogue>,
-    mut stream: turmoil::net::TcpStream,
+    mut stream: camproof_net::SimStream,
     mut conn: ServerConnection,
 ) {
     let mut buf = vec![0u8; 64 * 1024];

@@ -201,7 +201,7 @@ impl Net for RoutedNet {
 
 /// A listener behind the router (nothing at a site listens today; here for [`Net`]).
 pub struct RoutedListener {
-    inner: turmoil::net::TcpListener,
+    inner: camproof_net::SimListener,
     router: Rc<SiteRouter>,
 }
 
@@ -230,7 +230,7 @@ impl camproof_net::Listener for RoutedListener {
 /// altered on the way if an attacker is on the path.
 #[derive(Debug)]
 pub struct RoutedStream {
-    inner: turmoil::net::TcpStream,
+    inner: camproof_net::SimStream,
     router: Rc<SiteRouter>,
     generation: u64,
     id: u64,

@@ -165,6 +165,9 @@ pub struct FaultSection {
     pub relay_restart: Option<toml::Spanned<String>>,
     /// Sites reboot again and again: `{ target = "sites:apac", times = 3, every = "10s" }`.
     pub reboot_storm: Option<toml::Spanned<RebootStorm>>,
+    /// A zone host (or `region:<name>`) may hold at most this many accepted
+    /// connections: `["gw-apac-1", "20"]`; `"none"` lifts the limit.
+    pub fd_limit: Option<toml::Spanned<Vec<String>>>,
 }
 
 /// A reboot storm: every site of `target` restarts `times` times, `every` apart.
@@ -680,6 +683,9 @@ fn fault_actions(r: &Reader<'_>, f: &FaultSection) -> Result<Vec<Steps>, Scenari
     if let Some(p) = &f.clock_skew {
         one(p.span(), read_clock_skew(r, p)?);
     }
+    if let Some(p) = &f.fd_limit {
+        one(p.span(), read_fd_limit(r, p)?);
+    }
     if let Some(s) = &f.reboot_storm {
         actions.push(read_storm(r, s)?);
     }
@@ -730,6 +736,34 @@ fn read_loss(r: &Reader<'_>, p: &toml::Spanned<Vec<String>>) -> Result<FaultActi
         )
     })?;
     Ok(FaultAction::Loss(a.clone(), b.clone(), ppm))
+}
+
+/// `fd_limit = ["gw-apac-1", "20"]` (or `"none"`).
+fn read_fd_limit(
+    r: &Reader<'_>,
+    p: &toml::Spanned<Vec<String>>,
+) -> Result<FaultAction, ScenarioError> {
+    let bad = || {
+        r.fault(
+            p.span(),
+            "fd_limit names a zone host and how many connections it may hold: \
+             [\"gw-apac-1\", \"20\"] (0 to 1000000), or [\"gw-apac-1\", \"none\"] to lift it"
+                .to_string(),
+        )
+    };
+    let [target, fds] = p.get_ref().as_slice() else {
+        return Err(bad());
+    };
+    let fds = match fds.as_str() {
+        "none" => None,
+        n => Some(
+            n.parse::<u32>()
+                .ok()
+                .filter(|n| *n <= 1_000_000)
+                .ok_or_else(bad)?,
+        ),
+    };
+    Ok(FaultAction::FdLimit(target.clone(), fds))
 }
 
 /// `clock_skew = ["site-apac-3", "+45s"]`.
@@ -887,7 +921,7 @@ fn key_line(text: &str, key: &str) -> usize {
 
 /// Every action a `[[fault]]` may take: its key in a scenario file and what it does, in
 /// one line (for `camproof list faults` and the hint of a fault without one).
-pub const FAULT_ACTIONS: [(&str, &str); 20] = [
+pub const FAULT_ACTIONS: [(&str, &str); 21] = [
     (
         "crash",
         "the host stops: its software and connections are gone",
@@ -947,6 +981,10 @@ pub const FAULT_ACTIONS: [(&str, &str); 20] = [
         "corrupt",
         "a bit flips in the zone's store log (offset = payload, length or header of its \
          first record); the replica refuses to start from it",
+    ),
+    (
+        "fd_limit",
+        "the zone host runs out of file descriptors at this many connections: accepts fail (EMFILE) until \"none\" lifts it",
     ),
 ];
 
@@ -1039,6 +1077,10 @@ impl Scenario {
                 }
                 FaultAction::RelayCrash(t) => writeln!(out, "relay_crash = {}", q(t)),
                 FaultAction::RelayRestart(t) => writeln!(out, "relay_restart = {}", q(t)),
+                FaultAction::FdLimit(t, fds) => {
+                    let fds = fds.map_or_else(|| "none".to_string(), |n| n.to_string());
+                    writeln!(out, "fd_limit = [{}, {}]", q(t), q(&fds))
+                }
             };
         }
         for a in &w.attacks {
@@ -1189,6 +1231,18 @@ bitrate_kbps = 128
             action("at = \"5s\"\nrelay_crash = \"region:apac\""),
             FaultAction::RelayCrash("region:apac".into())
         );
+        assert_eq!(
+            action("at = \"5s\"\nfd_limit = [\"gw-apac-1\", \"20\"]"),
+            FaultAction::FdLimit("gw-apac-1".into(), Some(20))
+        );
+        assert_eq!(
+            action("at = \"5s\"\nfd_limit = [\"gw-apac-1\", \"none\"]"),
+            FaultAction::FdLimit("gw-apac-1".into(), None)
+        );
+        let err = parse("at = \"5s\"\nfd_limit = [\"gw-apac-1\", \"many\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fd_limit names a zone host"), "{err}");
         assert_eq!(
             action("at = \"5s\"\nhold = [\"gw-apac-1\", \"site-apac-1\"]"),
             FaultAction::Hold("gw-apac-1".into(), "site-apac-1".into())

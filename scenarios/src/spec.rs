@@ -77,6 +77,9 @@ pub struct WorldBugs {
     pub app_leaks_password: bool,
     /// The OTA services serve image parts from one byte past the offset asked for.
     pub ota_chunk_off_by_one: bool,
+    /// Gateways, relays and store replicas stop accepting at their first accept error
+    /// (out of descriptors), as they did before admission control.
+    pub accept_error_stops: bool,
 }
 
 /// The wire tap's settings.
@@ -200,6 +203,10 @@ pub enum FaultAction {
     RelayCrash(String),
     /// The relay process of the target zone hosts starts again.
     RelayRestart(String),
+    /// The target zone hosts may hold at most this many accepted connections (`None`:
+    /// no limit again); past it their accepts fail as a process out of file
+    /// descriptors does (EMFILE).
+    FdLimit(String, Option<u32>),
 }
 
 impl FaultAction {
@@ -216,7 +223,8 @@ impl FaultAction {
             | FaultAction::Reconnect(t)
             | FaultAction::ClockSkew(t, _)
             | FaultAction::RelayCrash(t)
-            | FaultAction::RelayRestart(t) => vec![t],
+            | FaultAction::RelayRestart(t)
+            | FaultAction::FdLimit(t, _) => vec![t],
             FaultAction::Partition(a, b)
             | FaultAction::Heal(a, b)
             | FaultAction::PartitionOneway(a, b)
@@ -236,7 +244,8 @@ impl FaultAction {
             | FaultAction::DiskReadOnly(_)
             | FaultAction::Corrupt(..)
             | FaultAction::RelayCrash(_)
-            | FaultAction::RelayRestart(_) => Some(HostKind::Zone),
+            | FaultAction::RelayRestart(_)
+            | FaultAction::FdLimit(..) => Some(HostKind::Zone),
             FaultAction::Disconnect(_) | FaultAction::Reconnect(_) | FaultAction::ClockSkew(..) => {
                 Some(HostKind::Site)
             }

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use camproof_net::{Clock, Listener, Net};
+use camproof_net::{AdmissionLimits, Clock, Listener, Net};
 use camproof_protocol::cdp::{ServerConfig, ServerContext, APP_IDLE_TIMEOUT};
 use camproof_protocol::pki::TestPki;
 use rand_chacha::ChaCha8Rng;
@@ -62,6 +62,8 @@ pub struct StandaloneConfig {
     /// one was found corrupt): each one's directory is renamed aside (never deleted) and
     /// it starts empty. Refused unless the other replicas are intact and a majority.
     pub rebuild: Vec<NodeId>,
+    /// Admission limits of the gateway, the relay and the store replicas.
+    pub admission: AdmissionLimits,
 }
 
 /// What a standalone region tells its operator while it runs; its `Display` is the
@@ -187,14 +189,16 @@ impl fmt::Display for StandaloneReport {
         write!(
             f,
             "served: {} connections, {} handshakes, {} resumed, {} heartbeats, \
-             {} video frames ({:.1} MB), failures {:?}",
+             {} video frames ({:.1} MB), failures {:?}, {} refused at accept, {} accept errors",
             s.connections,
             s.handshakes,
             s.resumptions,
             s.heartbeats,
             s.video_frames,
             s.video_bytes as f64 / 1e6,
-            s.failures
+            s.failures,
+            s.refused,
+            s.accept_errors
         )
     }
 }
@@ -249,6 +253,7 @@ pub async fn serve<N: Net, C: Clock>(
         let member = members.get(&node).cloned().unwrap_or_default();
         let mut cfg = ReplicaConfig::new(REGION, node, member, members.clone());
         cfg.seed = config.seed.wrapping_add(node);
+        cfg.admission = config.admission;
         let dir = config.data.join(format!("store-{node}"));
         Replica::on_disk(cfg, dir, DiskFault::new(), History::new())
     };
@@ -276,6 +281,7 @@ pub async fn serve<N: Net, C: Clock>(
             fallbacks: Vec::new(),
             idle_timeout: IDLE_TIMEOUT,
             app_idle_timeout: APP_IDLE_TIMEOUT,
+            admission: config.admission,
         },
         server_config: Arc::new(ServerConfig::new(pki.server(GATEWAY_NAME, 0))),
         context: Rc::new(RefCell::new(ServerContext::new(pki.trust_store()))),

@@ -27,7 +27,7 @@ use super::wire::{
     read_frame, write_frame, ClientReply, ClientRequest, PeerNet, Request, Response,
 };
 use crate::accounts::Region;
-use camproof_net::{Clock, Listener, Net};
+use camproof_net::{Admission, AdmissionLimits, Clock, Net};
 
 /// Timing of the replication protocol. Defaults suit zones of one city (a few ms apart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +97,9 @@ pub struct ReplicaConfig {
     pub snapshot_every: u64,
     /// Planted bugs for negative tests.
     pub bugs: PlantedBugs,
+    /// Caps on peer and client connections, and the write timeout of answers (the
+    /// store's peers do not authenticate, so the handshake limits do not apply).
+    pub admission: AdmissionLimits,
 }
 
 impl ReplicaConfig {
@@ -118,6 +121,7 @@ impl ReplicaConfig {
             timing: StoreTiming::default(),
             snapshot_every: 1000,
             bugs: PlantedBugs::default(),
+            admission: AdmissionLimits::default(),
         }
     }
 
@@ -320,12 +324,13 @@ impl Replica {
         let accept_conns = conns.clone();
         let node = cfg.node;
         tracing::info!(replica = node, listen = %cfg.listen, "store replica listening");
+        let admission = Admission::new(format!("store replica {node}"), cfg.admission);
         tasks.push(tokio::task::spawn_local(async move {
             loop {
-                let stream = match listener.accept().await {
-                    Ok((stream, peer)) => {
+                let (stream, permit) = match admission.accept(&listener).await {
+                    Ok((stream, peer, permit)) => {
                         tracing::debug!(replica = node, %peer, "store peer connected");
-                        stream
+                        (stream, permit)
                     }
                     Err(e) => {
                         // The replica stays a member but takes no more calls; its peers
@@ -337,7 +342,10 @@ impl Replica {
                 let server = server.clone();
                 let mut list = accept_conns.borrow_mut();
                 list.retain(|h| !h.is_finished());
-                list.push(tokio::task::spawn_local(server.serve_conn(stream)));
+                list.push(tokio::task::spawn_local(async move {
+                    let _permit = permit;
+                    server.serve_conn(stream).await;
+                }));
             }
         }));
         tasks.push(tokio::task::spawn_local(election_timer(
@@ -452,7 +460,13 @@ impl<C: Clock> Server<C> {
         // A peer that sends garbage or hangs up just loses its connection.
         while let Ok(req) = read_frame::<_, Request>(&mut stream).await {
             let resp = self.handle(req).await;
-            if write_frame(&mut stream, &resp).await.is_err() {
+            // A peer that does not read its answer loses its connection too.
+            let written = tokio::time::timeout(
+                self.cfg.admission.write_timeout,
+                write_frame(&mut stream, &resp),
+            )
+            .await;
+            if !matches!(written, Ok(Ok(()))) {
                 break;
             }
         }

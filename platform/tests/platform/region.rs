@@ -82,6 +82,7 @@ fn region(addrs: &[ZoneAddrs]) -> TestRegion {
                     fallbacks: Vec::new(),
                     idle_timeout: Duration::from_secs(30),
                     app_idle_timeout: APP_IDLE_TIMEOUT,
+                    admission: Default::default(),
                 },
                 server_config: Arc::new(ServerConfig::new(pki().server(&name, node))),
                 context: context.clone(),
@@ -362,6 +363,7 @@ fn the_standalone_region_serves_and_keeps_its_store() {
             seed: 5,
             duration: Some(Duration::from_secs(duration)),
             rebuild: Vec::new(),
+            admission: Default::default(),
         };
         let events = Rc::new(RefCell::new(Vec::new()));
         let seen = events.clone();

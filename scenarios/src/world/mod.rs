@@ -112,6 +112,9 @@ impl World {
         let spec = plan.spec().clone();
         let mut seeds = ChaCha8Rng::seed_from_u64(spec.seed);
         let trace = Trace::new(64);
+        // Descriptor budgets (the `fd_limit` fault) of an earlier run on this thread
+        // must not leak into this one.
+        camproof_net::sim_fd::reset();
         let mut sim = turmoil::Builder::new()
             .rng_seed(seeds.next_u64())
             .epoch(SystemTime::UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
@@ -246,6 +249,14 @@ impl World {
             .iter()
             .flat_map(|t| spec.resolve_target(t).unwrap_or_default())
             .collect();
+        if let FaultAction::FdLimit(_, fds) = action {
+            // The hosts' listeners (camproof_net::SimListener) honour the budget.
+            for host in &hosts {
+                let limit = fds.and_then(|n| usize::try_from(n).ok());
+                camproof_net::sim_fd::set_limit(self.sim.lookup(host.as_str()), limit);
+            }
+            return;
+        }
         if self.platform.apply(action, &hosts, now, &self.trace) || self.sites.apply(action, &hosts)
         {
             return;

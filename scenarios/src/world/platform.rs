@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use camproof_net::{SimClock, SimNet};
+use camproof_net::{AdmissionLimits, SimClock, SimNet};
 use camproof_platform::accounts::{AccountsConfig, Region, UserId};
 use camproof_platform::gateway::{GatewayConfig, GatewayStats};
 use camproof_platform::ota::{OtaBugs, OtaConfig, OtaService, RolloutCounts};
@@ -193,7 +193,18 @@ impl Platform {
                 writers
                     .borrow_mut()
                     .insert(host.store_clients.get(), host_name.clone());
-                async move { Ok(zone.await?) }
+                let host_name = host_name.clone();
+                async move {
+                    if let Err(e) = zone.await {
+                        // The gateway's accept loop ended (only a planted bug does that):
+                        // the host's store and relay run on, and its cameras find no
+                        // gateway, which the liveness check sees. Failing the whole
+                        // simulation instead would hide which check the bug breaks.
+                        tracing::warn!(host = %host_name, error = %e, "gateway stopped accepting");
+                        std::future::pending::<()>().await;
+                    }
+                    Ok(())
+                }
             });
             self.zones.push(zone);
         }
@@ -221,6 +232,12 @@ impl Platform {
             fallbacks,
             idle_timeout: spec.camera.heartbeat * 3,
             app_idle_timeout: APP_IDLE_TIMEOUT,
+            admission: AdmissionLimits {
+                // A site is a NAT'd network: all its cameras and apps share one address.
+                max_per_source: usize::MAX,
+                stop_on_accept_error: spec.world_bugs.accept_error_stops,
+                ..AdmissionLimits::default()
+            },
         }
     }
 
@@ -642,6 +659,7 @@ fn build_stores(
                 ReplicaConfig::new(r, z, format!("0.0.0.0:{STORE_PORT}"), members.clone());
             cfg.seed = s.seeds.next_u64();
             cfg.bugs = spec.store_bugs;
+            cfg.admission.stop_on_accept_error = spec.world_bugs.accept_error_stops;
             let backend = MemBackend::new(DiskFault::new());
             let replica = Replica::in_memory(cfg, backend.clone(), history.clone());
             let store = ZoneStore {

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use camproof_net::{Clock, Listener};
+use camproof_net::{Admission, AdmissionLimits, Clock, Listener};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::Instrument as _;
 
@@ -16,9 +16,6 @@ use super::session::NetipSession;
 /// How long a write may wait for a client that does not read before the connection is
 /// dropped (a stalled viewer must not pin a stream forever).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Pause after a failed `accept` (out of descriptors, aborted handshake) before retrying.
-const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
 /// Serves NETIP on `listener` for `camera` until the task is dropped.
 ///
@@ -48,13 +45,30 @@ where
     L::Stream: AsyncRead + AsyncWrite + Unpin + 'static,
     C: Clock,
 {
+    serve_netip_with(listener, clock, camera, AdmissionLimits::default()).await;
+}
+
+/// [`serve_netip`] with these admission limits: per-address and overall caps (the
+/// camera's own `max_connections` applies too), a deadline and a byte bound for the
+/// login, and the write timeout. Accept errors are retried with a backoff.
+pub async fn serve_netip_with<L, C>(
+    listener: L,
+    clock: C,
+    camera: Rc<RefCell<NetipCamera>>,
+    limits: AdmissionLimits,
+) where
+    L: Listener,
+    L::Stream: AsyncRead + AsyncWrite + Unpin + 'static,
+    C: Clock,
+{
+    let admission = Admission::new("netip", limits);
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let (stream, peer, permit) = match admission.accept(&listener).await {
             Ok(accepted) => accepted,
             Err(e) => {
-                tracing::warn!(error = %e, "NETIP accept failed; retrying");
-                tokio::time::sleep(ACCEPT_RETRY).await;
-                continue;
+                // Only the planted `stop_on_accept_error` ends up here.
+                tracing::warn!(error = %e, "NETIP accept failed: the server stops");
+                return;
             }
         };
         let full = {
@@ -66,17 +80,38 @@ where
             drop(stream);
             continue;
         }
-        let serving = serve_connection(stream, clock.clone(), camera.clone());
+        let serving = serve_admitted(stream, clock.clone(), camera.clone(), Some(limits));
+        let serving = async move {
+            let _permit = permit;
+            serving.await;
+        };
         tokio::task::spawn_local(serving.instrument(connection_span(peer)));
     }
 }
 
 /// Runs one NETIP connection on `stream` until either side closes it.
-pub async fn serve_connection<S, C>(mut stream: S, clock: C, camera: Rc<RefCell<NetipCamera>>)
+pub async fn serve_connection<S, C>(stream: S, clock: C, camera: Rc<RefCell<NetipCamera>>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
     C: Clock,
 {
+    serve_admitted(stream, clock, camera, None).await;
+}
+
+/// Runs one connection; with `limits`, a peer that has not logged in within the
+/// deadline, or sends more than the pre-login bound, is closed.
+async fn serve_admitted<S, C>(
+    mut stream: S,
+    clock: C,
+    camera: Rc<RefCell<NetipCamera>>,
+    limits: Option<AdmissionLimits>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+    C: Clock,
+{
+    let write_timeout = limits.map_or(WRITE_TIMEOUT, |l| l.write_timeout);
+    let login_deadline = limits.map(|l| tokio::time::Instant::now() + l.handshake_deadline);
+    let mut prelogin_bytes = 0usize;
     let mut session = NetipSession::new(camera.clone(), clock.now());
     let connection = session.connection();
     tracing::info!(connection, "NETIP connection opened");
@@ -85,7 +120,7 @@ where
     loop {
         out.clear();
         if session.poll_transmit(&mut out) {
-            let written = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&out)).await;
+            let written = tokio::time::timeout(write_timeout, stream.write_all(&out)).await;
             if !matches!(written, Ok(Ok(()))) {
                 session.close();
             }
@@ -103,10 +138,31 @@ where
         let sleep = session
             .poll_timeout()
             .map(|at| at.saturating_since(clock.now()));
+        // Before login, the admission deadline closes the connection too.
+        let login_deadline = login_deadline.filter(|_| session.session_id().is_none());
+        let login_wait = async {
+            match login_deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
+            () = login_wait => {
+                tracing::info!(connection, "NETIP connection closed: no login within the deadline");
+                session.close();
+            }
             read = stream.read(&mut buf) => {
                 match read {
+                    Ok(n) if n > 0 && limits.is_some_and(|l| {
+                        if session.session_id().is_none() {
+                            prelogin_bytes += n;
+                        }
+                        prelogin_bytes > l.preauth_bytes
+                    }) => {
+                        tracing::info!(connection, "NETIP connection closed: too many bytes before login");
+                        session.close();
+                    }
                     Ok(n) if n > 0 => {
                         let data = buf.get(..n).unwrap_or_default();
                         // A framing error closes the session; the loop flushes and ends.
@@ -294,5 +350,43 @@ mod tests {
                 .count();
             assert_eq!(logins, 3);
         });
+    }
+}
+
+#[cfg(test)]
+mod admission_tests {
+    use super::*;
+    use crate::netip_server::NetipCameraConfig;
+    use camproof_net::{Net, SimClock, SimNet};
+
+    #[test]
+    fn a_client_that_never_logs_in_is_closed_at_the_deadline() {
+        let mut sim = turmoil::Builder::new().build();
+        sim.host("camera", || async {
+            let config = NetipCameraConfig::reference("SN0001", "Str0ng-Pass");
+            let camera = Rc::new(RefCell::new(NetipCamera::new(config, SimClock.now())?));
+            let listener = SimNet.bind("0.0.0.0:34567").await?;
+            let limits = AdmissionLimits {
+                handshake_deadline: Duration::from_secs(2),
+                ..AdmissionLimits::default()
+            };
+            serve_netip_with(listener, SimClock, camera, limits).await;
+            Ok(())
+        });
+        sim.client("idle", async {
+            let mut s = SimNet.connect("camera:34567").await?;
+            let start = tokio::time::Instant::now();
+            let mut byte = [0u8; 1];
+            let n = s.read(&mut byte).await.unwrap_or(0);
+            assert_eq!(n, 0);
+            // Closed by the login deadline, long before the keepalive's idle close.
+            let held = start.elapsed();
+            assert!(
+                held >= Duration::from_secs(2) && held < Duration::from_secs(5),
+                "{held:?}"
+            );
+            Ok(())
+        });
+        sim.run().expect("simulation");
     }
 }

@@ -57,7 +57,7 @@ pub use camera::{
     synthetic_recordings, MediaSettings, NetipCamera, NetipCameraConfig, NetipFlaws,
     StoredPassword, DEFAULT_LOCKOUT_THRESHOLD, DEFAULT_MAX_UPGRADE_SIZE,
 };
-pub use driver::{connection_span, serve_connection, serve_netip};
+pub use driver::{connection_span, serve_connection, serve_netip, serve_netip_with};
 pub use event::{CloseReason, NetipEvent};
 pub use session::NetipSession;
 pub use standalone::{run_standalone, Listening, NetipFlaw, StandaloneCamera, StandaloneError};
