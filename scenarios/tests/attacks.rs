@@ -416,6 +416,7 @@ fn a_gateway_that_forgets_hellos_and_reuses_tickets_takes_replayed_resumptions()
     w.attack_bugs.server = ServerFlaws {
         skip_nonce_cache: true,
         reusable_tickets: true,
+        ..ServerFlaws::default()
     };
     let s = run(&w, pki(), &mut NoCache).expect("run");
     let r = &s.counters.attacks.replay;
