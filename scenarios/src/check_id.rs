@@ -35,11 +35,13 @@ pub enum CheckId {
     NoRogueFirmware,
     /// Every camera a rollout covers runs the release at the end.
     OtaRolloutComplete,
+    /// Cameras keep getting sessions while parties without credentials flood hellos.
+    NoUnauthenticatedLockout,
 }
 
 impl CheckId {
     /// Every check, in the order a run lists them.
-    pub const ALL: [CheckId; 15] = [
+    pub const ALL: [CheckId; 16] = [
         CheckId::Liveness,
         CheckId::OneLeaderPerTerm,
         CheckId::NoAckedWriteLost,
@@ -55,6 +57,7 @@ impl CheckId {
         CheckId::NoReplayAccepted,
         CheckId::NoRogueFirmware,
         CheckId::OtaRolloutComplete,
+        CheckId::NoUnauthenticatedLockout,
     ];
 
     /// The name reports and scenario docs use (`no-acked-write-lost`).
@@ -75,6 +78,7 @@ impl CheckId {
             CheckId::NoReplayAccepted => "no-replay-accepted",
             CheckId::NoRogueFirmware => "no-rogue-firmware",
             CheckId::OtaRolloutComplete => "ota-rollout-complete",
+            CheckId::NoUnauthenticatedLockout => "no-unauthenticated-lockout",
         }
     }
 
@@ -103,6 +107,9 @@ impl CheckId {
             CheckId::NoRogueFirmware => "No camera installs firmware the platform did not roll out",
             CheckId::OtaRolloutComplete => {
                 "Every camera a rollout covers runs the release at the end"
+            }
+            CheckId::NoUnauthenticatedLockout => {
+                "Cameras keep getting sessions while parties without credentials flood hellos"
             }
         }
     }

@@ -53,11 +53,14 @@ pub enum Plant {
     AcceptReplayedRecords,
     /// Cameras drop a record that fails to open and keep the session.
     IgnoreBadRecords,
+    /// Gateways remember every hello's random as it arrives, before its client proved
+    /// anything, and refuse handshakes when the cache is full.
+    CacheUnprovenHellos,
 }
 
 impl Plant {
     /// Every plant, in the order `--help` lists them.
-    pub const ALL: [Plant; 13] = [
+    pub const ALL: [Plant; 14] = [
         Plant::AckBeforeReplication,
         Plant::GrantEveryVote,
         Plant::SlowAlerts,
@@ -71,6 +74,7 @@ impl Plant {
         Plant::OtaChunkOffByOne,
         Plant::AcceptReplayedRecords,
         Plant::IgnoreBadRecords,
+        Plant::CacheUnprovenHellos,
     ];
 
     /// Plants the bug in a world.
@@ -92,6 +96,7 @@ impl Plant {
             Plant::OtaChunkOffByOne => spec.world_bugs.ota_chunk_off_by_one = true,
             Plant::AcceptReplayedRecords => spec.camera.flaws.device.accept_replayed_records = true,
             Plant::IgnoreBadRecords => spec.camera.flaws.device.ignore_bad_records = true,
+            Plant::CacheUnprovenHellos => spec.attack_bugs.server.cache_unproven_hellos = true,
         }
     }
 
@@ -137,6 +142,7 @@ impl Plant {
             Plant::OtaChunkOffByOne => "ota-chunk-off-by-one",
             Plant::AcceptReplayedRecords => "accept-replayed-records",
             Plant::IgnoreBadRecords => "ignore-bad-records",
+            Plant::CacheUnprovenHellos => "cache-unproven-hellos",
         }
     }
 
@@ -172,6 +178,9 @@ impl Plant {
                 "Cameras take a record whose sequence number they already saw (no replay check)"
             }
             Plant::IgnoreBadRecords => "Cameras drop a record that fails to open and keep the session",
+            Plant::CacheUnprovenHellos => {
+                "Gateways remember every hello as it arrives and refuse handshakes when the cache is full"
+            }
         }
     }
 
@@ -191,6 +200,7 @@ impl Plant {
             Plant::AcceptUnsignedOta => &[CheckId::NoRogueFirmware, CheckId::OtaRolloutComplete],
             Plant::AcceptDowngradeOta => &[CheckId::NoRogueFirmware],
             Plant::OtaChunkOffByOne => &[CheckId::OtaRolloutComplete],
+            Plant::CacheUnprovenHellos => &[CheckId::NoUnauthenticatedLockout],
         }
     }
 
