@@ -700,7 +700,8 @@ fn run_writes_reports_and_a_pcap() {
             "no-replay-accepted",
             "no-rogue-firmware",
             "ota-rollout-complete",
-            "logins-during-attack"
+            "logins-during-attack",
+            "no-unauthenticated-lockout"
         ]
     );
     assert!(cases.iter().all(|(_, failed)| !failed));
