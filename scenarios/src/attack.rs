@@ -264,22 +264,7 @@ pub fn spawn_all(
                 }
             }
             AttackKind::HelloFlood => {
-                let flood = FloodPlan {
-                    gateways: plan.gateways.clone(),
-                    start: plan.start,
-                    stop: plan.stop,
-                    pause: plan.pause,
-                    app_config: plan.app_config.clone(),
-                    stats: flood_stats.clone(),
-                };
-                for _ in 0..attack.hosts {
-                    let host = next_name(&mut name)?;
-                    let flood = flood.clone();
-                    let seed = rng.next_u64();
-                    attacker_host(sim, &host, move || {
-                        crate::flood::flooder(flood.clone(), seed)
-                    });
-                }
+                spawn_flooders(sim, &plan, &flood_stats, attack.hosts, &mut name, &mut rng)?;
             }
             AttackKind::RogueFirmware => {
                 let host = next_name(&mut name)?;
@@ -305,6 +290,35 @@ pub fn spawn_all(
         hosts: names.len() as u32,
         lockout,
     })
+}
+
+/// Adds the `hosts` flooder hosts of a hello flood on `plan`'s gateways, named from
+/// `names`, each seeded from `rng`.
+fn spawn_flooders<'a>(
+    sim: &mut turmoil::Sim<'_>,
+    plan: &Plan,
+    stats: &Rc<RefCell<HelloFloodStats>>,
+    hosts: u32,
+    names: &mut impl Iterator<Item = &'a String>,
+    rng: &mut ChaCha8Rng,
+) -> Result<(), WorldError> {
+    let flood = FloodPlan {
+        gateways: plan.gateways.clone(),
+        start: plan.start,
+        stop: plan.stop,
+        pause: plan.pause,
+        app_config: plan.app_config.clone(),
+        stats: stats.clone(),
+    };
+    for _ in 0..hosts {
+        let host = next_name(names)?;
+        let flood = flood.clone();
+        let seed = rng.next_u64();
+        attacker_host(sim, &host, move || {
+            crate::flood::flooder(flood.clone(), seed)
+        });
+    }
+    Ok(())
 }
 
 /// Adds an attacker host to the simulation; `attack` builds its software at each (re)start.
