@@ -58,4 +58,5 @@ accept-downgrade-ota ota-rollout
 ota-chunk-off-by-one ota-rollout
 accept-replayed-records replay-attack
 ignore-bad-records replay-attack
+cache-unproven-hellos hello-flood
 EOF

@@ -726,7 +726,8 @@ fn run_writes_reports_and_a_pcap() {
             "no-rogue-firmware",
             "ota-rollout-complete",
             "logins-during-attack",
-            "fail-stop-storage"
+            "fail-stop-storage",
+            "no-unauthenticated-lockout"
         ]
     );
     assert!(cases.iter().all(|(_, failed)| !failed));

@@ -37,6 +37,32 @@ pub struct BotnetStats {
     pub unanswered: BTreeMap<String, u64>,
 }
 
+/// What the hello flooders counted, and how the attacked regions' cameras fared.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HelloFloodStats {
+    /// Hellos sent, by kind: `client-hello` (a device hello never followed by a
+    /// ClientAuth), `app-hello` (never followed by a record), `resume-hello` (a ticket
+    /// never issued), `app-session` (an app hello whose session then sends one record).
+    pub sent: BTreeMap<String, u64>,
+    /// Answers by outcome: `answered` (a ServerHello), `busy` (the `Busy` alert: the
+    /// nonce cache was full), `refused` (another alert, or a close), `unanswered`,
+    /// `no-connection`.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Capacity of each partition (device, app) of the attacked regions' nonce caches.
+    pub capacity: u64,
+    /// Most randoms an attacked region's nonce cache held at a sampling instant.
+    pub peak_cached: u64,
+    /// Full handshakes and resumptions the world's cameras completed while a flood ran.
+    pub camera_sessions: u64,
+    /// Longest an attacked region's camera was seen waiting for a session during a
+    /// flood, in milliseconds (from the samples; waits the scenario's own faults explain
+    /// are not counted).
+    pub longest_wait_ms: u64,
+    /// Cameras seen locked out (waiting beyond the bound during a flood), described.
+    pub lockouts: Vec<String>,
+}
+
 /// What the cross-tenant prober counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -115,6 +141,8 @@ pub struct AttackSummary {
     pub replay: ReplayStats,
     /// The rogue firmware server.
     pub rogue: RogueStats,
+    /// Hello floods by parties without credentials, and the cameras during them.
+    pub hello_flood: HelloFloodStats,
     /// The world's own users during the attacks.
     pub legit: LegitSignIns,
 }

@@ -30,8 +30,8 @@ mod upgrade;
 pub mod wire;
 
 pub use attacks::{
-    AttackSummary, BotnetStats, LegitSignIns, OnPathStats, ProbeStats, ReplayStats, RogueStats,
-    StuffingStats,
+    AttackSummary, BotnetStats, HelloFloodStats, LegitSignIns, OnPathStats, ProbeStats,
+    ReplayStats, RogueStats, StuffingStats,
 };
 pub use devices::{FleetStats, SignInRecord, ViewerStats};
 pub use gateway::GatewayStats;

@@ -44,13 +44,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::checks::{CheckId, Checks};
 use crate::error::WorldError;
+use crate::flood::{CameraPresence, FloodPlan, LockoutWatch};
 use crate::onpath::{OnPath, OnPathStats};
 use crate::rogue::RogueStats;
 use crate::router::SiteRouter;
 use crate::spec::{AttackKind, AttackSpec, WorldSpec, EPOCH_SECS, GATEWAY_PORT, RELAY_PORT};
 use crate::tap::{RecordedFlow, SharedRecorder};
 pub use camproof_results::{
-    AttackSummary, BotnetStats, LegitSignIns, ProbeStats, ReplayStats, StuffingStats,
+    AttackSummary, BotnetStats, HelloFloodStats, LegitSignIns, ProbeStats, ReplayStats,
+    StuffingStats,
 };
 
 /// Accounts of the attacked region whose (reused) password is in the leak.
@@ -66,6 +68,8 @@ pub struct Attacks {
     /// Per attacked region: whether the world has viewers homed there.
     viewers_in: BTreeMap<String, bool>,
     hosts: u32,
+    /// `no-unauthenticated-lockout`, with a hello flood in the world.
+    lockout: Option<LockoutWatch>,
 }
 
 /// The names of every attacker host of `attacks`, in order.
@@ -174,6 +178,8 @@ pub fn spawn_all(
     let replay = replay_setup(sim, spec, recorder);
     let stats = Rc::new(RefCell::new(AttackSummary::default()));
     let rogue_stats = Rc::new(RefCell::new(RogueStats::default()));
+    let flood_stats = Rc::new(RefCell::new(HelloFloodStats::default()));
+    let lockout = LockoutWatch::new(spec, contexts, flood_stats.clone());
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x6174_7461_636b_7321);
     let names = host_names(&spec.attacks);
     let mut name = names.iter();
@@ -257,6 +263,9 @@ pub fn spawn_all(
                     });
                 }
             }
+            AttackKind::HelloFlood => {
+                spawn_flooders(sim, &plan, &flood_stats, attack.hosts, &mut name, &mut rng)?;
+            }
             AttackKind::RogueFirmware => {
                 let host = next_name(&mut name)?;
                 // Its own stream of randomness, so other attacks draw what they drew.
@@ -279,7 +288,37 @@ pub fn spawn_all(
         routers: routers.values().cloned().collect(),
         viewers_in,
         hosts: names.len() as u32,
+        lockout,
     })
+}
+
+/// Adds the `hosts` flooder hosts of a hello flood on `plan`'s gateways, named from
+/// `names`, each seeded from `rng`.
+fn spawn_flooders<'a>(
+    sim: &mut turmoil::Sim<'_>,
+    plan: &Plan,
+    stats: &Rc<RefCell<HelloFloodStats>>,
+    hosts: u32,
+    names: &mut impl Iterator<Item = &'a String>,
+    rng: &mut ChaCha8Rng,
+) -> Result<(), WorldError> {
+    let flood = FloodPlan {
+        gateways: plan.gateways.clone(),
+        start: plan.start,
+        stop: plan.stop,
+        pause: plan.pause,
+        app_config: plan.app_config.clone(),
+        stats: stats.clone(),
+    };
+    for _ in 0..hosts {
+        let host = next_name(names)?;
+        let flood = flood.clone();
+        let seed = rng.next_u64();
+        attacker_host(sim, &host, move || {
+            crate::flood::flooder(flood.clone(), seed)
+        });
+    }
+    Ok(())
 }
 
 /// Adds an attacker host to the simulation; `attack` builds its software at each (re)start.
@@ -318,6 +357,25 @@ impl Attacks {
     /// Attacker hosts in the world.
     pub fn hosts(&self) -> u32 {
         self.hosts
+    }
+
+    /// Whether a hello flood runs, so [`Attacks::check_lockout`] wants the cameras.
+    pub(crate) fn watches_lockout(&self) -> bool {
+        self.lockout.is_some()
+    }
+
+    /// `no-unauthenticated-lockout` at the sampling instant `at`: `cameras` as the
+    /// samples see them, `sessions` the fleet's handshakes and resumptions so far.
+    pub(crate) fn check_lockout(
+        &mut self,
+        at: Duration,
+        cameras: &[CameraPresence<'_>],
+        sessions: u64,
+        checks: &mut Checks,
+    ) {
+        if let Some(watch) = &mut self.lockout {
+            watch.sample(at, cameras, sessions, checks);
+        }
     }
 
     /// The attack checks that can be made while the run goes, at `at`: a breach,
@@ -505,6 +563,10 @@ impl Attacks {
         }
         if ran(AttackKind::RogueFirmware) {
             check_rogue_firmware(spec, fleet, &mut summary.rogue, checks);
+        }
+        if let Some(watch) = &self.lockout {
+            watch.finish(spec.duration, checks);
+            summary.hello_flood = watch.stats.borrow().clone();
         }
         if !refusals.is_empty() {
             checks.fail(
@@ -979,7 +1041,23 @@ async fn flood(plan: &Plan, vector: &str, rng: &mut ChaCha8Rng) -> Flood {
                 return Flood::Refused;
             }
             if vector == "gateway-replayed-hello" {
-                // The same hello again on a second connection: the nonce was spent.
+                // A hello's random is remembered once its session proved itself with a
+                // record that opens (CDP-NONCE-01): finish the session, send a request
+                // and read its answer, then send the same hello again on a second
+                // connection: the nonce was spent.
+                if !matches!(
+                    handshake_answer(&mut stream, &mut conn, &clock, wait, true).await,
+                    Flood::Accepted
+                ) {
+                    return Flood::Refused;
+                }
+                let mut request = Vec::new();
+                if conn.send(&AppMessage::ListDevices.encode()).is_ok() {
+                    conn.poll_transmit(&mut request);
+                }
+                if stream.write_all(&request).await.is_err() {
+                    return Flood::Refused;
+                }
                 let mut first = [0u8; 1];
                 let _ = tokio::time::timeout(wait, stream.read(&mut first)).await;
                 let Ok(mut again) = SimNet.connect(&target).await else {

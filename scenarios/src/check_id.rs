@@ -37,11 +37,13 @@ pub enum CheckId {
     OtaRolloutComplete,
     /// A store replica starts with everything its disk accepted, or refuses to start.
     FailStopStorage,
+    /// Cameras keep getting sessions while parties without credentials flood hellos.
+    NoUnauthenticatedLockout,
 }
 
 impl CheckId {
     /// Every check, in the order a run lists them.
-    pub const ALL: [CheckId; 16] = [
+    pub const ALL: [CheckId; 17] = [
         CheckId::Liveness,
         CheckId::OneLeaderPerTerm,
         CheckId::NoAckedWriteLost,
@@ -58,6 +60,7 @@ impl CheckId {
         CheckId::NoRogueFirmware,
         CheckId::OtaRolloutComplete,
         CheckId::FailStopStorage,
+        CheckId::NoUnauthenticatedLockout,
     ];
 
     /// The name reports and scenario docs use (`no-acked-write-lost`).
@@ -79,6 +82,7 @@ impl CheckId {
             CheckId::NoRogueFirmware => "no-rogue-firmware",
             CheckId::OtaRolloutComplete => "ota-rollout-complete",
             CheckId::FailStopStorage => "fail-stop-storage",
+            CheckId::NoUnauthenticatedLockout => "no-unauthenticated-lockout",
         }
     }
 
@@ -110,6 +114,9 @@ impl CheckId {
             }
             CheckId::FailStopStorage => {
                 "A store replica starts with all its disk accepted, or refuses with a typed error"
+            }
+            CheckId::NoUnauthenticatedLockout => {
+                "Cameras keep getting sessions while parties without credentials flood hellos"
             }
         }
     }

@@ -12,6 +12,7 @@ pub mod attack;
 pub mod check_id;
 pub mod checks;
 pub mod error;
+pub mod flood;
 pub mod onpath;
 pub mod overrides;
 pub mod plan;

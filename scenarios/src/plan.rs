@@ -472,7 +472,6 @@ fn check_attack(spec: &WorldSpec, i: usize, a: &AttackSpec) -> Result<(), PlanEr
 
 /// Checks the hosts, rate and leak size of attack `i`.
 fn check_attack_sizes(spec: &WorldSpec, i: usize, a: &AttackSpec) -> Result<(), PlanError> {
-    let _ = spec;
     let err = |key: &'static str, value: u32, message: String| PlanError {
         subject: Subject::Attack(i, key),
         value: value.to_string(),
@@ -501,6 +500,27 @@ fn check_attack_sizes(spec: &WorldSpec, i: usize, a: &AttackSpec) -> Result<(), 
                 a.rate
             ),
         ));
+    }
+    if a.kind == AttackKind::HelloFlood {
+        // A flood too weak to fill a cache that remembered every hello would show
+        // nothing: it must be able to lock out a platform that did.
+        let capacity = spec.platform.nonce_capacity();
+        let lives = crate::flood::CACHED_HELLO_LIFETIME.min(a.stop.saturating_sub(a.start));
+        let fills = u64::from(a.rate) * lives.as_secs();
+        if fills < capacity {
+            let need = capacity.div_ceil(lives.as_secs().max(1));
+            return Err(err(
+                "rate",
+                a.rate,
+                format!(
+                    "rate = {}: {} s of this flood send {fills} hellos, fewer than the nonce \
+                     cache's {capacity} randoms; write rate = {need} or more, a longer \
+                     flood, or a smaller `[platform] nonce_cache`",
+                    a.rate,
+                    lives.as_secs()
+                ),
+            ));
+        }
     }
     if a.kind == AttackKind::CredentialStuffing && (a.leaked == 0 || a.leaked > MAX_LEAKED) {
         return Err(err(

@@ -58,11 +58,14 @@ pub enum Plant {
     SilentTruncate,
     /// Gateways, relays and store replicas stop accepting at their first accept error.
     AcceptErrorStops,
+    /// Gateways remember every hello's random as it arrives, before its client proved
+    /// anything, and refuse handshakes when the cache is full.
+    CacheUnprovenHellos,
 }
 
 impl Plant {
     /// Every plant, in the order `--help` lists them.
-    pub const ALL: [Plant; 15] = [
+    pub const ALL: [Plant; 16] = [
         Plant::AckBeforeReplication,
         Plant::GrantEveryVote,
         Plant::SlowAlerts,
@@ -78,6 +81,7 @@ impl Plant {
         Plant::IgnoreBadRecords,
         Plant::SilentTruncate,
         Plant::AcceptErrorStops,
+        Plant::CacheUnprovenHellos,
     ];
 
     /// Plants the bug in a world.
@@ -101,6 +105,7 @@ impl Plant {
             Plant::IgnoreBadRecords => spec.camera.flaws.device.ignore_bad_records = true,
             Plant::SilentTruncate => spec.store_bugs.silent_truncate = true,
             Plant::AcceptErrorStops => spec.world_bugs.accept_error_stops = true,
+            Plant::CacheUnprovenHellos => spec.attack_bugs.server.cache_unproven_hellos = true,
         }
     }
 
@@ -148,6 +153,7 @@ impl Plant {
             Plant::IgnoreBadRecords => "ignore-bad-records",
             Plant::SilentTruncate => "silent-truncate",
             Plant::AcceptErrorStops => "accept-error-stops",
+            Plant::CacheUnprovenHellos => "cache-unproven-hellos",
         }
     }
 
@@ -189,6 +195,9 @@ impl Plant {
             Plant::AcceptErrorStops => {
                 "Gateways, relays and store replicas stop accepting at their first accept error"
             }
+            Plant::CacheUnprovenHellos => {
+                "Gateways remember every hello as it arrives and refuse handshakes when the cache is full"
+            }
         }
     }
 
@@ -210,6 +219,7 @@ impl Plant {
             Plant::OtaChunkOffByOne => &[CheckId::OtaRolloutComplete],
             Plant::SilentTruncate => &[CheckId::FailStopStorage],
             Plant::AcceptErrorStops => &[CheckId::Liveness],
+            Plant::CacheUnprovenHellos => &[CheckId::NoUnauthenticatedLockout],
         }
     }
 

@@ -58,6 +58,19 @@ pub struct ScenarioFile {
     /// Attackers, each a set of simulated hosts active in a time window.
     #[serde(default, rename = "attack")]
     pub attacks: Vec<AttackSection>,
+    /// Settings of the reference platform.
+    #[serde(default)]
+    pub platform: PlatformSection,
+}
+
+/// `[platform]`: settings of the reference platform.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformSection {
+    /// Capacity of each partition (device, app) of every region's handshake nonce cache
+    /// (default 100,000): smaller lets a simulated hello flood fill it at an affordable
+    /// rate.
+    pub nonce_cache: Option<toml::Spanned<u32>>,
 }
 
 /// One `[[attack]]`: attackers of one kind on one region, from `start` to `stop`.
@@ -399,6 +412,7 @@ impl Scenario {
             world_bugs: Default::default(),
             attacks: Vec::new(),
             attack_bugs: Default::default(),
+            platform: read_platform(&r, &raw.platform)?,
             viewers: read_viewers(&r, &raw.viewers)?,
             regions: raw.world.regions.clone(),
             zones_per_region: raw.world.zones_per_region,
@@ -510,6 +524,28 @@ fn read_camera(r: &Reader<'_>, c: &CameraSection) -> Result<CameraConfig, Scenar
     }
     camera.rekey_after = c.rekey_after.or(camera.rekey_after);
     Ok(camera)
+}
+
+/// `[platform]` over the platform's defaults.
+fn read_platform(
+    r: &Reader<'_>,
+    p: &PlatformSection,
+) -> Result<crate::spec::PlatformOptions, ScenarioError> {
+    let mut out = crate::spec::PlatformOptions::default();
+    if let Some(n) = &p.nonce_cache {
+        let max = crate::spec::MAX_NONCE_CACHE;
+        if *n.get_ref() == 0 || *n.get_ref() > max {
+            return Err(ScenarioError::Value {
+                file: r.file.to_string(),
+                line: line_of(r.text, n.span().start),
+                key: "platform.nonce_cache",
+                value: n.get_ref().to_string(),
+                hint: format!("randoms per partition of the nonce cache, between 1 and {max}"),
+            });
+        }
+        out.nonce_cache = Some(*n.get_ref());
+    }
+    Ok(out)
 }
 
 /// `[viewers]` over the defaults.
@@ -1083,6 +1119,9 @@ impl Scenario {
                 }
             };
         }
+        if let Some(n) = w.platform.nonce_cache {
+            let _ = writeln!(out, "\n[platform]\nnonce_cache = {n}");
+        }
         for a in &w.attacks {
             let _ = writeln!(out, "\n[[attack]]\nkind = {}", q(a.kind.name()));
             let _ = writeln!(out, "region = {}", q(&a.region));
@@ -1193,7 +1232,7 @@ bitrate_kbps = 128
     #[test]
     fn to_toml_reads_back_to_the_same_world() {
         let with = format!(
-            "{GOOD}\n[viewers]\nper_site = 2\nwatch = \"1m 30s\"\n\n[ota]\nversion = \"1.3.0\"\npercent = 40\nstart = \"20s\"\n\n[[fault]]\nat = \"30s\"\ncrash = \"gw-apac-2\"\n\n[[fault]]\nat = \"45s\"\npartition = [\"site-apac-1\", \"region:apac\"]\n\n[[fault]]\nat = \"50s\"\nerase_account = \"user1@site0.example\"\n\n[[fault]]\nat = \"55s\"\nloss = [\"sites:apac\", \"region:apac\", \"0.0125%\"]\n\n[[attack]]\nkind = \"rogue-firmware\"\nregion = \"apac\"\nstart = \"10s\"\nstop = \"40s\"\nsites = 2\n"
+            "{GOOD}\n[viewers]\nper_site = 2\nwatch = \"1m 30s\"\n\n[ota]\nversion = \"1.3.0\"\npercent = 40\nstart = \"20s\"\n\n[[fault]]\nat = \"30s\"\ncrash = \"gw-apac-2\"\n\n[[fault]]\nat = \"45s\"\npartition = [\"site-apac-1\", \"region:apac\"]\n\n[[fault]]\nat = \"50s\"\nerase_account = \"user1@site0.example\"\n\n[[fault]]\nat = \"55s\"\nloss = [\"sites:apac\", \"region:apac\", \"0.0125%\"]\n\n[[attack]]\nkind = \"rogue-firmware\"\nregion = \"apac\"\nstart = \"10s\"\nstop = \"40s\"\nsites = 2\n\n[platform]\nnonce_cache = 4000\n"
         );
         let s = Scenario::parse("f.toml", &with).unwrap();
         let text = s.to_toml();

@@ -65,7 +65,31 @@ pub struct WorldSpec {
     pub attacks: Vec<AttackSpec>,
     /// Bugs planted in accounts and registry for the attack invariants' negative tests.
     pub attack_bugs: AttackBugs,
+    /// Settings of the reference platform (`[platform]`).
+    pub platform: PlatformOptions,
 }
+
+/// Settings of the reference platform a scenario may change (`[platform]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlatformOptions {
+    /// Capacity of each partition (device, app) of every region's handshake nonce cache;
+    /// `None`: the platform's default ([`DEFAULT_NONCE_CAPACITY`]). A smaller cache lets
+    /// a simulated hello flood reach what fills the default one at an affordable rate.
+    pub nonce_cache: Option<u32>,
+}
+
+impl PlatformOptions {
+    /// The nonce cache capacity (per partition) these settings give.
+    pub fn nonce_capacity(&self) -> u64 {
+        self.nonce_cache
+            .map_or(DEFAULT_NONCE_CAPACITY as u64, u64::from)
+    }
+}
+
+/// Largest `[platform] nonce_cache` a scenario may set.
+pub const MAX_NONCE_CACHE: u32 = 1_000_000;
+
+pub use camproof_protocol::cdp::DEFAULT_NONCE_CAPACITY;
 
 /// Defects planted in the world's monitoring and relays, to show the checks catch them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -298,6 +322,7 @@ impl WorldSpec {
             world_bugs: WorldBugs::default(),
             attacks: Vec::new(),
             attack_bugs: AttackBugs::default(),
+            platform: PlatformOptions::default(),
         }
     }
 
@@ -409,20 +434,23 @@ pub enum AttackKind {
     Replay,
     /// An insider's firmware server that hijacked site routers send cameras to.
     RogueFirmware,
+    /// Parties without credentials flooding the region's gateways with fresh hellos.
+    HelloFlood,
 }
 
 impl AttackKind {
     /// Every kind, in order.
-    pub const ALL: [AttackKind; 5] = [
+    pub const ALL: [AttackKind; 6] = [
         AttackKind::CredentialStuffing,
         AttackKind::Botnet,
         AttackKind::CrossTenant,
         AttackKind::Replay,
         AttackKind::RogueFirmware,
+        AttackKind::HelloFlood,
     ];
 
     /// The name a scenario file uses (`credential-stuffing`, `botnet`, `cross-tenant`,
-    /// `replay`, `rogue-firmware`).
+    /// `replay`, `rogue-firmware`, `hello-flood`).
     pub fn name(self) -> &'static str {
         match self {
             AttackKind::CredentialStuffing => "credential-stuffing",
@@ -430,6 +458,7 @@ impl AttackKind {
             AttackKind::CrossTenant => "cross-tenant",
             AttackKind::Replay => "replay",
             AttackKind::RogueFirmware => "rogue-firmware",
+            AttackKind::HelloFlood => "hello-flood",
         }
     }
 
@@ -443,6 +472,7 @@ impl AttackKind {
             AttackKind::CrossTenant => &[CheckId::NoCrossTenantAccess, CheckId::LoginsDuringAttack],
             AttackKind::Replay => &[CheckId::NoReplayAccepted, CheckId::LoginsDuringAttack],
             AttackKind::RogueFirmware => &[CheckId::NoRogueFirmware, CheckId::LoginsDuringAttack],
+            AttackKind::HelloFlood => &[CheckId::NoUnauthenticatedLockout],
         }
     }
 
@@ -452,7 +482,7 @@ impl AttackKind {
     }
 
     /// Prefix of the kind's host names (`atk-stuffer`, `atk-bot`, `atk-prober`,
-    /// `atk-replay`, `atk-rogue`).
+    /// `atk-replay`, `atk-rogue`, `atk-flood`).
     pub fn host_prefix(self) -> &'static str {
         match self {
             AttackKind::CredentialStuffing => "atk-stuffer",
@@ -460,6 +490,7 @@ impl AttackKind {
             AttackKind::CrossTenant => "atk-prober",
             AttackKind::Replay => "atk-replay",
             AttackKind::RogueFirmware => "atk-rogue",
+            AttackKind::HelloFlood => "atk-flood",
         }
     }
 
@@ -471,6 +502,7 @@ impl AttackKind {
             AttackKind::CrossTenant => 1,
             AttackKind::Replay => 1,
             AttackKind::RogueFirmware => 1,
+            AttackKind::HelloFlood => 2,
         }
     }
 
@@ -483,6 +515,8 @@ impl AttackKind {
             AttackKind::Replay => 20,
             // The rogue server answers; it does not send at a rate.
             AttackKind::RogueFirmware => 1,
+            // What fills a cache of the default 100,000 randoms within a minute.
+            AttackKind::HelloFlood => 2_000,
         }
     }
 }

@@ -193,6 +193,21 @@ fn attack_lines(out: &mut String, a: &crate::attack::AttackSummary) {
                 total(&a.botnet.unanswered)
             );
         }
+        if total(&a.hello_flood.sent) > 0 {
+            let f = &a.hello_flood;
+            let _ = writeln!(
+                out,
+                "    hello flood    {} hellos without credentials ({}): {}; nonce cache peak {} of {} per partition; {} camera sessions during floods, longest wait {:.1} s, {} locked out",
+                total(&f.sent),
+                join(&f.sent),
+                join(&f.outcomes),
+                f.peak_cached,
+                f.capacity,
+                f.camera_sessions,
+                f.longest_wait_ms as f64 / 1000.0,
+                f.lockouts.len()
+            );
+        }
         if total(&a.probing.probes) > 0 {
             let _ = writeln!(
         out,
@@ -310,7 +325,7 @@ pub fn verdict(failures: &[Failure]) -> String {
 }
 
 /// Checks a run makes only when they apply, with why one was not made.
-pub const OPTIONAL_CHECKS: [(&str, &str); 9] = [
+pub const OPTIONAL_CHECKS: [(&str, &str); 10] = [
     (
         "streams-resume",
         "no live viewers, or the run is shorter than 90 s",
@@ -340,6 +355,10 @@ pub const OPTIONAL_CHECKS: [(&str, &str); 9] = [
     (
         "fail-stop-storage",
         "no disk fault (corrupt, disk_readonly, disk_full) in this scenario",
+    ),
+    (
+        "no-unauthenticated-lockout",
+        "no hello-flood attack in this scenario",
     ),
 ];
 

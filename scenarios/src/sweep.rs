@@ -594,6 +594,7 @@ mod tests {
             (Plant::OtaChunkOffByOne, "ota-rollout.toml"),
             (Plant::AcceptReplayedRecords, "replay-attack.toml"),
             (Plant::IgnoreBadRecords, "replay-attack.toml"),
+            (Plant::CacheUnprovenHellos, "hello-flood.toml"),
         ] {
             if let Err(e) = plan(file, p) {
                 panic!("{} on {file}: {e}", p.flag());
@@ -607,6 +608,14 @@ mod tests {
         assert!(
             e.contains(
                 "no-cross-tenant-access is not checked here (no cross-tenant attack in this scenario)"
+            ),
+            "{e}"
+        );
+        let e = refused("smoke.toml", Plant::CacheUnprovenHellos);
+        assert!(
+            e.contains(
+                "no-unauthenticated-lockout is not checked here (no hello-flood attack in this \
+                 scenario)"
             ),
             "{e}"
         );

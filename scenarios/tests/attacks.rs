@@ -58,6 +58,7 @@ fn spec(seed: u64, kind: AttackKind) -> WorldSpec {
         wire: Default::default(),
         world_bugs: Default::default(),
         attack_bugs: AttackBugs::default(),
+        platform: Default::default(),
     }
 }
 
@@ -416,6 +417,7 @@ fn a_gateway_that_forgets_hellos_and_reuses_tickets_takes_replayed_resumptions()
     w.attack_bugs.server = ServerFlaws {
         skip_nonce_cache: true,
         reusable_tickets: true,
+        ..ServerFlaws::default()
     };
     let s = run(&w, pki(), &mut NoCache).expect("run");
     let r = &s.counters.attacks.replay;
@@ -513,4 +515,85 @@ fn cameras_that_skip_signature_or_rollback_checks_fail_no_rogue_firmware() {
         let r = &s.counters.attacks.rogue;
         assert_eq!(r.running.get(version), Some(&4), "{flaw}: {r:#?}");
     }
+}
+
+/// The catalog's hello flood with seed `seed`: one region, two sites rebooted at 25 s and
+/// 50 s while two hosts without credentials flood its gateways from 5 s to 80 s.
+fn flood_spec(seed: u64) -> WorldSpec {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/catalog/hello-flood.toml");
+    let text = std::fs::read_to_string(path).expect("the catalog's hello-flood.toml");
+    let mut w = camproof_scenarios::scenario::Scenario::parse("hello-flood.toml", &text)
+        .expect("hello-flood.toml parses")
+        .world;
+    w.seed = seed;
+    w
+}
+
+#[test]
+fn a_hello_flood_locks_no_camera_out() {
+    let s = run(&flood_spec(4), pki(), &mut NoCache).expect("run");
+    let f = &s.counters.attacks.hello_flood;
+    assert!(s.failures().is_empty(), "{:#?}\n{f:#?}", s.failures());
+    assert!(f.sent.values().sum::<u64>() > 5_000, "{f:#?}");
+    assert!(
+        f.outcomes.get("answered").copied().unwrap_or(0) > 5_000,
+        "{f:#?}"
+    );
+    assert_eq!(f.outcomes.get("busy"), None, "{f:#?}");
+    // Both reboots brought all eight cameras back, each within the bound.
+    assert!(f.camera_sessions >= 16, "{f:#?}");
+    assert!(f.longest_wait_ms < 20_000, "{f:#?}");
+    assert!(f.lockouts.is_empty());
+    assert_eq!(s.cameras_online, 8);
+}
+
+#[test]
+fn a_gateway_that_caches_unproven_hellos_locks_cameras_out() {
+    let mut w = flood_spec(4);
+    w.attack_bugs.server = ServerFlaws {
+        cache_unproven_hellos: true,
+        ..ServerFlaws::default()
+    };
+    let s = run(&w, pki(), &mut NoCache).expect("run");
+    let f = &s.counters.attacks.hello_flood;
+    assert!(
+        checks(&s).contains(&"no-unauthenticated-lockout"),
+        "{:#?}\n{f:#?}",
+        s.failures()
+    );
+    assert!(
+        f.outcomes.get("busy").copied().unwrap_or(0) > 1_000,
+        "{f:#?}"
+    );
+    assert_eq!(f.peak_cached, f.capacity, "{f:#?}");
+    assert!(!f.lockouts.is_empty(), "{f:#?}");
+}
+
+#[test]
+fn a_hello_flood_with_no_camera_reconnecting_proves_nothing() {
+    let mut w = flood_spec(5);
+    w.faults.clear();
+    w.duration = Duration::from_secs(40);
+    w.attacks[0].start = Duration::from_secs(10);
+    w.attacks[0].stop = Duration::from_secs(35);
+    let s = run(&w, pki(), &mut NoCache).expect("run");
+    let failure = s
+        .failures()
+        .iter()
+        .find(|f| f.check.name() == "no-unauthenticated-lockout")
+        .map(|f| f.detail.clone())
+        .unwrap_or_default();
+    assert!(failure.contains("proved nothing"), "{:#?}", s.failures());
+}
+
+#[test]
+fn a_hello_flood_too_weak_to_fill_the_cache_is_refused() {
+    let mut w = flood_spec(1);
+    w.attacks[0].rate = 30;
+    let e = Plan::new(w).map(|_| ()).unwrap_err().to_string();
+    assert!(
+        e.contains("fewer than the nonce cache's 2000 randoms"),
+        "{e}"
+    );
+    assert!(e.contains("rate = 37 or more"), "{e}");
 }

@@ -52,6 +52,7 @@ fn spec(seed: u64) -> WorldSpec {
         world_bugs: Default::default(),
         attacks: Vec::new(),
         attack_bugs: Default::default(),
+        platform: Default::default(),
     }
 }
 

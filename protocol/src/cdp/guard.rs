@@ -9,65 +9,32 @@ use crate::cdp::messages::{RANDOM_LEN, TICKET_ID_LEN};
 use crate::pki::PeerIdentity;
 use crate::Timestamp;
 
-/// Remembers handshake randoms until their timestamps leave the skew window.
-///
-/// Bounded: when full of unexpired entries it refuses new handshakes (fails closed)
-/// rather than forgetting a random that could still be replayed.
-#[derive(Debug, Clone)]
-pub struct NonceCache {
+/// Who proved possession of a key when a handshake random is remembered: the cache
+/// keeps the two apart so that one kind can never crowd out the other (CDP-NONCE-03).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NonceClass {
+    /// A device: a ClientAuth signature under a certificate of the platform's root, or a
+    /// resumption binder under a ticket's secret.
+    Device,
+    /// An app: the first record that opened under the session's keys (apps have no
+    /// certificate, so anyone can be one).
+    App,
+}
+
+/// One class's randoms, each until its expiry.
+#[derive(Debug, Clone, Default)]
+struct Partition {
     capacity: usize,
     seen: BTreeMap<[u8; RANDOM_LEN], Timestamp>,
     by_expiry: BTreeSet<(Timestamp, [u8; RANDOM_LEN])>,
 }
 
-/// What the nonce cache says about a handshake random.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NonceVerdict {
-    /// First time seen; now remembered.
-    Fresh,
-    /// Seen before and not yet expired: a replay.
-    Replayed,
-    /// The cache is full of live entries.
-    Full,
-}
-
-impl NonceCache {
-    /// A cache holding at most `capacity` live randoms.
-    pub fn new(capacity: usize) -> Self {
-        NonceCache {
+impl Partition {
+    fn new(capacity: usize) -> Self {
+        Partition {
             capacity: capacity.max(1),
-            seen: BTreeMap::new(),
-            by_expiry: BTreeSet::new(),
+            ..Partition::default()
         }
-    }
-
-    /// Number of randoms remembered.
-    pub fn len(&self) -> usize {
-        self.seen.len()
-    }
-
-    /// Whether nothing is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
-    }
-
-    /// Checks `random` and remembers it until `expires`.
-    pub fn check_and_insert(
-        &mut self,
-        random: &[u8; RANDOM_LEN],
-        expires: Timestamp,
-        now: Timestamp,
-    ) -> NonceVerdict {
-        self.purge(now);
-        if self.seen.contains_key(random) {
-            return NonceVerdict::Replayed;
-        }
-        if self.seen.len() >= self.capacity {
-            return NonceVerdict::Full;
-        }
-        self.seen.insert(*random, expires);
-        self.by_expiry.insert((expires, *random));
-        NonceVerdict::Fresh
     }
 
     fn purge(&mut self, now: Timestamp) {
@@ -77,6 +44,126 @@ impl NonceCache {
             }
             self.by_expiry.pop_first();
             self.seen.remove(&random);
+        }
+    }
+
+    fn insert(&mut self, random: &[u8; RANDOM_LEN], expires: Timestamp) {
+        self.seen.insert(*random, expires);
+        self.by_expiry.insert((expires, *random));
+    }
+
+    /// Forgets the entry closest to expiry.
+    fn evict_oldest(&mut self) {
+        if let Some((_, random)) = self.by_expiry.pop_first() {
+            self.seen.remove(&random);
+        }
+    }
+}
+
+/// Remembers handshake randoms until their timestamps leave the skew window.
+///
+/// Only randoms of handshakes whose client proved possession of a key are remembered
+/// (CDP-NONCE-01): a hello is merely looked up ([`NonceCache::is_remembered`]), and
+/// remembered with [`NonceCache::check_and_insert`] once proven, so a peer without
+/// credentials can fill nothing. Device and app randoms live in separate partitions.
+/// Bounded: a full device partition refuses new device handshakes (fails closed) rather
+/// than forgetting a random that could still be replayed; a full app partition forgets
+/// its entry closest to expiry instead, since anyone can open an app session (CDP-NONCE-03).
+#[derive(Debug, Clone)]
+pub struct NonceCache {
+    device: Partition,
+    app: Partition,
+    evicted: u64,
+}
+
+/// What the nonce cache says about a handshake random.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceVerdict {
+    /// First time seen; now remembered.
+    Fresh,
+    /// Seen before and not yet expired: a replay.
+    Replayed,
+    /// The partition is full of live entries.
+    Full,
+}
+
+impl NonceCache {
+    /// A cache holding at most `capacity` live device randoms and as many app randoms.
+    pub fn new(capacity: usize) -> Self {
+        Self::with_capacities(capacity, capacity)
+    }
+
+    /// A cache holding at most `device` live device randoms and `app` app randoms.
+    pub fn with_capacities(device: usize, app: usize) -> Self {
+        NonceCache {
+            device: Partition::new(device),
+            app: Partition::new(app),
+            evicted: 0,
+        }
+    }
+
+    /// Number of randoms remembered, both classes together.
+    pub fn len(&self) -> usize {
+        self.device.seen.len() + self.app.seen.len()
+    }
+
+    /// Number of randoms of one class remembered.
+    pub fn len_of(&self, class: NonceClass) -> usize {
+        self.partition(class).seen.len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// App randoms forgotten before their expiry to make room for newer ones.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Whether `random` is remembered (of either class) and not yet expired at `now`.
+    pub fn is_remembered(&mut self, random: &[u8; RANDOM_LEN], now: Timestamp) -> bool {
+        self.device.purge(now);
+        self.app.purge(now);
+        self.device.seen.contains_key(random) || self.app.seen.contains_key(random)
+    }
+
+    /// Checks `random` against both classes and, if it is new, remembers it as `class`
+    /// until `expires`: one atomic step, so of two copies of one hello only the first to
+    /// prove possession gets [`NonceVerdict::Fresh`].
+    pub fn check_and_insert(
+        &mut self,
+        class: NonceClass,
+        random: &[u8; RANDOM_LEN],
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> NonceVerdict {
+        if self.is_remembered(random, now) {
+            return NonceVerdict::Replayed;
+        }
+        let evicted = &mut self.evicted;
+        let part = match class {
+            NonceClass::Device => &mut self.device,
+            NonceClass::App => &mut self.app,
+        };
+        if part.seen.len() >= part.capacity {
+            match class {
+                NonceClass::Device => return NonceVerdict::Full,
+                NonceClass::App => {
+                    part.evict_oldest();
+                    *evicted += 1;
+                }
+            }
+        }
+        part.insert(random, expires);
+        NonceVerdict::Fresh
+    }
+
+    fn partition(&self, class: NonceClass) -> &Partition {
+        match class {
+            NonceClass::Device => &self.device,
+            NonceClass::App => &self.app,
         }
     }
 }
@@ -165,37 +252,85 @@ mod tests {
         Timestamp::from_secs(s)
     }
 
-    /// CDP-HS-06: the nonce cache refuses a repeated random until it expires, and fails
-    /// closed when full.
+    /// CDP-HS-06: the nonce cache refuses a repeated random until it expires, and its
+    /// device partition fails closed when full.
     #[test]
     fn cdp_hs_06_nonce_cache() {
         let mut c = NonceCache::new(2);
+        let dev = NonceClass::Device;
         assert_eq!(
-            c.check_and_insert(&[1; 32], t(60), t(0)),
+            c.check_and_insert(dev, &[1; 32], t(60), t(0)),
             NonceVerdict::Fresh
         );
         assert_eq!(
-            c.check_and_insert(&[1; 32], t(60), t(10)),
+            c.check_and_insert(dev, &[1; 32], t(60), t(10)),
             NonceVerdict::Replayed
         );
         assert_eq!(
-            c.check_and_insert(&[2; 32], t(70), t(10)),
+            c.check_and_insert(dev, &[2; 32], t(70), t(10)),
             NonceVerdict::Fresh
         );
         assert_eq!(
-            c.check_and_insert(&[3; 32], t(70), t(10)),
+            c.check_and_insert(dev, &[3; 32], t(70), t(10)),
             NonceVerdict::Full
         );
         // After the first expires there is room again, and the first is forgotten.
         assert_eq!(
-            c.check_and_insert(&[3; 32], t(90), t(61)),
+            c.check_and_insert(dev, &[3; 32], t(90), t(61)),
             NonceVerdict::Fresh
         );
         assert_eq!(c.len(), 2);
         assert_eq!(
-            c.check_and_insert(&[1; 32], t(100), t(71)),
+            c.check_and_insert(dev, &[1; 32], t(100), t(71)),
             NonceVerdict::Fresh
         );
+    }
+
+    /// CDP-NONCE-01: looking a random up remembers nothing.
+    #[test]
+    fn cdp_nonce_01_lookup_remembers_nothing() {
+        let mut c = NonceCache::new(1);
+        for i in 0..100u8 {
+            assert!(!c.is_remembered(&[i; 32], t(0)));
+        }
+        assert!(c.is_empty());
+        assert_eq!(
+            c.check_and_insert(NonceClass::Device, &[7; 32], t(60), t(0)),
+            NonceVerdict::Fresh
+        );
+        assert!(c.is_remembered(&[7; 32], t(59)));
+        assert!(!c.is_remembered(&[7; 32], t(60)));
+    }
+
+    /// CDP-NONCE-03: app randoms never take a device's room, a full app partition forgets
+    /// its oldest entry, and a random remembered in one class is a replay in the other.
+    #[test]
+    fn cdp_nonce_03_partitions() {
+        let mut c = NonceCache::with_capacities(2, 3);
+        for i in 0..50u8 {
+            assert_eq!(
+                c.check_and_insert(NonceClass::App, &[i; 32], t(60 + u64::from(i)), t(0)),
+                NonceVerdict::Fresh
+            );
+        }
+        assert_eq!(c.len_of(NonceClass::App), 3);
+        assert_eq!(c.evicted(), 47);
+        // The newest app randoms are kept; the oldest went first.
+        assert!(c.is_remembered(&[49; 32], t(1)));
+        assert!(!c.is_remembered(&[0; 32], t(1)));
+        assert_eq!(
+            c.check_and_insert(NonceClass::Device, &[200; 32], t(60), t(1)),
+            NonceVerdict::Fresh
+        );
+        assert_eq!(
+            c.check_and_insert(NonceClass::Device, &[49; 32], t(60), t(1)),
+            NonceVerdict::Replayed
+        );
+        assert_eq!(
+            c.check_and_insert(NonceClass::App, &[200; 32], t(60), t(1)),
+            NonceVerdict::Replayed
+        );
+        assert_eq!(c.len_of(NonceClass::Device), 1);
     }
 
     /// CDP-RES-02: a ticket is redeemed at most once and never after it expires.

@@ -72,7 +72,7 @@ pub use frame::{
     peek_frame_type, split_frame, whole_frames, FrameDecoder, FrameHead, FrameHeads, FrameSpan,
     FrameType, Split, WholeFrames, FRAME_HEAD_LEN, MAX_FRAME_LEN, MAX_RECORD_PAYLOAD,
 };
-pub use guard::{NonceCache, NonceVerdict, TicketStore};
+pub use guard::{NonceCache, NonceClass, NonceVerdict, TicketStore};
 pub use messages::AlertCode;
 pub use server::ServerConnection;
 
@@ -88,6 +88,8 @@ pub const PROTOCOL_VERSION: u16 = 1;
 pub const DEFAULT_SKEW_WINDOW: Duration = Duration::from_secs(30);
 /// Default number of records sent under one key before a key update.
 pub const DEFAULT_REKEY_AFTER: u64 = 100_000;
+/// Default capacity of each partition (device, app) of the handshake nonce cache.
+pub const DEFAULT_NONCE_CAPACITY: usize = 100_000;
 /// Default lifetime of a resumption ticket.
 pub const DEFAULT_TICKET_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
@@ -275,7 +277,8 @@ pub enum LocalError {
     /// Sequence or epoch numbers would wrap.
     #[error("sequence numbers exhausted")]
     SequenceExhausted,
-    /// The nonce cache is full of live entries; new handshakes are refused.
+    /// The nonce cache's device partition is full of live entries; new device
+    /// handshakes are refused.
     #[error("handshake nonce cache is full")]
     NonceCacheFull,
 }
@@ -360,6 +363,10 @@ pub struct ServerFlaws {
     /// Leave a resumption ticket in the store when it is redeemed, so it can be
     /// presented again within its lifetime (CDP-RES-02).
     pub reusable_tickets: bool,
+    /// Remember every hello's random when the hello arrives, before its client proved
+    /// anything, in one partition that refuses handshakes when full: a flood of hellos
+    /// from anyone locks every device out (what CDP-NONCE-01 forbids).
+    pub cache_unproven_hellos: bool,
 }
 
 /// Device-side configuration.
@@ -426,7 +433,7 @@ impl ServerConfig {
 pub struct ServerContext {
     /// Root, revocations and the verified-CA cache used to check device chains.
     pub trust: TrustStore,
-    /// Handshake randoms seen within the skew window.
+    /// Randoms of proven handshakes within the skew window.
     pub nonces: NonceCache,
     /// Outstanding resumption tickets.
     pub tickets: TicketStore,
@@ -435,11 +442,12 @@ pub struct ServerContext {
 }
 
 impl ServerContext {
-    /// A context with room for 100,000 live nonces and 100,000 tickets.
+    /// A context with room for 100,000 live device nonces, 100,000 app nonces and
+    /// 100,000 tickets.
     pub fn new(trust: TrustStore) -> Self {
         ServerContext {
             trust,
-            nonces: NonceCache::new(100_000),
+            nonces: NonceCache::new(DEFAULT_NONCE_CAPACITY),
             tickets: TicketStore::new(100_000),
             flaws: ServerFlaws::default(),
         }

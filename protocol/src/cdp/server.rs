@@ -13,7 +13,7 @@ use super::client::{
     resumption_mac, verify_resumption_mac, CLIENT_SIGNATURE_CONTEXT, SERVER_SIGNATURE_CONTEXT,
 };
 use super::frame::{encode_frame, Frame, FrameType};
-use super::guard::{NonceVerdict, TicketEntry};
+use super::guard::{NonceClass, NonceVerdict, TicketEntry};
 use super::messages::{
     AlertCode, ClientAuth, ClientHello, ResumeAccept, ResumeHello, ServerHello, TICKET_ID_LEN,
 };
@@ -51,6 +51,16 @@ pub struct ServerConnection {
     rng: ChaCha20Rng,
     core: Core,
     state: State,
+    /// The hello's random and until when to remember it, kept until the client proves
+    /// possession of a key (CDP-NONCE-01); `None` once remembered or if not to be.
+    unproven: Option<Unproven>,
+}
+
+/// A hello random not yet remembered: its client has proved nothing so far.
+#[derive(Debug, Clone, Copy)]
+struct Unproven {
+    random: [u8; 32],
+    expires: Timestamp,
 }
 
 impl std::fmt::Debug for ServerConnection {
@@ -72,6 +82,7 @@ impl ServerConnection {
             rng: ChaCha20Rng::from_seed(seed),
             core: Core::new(max),
             state: State::AwaitHello,
+            unproven: None,
         }
     }
 
@@ -158,7 +169,10 @@ impl ServerConnection {
                 self.on_client_auth(now, st, &frame, ctx)?
             }
             (State::Established { peer }, FrameType::Record) => {
-                if let Some((content, data)) = self.core.open(frame.body)? {
+                let opened = self.core.open(frame.body)?;
+                // An app's first record that opens proves it holds the session's keys.
+                self.remember_proven(now, NonceClass::App, ctx)?;
+                if let Some((content, data)) = opened {
                     if content != ContentType::Application {
                         return Err(PeerMisbehaved::UnexpectedContent {
                             state: "established",
@@ -195,9 +209,12 @@ impl ServerConnection {
         Ok((key_share, shared, random))
     }
 
-    /// Refuses stale or replayed hellos: skew window, then the nonce cache.
+    /// Refuses stale or replayed hellos: skew window, then a look-up in the nonce cache.
+    /// The random is only remembered once the client proves possession of a key
+    /// ([`Self::remember_proven`]): a hello costs its sender nothing, so remembering it
+    /// here would let anyone fill the cache for everyone (CDP-NONCE-01).
     fn check_fresh(
-        &self,
+        &mut self,
         now: Timestamp,
         timestamp: Timestamp,
         random: &[u8; 32],
@@ -210,11 +227,38 @@ impl ServerConnection {
         // A hello stays acceptable until its timestamp leaves the window; remember its
         // random at least that long.
         let expires = timestamp.max(now).saturating_add(self.config.skew_window);
-        match ctx.nonces.check_and_insert(random, expires, now) {
-            NonceVerdict::Fresh => Ok(()),
-            NonceVerdict::Replayed => Err(PeerMisbehaved::ReplayedHandshake.into()),
-            NonceVerdict::Full => Err(LocalError::NonceCacheFull.into()),
+        if ctx.flaws.cache_unproven_hellos {
+            return verdict(
+                ctx.nonces
+                    .check_and_insert(NonceClass::Device, random, expires, now),
+            );
         }
+        if ctx.nonces.is_remembered(random, now) {
+            return Err(PeerMisbehaved::ReplayedHandshake.into());
+        }
+        self.unproven = Some(Unproven {
+            random: *random,
+            expires,
+        });
+        Ok(())
+    }
+
+    /// Remembers the hello's random now that its client proved possession of a key:
+    /// check and insert in one step, so of two copies of one hello only one completes
+    /// (CDP-NONCE-02). Does nothing once remembered.
+    fn remember_proven(
+        &mut self,
+        now: Timestamp,
+        class: NonceClass,
+        ctx: &mut ServerContext,
+    ) -> Result<(), CdpError> {
+        let Some(u) = self.unproven.take() else {
+            return Ok(());
+        };
+        verdict(
+            ctx.nonces
+                .check_and_insert(class, &u.random, u.expires, now),
+        )
     }
 
     fn on_client_hello(
@@ -314,6 +358,7 @@ impl ServerConnection {
         if !verify_pss(device_key, &msg, &auth.signature) {
             return Err(PeerMisbehaved::BadClientSignature.into());
         }
+        self.remember_proven(now, NonceClass::Device, ctx)?;
         let transcript: [u8; 32] = Sha256::new()
             .chain_update(&st.client_hello)
             .chain_update(&st.server_hello)
@@ -344,6 +389,7 @@ impl ServerConnection {
             &[&[FrameType::ResumeHello.to_byte()], &hello.encode_core()],
             &hello.binder,
         )?;
+        self.remember_proven(now, NonceClass::Device, ctx)?;
         let (key_share, shared, random) = self.key_exchange(hello.key_share)?;
         let mut accept = ResumeAccept {
             random,
@@ -409,6 +455,15 @@ impl ServerConnection {
             resumed,
         });
         Ok(State::Established { peer })
+    }
+}
+
+/// The nonce cache's verdict as the handshake's outcome.
+fn verdict(v: NonceVerdict) -> Result<(), CdpError> {
+    match v {
+        NonceVerdict::Fresh => Ok(()),
+        NonceVerdict::Replayed => Err(PeerMisbehaved::ReplayedHandshake.into()),
+        NonceVerdict::Full => Err(LocalError::NonceCacheFull.into()),
     }
 }
 

@@ -915,13 +915,22 @@ fn cdp_app_hs_02_untrusted_platform_refused() {
     assert!(!p.client.is_established());
 }
 
-/// CDP-APP-HS-03: a replayed AppHello is refused by the nonce cache, and an AppHello
-/// outside the skew window by the clock check.
+/// CDP-APP-HS-03: a replayed AppHello is refused by the nonce cache once the app's first
+/// record proved its session (CDP-NONCE-01), and an AppHello outside the skew window by
+/// the clock check.
 #[test]
 fn cdp_app_hs_03_replay_and_skew() {
     let mut p = app_pair(13);
     p.drive();
     assert_eq!(p.server_err, None);
+    assert!(
+        p.ctx.nonces.is_empty(),
+        "an app hello remembered before any proof"
+    );
+    p.client.send(b"sign me in").unwrap();
+    p.drive();
+    assert_eq!(p.server_err, None);
+    assert_eq!(p.ctx.nonces.len_of(NonceClass::App), 1);
     let hello = p.c2s_log[0].clone();
     let mut replay = ServerConnection::new(p.server_cfg.clone(), &mut p.rng);
     let r = replay.handle_bytes(p.now, &hello, &mut p.ctx);
@@ -939,4 +948,199 @@ fn cdp_app_hs_03_replay_and_skew() {
         &mut ServerContext::new(pki().trust_store()),
     );
     assert!(r.is_err(), "stale AppHello accepted");
+}
+
+/// A hello frame of `kind` (ClientHello layout) from a party with no credentials: a fresh
+/// random, a valid timestamp, any key share.
+fn bare_hello(kind: FrameType, now: Timestamp, rng: &mut ChaCha8Rng) -> Vec<u8> {
+    use rand_core::RngCore;
+    let mut hello = messages::ClientHello {
+        version: PROTOCOL_VERSION,
+        random: [0; 32],
+        // As far ahead as the window allows: the longest a cached random would live.
+        timestamp: now.saturating_add(Duration::from_secs(25)),
+        key_share: [0; 32],
+    };
+    rng.fill_bytes(&mut hello.random);
+    rng.fill_bytes(&mut hello.key_share);
+    let mut out = Vec::new();
+    encode_frame(kind, &hello.encode(), &mut out);
+    out
+}
+
+/// A ResumeHello naming a ticket that was never issued, with a made-up binder.
+fn bogus_resume(now: Timestamp, rng: &mut ChaCha8Rng) -> Vec<u8> {
+    use rand_core::RngCore;
+    let mut hello = messages::ResumeHello {
+        version: PROTOCOL_VERSION,
+        ticket_id: [0; messages::TICKET_ID_LEN],
+        random: [0; 32],
+        timestamp: now,
+        key_share: [0; 32],
+        binder: [0; 32],
+    };
+    rng.fill_bytes(&mut hello.ticket_id);
+    rng.fill_bytes(&mut hello.random);
+    rng.fill_bytes(&mut hello.key_share);
+    rng.fill_bytes(&mut hello.binder);
+    let mut out = Vec::new();
+    encode_frame(FrameType::ResumeHello, &hello.encode(), &mut out);
+    out
+}
+
+/// Sends `n` hellos of every kind from parties without credentials, each on its own
+/// connection, to the endpoint of `p`; returns how many were answered with a ServerHello
+/// and how many refused as busy.
+fn flood(p: &mut Pair, n: usize) -> (usize, usize) {
+    let (mut answered, mut busy) = (0, 0);
+    for i in 0..n {
+        let bytes = match i % 3 {
+            0 => bare_hello(FrameType::ClientHello, p.now, &mut p.rng),
+            1 => bare_hello(FrameType::AppHello, p.now, &mut p.rng),
+            _ => bogus_resume(p.now, &mut p.rng),
+        };
+        let mut conn = ServerConnection::new(p.server_cfg.clone(), &mut p.rng);
+        match conn.handle_bytes(p.now, &bytes, &mut p.ctx) {
+            Err(CdpError::Local(LocalError::NonceCacheFull)) => busy += 1,
+            Ok(()) => answered += 1,
+            Err(_) => {}
+        }
+    }
+    (answered, busy)
+}
+
+/// CDP-NONCE-01: a flood of hellos from parties without credentials (device hellos never
+/// followed by a ClientAuth, app hellos never followed by a record, resumptions of
+/// tickets never issued) remembers nothing, and a device's handshake is never `Busy`.
+#[test]
+fn cdp_nonce_01_unproven_flood_never_locks_devices_out() {
+    let mut p = Pair::new(50);
+    p.ctx.nonces = NonceCache::new(16);
+    let (answered, busy) = flood(&mut p, 300);
+    assert_eq!(busy, 0);
+    assert_eq!(answered, 200, "device and app hellos are answered");
+    assert!(p.ctx.nonces.is_empty(), "{:?}", p.ctx.nonces);
+    // Many devices connect in the middle of the flood, and each gets its session.
+    for seed in 0..12 {
+        let creds = Arc::new(pki().device(seed % 4));
+        let client = ClientConnection::connect(p.client_cfg.clone(), creds, p.now, &mut p.rng);
+        p.reconnect(client);
+        p.drive();
+        assert_eq!(p.server_err, None, "device {seed}");
+        assert!(connected(&p.server_events()).is_some(), "device {seed}");
+        flood(&mut p, 30);
+    }
+    // Only the proven handshakes are remembered: 12 of 16 device slots, no app slot.
+    assert_eq!(p.ctx.nonces.len_of(NonceClass::Device), 12);
+    assert_eq!(p.ctx.nonces.len_of(NonceClass::App), 0);
+}
+
+/// CDP-NONCE-01: the planted flaw `cache_unproven_hellos` (remember every hello as it
+/// arrives, refuse when full) lets the same flood lock devices out.
+#[test]
+fn cdp_nonce_01_caching_unproven_hellos_locks_devices_out() {
+    let mut p = Pair::new(51);
+    p.ctx.nonces = NonceCache::new(10);
+    p.ctx.flaws.cache_unproven_hellos = true;
+    let (_, busy) = flood(&mut p, 30);
+    assert_eq!(busy, 20);
+    p.drive();
+    assert_eq!(
+        p.server_err,
+        Some(CdpError::Local(LocalError::NonceCacheFull))
+    );
+    assert_eq!(p.client_err, Some(CdpError::PeerAlert(AlertCode::Busy)));
+}
+
+/// CDP-NONCE-01: a recorded app session's hello and first record, replayed after its
+/// random was forgotten, get a ServerHello but never a session: the server's fresh random
+/// and share make new keys, under which the recorded record does not open.
+#[test]
+fn cdp_nonce_01_forgotten_app_hello_cannot_complete() {
+    let mut p = app_pair(52);
+    p.drive();
+    p.client.send(b"sign me in").unwrap();
+    p.drive();
+    let recorded: Vec<u8> = p.c2s_log.concat();
+    let mut forgetful = ServerContext::new(pki().trust_store());
+    let mut replay = ServerConnection::new(p.server_cfg.clone(), &mut p.rng);
+    let r = replay.handle_bytes(p.now, &recorded, &mut forgetful);
+    assert!(
+        matches!(
+            r,
+            Err(CdpError::PeerMisbehaved(
+                PeerMisbehaved::TamperedRecord { .. }
+            ))
+        ),
+        "{r:?}"
+    );
+    assert!(forgetful.nonces.is_empty());
+    let events: Vec<Event> = std::iter::from_fn(|| replay.poll_event()).collect();
+    assert!(!events.iter().any(|e| matches!(e, Event::Data(_))));
+}
+
+/// CDP-NONCE-02: two copies of one ClientHello in flight at once, answered by two
+/// connections whose ServerHellos are byte-identical (the worst case: the transcript
+/// cannot tell them apart, so one ClientAuth verifies at both): only the first to prove
+/// possession completes; the other is refused as a replay.
+#[test]
+fn cdp_nonce_02_concurrent_copies_only_one_completes() {
+    let mut p = Pair::new(53);
+    let twin_rng = p.rng.clone();
+    let mut a = ServerConnection::new(p.server_cfg.clone(), &mut p.rng.clone());
+    let mut b = ServerConnection::new(p.server_cfg.clone(), &mut twin_rng.clone());
+    let mut hello = Vec::new();
+    p.client.poll_transmit(&mut hello);
+    a.handle_bytes(p.now, &hello, &mut p.ctx).unwrap();
+    b.handle_bytes(p.now, &hello, &mut p.ctx).unwrap();
+    let (mut sh_a, mut sh_b) = (Vec::new(), Vec::new());
+    a.poll_transmit(&mut sh_a);
+    b.poll_transmit(&mut sh_b);
+    assert_eq!(sh_a, sh_b, "the twins answer alike");
+    p.client.handle_bytes(p.now, &sh_a).unwrap();
+    let mut auth = Vec::new();
+    p.client.poll_transmit(&mut auth);
+    a.handle_bytes(p.now, &auth, &mut p.ctx).unwrap();
+    assert!(a.is_established());
+    assert_eq!(
+        b.handle_bytes(p.now, &auth, &mut p.ctx),
+        Err(CdpError::PeerMisbehaved(PeerMisbehaved::ReplayedHandshake))
+    );
+    assert!(!b.is_established());
+    assert!(b.poll_event().is_none());
+}
+
+/// CDP-NONCE-02: a ResumeHello is remembered once its binder verified, so a recorded one
+/// replayed is refused at once; a ResumeHello for a ticket never issued proves nothing
+/// and remembers nothing.
+#[test]
+fn cdp_nonce_02_resumption_binder_replay_refused() {
+    let mut p = Pair::new(54);
+    p.drive();
+    let ticket = p.client.take_ticket().unwrap();
+    assert_eq!(p.ctx.nonces.len_of(NonceClass::Device), 1);
+    let client = ClientConnection::resume(
+        p.client_cfg.clone(),
+        p.creds.clone(),
+        ticket,
+        p.now,
+        &mut p.rng,
+    );
+    p.reconnect(client);
+    p.drive();
+    assert!(connected(&p.server_events()).is_some());
+    assert_eq!(p.ctx.nonces.len_of(NonceClass::Device), 2);
+    let resume_hello = p.c2s_log[0].clone();
+    let mut replay = ServerConnection::new(p.server_cfg.clone(), &mut p.rng);
+    assert_eq!(
+        replay.handle_bytes(p.now, &resume_hello, &mut p.ctx),
+        Err(CdpError::PeerMisbehaved(PeerMisbehaved::ReplayedHandshake))
+    );
+    let bogus = bogus_resume(p.now, &mut p.rng);
+    let mut conn = ServerConnection::new(p.server_cfg.clone(), &mut p.rng);
+    assert_eq!(
+        conn.handle_bytes(p.now, &bogus, &mut p.ctx),
+        Err(CdpError::PeerMisbehaved(PeerMisbehaved::UnknownTicket))
+    );
+    assert_eq!(p.ctx.nonces.len_of(NonceClass::Device), 2);
 }

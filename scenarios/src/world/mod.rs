@@ -300,6 +300,15 @@ impl World {
             );
         }
         self.attacks.check_now(elapsed, checks);
+        if self.attacks.watches_lockout() {
+            let sessions = {
+                let fleet = self.sites.fleet.borrow();
+                fleet.handshakes + fleet.resumptions
+            };
+            let cameras = self.sites.presence_now();
+            self.attacks
+                .check_lockout(elapsed, &cameras, sessions, checks);
+        }
     }
 
     /// Runs the world to its end and reports what it measured and every check.

@@ -26,7 +26,7 @@ use camproof_platform::store::{
     ReplicaConfig, StoreNames,
 };
 use camproof_platform::trace::Trace;
-use camproof_protocol::cdp::{ServerConfig, ServerContext, APP_IDLE_TIMEOUT};
+use camproof_protocol::cdp::{NonceCache, ServerConfig, ServerContext, APP_IDLE_TIMEOUT};
 use camproof_protocol::ota::{FirmwareVersion, Manifest, SignedManifest};
 use camproof_protocol::pki::TestPki;
 use camproof_protocol::Timestamp;
@@ -105,7 +105,10 @@ impl Platform {
             .regions
             .iter()
             .map(|r| {
-                let context = ServerContext::new(s.pki.trust_store());
+                let mut context = ServerContext::new(s.pki.trust_store());
+                if let Some(n) = spec.platform.nonce_cache {
+                    context.nonces = NonceCache::new(n as usize);
+                }
                 (r.clone(), Rc::new(RefCell::new(context)))
             })
             .collect();

@@ -231,6 +231,32 @@ impl Sites {
         }
     }
 
+    /// Every camera as the last sampling instant saw it, in camera order (a camera
+    /// online now counts as online).
+    pub fn presence_now(&self) -> Vec<crate::flood::CameraPresence<'_>> {
+        let fleet = self.fleet.borrow();
+        (0u64..)
+            .zip(&self.presence)
+            .map(|(index, p)| {
+                let site = usize::try_from(index / self.cameras_per_site.max(1)).unwrap_or(0);
+                let (region, name) = self
+                    .names
+                    .get(site)
+                    .map_or(("", ""), |(r, n)| (r.as_str(), n.as_str()));
+                crate::flood::CameraPresence {
+                    name: self
+                        .camera_names
+                        .get(index as usize)
+                        .map_or("", String::as_str),
+                    region,
+                    site: name,
+                    online: fleet.online.contains(&index),
+                    offline_since: p.offline_since,
+                }
+            })
+            .collect()
+    }
+
     /// The cameras without a session now, site by site in camera order, each with the
     /// time it went offline as the samples saw it (`end` if it dropped after the last
     /// sample; `None` if no sample saw it online).
