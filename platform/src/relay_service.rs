@@ -164,6 +164,21 @@ impl<C: Clock> RelayService<C> {
         trace: Trace,
         clock: C,
     ) -> Rc<Self> {
+        let admission = AdmissionLimits::default();
+        Self::with_admission(name, key, config, stats, trace, clock, admission)
+    }
+
+    /// [`RelayService::new`] with these admission limits (caps, admission deadline,
+    /// write timeout).
+    pub fn with_admission(
+        name: impl Into<String>,
+        key: RelayKey,
+        config: RelayConfig,
+        stats: Rc<RefCell<RelayServiceStats>>,
+        trace: Trace,
+        clock: C,
+        admission: AdmissionLimits,
+    ) -> Rc<Self> {
         let node = RelayNode::new(config, clock.clone());
         let sink = stats.clone();
         node.on_stats(move |core| {
@@ -178,26 +193,8 @@ impl<C: Clock> RelayService<C> {
             stats,
             trace,
             clock,
-            admission: AdmissionLimits::default(),
+            admission,
         })
-    }
-
-    /// [`RelayService::new`] with these admission limits (caps, admission deadline,
-    /// write timeout).
-    pub fn with_admission(
-        name: impl Into<String>,
-        key: RelayKey,
-        config: RelayConfig,
-        stats: Rc<RefCell<RelayServiceStats>>,
-        trace: Trace,
-        clock: C,
-        admission: AdmissionLimits,
-    ) -> Rc<Self> {
-        let mut relay = Self::new(name, key, config, stats, trace, clock);
-        if let Some(r) = Rc::get_mut(&mut relay) {
-            r.admission = admission;
-        }
-        relay
     }
 
     /// Binds `listen` and serves until the listener fails.
