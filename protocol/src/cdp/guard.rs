@@ -37,9 +37,12 @@ impl Partition {
         }
     }
 
+    /// Forgets the randoms whose expiry has passed. A random is kept through its expiry
+    /// instant: the skew check accepts a hello whose timestamp is exactly the window away,
+    /// so forgetting it at that instant would let one replay through.
     fn purge(&mut self, now: Timestamp) {
         while let Some(&(expires, random)) = self.by_expiry.first() {
-            if expires > now {
+            if expires >= now {
                 break;
             }
             self.by_expiry.pop_first();
@@ -298,8 +301,8 @@ mod tests {
             c.check_and_insert(NonceClass::Device, &[7; 32], t(60), t(0)),
             NonceVerdict::Fresh
         );
-        assert!(c.is_remembered(&[7; 32], t(59)));
-        assert!(!c.is_remembered(&[7; 32], t(60)));
+        assert!(c.is_remembered(&[7; 32], t(60)));
+        assert!(!c.is_remembered(&[7; 32], Timestamp::from_micros(60_000_001)));
     }
 
     /// CDP-NONCE-03: app randoms never take a device's room, a full app partition forgets
@@ -362,5 +365,145 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert!(s.redeem(&[3; 16], t(1)).is_none());
         assert!(s.redeem(&[5; 16], t(1)).is_some());
+    }
+
+    fn us(micros: u64) -> Timestamp {
+        Timestamp::from_micros(micros)
+    }
+
+    fn entry(expires: Timestamp) -> TicketEntry {
+        TicketEntry {
+            secret: Zeroizing::new([9; 32]),
+            peer: PeerIdentity {
+                subject: "CAM".into(),
+                serial: 1,
+                issuer: "v".into(),
+            },
+            expires,
+        }
+    }
+
+    /// CDP-RES-04: a ticket is valid up to, not at, its expiry, whether it is redeemed or
+    /// (by a flawed endpoint) peeked at; a peek leaves it in place.
+    #[test]
+    fn cdp_res_04_ticket_expiry_boundary() {
+        let expires = us(100_000_000);
+        for (now, valid) in [
+            (us(99_999_999), true),
+            (us(100_000_000), false),
+            (us(100_000_001), false),
+        ] {
+            let mut s = TicketStore::new(4);
+            s.insert([1; 16], entry(expires), us(0));
+            assert_eq!(s.peek(&[1; 16], now).is_some(), valid, "peek at {now:?}");
+            assert_eq!(s.len(), 1, "a peek removed the ticket");
+            assert_eq!(
+                s.redeem(&[1; 16], now).is_some(),
+                valid,
+                "redeem at {now:?}"
+            );
+            assert!(s.is_empty(), "a redemption left the ticket");
+        }
+    }
+
+    /// CDP-RES-04: inserting a ticket forgets those expired by then, and only those.
+    #[test]
+    fn cdp_res_04_insert_forgets_expired_tickets() {
+        let mut s = TicketStore::new(10);
+        s.insert([1; 16], entry(us(10)), us(0));
+        s.insert([2; 16], entry(us(20)), us(0));
+        // At 10 the first has expired (valid up to, not at, its expiry); the second lives.
+        s.insert([3; 16], entry(us(30)), us(10));
+        assert_eq!(s.len(), 2);
+        assert!(s.redeem(&[1; 16], us(0)).is_none(), "expired ticket kept");
+        assert!(
+            s.redeem(&[2; 16], us(11)).is_some(),
+            "live ticket forgotten"
+        );
+        assert!(s.redeem(&[3; 16], us(11)).is_some());
+    }
+
+    /// CDP-RES-02: a full store makes room by dropping the ticket closest to expiry, never
+    /// a newer one, and never grows past its capacity.
+    #[test]
+    fn cdp_res_02_full_store_drops_the_oldest() {
+        let mut s = TicketStore::new(2);
+        s.insert([1; 16], entry(us(90)), us(0));
+        s.insert([2; 16], entry(us(50)), us(0));
+        assert_eq!(s.len(), 2, "dropped a ticket below capacity");
+        s.insert([3; 16], entry(us(80)), us(0));
+        assert_eq!(s.len(), 2);
+        assert!(s.redeem(&[2; 16], us(1)).is_none(), "the oldest was kept");
+        assert!(s.redeem(&[1; 16], us(1)).is_some());
+        assert!(s.redeem(&[3; 16], us(1)).is_some());
+    }
+
+    /// CDP-HS-06: a random is remembered through its expiry instant and forgotten just
+    /// after it (the skew check accepts a timestamp exactly the window away).
+    #[test]
+    fn cdp_hs_06_nonce_expiry_boundary() {
+        for (class, now, replayed) in [
+            (NonceClass::Device, us(59_999_999), true),
+            (NonceClass::Device, us(60_000_000), true),
+            (NonceClass::Device, us(60_000_001), false),
+            (NonceClass::App, us(60_000_000), true),
+            (NonceClass::App, us(60_000_001), false),
+        ] {
+            let mut c = NonceCache::new(4);
+            assert_eq!(
+                c.check_and_insert(class, &[1; 32], us(60_000_000), us(0)),
+                NonceVerdict::Fresh
+            );
+            assert_eq!(
+                c.is_remembered(&[1; 32], now),
+                replayed,
+                "{class:?} at {now:?}"
+            );
+            let verdict = c.check_and_insert(class, &[1; 32], us(120_000_000), now);
+            let expected = if replayed {
+                NonceVerdict::Replayed
+            } else {
+                NonceVerdict::Fresh
+            };
+            assert_eq!(verdict, expected, "{class:?} at {now:?}");
+        }
+    }
+
+    /// CDP-NONCE-03: a full app partition forgets its entry closest to expiry and counts
+    /// it; a full device partition refuses instead.
+    #[test]
+    fn cdp_nonce_03_full_partitions() {
+        let mut c = NonceCache::with_capacities(1, 2);
+        let app = NonceClass::App;
+        assert_eq!(
+            c.check_and_insert(app, &[1; 32], us(90), us(0)),
+            NonceVerdict::Fresh
+        );
+        assert_eq!(
+            c.check_and_insert(app, &[2; 32], us(50), us(0)),
+            NonceVerdict::Fresh
+        );
+        assert_eq!(c.evicted(), 0, "evicted below capacity");
+        assert_eq!(
+            c.check_and_insert(app, &[3; 32], us(80), us(0)),
+            NonceVerdict::Fresh
+        );
+        assert_eq!(c.evicted(), 1);
+        assert_eq!(c.len_of(app), 2);
+        assert!(!c.is_remembered(&[2; 32], us(1)), "the oldest was kept");
+        assert!(c.is_remembered(&[1; 32], us(1)));
+        assert!(c.is_remembered(&[3; 32], us(1)));
+        let dev = NonceClass::Device;
+        assert_eq!(
+            c.check_and_insert(dev, &[4; 32], us(90), us(0)),
+            NonceVerdict::Fresh
+        );
+        assert_eq!(
+            c.check_and_insert(dev, &[5; 32], us(90), us(0)),
+            NonceVerdict::Full
+        );
+        assert_eq!(c.len_of(dev), 1);
+        assert_eq!(c.len(), 3);
+        assert!(!c.is_empty());
     }
 }

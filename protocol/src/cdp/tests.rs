@@ -659,6 +659,106 @@ fn cdp_res_03_bad_binder_refused() {
     );
 }
 
+/// CDP-RES-03: a party that knows a ticket's id but not its secret cannot resume: the
+/// platform refuses a ResumeHello whose binder was made under another secret, although
+/// the ticket is live and everything else in the hello is right.
+#[test]
+fn cdp_res_03_binder_without_the_ticket_secret_refused() {
+    for secret in [[0u8; 32], [0x42; 32]] {
+        let mut p = Pair::new(25);
+        p.drive();
+        let ticket = p.client.take_ticket().unwrap();
+        let mut stolen = ticket.clone();
+        stolen.secret = Zeroizing::new(secret);
+        assert_ne!(stolen.secret, ticket.secret);
+        let client = ClientConnection::resume(
+            p.client_cfg.clone(),
+            p.creds.clone(),
+            stolen,
+            p.now,
+            &mut p.rng,
+        );
+        p.reconnect(client);
+        p.drive();
+        assert_eq!(
+            p.server_err,
+            Some(CdpError::PeerMisbehaved(PeerMisbehaved::BadResumptionMac))
+        );
+        assert_eq!(connected(&p.server_events()), None);
+        assert!(!p.server.is_established());
+    }
+}
+
+/// The frames a cloud impersonator answers a ResumeHello with: a well-formed ResumeAccept
+/// whose `verify` MAC is made under `secret` (the ticket's own secret for the control).
+fn resume_accept(resume_hello: &[u8], secret: &[u8; 32], now: Timestamp, seed: u64) -> Vec<u8> {
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    let (_, key_share, random) = fresh_share(&mut rng);
+    let mut accept = messages::ResumeAccept {
+        random,
+        timestamp: now,
+        key_share,
+        verify: [0; 32],
+    };
+    accept.verify = client::resumption_mac(
+        secret,
+        &[
+            resume_hello,
+            &[FrameType::ResumeAccept.to_byte()],
+            &accept.encode_core(),
+        ],
+    );
+    let mut out = Vec::new();
+    encode_frame(FrameType::ResumeAccept, &accept.encode(), &mut out);
+    out
+}
+
+/// CDP-RES-03: the device refuses a ResumeAccept whose proof was made without the
+/// ticket's secret (a cloud impersonator that saw the ticket id in the ResumeHello), and
+/// accepts the same message made with it.
+#[test]
+fn cdp_res_03_resume_accept_without_the_ticket_secret_refused() {
+    for (secret, accepted) in [
+        (None, true),
+        (Some([0u8; 32]), false),
+        (Some([0x42; 32]), false),
+    ] {
+        let mut p = Pair::new(26);
+        p.drive();
+        let ticket = p.client.take_ticket().unwrap();
+        let real = *ticket.secret;
+        let mut client = ClientConnection::resume(
+            p.client_cfg.clone(),
+            p.creds.clone(),
+            ticket,
+            p.now,
+            &mut p.rng,
+        );
+        let mut hello = Vec::new();
+        client.poll_transmit(&mut hello);
+        let answer = resume_accept(&hello[4..], &secret.unwrap_or(real), p.now, 9);
+        let got = client.handle_bytes(p.now, &answer);
+        let events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
+        if accepted {
+            assert_eq!(got, Ok(()));
+            // The device waits for the ticket record before it reports the session.
+            assert!(!client.is_established());
+        } else {
+            assert_eq!(
+                got,
+                Err(CdpError::PeerMisbehaved(PeerMisbehaved::BadResumptionMac))
+            );
+            assert_eq!(connected(&events), None);
+            assert!(!client.is_established());
+            // It tells the impersonator why, and accepts nothing more.
+            let mut alert = Vec::new();
+            client.poll_transmit(&mut alert);
+            assert_eq!(alert[4], FrameType::Alert.to_byte());
+            assert_eq!(client.handle_bytes(p.now, &answer), Err(CdpError::Closed));
+        }
+    }
+}
+
 /// CDP-RES-04: an expired ticket is refused by the platform.
 #[test]
 fn cdp_res_04_expired_ticket_refused() {
@@ -701,6 +801,91 @@ fn cdp_close_01_clean_and_unclean_close() {
     assert_eq!(p.client.handle_eof(), Ok(()));
     assert_eq!(p.client_events(), vec![Event::Closed { clean: false }]);
     assert!(!p.client.is_established());
+}
+
+/// CDP-CLOSE-01: either side's close sends one close record and nothing after it, and
+/// the receiver of a close accepts nothing more; a connection is established only from
+/// the end of the handshake to the close.
+#[test]
+fn cdp_close_01_closed_connection_sends_and_accepts_nothing() {
+    let mut p = Pair::new(32);
+    assert!(!p.client.is_established());
+    assert!(!p.server.is_established());
+    p.drive();
+    assert!(p.client.is_established());
+    assert!(p.server.is_established());
+    p.client_events();
+    p.server_events();
+    p.server.close();
+    p.server.close();
+    assert_eq!(p.server.send(b"late"), Err(CdpError::Closed));
+    let mut close = Vec::new();
+    p.server.poll_transmit(&mut close);
+    // One record: length, type, epoch, seq, content type, tag.
+    assert_eq!(
+        close.len(),
+        4 + 1 + 12 + 1 + 16,
+        "not exactly one close record"
+    );
+    assert_eq!(p.client.handle_bytes(p.now, &close), Ok(()));
+    assert_eq!(p.client_events(), vec![Event::Closed { clean: true }]);
+    assert!(!p.client.is_established());
+    assert_eq!(p.client.send(b"late"), Err(CdpError::Closed));
+    assert_eq!(p.client.handle_bytes(p.now, &close), Err(CdpError::Closed));
+    let mut nothing = Vec::new();
+    assert_eq!(p.client.poll_transmit(&mut nothing), 0);
+    // The server's own state: closed for sending, still established for reading until
+    // the peer's close arrives, which then ends it.
+    p.client.close();
+    assert_eq!(p.client.poll_transmit(&mut nothing), 0, "closed twice");
+
+    let mut p = Pair::new(33);
+    p.drive();
+    p.client.close();
+    p.drive();
+    assert!(!p.server.is_established());
+    assert_eq!(p.server.send(b"late"), Err(CdpError::Closed));
+}
+
+/// A flawed device that drops records it cannot open keeps its session through a
+/// tampered record, where the reference device ends it; neither ignores an error that
+/// is not a bad record (an unexpected handshake frame after the handshake).
+#[test]
+fn flaw_ignore_bad_records_only_drops_bad_records() {
+    for lenient in [false, true] {
+        let mut p = Pair::with(41, |c, _| c.flaws.ignore_bad_records = lenient);
+        p.drive();
+        p.client_events();
+        p.server.send(b"tampered").unwrap();
+        let mut record = Vec::new();
+        p.server.poll_transmit(&mut record);
+        let mut tampered = record.clone();
+        let n = tampered.len();
+        tampered[n - 1] ^= 1;
+        let got = p.client.handle_bytes(p.now, &tampered);
+        if lenient {
+            assert_eq!(got, Ok(()));
+            assert!(p.client.is_established());
+            assert_eq!(p.client_events(), vec![]);
+            // The genuine record still opens: the tampered copy was dropped, not counted.
+            assert_eq!(p.client.handle_bytes(p.now, &record), Ok(()));
+            assert_eq!(p.client_events(), vec![Event::Data(b"tampered".to_vec())]);
+        } else {
+            assert!(matches!(
+                got,
+                Err(CdpError::PeerMisbehaved(
+                    PeerMisbehaved::TamperedRecord { .. }
+                ))
+            ));
+            assert!(!p.client.is_established());
+            continue;
+        }
+        // A ServerHello after the handshake is no bad record: even the lenient device fails.
+        let mut hello = Vec::new();
+        encode_frame(FrameType::ServerHello, &[0; 8], &mut hello);
+        assert!(p.client.handle_bytes(p.now, &hello).is_err());
+        assert!(!p.client.is_established());
+    }
 }
 
 /// CDP-FRAME-02: an oversized frame ends the connection before its body arrives.
