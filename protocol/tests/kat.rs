@@ -41,6 +41,10 @@ use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, RsaPublicKey};
 use sha2::{Digest, Sha256};
 
+/// Why a replayed random value can differ from the one sent.
+const REPLAY_HINT: &str =
+    "REPLAY: the connection no longer draws its randomness as connection_rng's doc says";
+
 const START: &str = "<!-- kat:start -->";
 const END: &str = "<!-- kat:end -->";
 const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
@@ -110,6 +114,12 @@ fn draw<const N: usize>(rng: &mut ChaCha20Rng) -> [u8; N] {
 }
 
 /// The RNG a connection makes for itself: ChaCha20 seeded with 32 bytes of the caller's.
+///
+/// The connections do not expose their ephemeral secrets, so the generator replays their
+/// draws in order (X25519 secret, hello random, then the device's PSS salt or the
+/// platform's ticket id) and checks each replayed value against the bytes the connection
+/// sent. If a change to how connections draw randomness breaks the replay, the
+/// `REPLAY` assertions below say so; change the replay with it.
 fn connection_rng(caller: &ChaCha20Rng) -> ChaCha20Rng {
     let mut probe = caller.clone();
     ChaCha20Rng::from_seed(draw(&mut probe))
@@ -415,11 +425,21 @@ fn generate() -> String {
 
     // The hellos as sent, checked field by field against the replayed randomness.
     let ch = ClientHello::decode(&ch_frame[5..]).expect("ClientHello decodes");
-    assert_eq!(ch.key_share, x25519_public(&d_x), "device key share");
-    assert_eq!(ch.random, d_random, "device random");
+    assert_eq!(
+        ch.key_share,
+        x25519_public(&d_x),
+        "device key share: {}",
+        REPLAY_HINT
+    );
+    assert_eq!(ch.random, d_random, "device random: {REPLAY_HINT}");
     let (sh, sh_core_len) = ServerHello::decode(&sh_frame[5..]).expect("ServerHello decodes");
-    assert_eq!(sh.key_share, x25519_public(&p_x), "platform key share");
-    assert_eq!(sh.random, p_random, "platform random");
+    assert_eq!(
+        sh.key_share,
+        x25519_public(&p_x),
+        "platform key share: {}",
+        REPLAY_HINT
+    );
+    assert_eq!(sh.random, p_random, "platform random: {REPLAY_HINT}");
     let mut ch_body = 1u16.to_be_bytes().to_vec();
     ch_body.extend_from_slice(&d_random);
     ch_body.extend_from_slice(&t_device.as_micros().to_be_bytes());
@@ -663,11 +683,21 @@ fn generate() -> String {
 
     let rh = ResumeHello::decode(&rh_frame[5..]).expect("ResumeHello decodes");
     assert_eq!(rh.ticket_id, ticket_id, "the ticket of A.2 is presented");
-    assert_eq!(rh.key_share, x25519_public(&rd_x), "device key share");
-    assert_eq!(rh.random, rd_random, "device random");
+    assert_eq!(
+        rh.key_share,
+        x25519_public(&rd_x),
+        "device key share: {}",
+        REPLAY_HINT
+    );
+    assert_eq!(rh.random, rd_random, "device random: {REPLAY_HINT}");
     let ra = ResumeAccept::decode(&ra_frame[5..]).expect("ResumeAccept decodes");
-    assert_eq!(ra.key_share, x25519_public(&rp_x), "platform key share");
-    assert_eq!(ra.random, rp_random, "platform random");
+    assert_eq!(
+        ra.key_share,
+        x25519_public(&rp_x),
+        "platform key share: {}",
+        REPLAY_HINT
+    );
+    assert_eq!(ra.random, rp_random, "platform random: {REPLAY_HINT}");
     let binder_key: [u8; 32] = expand(&res, "binder");
     let rh_core = &rh_frame[4..rh_frame.len() - 32];
     let binder_hash = sha256(&[rh_core]);
