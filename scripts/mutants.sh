@@ -47,7 +47,7 @@ declare -A files=(
 )
 order=(cdp pki ota video netip accounts registry ota-signing store-recovery verdicts)
 
-count() { [ -f "$1" ] && grep -c . "$1" || echo 0; }
+count() { if [ -f "$1" ]; then grep -c . "$1" || true; else echo 0; fi; }
 
 if [ "${1:-}" = "--in-diff" ]; then
     rev=${2:?"--in-diff needs a revision, e.g. HEAD~1"}
@@ -61,7 +61,7 @@ if [ "${1:-}" = "--in-diff" ]; then
     # profile reuses that build, so a mutant costs one crate's rebuild.
     set +e
     timeout "${MUTANTS_DIFF_TIMEOUT:-600}" cargo mutants --workspace --in-place --no-shuffle \
-        --profile "${MUTANTS_DIFF_PROFILE:-release}" --baseline skip --in-diff "$out/in-diff.patch" -o "$out/in-diff"
+        --profile "${MUTANTS_DIFF_PROFILE:-release}" --baseline skip --timeout 300 --in-diff "$out/in-diff.patch" -o "$out/in-diff"
     rc=$?
     set -e
     r="$out/in-diff/mutants.out"
