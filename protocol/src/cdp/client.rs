@@ -273,15 +273,15 @@ impl ClientConnection {
             (State::AwaitTicket(st), FrameType::Record) => self.on_first_record(now, st, frame)?,
             (State::Established { peer }, FrameType::Record) => {
                 if let Some((content, data)) = self.core.open(frame.body)? {
+                    // A session carries one ticket, in the first record (CDP-RES-05): a
+                    // later one is refused rather than kept without its secret, which
+                    // is the session's and is only known to this connection until then.
                     match content {
                         ContentType::Application => self.core.events.push_back(Event::Data(data)),
-                        ContentType::Ticket => {
-                            self.ticket = Some(decode_ticket(&data, &peer, now)?)
-                        }
                         _ => {
                             return Err(PeerMisbehaved::UnexpectedContent {
                                 state: "established",
-                                got: "handshake",
+                                got: "a second ticket",
                             }
                             .into())
                         }
@@ -462,7 +462,8 @@ impl ClientConnection {
                 got: "application data",
             }
             .into()),
-            None if self.core.done => Ok(State::Failed),
+            // A key update or a close before the ticket: keep waiting (after a close,
+            // nothing more is accepted and the connection is not established).
             None => Ok(State::AwaitTicket(st)),
         }
     }

@@ -124,6 +124,12 @@ impl ServerConnection {
         self.core.send(established, data)
     }
 
+    /// Seals a record of any content type: what a foreign platform could send.
+    #[cfg(test)]
+    pub(crate) fn seal_raw(&mut self, content: ContentType, data: &[u8]) -> Result<(), CdpError> {
+        self.core.seal(content, data)
+    }
+
     /// Queues a close record; nothing can be sent afterwards.
     pub fn close(&mut self) {
         self.core.close();

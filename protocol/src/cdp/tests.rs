@@ -888,6 +888,48 @@ fn flaw_ignore_bad_records_only_drops_bad_records() {
     }
 }
 
+/// CDP-HS-04, CDP-HS-05: each side reports its peer's authenticated identity once the
+/// handshake finished, and not before.
+#[test]
+fn cdp_hs_04_peer_identity_only_once_established() {
+    let mut p = Pair::new(35);
+    assert_eq!(p.client.peer(), None);
+    assert_eq!(p.server.peer(), None);
+    p.drive();
+    assert_eq!(p.client.peer().map(|i| i.subject.as_str()), Some("gw-eu-1"));
+    let device = p.server.peer().cloned().expect("device identity");
+    assert_eq!(
+        connected(&p.server_events()).map(|(i, _)| i.clone()),
+        Some(device)
+    );
+}
+
+/// CDP-RES-05: a session carries one ticket, in the platform's first record; a second
+/// ticket record is refused, and the first ticket keeps the session's secret.
+#[test]
+fn cdp_res_05_second_ticket_refused() {
+    let mut p = Pair::new(36);
+    p.drive();
+    p.client_events();
+    let mut second = vec![0x55; 16];
+    second.extend_from_slice(&3600u32.to_be_bytes());
+    p.server.seal_raw(ContentType::Ticket, &second).unwrap();
+    p.drive();
+    assert_eq!(
+        p.client_err,
+        Some(CdpError::PeerMisbehaved(
+            PeerMisbehaved::UnexpectedContent {
+                state: "established",
+                got: "a second ticket",
+            }
+        ))
+    );
+    assert!(!p.client.is_established());
+    let ticket = p.client.take_ticket().expect("the first ticket");
+    assert_ne!(ticket.id, [0x55; 16]);
+    assert_ne!(*ticket.secret, [0; 32], "a ticket without its secret");
+}
+
 /// CDP-FRAME-02: an oversized frame ends the connection before its body arrives.
 #[test]
 fn cdp_frame_02_oversized_frame_on_connection() {
