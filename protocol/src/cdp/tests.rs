@@ -969,6 +969,57 @@ fn flaw_accept_replayed_records_is_observable() {
     }
 }
 
+/// CDP-RES-03, flawed profile `skip_resumption_proof_check`: a ResumeAccept whose
+/// `verify` was made under the binder key of another secret (an impersonator that saw
+/// the ResumeHello but never held the ticket's secret) is refused by the reference
+/// device and taken by the flawed one.
+#[test]
+fn flaw_skip_resumption_proof_check_is_observable() {
+    for flawed in [false, true] {
+        let mut p = Pair::with(42, |c, _| c.flaws.skip_resumption_proof_check = flawed);
+        p.drive();
+        let ticket = p.client.take_ticket().unwrap();
+        let mut client = ClientConnection::resume(
+            p.client_cfg.clone(),
+            p.creds.clone(),
+            ticket,
+            p.now,
+            &mut p.rng,
+        );
+        let mut hello = Vec::new();
+        client.poll_transmit(&mut hello);
+        let mut accept = messages::ResumeAccept {
+            random: [3; 32],
+            timestamp: p.now,
+            key_share: x25519_dalek::PublicKey::from([9u8; 32]).to_bytes(),
+            verify: [0; 32],
+        };
+        accept.verify = resumption_mac(
+            &[0; 32],
+            &[
+                &hello[4..],
+                &[FrameType::ResumeAccept.to_byte()],
+                &accept.encode_core(),
+            ],
+        );
+        let mut frame = Vec::new();
+        frame::encode_frame(FrameType::ResumeAccept, &accept.encode(), &mut frame);
+        let got = client.handle_bytes(p.now, &frame);
+        if flawed {
+            assert_eq!(got, Ok(()), "the flawed device waits for the session");
+        } else {
+            assert_eq!(
+                got,
+                Err(CdpError::PeerMisbehaved(PeerMisbehaved::BadResumptionMac))
+            );
+            let mut alert = Vec::new();
+            client.poll_transmit(&mut alert);
+            assert_eq!(alert.get(4), Some(&FrameType::Alert.to_byte()));
+        }
+        assert!(!client.is_established());
+    }
+}
+
 /// Flawed profile `reuse_record_nonces`: two records share a nonce, so the XOR of the
 /// ciphertexts is the XOR of the plaintexts; the reference platform refuses the second
 /// record as a replay (CDP-REC-02).
