@@ -1020,6 +1020,41 @@ fn flaw_skip_resumption_proof_check_is_observable() {
     }
 }
 
+/// CDP-REC-03, CDP-REC-06: after `rekey_unannounced` the platform's next record comes
+/// from epoch 1 under that epoch's key, with no KeyUpdate before it: the reference
+/// device refuses it as reordered, the `accept_future_epochs` flaw opens it. Once
+/// closed, the connection refuses to move.
+#[test]
+fn rekey_unannounced_sends_a_future_epoch_record() {
+    for flawed in [false, true] {
+        let mut p = Pair::with(43, |c, _| c.flaws.accept_future_epochs = flawed);
+        p.drive();
+        p.client_events();
+        p.server.rekey_unannounced().unwrap();
+        p.server.send(b"ahead").unwrap();
+        let mut record = Vec::new();
+        p.server.poll_transmit(&mut record);
+        assert_eq!(&record[5..17], &[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let got = p.client.handle_bytes(p.now, &record);
+        if flawed {
+            assert_eq!(got, Ok(()));
+            assert!(p.client_events().contains(&Event::Data(b"ahead".to_vec())));
+        } else {
+            assert!(matches!(
+                got,
+                Err(CdpError::PeerMisbehaved(PeerMisbehaved::ReorderedRecord {
+                    epoch: 1,
+                    seq: 0,
+                    expected_epoch: 0,
+                    ..
+                }))
+            ));
+        }
+        p.server.close();
+        assert_eq!(p.server.rekey_unannounced(), Err(CdpError::Closed));
+    }
+}
+
 /// Flawed profile `reuse_record_nonces`: two records share a nonce, so the XOR of the
 /// ciphertexts is the XOR of the plaintexts; the reference platform refuses the second
 /// record as a replay (CDP-REC-02).
