@@ -73,6 +73,9 @@ impl SimProfile {
                     accept_replayed_records: false,
                     accept_any_server_certificate: false,
                     ignore_bad_records: false,
+                    skip_resumption_proof_check: false,
+                    accept_future_epochs: false,
+                    accept_skipped_records: false,
                 },
                 weak_pairing_secret: false,
                 reuse_video_epoch: false,
@@ -210,6 +213,20 @@ pub fn all() -> Vec<SimProfile> {
                 p.camera.device.ignore_bad_records = true;
             }
         ),
+        profile!(
+            "accept-skipped-seq",
+            "accepts a record that skips sequence numbers (still refuses replays)",
+            |p| {
+                p.camera.device.accept_skipped_records = true;
+            }
+        ),
+        profile!(
+            "accept-future-epoch",
+            "accepts a record from a later key epoch without the key update",
+            |p| {
+                p.camera.device.accept_future_epochs = true;
+            }
+        ),
         profile!("no-rekey", "never updates its sending key", |p| {
             p.rekey_after = u64::MAX;
         }),
@@ -249,6 +266,13 @@ pub fn all() -> Vec<SimProfile> {
             "keeps presenting its first resumption ticket",
             |p| {
                 p.camera.reuse_ticket = true;
+            }
+        ),
+        profile!(
+            "no-resumption-proof-check",
+            "does not check the platform's resumption proof (ResumeAccept verify)",
+            |p| {
+                p.camera.device.skip_resumption_proof_check = true;
             }
         ),
         profile!(

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use camproof_net::{Clock, Net};
-use camproof_protocol::cdp::frame::{Frame, FrameDecoder, FrameType, MAX_FRAME_LEN};
+use camproof_protocol::cdp::frame::{encode_frame, Frame, FrameDecoder, FrameType, MAX_FRAME_LEN};
+use camproof_protocol::cdp::messages::ResumeAccept;
 use camproof_protocol::cdp::{
-    AlertCode, AppMessage, CdpError, CommandKind, Event, ServerConfig, ServerConnection,
-    ServerContext,
+    resumption_mac, AlertCode, AppMessage, CdpError, CommandKind, Event, ServerConfig,
+    ServerConnection, ServerContext,
 };
 use camproof_protocol::pki::ServerCredentials;
 use camproof_protocol::video::{FrameOpener, PairingSecret, VideoHeader};
@@ -37,6 +38,9 @@ pub(super) enum BadRecord {
     Reordered,
     Truncated,
     Tampered,
+    /// From the next key epoch, sealed under its correctly derived key, without the
+    /// KeyUpdate that moves there: only the epoch check can refuse it.
+    FutureEpoch,
 }
 
 /// One platform-side connection with a tap on the raw frames the DUT sends.
@@ -115,27 +119,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Platform<S> {
         self.flush().await;
     }
 
-    /// Reads once (at most `wait`) and feeds the tap and the connection.
-    async fn pump<C: Clock>(&mut self, ctx: &mut ServerContext, clock: &C, wait: Duration) {
-        self.flush().await;
+    /// Reads once (at most `wait`) and feeds the tap only; returns what was read.
+    async fn read_tap(&mut self, wait: Duration) -> Option<Vec<u8>> {
         if self.eof {
-            return;
+            return None;
         }
         let mut buf = vec![0u8; 32 * 1024];
         let n = match tokio::time::timeout(wait, self.stream.read(&mut buf)).await {
-            Err(_) => return,
+            Err(_) => return None,
             Ok(Ok(0)) | Ok(Err(_)) => {
                 self.eof = true;
                 if self.error.is_none() {
                     let _ = self.conn.handle_eof();
                 }
-                return;
+                return None;
             }
             Ok(Ok(n)) => n,
         };
-        let data = &buf[..n];
+        buf.truncate(n);
         if self.tap_ok {
-            self.tap.push(data);
+            self.tap.push(&buf);
             loop {
                 match self.tap.next_frame() {
                     Ok(Some(f)) => self.frames.push(f),
@@ -147,8 +150,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Platform<S> {
                 }
             }
         }
-        if self.error.is_none() {
+        Some(buf)
+    }
+
+    /// Reads once (at most `wait`) and feeds the tap and the connection.
+    async fn pump<C: Clock>(&mut self, ctx: &mut ServerContext, clock: &C, wait: Duration) {
+        self.flush().await;
+        if let Some(data) = self.read_tap(wait).await {
             let now = self.shifted(clock.now());
+            self.feed(ctx, now, &data);
+        }
+        self.flush().await;
+    }
+
+    /// Feeds bytes the tap has seen to the connection and collects its events.
+    fn feed(&mut self, ctx: &mut ServerContext, now: Timestamp, data: &[u8]) {
+        if self.error.is_none() {
             if let Err(e) = self.conn.handle_bytes(now, data, ctx) {
                 self.error = Some(e);
             }
@@ -164,7 +181,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Platform<S> {
                 _ => {}
             }
         }
-        self.flush().await;
     }
 
     /// Pumps until `done` holds, the stream ends, or `within` passes.
@@ -627,6 +643,29 @@ impl<N: Net, C: Clock + Unpin> Harness<N, C> {
                 f.note("change", "bit 0 of the first ciphertext byte flipped");
                 (r, 5)
             }
+            BadRecord::FutureEpoch => {
+                p.flush().await;
+                if let Err(e) = p.conn.rekey_unannounced() {
+                    p.close().await;
+                    return f.error(format!("could not move to the next epoch: {e}"));
+                }
+                let r = p.seal_raw(&cmd(6)).await;
+                let header = |at: usize, len: usize| {
+                    r.get(at..at + len)
+                        .map(|b| b.iter().fold(0u64, |acc, x| (acc << 8) | u64::from(*x)))
+                        .unwrap_or(0)
+                };
+                f.note(
+                    "change",
+                    format!(
+                        "the harness moved to the next epoch's keys without a KeyUpdate \
+                         record: epoch {} seq {} (command 6), sealed under that epoch's key",
+                        header(5, 4),
+                        header(9, 8)
+                    ),
+                );
+                (r, 6)
+            }
         };
         let before_records = p.records();
         let before_results = if watched_id == 0 {
@@ -658,6 +697,7 @@ impl<N: Net, C: Clock + Unpin> Harness<N, C> {
             BadRecord::Reordered => ("a reordered record", "CDP-REC-03: refuse (epoch, seq) above the next expected one; nothing may be skipped"),
             BadRecord::Truncated => ("a truncated record", "CDP-REC-04: refuse a record shorter than header plus tag"),
             BadRecord::Tampered => ("a tampered record", "CDP-REC-05: refuse a record whose tag does not verify"),
+            BadRecord::FutureEpoch => ("a record from a future key epoch", "CDP-REC-03, CDP-REC-06: refuse a record whose epoch is above the current one; only the peer's KeyUpdate record moves the receiver to the next epoch"),
         };
         let verdict = if executed > 0 {
             f.note(
@@ -1232,6 +1272,142 @@ impl<N: Net, C: Clock + Unpin> Harness<N, C> {
         }
         f.pass("resumed twice, each time with the newest ticket, never twice the same")
     }
+
+    /// The harness plays a cloud impersonator: it saw the DUT's ResumeHello (so it holds
+    /// the ticket id) but never held the ticket's secret, and answers with a
+    /// ResumeAccept whose `verify` it made under a secret of its own.
+    pub(super) async fn forged_resumption(&mut self) -> Verdicted {
+        let mut f = Finding::new();
+        let cfg = self.server_config(true);
+        let gw = self.active;
+        let clock = self.setup.clock.clone();
+        // A DUT resumes only with a ticket in hand: when it has none (the case runs
+        // alone, or its ticket expired) one full handshake issues it one.
+        for attempt in 1..=2 {
+            let (stream, _) = match self.accept(gw, ACCEPT_TIMEOUT).await {
+                Ok(s) => s,
+                Err(e) => return f.error(e),
+            };
+            let mut p = Platform::new(stream, cfg.clone(), &mut self.rng, 0);
+            // Hold what arrives until the first frame says which hello it is: a
+            // ResumeHello must never reach the real platform, which would redeem it.
+            let mut held = Vec::new();
+            let deadline = clock.now().saturating_add(HANDSHAKE_TIMEOUT);
+            while p.frames.is_empty() && !p.eof && clock.now() < deadline {
+                let left = deadline.saturating_since(clock.now());
+                if let Some(data) = p.read_tap(left).await {
+                    held.extend_from_slice(&data);
+                }
+            }
+            let Some(hello) = p.frames.first().cloned() else {
+                f.note(format!("connection {attempt}"), p.describe_end());
+                p.close().await;
+                return f.error("the DUT connected but sent no hello");
+            };
+            let Some(ticket) = ticket_id(&hello) else {
+                let now = p.shifted(clock.now());
+                p.feed(self.ctx(gw), now, &held);
+                p.until(self.ctx(gw), &clock, HANDSHAKE_TIMEOUT, |p| {
+                    p.connected.is_some() || p.ended() || p.error.is_some()
+                })
+                .await;
+                let ok = p.connected.is_some();
+                f.note(
+                    format!("connection {attempt}"),
+                    if ok {
+                        "ClientHello: full handshake, ticket issued".to_string()
+                    } else {
+                        p.describe_end()
+                    },
+                );
+                p.close().await;
+                if !ok {
+                    return f.error("no session could be established to issue a ticket");
+                }
+                continue;
+            };
+            f.note(
+                format!("connection {attempt}"),
+                format!("ResumeHello with ticket {ticket}"),
+            );
+            let now = p.shifted(clock.now());
+            let forged = forged_resume_accept(&hello, now, &mut self.rng);
+            f.note(
+                "ResumeAccept sent",
+                format!(
+                    "fresh key share, verify = HMAC-SHA256 under the binder key of an all-zero \
+                     secret instead of the ticket's: {}",
+                    hex_prefix(&forged, 24)
+                ),
+            );
+            p.write_raw(&forged).await;
+            let deadline = clock.now().saturating_add(REACT_TIMEOUT);
+            while !p.ended() && p.records() == 0 && clock.now() < deadline {
+                let left = deadline.saturating_since(clock.now());
+                p.read_tap(left).await;
+            }
+            f.note("DUT reaction", p.describe_end());
+            let records = p.records();
+            let verdict = if records > 0 {
+                f.note("records the DUT sent", records.to_string());
+                f.fail(
+                    "the DUT went on with a session whose resumption proof it did not check",
+                    "verify the ResumeAccept's `verify` MAC under the ticket's binder key before \
+                     anything else, and abort with a BadSignature alert if it does not verify \
+                     (CDP-RES-03)",
+                )
+            } else if p.ended() {
+                f.pass(format!(
+                    "refused the ResumeAccept made without the ticket's secret: {}",
+                    p.describe_end()
+                ))
+            } else {
+                f.fail(
+                    "the DUT accepted a ResumeAccept whose proof was made without the ticket's \
+                     secret and waited for the session to go on",
+                    "the platform proves it holds the ticket's secret with `verify` (CDP-RES-01): \
+                     check it in constant time and abort at once with a BadSignature alert \
+                     when it does not verify (CDP-RES-03); whoever saw a ResumeHello knows the \
+                     ticket id",
+                )
+            };
+            p.close().await;
+            return verdict;
+        }
+        f.error("the DUT did not resume with the ticket it was issued")
+    }
+}
+
+/// A ResumeAccept answering `hello` as an impersonator can: fresh random and key share,
+/// `verify` made under the binder key of an all-zero secret (it never held the
+/// ticket's). Returns the whole frame.
+fn forged_resume_accept(
+    hello: &Frame,
+    now: Timestamp,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> Vec<u8> {
+    use rand_core::RngCore;
+    let mut random = [0u8; 32];
+    rng.fill_bytes(&mut random);
+    let mut key_share = [0u8; 32];
+    rng.fill_bytes(&mut key_share);
+    let mut accept = ResumeAccept {
+        random,
+        timestamp: now,
+        key_share,
+        verify: [0; 32],
+    };
+    accept.verify = resumption_mac(
+        &[0u8; 32],
+        &[
+            &hello.content(),
+            &[FrameType::ResumeAccept.to_byte()],
+            &accept.encode_core(),
+        ],
+    );
+    let mut out = Vec::new();
+    encode_frame(FrameType::ResumeAccept, &accept.encode(), &mut out);
+    out
 }
 
 fn kind_of(m: &AppMessage) -> &'static str {

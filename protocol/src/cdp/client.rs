@@ -408,15 +408,17 @@ impl ClientConnection {
         let accept = ResumeAccept::decode(&frame.body)?;
         check_skew(accept.timestamp, now, self.config.skew_window)?;
         let core = accept.encode_core();
-        verify_resumption_mac(
-            &st.ticket.secret,
-            &[
-                &st.resume_hello,
-                &[FrameType::ResumeAccept.to_byte()],
-                &core,
-            ],
-            &accept.verify,
-        )?;
+        if !self.config.flaws.skip_resumption_proof_check {
+            verify_resumption_mac(
+                &st.ticket.secret,
+                &[
+                    &st.resume_hello,
+                    &[FrameType::ResumeAccept.to_byte()],
+                    &core,
+                ],
+                &accept.verify,
+            )?;
+        }
         let shared = agree(st.secret, accept.key_share)?;
         let transcript: [u8; 32] = Sha256::new()
             .chain_update(&st.resume_hello)
@@ -520,8 +522,12 @@ fn binder_key(secret: &[u8; 32]) -> Zeroizing<[u8; 32]> {
     expand(&prk, "binder")
 }
 
-/// HMAC-SHA256 under the binder key over SHA-256 of the concatenated `parts`.
-pub(crate) fn resumption_mac(secret: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+/// HMAC-SHA256 under the binder key derived from `secret` over SHA-256 of the
+/// concatenated `parts`: a ResumeHello's binder or a ResumeAccept's `verify` (CDP-RES-03).
+///
+/// Public so a certification harness can build the proof a cloud impersonator would,
+/// under a secret other than the ticket's.
+pub fn resumption_mac(secret: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
     let digest = parts
         .iter()
         .fold(Sha256::new(), |h, p| h.chain_update(p))

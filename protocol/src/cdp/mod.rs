@@ -67,7 +67,7 @@ use zeroize::Zeroizing;
 pub use app::{
     AppMessage, AppStatus, CommandKind, DeviceEntry, LiveViewGrant, SecretText, APP_IDLE_TIMEOUT,
 };
-pub use client::ClientConnection;
+pub use client::{resumption_mac, ClientConnection};
 pub use frame::{
     peek_frame_type, split_frame, whole_frames, FrameDecoder, FrameHead, FrameHeads, FrameSpan,
     FrameType, Split, WholeFrames, FRAME_HEAD_LEN, MAX_FRAME_LEN, MAX_RECORD_PAYLOAD,
@@ -352,6 +352,15 @@ pub struct DeviceFlaws {
     /// Once established, silently drop a record that fails to open (replayed,
     /// reordered, truncated, tampered) and keep the connection, instead of failing it.
     pub ignore_bad_records: bool,
+    /// Skip the check of the platform's resumption proof (`ResumeAccept.verify`), so
+    /// whoever saw a ResumeHello can answer it without the ticket's secret.
+    pub skip_resumption_proof_check: bool,
+    /// Accept a record from a later epoch by deriving that epoch's keys, without the
+    /// KeyUpdate that moves there.
+    pub accept_future_epochs: bool,
+    /// Accept a record that skips sequence numbers of the current epoch (still refusing
+    /// replays), so records removed in transit go unnoticed.
+    pub accept_skipped_records: bool,
 }
 
 /// Deliberate defects of a flawed platform endpoint, planted by the simulation's attack
@@ -592,6 +601,8 @@ impl Core {
         sealer.reuse_nonces = flaws.reuse_record_nonces;
         let mut opener = Opener::new(recv);
         opener.skip_replay_check = flaws.accept_replayed_records;
+        opener.accept_future_epochs = flaws.accept_future_epochs;
+        opener.accept_skipped_seq = flaws.accept_skipped_records;
         self.sealer = Some(sealer);
         self.opener = Some(opener);
     }
@@ -616,6 +627,17 @@ impl Core {
             return Err(LocalError::NotEstablished.into());
         }
         self.seal(ContentType::Application, data)
+    }
+
+    /// Moves the sending direction to the next epoch without a KeyUpdate record.
+    fn rekey_unannounced(&mut self) -> Result<(), CdpError> {
+        if self.done || self.sent_close {
+            return Err(CdpError::Closed);
+        }
+        self.sealer
+            .as_mut()
+            .ok_or(LocalError::NotEstablished)?
+            .advance_epoch()
     }
 
     fn close(&mut self) {

@@ -205,16 +205,28 @@ impl Sealer {
             })?;
         out.extend_from_slice(&tag);
         if content == ContentType::KeyUpdate {
-            self.epoch = self
-                .epoch
-                .checked_add(1)
-                .ok_or(LocalError::SequenceExhausted)?;
-            self.keys = self.keys.next();
-            self.seq = 0;
+            self.advance_epoch()?;
         }
         Ok(())
     }
+
+    /// Moves to the next epoch's keys, sequence 0. Done after sealing a `KeyUpdate`;
+    /// done alone it leaves the peer behind (what a certification harness does on
+    /// purpose to send a record from a future epoch).
+    pub fn advance_epoch(&mut self) -> Result<(), CdpError> {
+        self.epoch = self
+            .epoch
+            .checked_add(1)
+            .ok_or(LocalError::SequenceExhausted)?;
+        self.keys = self.keys.next();
+        self.seq = 0;
+        Ok(())
+    }
 }
+
+/// Most epochs a flawed receiver with `accept_future_epochs` derives forward in one
+/// record: bounds the work a record can cause even in flawed firmware.
+const MAX_EPOCH_CATCH_UP: u32 = 16;
 
 /// Opens incoming records for one direction, refusing anything out of sequence.
 pub(crate) struct Opener {
@@ -223,6 +235,13 @@ pub(crate) struct Opener {
     next_seq: u64,
     /// Accept any sequence at or above the expected one (a flawed receiver for tests).
     pub skip_replay_check: bool,
+    /// Accept a record from a later epoch by deriving that epoch's keys, without the
+    /// KeyUpdate that moves there (a flawed receiver for tests).
+    pub accept_future_epochs: bool,
+    /// Accept a record above the next expected sequence number of the current epoch,
+    /// losing the skipped ones unnoticed; replays are still refused (a flawed receiver
+    /// for tests).
+    pub accept_skipped_seq: bool,
 }
 
 impl Opener {
@@ -232,6 +251,8 @@ impl Opener {
             epoch: 0,
             next_seq: 0,
             skip_replay_check: false,
+            accept_future_epochs: false,
+            accept_skipped_seq: false,
         }
     }
 
@@ -258,18 +279,9 @@ impl Opener {
         let mut seq_bytes = [0u8; 8];
         seq_bytes.copy_from_slice(&body[4..12]);
         let seq = u64::from_be_bytes(seq_bytes);
-        if epoch < self.epoch || (epoch == self.epoch && seq < self.next_seq) {
-            if !self.skip_replay_check {
-                return Err(PeerMisbehaved::ReplayedRecord {
-                    epoch,
-                    seq,
-                    expected_epoch: self.epoch,
-                    expected_seq: self.next_seq,
-                }
-                .into());
-            }
-        } else if epoch > self.epoch || seq > self.next_seq {
-            return Err(PeerMisbehaved::ReorderedRecord {
+        let replayed = epoch < self.epoch || (epoch == self.epoch && seq < self.next_seq);
+        if replayed && !self.skip_replay_check {
+            return Err(PeerMisbehaved::ReplayedRecord {
                 epoch,
                 seq,
                 expected_epoch: self.epoch,
@@ -277,12 +289,33 @@ impl Opener {
             }
             .into());
         }
+        let reordered = PeerMisbehaved::ReorderedRecord {
+            epoch,
+            seq,
+            expected_epoch: self.epoch,
+            expected_seq: self.next_seq,
+        };
+        // Keys of a later epoch, derived only by a flawed receiver.
+        let mut ahead = None;
+        if epoch > self.epoch {
+            let steps = epoch - self.epoch;
+            if !self.accept_future_epochs || steps > MAX_EPOCH_CATCH_UP {
+                return Err(reordered.into());
+            }
+            let mut keys = self.keys.next();
+            for _ in 1..steps {
+                keys = keys.next();
+            }
+            ahead = Some(keys);
+        } else if epoch == self.epoch && seq > self.next_seq && !self.accept_skipped_seq {
+            return Err(reordered.into());
+        }
+        let keys = ahead.as_ref().unwrap_or(&self.keys);
         let tag_at = body.len() - TAG_LEN;
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(&body[tag_at..]);
-        let nonce = self.keys.nonce(seq);
-        self.keys
-            .cipher
+        let nonce = keys.nonce(seq);
+        keys.cipher
             .decrypt_in_place_detached(
                 Nonce::from_slice(&nonce),
                 &aad(epoch, seq),
@@ -290,6 +323,10 @@ impl Opener {
                 Tag::from_slice(&tag),
             )
             .map_err(|_| PeerMisbehaved::TamperedRecord { epoch, seq })?;
+        if let Some(keys) = ahead {
+            self.keys = keys;
+            self.epoch = epoch;
+        }
         body.truncate(tag_at);
         body.drain(..RECORD_HEADER_LEN);
         let mut plain = body;
@@ -554,6 +591,54 @@ mod tests {
         assert_eq!(&c[5..17], &[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
         let next = EpochKeys::new(Zeroizing::new([7u8; 32])).next();
         assert_eq!(body(&c), &forge(&next, 1, 0, b"c")[..]);
+    }
+
+    /// Flaw `accept_future_epochs` (profile `accept-future-epoch`): the flawed receiver
+    /// derives the next epoch's keys and opens a record the reference refuses as
+    /// reordered (CDP-REC-03); a record under the current key labelled with the next
+    /// epoch still fails its tag.
+    #[test]
+    fn flaw_accept_future_epochs_is_observable() {
+        let keys = EpochKeys::new(Zeroizing::new([7u8; 32]));
+        let (_, mut flawed) = pair(1000);
+        flawed.accept_future_epochs = true;
+        assert!(matches!(
+            flawed.open(&forge(&keys, 1, 0, b"x")),
+            Err(CdpError::PeerMisbehaved(
+                PeerMisbehaved::TamperedRecord { .. }
+            ))
+        ));
+        assert_eq!(flawed.epoch(), 0);
+        assert_eq!(
+            flawed.open(&forge(&keys.next(), 1, 0, b"x")).unwrap().1,
+            b"x"
+        );
+        assert_eq!(flawed.epoch(), 1);
+        let (mut s, _) = pair(1000);
+        s.advance_epoch().unwrap();
+        assert_eq!(
+            seal_one(&mut s, b"x")[5..17],
+            [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
+    }
+
+    /// Flaw `accept_skipped_seq` (profile `accept-skipped-seq`): the flawed receiver opens
+    /// a record that skips a sequence number (CDP-REC-03) yet still refuses a replay
+    /// (CDP-REC-02).
+    #[test]
+    fn flaw_accept_skipped_seq_is_observable() {
+        let (mut s, _) = pair(1000);
+        let a = seal_one(&mut s, b"a");
+        let b = seal_one(&mut s, b"b");
+        let (_, mut flawed) = pair(1000);
+        flawed.accept_skipped_seq = true;
+        assert_eq!(flawed.open(body(&b)).unwrap().1, b"b".to_vec());
+        assert!(matches!(
+            flawed.open(body(&a)),
+            Err(CdpError::PeerMisbehaved(
+                PeerMisbehaved::ReplayedRecord { .. }
+            ))
+        ));
     }
 
     #[test]

@@ -130,6 +130,16 @@ impl ServerConnection {
         self.core.seal(content, data)
     }
 
+    /// Moves our sending direction to the next key epoch without the KeyUpdate record
+    /// that announces it, so the next record comes from an epoch the device has not
+    /// reached, sealed under that epoch's correctly derived key.
+    ///
+    /// A conforming platform never calls this: certification does, to check that a
+    /// device refuses such a record (CDP-REC-03, CDP-REC-06).
+    pub fn rekey_unannounced(&mut self) -> Result<(), CdpError> {
+        self.core.rekey_unannounced()
+    }
+
     /// Queues a close record; nothing can be sent afterwards.
     pub fn close(&mut self) {
         self.core.close();

@@ -1011,6 +1011,92 @@ fn flaw_accept_replayed_records_is_observable() {
     }
 }
 
+/// CDP-RES-03, flawed profile `skip_resumption_proof_check`: a ResumeAccept whose
+/// `verify` was made under the binder key of another secret (an impersonator that saw
+/// the ResumeHello but never held the ticket's secret) is refused by the reference
+/// device and taken by the flawed one.
+#[test]
+fn flaw_skip_resumption_proof_check_is_observable() {
+    for flawed in [false, true] {
+        let mut p = Pair::with(42, |c, _| c.flaws.skip_resumption_proof_check = flawed);
+        p.drive();
+        let ticket = p.client.take_ticket().unwrap();
+        let mut client = ClientConnection::resume(
+            p.client_cfg.clone(),
+            p.creds.clone(),
+            ticket,
+            p.now,
+            &mut p.rng,
+        );
+        let mut hello = Vec::new();
+        client.poll_transmit(&mut hello);
+        let mut accept = messages::ResumeAccept {
+            random: [3; 32],
+            timestamp: p.now,
+            key_share: x25519_dalek::PublicKey::from([9u8; 32]).to_bytes(),
+            verify: [0; 32],
+        };
+        accept.verify = resumption_mac(
+            &[0; 32],
+            &[
+                &hello[4..],
+                &[FrameType::ResumeAccept.to_byte()],
+                &accept.encode_core(),
+            ],
+        );
+        let mut frame = Vec::new();
+        frame::encode_frame(FrameType::ResumeAccept, &accept.encode(), &mut frame);
+        let got = client.handle_bytes(p.now, &frame);
+        if flawed {
+            assert_eq!(got, Ok(()), "the flawed device waits for the session");
+        } else {
+            assert_eq!(
+                got,
+                Err(CdpError::PeerMisbehaved(PeerMisbehaved::BadResumptionMac))
+            );
+            let mut alert = Vec::new();
+            client.poll_transmit(&mut alert);
+            assert_eq!(alert.get(4), Some(&FrameType::Alert.to_byte()));
+        }
+        assert!(!client.is_established());
+    }
+}
+
+/// CDP-REC-03, CDP-REC-06: after `rekey_unannounced` the platform's next record comes
+/// from epoch 1 under that epoch's key, with no KeyUpdate before it: the reference
+/// device refuses it as reordered, the `accept_future_epochs` flaw opens it. Once
+/// closed, the connection refuses to move.
+#[test]
+fn rekey_unannounced_sends_a_future_epoch_record() {
+    for flawed in [false, true] {
+        let mut p = Pair::with(43, |c, _| c.flaws.accept_future_epochs = flawed);
+        p.drive();
+        p.client_events();
+        p.server.rekey_unannounced().unwrap();
+        p.server.send(b"ahead").unwrap();
+        let mut record = Vec::new();
+        p.server.poll_transmit(&mut record);
+        assert_eq!(&record[5..17], &[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let got = p.client.handle_bytes(p.now, &record);
+        if flawed {
+            assert_eq!(got, Ok(()));
+            assert!(p.client_events().contains(&Event::Data(b"ahead".to_vec())));
+        } else {
+            assert!(matches!(
+                got,
+                Err(CdpError::PeerMisbehaved(PeerMisbehaved::ReorderedRecord {
+                    epoch: 1,
+                    seq: 0,
+                    expected_epoch: 0,
+                    ..
+                }))
+            ));
+        }
+        p.server.close();
+        assert_eq!(p.server.rekey_unannounced(), Err(CdpError::Closed));
+    }
+}
+
 /// Flawed profile `reuse_record_nonces`: two records share a nonce, so the XOR of the
 /// ciphertexts is the XOR of the plaintexts; the reference platform refuses the second
 /// record as a replay (CDP-REC-02).
