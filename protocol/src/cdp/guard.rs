@@ -394,7 +394,9 @@ mod tests {
             (us(100_000_001), false),
         ] {
             let mut s = TicketStore::new(4);
+            assert!(s.is_empty());
             s.insert([1; 16], entry(expires), us(0));
+            assert!(!s.is_empty());
             assert_eq!(s.peek(&[1; 16], now).is_some(), valid, "peek at {now:?}");
             assert_eq!(s.len(), 1, "a peek removed the ticket");
             assert_eq!(
