@@ -29,6 +29,8 @@ export RUSTC_WORKSPACE_WRAPPER="$PWD/scripts/mutants-rustc"
 # Property tests at 64 cases instead of 256: a mutant of the core fails the unit tests
 # or the first cases; this keeps one mutant near 25 s instead of 45 s.
 export PROPTEST_CASES="${PROPTEST_CASES:-64}"
+# A property test failing under a mutant must not leave a regression file in the tree.
+export PROPTEST_DISABLE_FAILURE_PERSISTENCE=1
 out=target/mutation
 mkdir -p "$out"
 
