@@ -58,6 +58,8 @@ if [ "${1:-}" = "--in-diff" ]; then
         exit 0
     fi
     git diff "$rev" -- >"$out/in-diff.patch"
+    # No outcome of an earlier run may be counted: with no mutant, nothing is written.
+    rm -rf "$out/in-diff"
     echo "mutants: lines changed since $(git rev-parse --short "$rev"): $(grep -c '^+[^+]' "$out/in-diff.patch" || true) added"
     # --baseline skip: CI's own test step has just passed on this tree. The release
     # profile reuses that build, so a mutant costs one crate's rebuild.
@@ -102,6 +104,7 @@ for m in "${modules[@]}"; do
     done
     echo "== mutants: $m (${files[$m]})"
     set +e
+    rm -rf "${out:?}/$m"
     cargo mutants --workspace --in-place --no-shuffle "${args[@]}" -o "$out/$m"
     rc=$?
     set -e
