@@ -339,16 +339,7 @@ mod tests {
     /// CDP-RES-02: a ticket is redeemed at most once and never after it expires.
     #[test]
     fn cdp_res_02_ticket_single_use() {
-        let peer = PeerIdentity {
-            subject: "CAM".into(),
-            serial: 1,
-            issuer: "v".into(),
-        };
-        let entry = |exp| TicketEntry {
-            secret: Zeroizing::new([9; 32]),
-            peer: peer.clone(),
-            expires: t(exp),
-        };
+        let entry = |exp| entry(t(exp));
         let mut s = TicketStore::new(2);
         s.insert([1; 16], entry(100), t(0));
         assert!(s.redeem(&[1; 16], t(1)).is_some());

@@ -94,6 +94,18 @@ impl Pair {
         std::iter::from_fn(|| self.client.poll_event()).collect()
     }
 
+    /// A device connection resuming with `ticket` at `now`, under this pair's
+    /// configuration and credentials.
+    fn resume(&mut self, ticket: SessionTicket, now: Timestamp) -> ClientConnection {
+        ClientConnection::resume(
+            self.client_cfg.clone(),
+            self.creds.clone(),
+            ticket,
+            now,
+            &mut self.rng,
+        )
+    }
+
     /// A fresh connection pair sharing this pair's server context and configuration.
     fn reconnect(&mut self, client: ClientConnection) {
         self.client = client;
@@ -554,13 +566,7 @@ fn cdp_res_01_resumption() {
     assert!(ticket.is_valid(p.now));
     assert_eq!(ticket.server().subject, "gw-eu-1");
     let device = p.server.peer().cloned();
-    let client = ClientConnection::resume(
-        p.client_cfg.clone(),
-        p.creds.clone(),
-        ticket,
-        p.now,
-        &mut p.rng,
-    );
+    let client = p.resume(ticket, p.now);
     p.reconnect(client);
     p.drive();
     assert_eq!(p.server_err, None);
@@ -589,13 +595,7 @@ fn cdp_res_02_resumption_replay_refused() {
     let mut p = Pair::new(24);
     p.drive();
     let ticket = p.client.take_ticket().unwrap();
-    let client = ClientConnection::resume(
-        p.client_cfg.clone(),
-        p.creds.clone(),
-        ticket.clone(),
-        p.now,
-        &mut p.rng,
-    );
+    let client = p.resume(ticket.clone(), p.now);
     p.reconnect(client);
     p.drive();
     let resume_hello = p.c2s_log[0].clone();
@@ -615,13 +615,7 @@ fn cdp_res_02_resumption_replay_refused() {
         Err(CdpError::PeerMisbehaved(PeerMisbehaved::UnknownTicket))
     );
     // The same ticket presented again by the device itself is refused too.
-    let client = ClientConnection::resume(
-        p.client_cfg.clone(),
-        p.creds.clone(),
-        ticket,
-        later,
-        &mut p.rng,
-    );
+    let client = p.resume(ticket, later);
     p.reconnect(client);
     p.now = later;
     p.drive();
@@ -641,13 +635,7 @@ fn cdp_res_03_bad_binder_refused() {
     let mut p = Pair::new(25);
     p.drive();
     let ticket = p.client.take_ticket().unwrap();
-    let mut client = ClientConnection::resume(
-        p.client_cfg.clone(),
-        p.creds.clone(),
-        ticket,
-        p.now,
-        &mut p.rng,
-    );
+    let mut client = p.resume(ticket, p.now);
     let mut buf = Vec::new();
     client.poll_transmit(&mut buf);
     let last = buf.len() - 1;
@@ -671,13 +659,7 @@ fn cdp_res_03_binder_without_the_ticket_secret_refused() {
         let mut stolen = ticket.clone();
         stolen.secret = Zeroizing::new(secret);
         assert_ne!(stolen.secret, ticket.secret);
-        let client = ClientConnection::resume(
-            p.client_cfg.clone(),
-            p.creds.clone(),
-            stolen,
-            p.now,
-            &mut p.rng,
-        );
+        let client = p.resume(stolen, p.now);
         p.reconnect(client);
         p.drive();
         assert_eq!(
@@ -727,13 +709,7 @@ fn cdp_res_03_resume_accept_without_the_ticket_secret_refused() {
         p.drive();
         let ticket = p.client.take_ticket().unwrap();
         let real = *ticket.secret;
-        let mut client = ClientConnection::resume(
-            p.client_cfg.clone(),
-            p.creds.clone(),
-            ticket,
-            p.now,
-            &mut p.rng,
-        );
+        let mut client = p.resume(ticket, p.now);
         let mut hello = Vec::new();
         client.poll_transmit(&mut hello);
         let answer = resume_accept(&hello[4..], &secret.unwrap_or(real), p.now, 9);
@@ -767,13 +743,7 @@ fn cdp_res_04_expired_ticket_refused() {
     let ticket = p.client.take_ticket().unwrap();
     let later = p.now.saturating_add(Duration::from_secs(61));
     assert!(!ticket.is_valid(later));
-    let client = ClientConnection::resume(
-        p.client_cfg.clone(),
-        p.creds.clone(),
-        ticket,
-        later,
-        &mut p.rng,
-    );
+    let client = p.resume(ticket, later);
     p.reconnect(client);
     p.now = later;
     p.drive();
@@ -1021,31 +991,10 @@ fn flaw_skip_resumption_proof_check_is_observable() {
         let mut p = Pair::with(42, |c, _| c.flaws.skip_resumption_proof_check = flawed);
         p.drive();
         let ticket = p.client.take_ticket().unwrap();
-        let mut client = ClientConnection::resume(
-            p.client_cfg.clone(),
-            p.creds.clone(),
-            ticket,
-            p.now,
-            &mut p.rng,
-        );
+        let mut client = p.resume(ticket, p.now);
         let mut hello = Vec::new();
         client.poll_transmit(&mut hello);
-        let mut accept = messages::ResumeAccept {
-            random: [3; 32],
-            timestamp: p.now,
-            key_share: x25519_dalek::PublicKey::from([9u8; 32]).to_bytes(),
-            verify: [0; 32],
-        };
-        accept.verify = resumption_mac(
-            &[0; 32],
-            &[
-                &hello[4..],
-                &[FrameType::ResumeAccept.to_byte()],
-                &accept.encode_core(),
-            ],
-        );
-        let mut frame = Vec::new();
-        frame::encode_frame(FrameType::ResumeAccept, &accept.encode(), &mut frame);
+        let frame = resume_accept(&hello[4..], &[0; 32], p.now, 3);
         let got = client.handle_bytes(p.now, &frame);
         if flawed {
             assert_eq!(got, Ok(()), "the flawed device waits for the session");
@@ -1432,13 +1381,7 @@ fn cdp_nonce_02_resumption_binder_replay_refused() {
     p.drive();
     let ticket = p.client.take_ticket().unwrap();
     assert_eq!(p.ctx.nonces.len_of(NonceClass::Device), 1);
-    let client = ClientConnection::resume(
-        p.client_cfg.clone(),
-        p.creds.clone(),
-        ticket,
-        p.now,
-        &mut p.rng,
-    );
+    let client = p.resume(ticket, p.now);
     p.reconnect(client);
     p.drive();
     assert!(connected(&p.server_events()).is_some());
