@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod admission_args;
+mod allocator;
 mod bench;
 mod certify;
 mod demo;
@@ -404,6 +405,9 @@ fn parse_opt_duration(text: Option<&str>) -> anyhow::Result<Option<std::time::Du
     })
     .transpose()
 }
+
+#[global_allocator]
+static ALLOCATOR: allocator::Committing = allocator::Committing;
 
 fn main() -> ExitCode {
     restore_sigpipe();
