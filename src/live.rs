@@ -41,6 +41,14 @@ pub fn serve(config: StandaloneConfig, mut cache: Box<dyn KeyCache>) -> Result<E
     ))?
     .context("running the platform")?;
     println!("{report}");
+    if report.writes_dropped > 0 {
+        eprintln!(
+            "camproof serve: {} store write(s) were dropped unwritten: the store fell too \
+             far behind (look for its errors above)",
+            report.writes_dropped
+        );
+        return Ok(ExitCode::from(2));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

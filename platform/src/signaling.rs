@@ -227,10 +227,22 @@ impl RegionServices {
         Ok(record)
     }
 
-    /// Queues one write for the store; the oldest is dropped past 100,000.
+    /// Queues one write for the store. Past [`OUTBOX_LIMIT`] the oldest is dropped, and
+    /// counted (`writes_dropped`) and logged: memory stays bounded when the store is
+    /// down for long, and the loss is never silent.
     fn push_write(&mut self, cmd: Command) {
-        if self.outbox.len() >= 100_000 {
+        if self.outbox.len() >= OUTBOX_LIMIT {
             self.outbox.pop_front();
+            self.stats.writes_dropped += 1;
+            // At the first drop and then ever more rarely: a store down for long must not
+            // bury the log.
+            if self.stats.writes_dropped.is_power_of_two() {
+                tracing::error!(
+                    dropped = self.stats.writes_dropped,
+                    queued = OUTBOX_LIMIT,
+                    "store write queue full: the oldest write was dropped unwritten"
+                );
+            }
         }
         self.outbox.push_back(cmd);
     }
@@ -643,6 +655,9 @@ impl RegionServices {
     }
 }
 
+/// Writes the services queue for the store at most; past it the oldest is dropped.
+pub const OUTBOX_LIMIT: usize = 100_000;
+
 /// The most writes one batch carries (one log entry, well under the store's frame
 /// limit even with 4 KiB records).
 pub const STORE_BATCH: usize = 512;
@@ -859,6 +874,25 @@ mod tests {
             },
             t(2),
         )
+    }
+
+    /// A full queue for the store drops its oldest writes and counts every one: memory
+    /// stays bounded, and the loss is reported, never silent.
+    #[test]
+    fn a_full_store_queue_counts_what_it_drops() {
+        let mut w = world();
+        w.svc.drain_outbox(usize::MAX);
+        for i in 0..OUTBOX_LIMIT + 3 {
+            w.svc.audit(format!("k/{i}"), String::new());
+        }
+        assert_eq!(w.svc.stats().writes_dropped, 3);
+        let queued = w.svc.drain_outbox(usize::MAX);
+        assert_eq!(queued.len(), OUTBOX_LIMIT);
+        assert!(
+            matches!(&queued[0], Command::Put { key, .. } if key == "k/3"),
+            "the three oldest went: {:?}",
+            queued.first()
+        );
     }
 
     /// Erasing an account ends its open app sessions, releases its devices and queues,

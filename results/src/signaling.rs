@@ -28,6 +28,15 @@ pub struct SignalingStats {
     pub live_views: u64,
     /// Accounts erased.
     pub erasures: u64,
+    /// Writes for the store dropped unwritten because its queue was full (the store
+    /// could not keep up or had no quorum for that long). Absent from the result
+    /// document when zero.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub writes_dropped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl SignalingStats {
@@ -44,6 +53,7 @@ impl SignalingStats {
         self.answered += o.answered;
         self.timeouts += o.timeouts;
         self.live_views += o.live_views;
+        self.writes_dropped += o.writes_dropped;
     }
 }
 

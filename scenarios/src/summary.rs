@@ -106,6 +106,13 @@ pub fn summary_text(scenario: &Scenario, s: &RunSummary, wall: Duration) -> Stri
         "  store            {} records acknowledged by a majority of zones in {} batches, {} batches retried; {} leaders elected; {} accounts erased",
         s.counters.store.writes_acked, s.counters.store.batches_acked, s.counters.store.writes_failed, s.counters.store.leaders, s.counters.signaling.erasures
     );
+    if s.counters.signaling.writes_dropped > 0 {
+        let _ = writeln!(
+            out,
+            "  store            {} writes DROPPED unwritten: the services' queue for the store was full",
+            s.counters.signaling.writes_dropped
+        );
+    }
     let verdicts: Vec<String> = s
         .checks
         .iter()

@@ -176,6 +176,8 @@ pub struct StandaloneReport {
     pub gateway: GatewayStats,
     /// The store writer's counters.
     pub store: StoreStats,
+    /// Writes dropped unwritten because the queue for the store was full.
+    pub writes_dropped: u64,
 }
 
 impl fmt::Display for StandaloneReport {
@@ -186,6 +188,13 @@ impl fmt::Display for StandaloneReport {
             "store: {} writes acknowledged by a majority of replicas, {} retried",
             st.writes_acked, st.writes_failed
         )?;
+        if self.writes_dropped > 0 {
+            writeln!(
+                f,
+                "store: {} writes DROPPED unwritten (the queue for the store was full)",
+                self.writes_dropped
+            )?;
+        }
         write!(
             f,
             "served: {} connections, {} handshakes, {} resumed, {} heartbeats, \
@@ -341,6 +350,7 @@ pub async fn serve<N: Net, C: Clock>(
     let report = StandaloneReport {
         gateway: zone.gateway_stats.borrow().clone(),
         store: zone.store_stats.borrow().clone(),
+        writes_dropped: zone.services.borrow().stats().writes_dropped,
     };
     Ok(report)
 }

@@ -24,7 +24,7 @@ use super::types::{
     Command, Keyspace, NodeId, OpId, Proposal, Residency, StoreError, StoreTypes, WriteAck,
 };
 use super::wire::{
-    read_frame, write_frame, ClientReply, ClientRequest, PeerNet, Request, Response,
+    read_frame_within, write_frame, ClientReply, ClientRequest, PeerNet, Request, Response,
 };
 use crate::accounts::Region;
 use camproof_net::{Admission, AdmissionLimits, Clock, Net};
@@ -457,8 +457,12 @@ impl<C: Clock> Server<C> {
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
-        // A peer that sends garbage or hangs up just loses its connection.
-        while let Ok(req) = read_frame::<_, Request>(&mut stream).await {
+        // A peer that sends garbage, hangs up, or takes longer than the handshake
+        // deadline to finish a frame it began just loses its connection. Silence between
+        // frames is allowed: clients and peers keep their connections for the next call,
+        // and the admission caps bound how many there are.
+        let within = self.cfg.admission.handshake_deadline;
+        while let Ok(req) = read_frame_within::<_, Request>(&mut stream, within).await {
             let resp = self.handle(req).await;
             // A peer that does not read its answer loses its connection too.
             let written = tokio::time::timeout(

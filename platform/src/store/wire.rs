@@ -44,6 +44,37 @@ pub(crate) async fn read_frame<S: AsyncRead + Unpin, T: DeserializeOwned>(
     s: &mut S,
 ) -> std::io::Result<T> {
     let len = s.read_u32().await? as usize;
+    read_body(s, len).await
+}
+
+/// Reads one frame whose first byte may be awaited as long as the peer likes (a pooled
+/// connection idles between calls) but whose rest must arrive within `within`: a peer
+/// that trickles a frame in byte by byte loses its connection instead of holding it.
+pub(crate) async fn read_frame_within<S: AsyncRead + Unpin, T: DeserializeOwned>(
+    s: &mut S,
+    within: std::time::Duration,
+) -> std::io::Result<T> {
+    let first = s.read_u8().await?;
+    let rest = async {
+        let mut more = [0u8; 3];
+        s.read_exact(&mut more).await?;
+        let len = u32::from_be_bytes([first, more[0], more[1], more[2]]) as usize;
+        read_body(s, len).await
+    };
+    tokio::time::timeout(within, rest).await.map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("frame not completed within {within:?} of its first byte"),
+        )
+    })?
+}
+
+/// Reads a frame's body of `len` bytes, refusing lengths over [`MAX_FRAME`] before
+/// allocating.
+async fn read_body<S: AsyncRead + Unpin, T: DeserializeOwned>(
+    s: &mut S,
+    len: usize,
+) -> std::io::Result<T> {
     if len > MAX_FRAME {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -245,5 +276,41 @@ impl<N: Net> RaftNetwork<StoreTypes> for PeerConn<N> {
             Response::Vote(Err(e)) => Err(RPCError::RemoteError(self.remote(e))),
             _ => Err(unexpected()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A frame begun must be finished within the deadline (else a peer could hold a
+    /// replica's connection by trickling bytes); silence before a frame is not cut.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_trickled_frame_is_cut_at_its_deadline_and_an_idle_connection_is_not() {
+        let within = Duration::from_millis(100);
+
+        let (mut ours, mut theirs) = tokio::io::duplex(64);
+        theirs.write_all(&[0]).await.unwrap();
+        // The outer bound keeps the test finite when the deadline is missing.
+        let cut = tokio::time::timeout(within * 10, read_frame_within::<_, u32>(&mut ours, within))
+            .await
+            .expect("the frame is cut by its own deadline");
+        assert_eq!(cut.map_err(|e| e.kind()), Err(std::io::ErrorKind::TimedOut));
+
+        let (mut ours, mut theirs) = tokio::io::duplex(64);
+        let idle =
+            tokio::time::timeout(within * 4, read_frame_within::<_, u32>(&mut ours, within)).await;
+        assert!(
+            idle.is_err(),
+            "silence before a frame is waited out: {idle:?}"
+        );
+        let body = serde_json::to_vec(&7u32).unwrap();
+        theirs.write_u32(body.len() as u32).await.unwrap();
+        theirs.write_all(&body).await.unwrap();
+        let got = read_frame_within::<_, u32>(&mut ours, within)
+            .await
+            .unwrap();
+        assert_eq!(got, 7);
     }
 }
