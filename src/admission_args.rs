@@ -1,9 +1,10 @@
-//! `camproof serve`'s admission-control flags.
+//! The admission-control flags of `camproof serve`, `relay` and `camera`.
 
 use camproof_net::AdmissionLimits;
 
-/// Limits of every listener `serve` runs (gateway, relay, store replicas); defaults in
-/// docs/platform.md, "Admission control".
+/// Limits of every listener the command runs (`serve`: gateway, relay, store replicas;
+/// `relay`: the relay; `camera`: the NETIP port); defaults in docs/platform.md,
+/// "Admission control".
 #[derive(Debug, Clone, clap::Args)]
 pub struct AdmissionArgs {
     /// Connections open at once per listener, all peers together.

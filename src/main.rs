@@ -178,6 +178,8 @@ enum Command {
         seed: u64,
         #[command(flatten)]
         keys: KeyCacheArgs,
+        #[command(flatten)]
+        admission: admission_args::AdmissionArgs,
     },
     /// Certify camera firmware: requirement-mapped tests against a simulated profile,
     /// a device on the network, a container image or a capture; signed report.
@@ -346,6 +348,8 @@ pub struct RelayArgs {
     /// Stop when standard input closes (used by `bench relay`).
     #[arg(long, hide = true)]
     exit_on_stdin_eof: bool,
+    #[command(flatten)]
+    admission: admission_args::AdmissionArgs,
 }
 
 /// What `camproof certify` was asked to do.
@@ -494,8 +498,18 @@ fn main() -> ExitCode {
             fps,
             seed,
             keys,
+            admission,
         } if !platform.is_empty() || profile.is_some() => parse_opt_duration(duration.as_deref())
             .and_then(|duration| {
+                // A firmware profile brings its own NETIP server; flags it would not
+                // honour are refused rather than dropped.
+                if admission.limits()? != camproof_net::AdmissionLimits::default() {
+                    anyhow::bail!(
+                        "the admission flags (--max-connections, --handshake-deadline, …) \
+                         apply to the plain NETIP camera; with --platform or --profile the \
+                         firmware profile's own limits are used: drop those flags"
+                    );
+                }
                 let camera = camproof_conformance::dutsim::DutCamera {
                     netip,
                     platform,
@@ -515,6 +529,7 @@ fn main() -> ExitCode {
             duration,
             pki_seed,
             keys,
+            admission,
             ..
         } => parse_opt_duration(duration.as_deref()).and_then(|duration| {
             let camera = camproof_simulated_devices::netip_server::StandaloneCamera {
@@ -523,6 +538,7 @@ fn main() -> ExitCode {
                 admin_password,
                 flaws,
                 duration,
+                admission: admission.limits()?,
             };
             live::camera(camera, pki_seed, keys.open())
         }),

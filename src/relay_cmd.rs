@@ -35,7 +35,8 @@ pub fn run(args: crate::RelayArgs) -> Result<ExitCode> {
         let _ = rx.await;
     };
     let mut out = std::io::stdout();
-    let stats = run_standalone(&args.listen, config, duration, stop, |addr| {
+    let admission = args.admission.limits()?;
+    let stats = run_standalone(&args.listen, config, admission, duration, stop, |addr| {
         writeln!(std::io::stdout(), "camproof relay listening on {addr}")?;
         std::io::stdout().flush()
     })?;

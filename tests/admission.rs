@@ -1,16 +1,18 @@
-//! End to end: `camproof serve` on loopback enforces its admission limits (issue 21):
-//! connections over the per-address cap are closed at once, a handshake that trickles in
-//! is cut at the deadline, and a camera from another address still connects.
+//! End to end: `camproof serve`, `relay` and `camera` on loopback enforce their
+//! admission limits (issue 21): connections over the per-address cap are closed at once,
+//! a handshake that trickles in is cut at the deadline, and a camera from another
+//! address still connects.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-const KEYS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/keys");
+mod common;
+use common::KEYS;
 
 /// A connection to `to` from the loopback address `from` (Linux answers on all of
 /// 127.0.0.0/8, so each test address is its own source).
@@ -37,36 +39,25 @@ async fn closed_within(stream: &mut TcpStream, bound: Duration) -> bool {
 fn serve_caps_an_address_and_cuts_a_slow_handshake_while_cameras_connect() {
     let data = concat!(env!("CARGO_TARGET_TMPDIR"), "/admission-data");
     let _ = std::fs::remove_dir_all(data);
-    let mut server = Command::new(env!("CARGO_BIN_EXE_camproof"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--duration",
-            "12s",
-            "--data",
-            data,
-            "--store-port",
-            "17640",
-            "--max-per-source",
-            "4",
-            "--handshake-deadline",
-            "2s",
-        ])
-        .env("CAMPROOF_KEY_CACHE", KEYS)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("serve starts");
-    let mut lines = BufReader::new(server.stdout.take().expect("stdout"));
-    let mut first = String::new();
-    lines
-        .read_line(&mut first)
-        .expect("serve prints its address");
-    let addr: SocketAddr = first
-        .split_whitespace()
-        .find(|w| w.starts_with("127.0.0.1:"))
-        .and_then(|w| w.trim_end_matches(',').parse().ok())
-        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    let common::Running {
+        child: mut server,
+        addr,
+        mut lines,
+    } = common::start(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--duration",
+        "12s",
+        "--data",
+        data,
+        "--store-port",
+        "17640",
+        "--max-per-source",
+        "4",
+        "--handshake-deadline",
+        "2s",
+    ]);
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -125,4 +116,63 @@ fn serve_caps_an_address_and_cuts_a_slow_handshake_while_cameras_connect() {
     assert!(served.contains("3 refused at accept"), "{served}");
     assert!(served.contains("\"HandshakeDeadline\""), "{served}");
     assert!(served.contains("3 handshakes"), "{served}");
+}
+
+/// Two connections from one address to a listener whose `--max-per-source` is 1: the
+/// second is closed at once, the first is kept (until the handshake deadline).
+async fn second_from_one_address_is_refused(addr: SocketAddr) -> (bool, bool) {
+    let mut first = connect_from([127, 0, 0, 4], addr).await.expect("connect");
+    let mut second = connect_from([127, 0, 0, 4], addr).await.expect("connect");
+    let second_closed = closed_within(&mut second, Duration::from_secs(2)).await;
+    let first_closed = closed_within(&mut first, Duration::from_millis(300)).await;
+    (second_closed, first_closed)
+}
+
+#[test]
+fn relay_and_camera_honour_their_admission_flags() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let flags = ["--max-per-source", "1", "--handshake-deadline", "5s"];
+    let relay_args = [
+        &["relay", "--listen", "127.0.0.1:0", "--duration", "8s"][..],
+        &flags[..],
+    ]
+    .concat();
+    let camera_args = [
+        &[
+            "camera",
+            "--netip",
+            "127.0.0.1:0",
+            "--admin-password",
+            "Str0ng-Pass",
+            "--duration",
+            "8s",
+        ][..],
+        &flags[..],
+    ]
+    .concat();
+    for args in [relay_args, camera_args] {
+        let mut running = common::start(&args);
+        let (second_closed, first_closed) =
+            rt.block_on(second_from_one_address_is_refused(running.addr));
+        let _ = running.child.kill();
+        let _ = running.child.wait();
+        assert!(
+            second_closed,
+            "camproof {args:?}: the second connection is refused"
+        );
+        assert!(!first_closed, "camproof {args:?}: the first is admitted");
+    }
+
+    // Flags a firmware profile would not honour are refused, not dropped.
+    let out = Command::new(env!("CARGO_BIN_EXE_camproof"))
+        .args(["camera", "--profile", "reference", "--max-per-source", "1"])
+        .env("CAMPROOF_KEY_CACHE", KEYS)
+        .output()
+        .expect("camera runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("admission flags"), "{err}");
 }

@@ -2,6 +2,8 @@
 
 use std::process::{Command, Output};
 
+mod common;
+
 fn camproof(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_camproof"))
         .args(args)
@@ -221,9 +223,6 @@ fn run_refuses_bad_scenarios_clearly() {
 /// store keeps what it acknowledged across a restart.
 #[test]
 fn serve_and_swarm_stream_over_loopback() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let data = concat!(env!("CARGO_TARGET_TMPDIR"), "/serve-data");
     let _ = std::fs::remove_dir_all(data);
     let serve_args = |duration: &'static str| {
@@ -239,26 +238,12 @@ fn serve_and_swarm_stream_over_loopback() {
             "17610",
         ]
     };
-    let mut server = Command::new(env!("CARGO_BIN_EXE_camproof"))
-        .args(serve_args("10s"))
-        .env(
-            "CAMPROOF_KEY_CACHE",
-            concat!(env!("CARGO_TARGET_TMPDIR"), "/keys"),
-        )
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("serve starts");
-    let mut lines = BufReader::new(server.stdout.take().expect("stdout"));
-    let mut first = String::new();
-    lines
-        .read_line(&mut first)
-        .expect("serve prints its address");
-    let addr = first
-        .split_whitespace()
-        .find(|w| w.starts_with("127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .trim_end_matches(',')
-        .to_string();
+    let common::Running {
+        child: mut server,
+        addr,
+        mut lines,
+    } = common::start(&serve_args("10s"));
+    let addr = addr.to_string();
 
     let swarm = camproof(&[
         "swarm",

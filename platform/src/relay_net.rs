@@ -702,6 +702,7 @@ pub enum StandaloneError {
 pub fn run_standalone(
     listen: &str,
     config: RelayConfig,
+    admission: AdmissionLimits,
     duration: Option<Duration>,
     stop: impl Future<Output = ()>,
     on_listening: impl FnOnce(std::net::SocketAddr) -> io::Result<()>,
@@ -723,6 +724,7 @@ pub fn run_standalone(
         on_listening(addr).map_err(StandaloneError::Announce)?;
         tracing::info!(%addr, "relay listening");
         let node = RelayNode::new(config, SystemClock);
+        node.set_admission(admission);
         let stop = async move {
             match duration {
                 Some(d) => {

@@ -362,6 +362,7 @@ fn standalone_relay_announces_stops_and_names_a_bad_address() {
     let stats = run_standalone(
         "127.0.0.1:0",
         RelayConfig::default(),
+        AdmissionLimits::default(),
         Some(LIMIT),
         async {},
         |addr| {
@@ -375,6 +376,7 @@ fn standalone_relay_announces_stops_and_names_a_bad_address() {
     let err = run_standalone(
         "not an address",
         RelayConfig::default(),
+        AdmissionLimits::default(),
         None,
         async {},
         |_| Ok(()),

@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use camproof_net::{Clock, Listener, Net};
+use camproof_net::{AdmissionLimits, Clock, Listener, Net};
 use camproof_protocol::pki::TestPki;
 use rsa::traits::PublicKeyParts as _;
 
-use super::{serve_netip, NetipCamera, NetipCameraConfig, NetipFlaws, NetipServerError};
+use super::{serve_netip_with, NetipCamera, NetipCameraConfig, NetipFlaws, NetipServerError};
 
 /// One flaw of known-vulnerable firmware, by name: each switches on one of
 /// [`NetipFlaws`]' knobs.
@@ -61,6 +61,8 @@ pub struct StandaloneCamera {
     pub flaws: Vec<NetipFlaw>,
     /// Stop after this long (`None`: never).
     pub duration: Option<Duration>,
+    /// Admission limits of the NETIP port.
+    pub admission: AdmissionLimits,
 }
 
 /// Where a standalone camera listens, and what it runs; its `Display` is the line
@@ -148,7 +150,7 @@ pub async fn run_standalone<N: Net, C: Clock>(
         vendor_key_bits: vendor.size() * 8,
         flaws: config.flaws.clone(),
     });
-    let serving = serve_netip(listener, clock, camera.clone());
+    let serving = serve_netip_with(listener, clock, camera.clone(), config.admission);
     match config.duration {
         Some(d) => {
             tokio::select! {
