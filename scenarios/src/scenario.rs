@@ -23,7 +23,7 @@
 
 use std::time::Duration;
 
-use camproof_platform::store::CorruptAt;
+use camproof_platform::store::{CorruptAt, CorruptRecord};
 use camproof_simulated_devices::camera::CameraConfig;
 use serde::Deserialize;
 use thiserror::Error;
@@ -152,8 +152,10 @@ pub struct FaultSection {
     /// Flip a bit in the store log of a zone host (or of `region:<name>`'s zones), in
     /// the part `offset` names; seen when the replica next starts.
     pub corrupt: Option<toml::Spanned<String>>,
-    /// With `corrupt`: `"payload"`, `"length"` or `"header"` of the log's first record.
+    /// With `corrupt`: `"payload"`, `"length"` or `"header"` of the record.
     pub offset: Option<toml::Spanned<String>>,
+    /// With `corrupt`: which record, `"first"` (the default), `"middle"` or `"last"`.
+    pub record: Option<toml::Spanned<String>>,
     /// Lose traffic from the first target to the second only: `["from", "to"]`.
     pub partition_oneway: Option<toml::Spanned<Vec<String>>>,
     /// Links between two targets take this long: `["a", "b", "800ms"]`; `"normal"`
@@ -692,13 +694,31 @@ fn fault_actions(r: &Reader<'_>, f: &FaultSection) -> Result<Vec<Steps>, Scenari
                     ),
                 )
             })?;
-            one(t.span(), FaultAction::Corrupt(t.get_ref().clone(), at));
+            let record = match &f.record {
+                None => CorruptRecord::First,
+                Some(which) => CorruptRecord::from_name(which.get_ref()).ok_or_else(|| {
+                    r.fault(
+                        which.span(),
+                        format!(
+                            "record {:?}: write one of {}",
+                            which.get_ref(),
+                            CorruptRecord::ALL
+                                .map(|c| format!("{:?}", c.name()))
+                                .join(", ")
+                        ),
+                    )
+                })?,
+            };
+            one(
+                t.span(),
+                FaultAction::Corrupt(t.get_ref().clone(), at, record),
+            );
         }
         (Some(t), None) => {
             return Err(r.fault(
                 t.span(),
                 "corrupt needs offset = \"payload\", \"length\" or \"header\" (the part of \
-                 the log's first record whose bit flips)"
+                 the record whose bit flips)"
                     .to_string(),
             ))
         }
@@ -709,6 +729,12 @@ fn fault_actions(r: &Reader<'_>, f: &FaultSection) -> Result<Vec<Steps>, Scenari
             ))
         }
         (None, None) => {}
+    }
+    if let (None, Some(which)) = (&f.corrupt, &f.record) {
+        return Err(r.fault(
+            which.span(),
+            "record goes with corrupt = \"<zone host>\"".to_string(),
+        ));
     }
     if let Some(p) = &f.latency {
         one(p.span(), read_latency(r, p)?);
@@ -1015,8 +1041,8 @@ pub const FAULT_ACTIONS: [(&str, &str); 21] = [
     ),
     (
         "corrupt",
-        "a bit flips in the zone's store log (offset = payload, length or header of its \
-         first record); the replica refuses to start from it",
+        "a bit flips in the zone's store log (offset = payload, length or header; record = \
+         first, middle or last); the replica refuses to start from it",
     ),
     (
         "fd_limit",
@@ -1083,9 +1109,16 @@ impl Scenario {
                 FaultAction::DiskFull(t) => writeln!(out, "disk_full = {}", q(t)),
                 FaultAction::DiskFree(t) => writeln!(out, "disk_free = {}", q(t)),
                 FaultAction::DiskReadOnly(t) => writeln!(out, "disk_readonly = {}", q(t)),
-                FaultAction::Corrupt(t, at) => {
+                FaultAction::Corrupt(t, at, CorruptRecord::First) => {
                     writeln!(out, "corrupt = {}\noffset = {}", q(t), q(at.name()))
                 }
+                FaultAction::Corrupt(t, at, record) => writeln!(
+                    out,
+                    "corrupt = {}\noffset = {}\nrecord = {}",
+                    q(t),
+                    q(at.name()),
+                    q(record.name())
+                ),
                 FaultAction::PartitionOneway(a, b) => {
                     writeln!(out, "partition_oneway = [{}, {}]", q(a), q(b))
                 }
@@ -1238,6 +1271,49 @@ bitrate_kbps = 128
         let text = s.to_toml();
         let back = Scenario::parse("back.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(back, s, "{text}");
+    }
+
+    #[test]
+    fn a_corrupt_fault_picks_its_record_reads_back_and_refuses_a_bad_pick() {
+        use crate::spec::FaultAction;
+        let with = |fault: &str| format!("{GOOD}\n[[fault]]\nat = \"5s\"\n{fault}\n");
+        let s = Scenario::parse(
+            "f.toml",
+            &with("corrupt = \"gw-apac-1\"\noffset = \"length\"\nrecord = \"last\""),
+        )
+        .unwrap();
+        assert_eq!(
+            s.world.faults[0].action,
+            FaultAction::Corrupt("gw-apac-1".into(), CorruptAt::Length, CorruptRecord::Last)
+        );
+        let text = s.to_toml();
+        assert_eq!(Scenario::parse("back.toml", &text).unwrap(), s, "{text}");
+        let first = Scenario::parse(
+            "f.toml",
+            &with("corrupt = \"gw-apac-1\"\noffset = \"header\""),
+        )
+        .unwrap();
+        assert!(matches!(
+            first.world.faults[0].action,
+            FaultAction::Corrupt(_, CorruptAt::Header, CorruptRecord::First)
+        ));
+        let err = Scenario::parse(
+            "f.toml",
+            &with("corrupt = \"gw-apac-1\"\noffset = \"header\"\nrecord = \"second\""),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("record \"second\": write one of \"first\", \"middle\", \"last\""),
+            "{err}"
+        );
+        let err = Scenario::parse(
+            "f.toml",
+            &with("disk_full = \"gw-apac-1\"\nrecord = \"last\""),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("record goes with corrupt"), "{err}");
     }
 
     #[test]

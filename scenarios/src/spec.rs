@@ -11,7 +11,7 @@ use camproof_simulated_devices::camera::CameraConfig;
 
 use camproof_platform::accounts::AccountsBugs;
 use camproof_platform::registry::RegistryBugs;
-use camproof_platform::store::CorruptAt;
+use camproof_platform::store::{CorruptAt, CorruptRecord};
 use camproof_protocol::cdp::ServerFlaws;
 
 use crate::check_id::CheckId;
@@ -201,9 +201,9 @@ pub enum FaultAction {
     /// The store disks of the targets refuse every write (a read-only file system):
     /// the replica stops at its first write, as with a full disk.
     DiskReadOnly(String),
-    /// One bit of the first record of the targets' store logs flips, in the given part
-    /// of it; the replica sees it when it next starts (a `restart` after it).
-    Corrupt(String, CorruptAt),
+    /// One bit of a record of the targets' store logs flips, in the given part of the
+    /// record picked; the replica sees it when it next starts (a `restart` after it).
+    Corrupt(String, CorruptAt, CorruptRecord),
     /// Traffic from the first target to the second is lost; the other way passes.
     PartitionOneway(String, String),
     /// Links between the two targets take this long (`None`: back to normal).
@@ -242,7 +242,7 @@ impl FaultAction {
             | FaultAction::DiskFull(t)
             | FaultAction::DiskFree(t)
             | FaultAction::DiskReadOnly(t)
-            | FaultAction::Corrupt(t, _)
+            | FaultAction::Corrupt(t, ..)
             | FaultAction::Disconnect(t)
             | FaultAction::Reconnect(t)
             | FaultAction::ClockSkew(t, _)

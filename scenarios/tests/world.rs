@@ -879,3 +879,39 @@ fn corrupt_store_logs_stop_their_replicas_and_the_silent_truncate_plant_fails() 
     );
     assert_eq!(f.at, Duration::from_secs(41), "{f:?}");
 }
+
+/// The disk-corrupt world (seed 3) with the bit flipped in the middle and in the last
+/// record of each log instead of the first: each corrupt replica still refuses to start
+/// (the run passes, its trace names the record), and the planted `silent-truncate`
+/// still fails `fail-stop-storage`.
+#[test]
+fn corruption_in_a_middle_or_last_record_is_refused_too() {
+    use camproof_platform::store::CorruptRecord;
+    use camproof_scenarios::spec::FaultAction;
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/catalog/disk-corrupt.toml");
+    let text = std::fs::read_to_string(file).expect("catalog file");
+    for record in [CorruptRecord::Middle, CorruptRecord::Last] {
+        let mut spec = camproof_scenarios::scenario::Scenario::parse(file, &text)
+            .expect("parses")
+            .world;
+        spec.seed = 3;
+        for f in &mut spec.faults {
+            if let FaultAction::Corrupt(_, _, r) = &mut f.action {
+                *r = record;
+            }
+        }
+        let s = run(&spec, pki(), &mut NoCache).expect("run");
+        assert!(s.failures().is_empty(), "{record:?}: {:#?}", s.failures());
+        camproof_scenarios::plants::Plant::SilentTruncate
+            .plant_in(std::path::Path::new(file), &mut spec)
+            .expect("observable here");
+        let s = run(&spec, pki(), &mut NoCache).expect("run");
+        assert!(
+            s.failures()
+                .iter()
+                .any(|f| f.check == CheckId::FailStopStorage),
+            "{record:?}: the plant went unseen: {:#?}",
+            s.failures()
+        );
+    }
+}

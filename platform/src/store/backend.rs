@@ -72,8 +72,7 @@ impl DiskFault {
     }
 }
 
-/// Where in a log a `corrupt` fault flips a bit (always in the first record, so that
-/// records follow the damaged one).
+/// Where in a record a `corrupt` fault flips a bit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CorruptAt {
     /// A byte of the record's JSON payload: its checksum no longer matches.
@@ -106,20 +105,72 @@ impl CorruptAt {
     /// Flips one bit of the first record of the framed log `bytes` (false if the log
     /// has no whole first record).
     pub fn flip(self, bytes: &mut [u8]) -> bool {
-        let Some(head) = bytes.get(..8) else {
+        self.flip_in(bytes, CorruptRecord::First)
+    }
+
+    /// Flips one bit of the record `record` picks in the framed log `bytes` (false if
+    /// the log has no whole record).
+    pub fn flip_in(self, bytes: &mut [u8], record: CorruptRecord) -> bool {
+        let mut starts = Vec::new();
+        let mut next = 0usize;
+        while let Some(head) = bytes.get(next..next + 8) {
+            let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            if len == 0 || bytes.len() < next + 8 + len {
+                break;
+            }
+            starts.push((next, len));
+            next += 8 + len;
+        }
+        let picked = match record {
+            CorruptRecord::First => starts.first(),
+            CorruptRecord::Middle => starts.get(starts.len() / 2),
+            CorruptRecord::Last => starts.last(),
+        };
+        let Some(&(start, len)) = picked else {
             return false;
         };
-        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        if len == 0 || bytes.len() < 8 + len {
-            return false;
-        }
         let at = match self {
-            CorruptAt::Payload => 8 + len / 2,
-            CorruptAt::Length => 3,
-            CorruptAt::Header => 5,
+            CorruptAt::Payload => start + 8 + len / 2,
+            CorruptAt::Length => start + 3,
+            CorruptAt::Header => start + 5,
         };
         bytes[at] ^= 0x01;
         true
+    }
+}
+
+/// Which record of a log a `corrupt` fault damages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum CorruptRecord {
+    /// The first (the vote, when one was cast): every other record follows it.
+    #[default]
+    First,
+    /// The one in the middle of the log.
+    Middle,
+    /// The last: the place of a torn write, which recovery must still tell apart.
+    Last,
+}
+
+impl CorruptRecord {
+    /// Every choice, in the order the scenario format lists them.
+    pub const ALL: [CorruptRecord; 3] = [
+        CorruptRecord::First,
+        CorruptRecord::Middle,
+        CorruptRecord::Last,
+    ];
+
+    /// The name a scenario uses (`first`, `middle`, `last`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CorruptRecord::First => "first",
+            CorruptRecord::Middle => "middle",
+            CorruptRecord::Last => "last",
+        }
+    }
+
+    /// The choice named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
     }
 }
 
@@ -243,11 +294,16 @@ impl MemBackend {
     /// Flips one bit of the log's first record, as the disk backend would frame it;
     /// the replica sees it when it next starts. False if the log has no record yet.
     pub fn corrupt(&self, at: CorruptAt) -> bool {
+        self.corrupt_record(at, CorruptRecord::First)
+    }
+
+    /// [`MemBackend::corrupt`] in the record `record` picks.
+    pub fn corrupt_record(&self, at: CorruptAt, record: CorruptRecord) -> bool {
         let mut bytes = match self.framed_log() {
             Ok(b) => b,
             Err(_) => return false,
         };
-        if !at.flip(&mut bytes) {
+        if !at.flip_in(&mut bytes, record) {
             return false;
         }
         *self.image.borrow_mut() = Some(bytes);
@@ -894,6 +950,32 @@ mod tests {
         assert_eq!(unframe(&bad, "t", true).unwrap(), (vec![], 0));
         let (_, reason) = corrupt_at(unframe(&bad, "t", false));
         assert!(reason.contains("valid record follows at byte"), "{reason}");
+    }
+
+    /// A fault can damage the first, middle or last record, and recovery names the
+    /// record it hit, whichever it is and in every offset class.
+    #[test]
+    fn each_record_pick_damages_that_record_and_recovery_names_it() {
+        let records: [&[u8]; 5] = [b"\"a\"", b"\"bb\"", b"\"ccc\"", b"\"dddd\"", b"\"eeeee\""];
+        let bytes = log_of(&records);
+        let mut starts = vec![0u64];
+        for r in &records[..4] {
+            let last = *starts.last().unwrap();
+            starts.push(last + frame(r).unwrap().len() as u64);
+        }
+        for (pick, start) in [
+            (CorruptRecord::First, starts[0]),
+            (CorruptRecord::Middle, starts[2]),
+            (CorruptRecord::Last, starts[4]),
+        ] {
+            for at in CorruptAt::ALL {
+                let mut bad = bytes.clone();
+                assert!(at.flip_in(&mut bad, pick));
+                let (offset, reason) = corrupt_at(unframe(&bad, "t", false));
+                assert_eq!(offset, start, "{pick:?} {at:?}: {reason}");
+            }
+        }
+        assert!(!CorruptAt::Payload.flip_in(&mut [], CorruptRecord::Last));
     }
 
     #[test]

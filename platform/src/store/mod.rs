@@ -46,7 +46,8 @@ mod types;
 mod wire;
 
 pub use backend::{
-    Backend, CorruptAt, DiskBackend, DiskFault, MemBackend, Recovered, StoredSnapshot, MAX_RECORD,
+    Backend, CorruptAt, CorruptRecord, DiskBackend, DiskFault, MemBackend, Recovered,
+    StoredSnapshot, MAX_RECORD,
 };
 pub use client::{ClientPolicy, StoreClient};
 pub use data_checks::{check_erased, check_residency, DataViolation};

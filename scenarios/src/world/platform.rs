@@ -22,8 +22,8 @@ use camproof_platform::relay_service::{RelayKey, RelayServiceStats};
 use camproof_platform::signaling::{RegionServices, SignalingStats, StoreStats};
 use camproof_platform::store::{
     check_erased, check_fail_stop_storage, check_no_acked_write_lost, check_one_leader_per_term,
-    check_residency, DataViolation, DiskFault, History, Keyspace, MemBackend, Replica,
-    ReplicaConfig, StoreNames,
+    check_residency, CorruptRecord, DataViolation, DiskFault, History, Keyspace, MemBackend,
+    Replica, ReplicaConfig, StoreNames,
 };
 use camproof_platform::trace::Trace;
 use camproof_protocol::cdp::{NonceCache, ServerConfig, ServerContext, APP_IDLE_TIMEOUT};
@@ -268,14 +268,18 @@ impl Platform {
                     zone.store.disk.fault().set_read_only(true);
                 }
             }
-            FaultAction::Corrupt(_, at) => {
+            FaultAction::Corrupt(_, at, record) => {
                 for zone in self.zones.iter().filter(|z| hosts.contains(&z.name)) {
-                    let done = zone.store.disk.corrupt(*at);
+                    let done = zone.store.disk.corrupt_record(*at, *record);
                     trace.record(
                         now,
                         format!(
-                            "{}: store log {} bit flipped{}",
+                            "{}: store log {}{} bit flipped{}",
                             zone.name,
+                            match record {
+                                CorruptRecord::First => String::new(),
+                                other => format!("{} record ", other.name()),
+                            },
                             at.name(),
                             if done {
                                 ""
