@@ -13,7 +13,10 @@ Targets checked:
   - during each flood, every camera of a 50-camera swarm connects within 10 s;
   - RSS under 2,000 hostile connections stays below 64 MB above idle;
   - serve never exits and its listeners never disappear (a camera connects after each phase);
-  - soak: RSS flat within 5% after the first minute.
+  - soak: RSS flat within 5% after the first minute;
+  - disk (root only, on a tmpfs): a restart on read-only logs is refused with the error
+    named; a disk that fills while cameras connect stops serve with exit code 2 and the
+    count of records not stored.
 
 Hostile clients connect from 127.0.0.2 and up (one address per `--sources`), the cameras
 from 127.0.0.1, as a botnet and a customer would come from different addresses.
@@ -146,9 +149,9 @@ def hold(addr, sources, n, seconds, mode, counts):
 class Server:
     """`camproof serve` on loopback with its own data directory."""
 
-    def __init__(self, camproof, work, port, nofile=None):
+    def __init__(self, camproof, work, port, nofile=None, data=None):
         self.camproof, self.port = camproof, port
-        self.data = os.path.join(work, f"data-{port}")
+        self.data = data or os.path.join(work, f"data-{port}")
         self.log = open(os.path.join(work, f"serve-{port}.log"), "w")
         limit = None
         if nofile:
@@ -262,6 +265,87 @@ def phase(name, server, args, start_hostile, results):
     return growth
 
 
+def mount_tmpfs(path, size, read_only=False):
+    """Mounts a tmpfs of `size` at `path` (root only); False when that is not possible."""
+    os.makedirs(path, exist_ok=True)
+    opts = f"size={size}" + (",ro" if read_only else "")
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", path],
+                          capture_output=True).returncode == 0
+
+
+def disk_phases(args, work, results):
+    """Real failing file systems under `serve` (needs root for `mount`):
+    - read-only: the store's logs from an earlier run on a file system remounted
+      read-only; `serve` must refuse (exit non-zero, the error named), never serve;
+    - full: a 24 MiB tmpfs filled up while cameras connect; `serve` must stop with
+      exit code 2 and say how many records were not stored, never exit 0.
+    A file system cannot be remounted read-only while `serve` holds its logs open for
+    writing (EBUSY), so the read-only case is a restart on one."""
+    if os.geteuid() != 0:
+        print("\n== disk: skipped (mounting a tmpfs needs root)")
+        return
+    mnt = os.path.join(work, "disk")
+    if not mount_tmpfs(mnt, "24m"):
+        print("\n== disk: skipped (mount -t tmpfs failed: no CAP_SYS_ADMIN here?)")
+        return
+    data = os.path.join(mnt, "data")
+    port = args.port + 2000
+    try:
+        print("\n== disk read-only: restart on the store's logs, remounted read-only")
+        server = Server(args.camproof, work, port, data=data)
+        online, _ = swarm(args.camproof, port, 5, 3, seed=71)
+        server.stop()
+        remount = subprocess.run(["mount", "-o", "remount,ro", mnt], capture_output=True, text=True)
+        if remount.returncode != 0:
+            print(f"  skipped: remount read-only failed: {remount.stderr.strip()}")
+        else:
+            log = os.path.join(work, "serve-readonly.log")
+            with open(log, "w") as out:
+                proc = subprocess.Popen(
+                    [args.camproof, "serve", "--listen", f"127.0.0.1:{port}", "--store-port",
+                     str(port + 100), "--data", data, "--duration", "20s"],
+                    stdout=out, stderr=subprocess.STDOUT)
+                try:
+                    code = proc.wait(40)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    code = None
+            text = open(log).read()
+            named = "Read-only file system" in text or "read-only" in text
+            ok = code not in (0, None) and named
+            print(f"  first run: {online}/5 cameras recorded; restart on the read-only mount: "
+                  f"exit {code}, error named: {named}")
+            print("  said: " + " | ".join(line for line in text.splitlines() if "read-only" in line.lower())[:400])
+            print(f"  target: refuses with the error named {'PASS' if ok else 'FAIL'}")
+            results.append(("disk read-only restart", ok, ok, 0, 0, []))
+            subprocess.run(["mount", "-o", "remount,rw", mnt], check=True)
+
+        print("\n== disk full: the store's file system fills up while cameras connect")
+        shutil.rmtree(data, ignore_errors=True)
+        server = Server(args.camproof, work, port + 1, data=data)
+        online, _ = swarm(args.camproof, port + 1, 5, 3, seed=72)
+        subprocess.run(["dd", "if=/dev/zero", f"of={os.path.join(mnt, 'filler')}", "bs=4k"],
+                       capture_output=True)
+        # New cameras make the platform write their records. A log's last page has room
+        # for a few (tmpfs allocates whole pages), so enough cameras to need another
+        # page: then the replicas hit ENOSPC.
+        swarm(args.camproof, port + 1, 50, 5, seed=73)
+        try:
+            code = server.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            code = None
+        server.stop()
+        text = open(server.log.name).read()
+        lost = re.search(r"store lost its quorum[^\n]*", text)
+        ok = code == 2 and lost is not None
+        print(f"  {online}/5 cameras before the disk filled; serve exit {code}")
+        print(f"  said: {lost.group(0) if lost else text.strip().splitlines()[-1:]} ")
+        print(f"  target: stops with exit 2 and the count of unstored records {'PASS' if ok else 'FAIL'}")
+        results.append(("disk full while serving", ok, ok, 0, 0, []))
+    finally:
+        subprocess.run(["umount", "-l", mnt], capture_output=True)
+
+
 def spawn(target, args_list, counts):
     procs = []
     for a in args_list:
@@ -286,7 +370,7 @@ def main():
     ap.add_argument("--soak-cameras", type=int, default=200)
     ap.add_argument("--soak-fps", type=int, default=10, help="video frames per second per camera (0: heartbeats only)")
     ap.add_argument("--only", nargs="*", default=None,
-                    choices=["hello", "slowloris", "oversize", "idle", "relay", "fd", "soak"])
+                    choices=["hello", "slowloris", "oversize", "idle", "relay", "fd", "soak", "disk"])
     args = ap.parse_args()
     if not shutil.which(args.camproof) and not os.path.exists(args.camproof):
         sys.exit(f"{args.camproof}: not found; build it with `cargo build --release` or pass --camproof")
@@ -340,6 +424,8 @@ def main():
         phase("fd exhaustion: ulimit -n 1024, 1,100 connections", fd_server, args, lambda q: spawn(
             hold, [(fgw, args.sources, 550, t, "idle")] * 2, q), results)
         fd_server.stop()
+    if want("disk"):
+        disk_phases(args, work, results)
     print("\n== summary")
     failed = False
     for name, ok_cams, ok_alive, growth, fds, _ in results:

@@ -680,10 +680,12 @@ pub async fn store_writer<N: camproof_net::Net>(
         }
         let n = batch.len() as u64;
         let cmd = Command::Batch { cmds: batch };
-        match client
+        stats.borrow_mut().in_flight = n;
+        let written = client
             .write(cmd.clone(), crate::store::Residency::Home(home))
-            .await
-        {
+            .await;
+        stats.borrow_mut().in_flight = 0;
+        match written {
             Ok(_) => {
                 let mut st = stats.borrow_mut();
                 st.writes_acked += n;

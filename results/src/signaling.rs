@@ -71,4 +71,8 @@ pub struct StoreStats {
     pub leaders: u64,
     /// Invariant violations: "one leader per term", "no acknowledged write lost".
     pub violations: Vec<String>,
+    /// Records of the batch being written now (neither queued nor acknowledged): what a
+    /// store that stops at this instant would leave unstored besides the queue.
+    #[serde(skip)]
+    pub in_flight: u64,
 }

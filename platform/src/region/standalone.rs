@@ -337,7 +337,9 @@ pub async fn serve<N: Net, C: Clock>(
     let served = tokio::select! {
         biased;
         _ = lost_quorum.notified() => {
-            let pending = zone.services.borrow().outbox_len();
+            // Queued, and the batch being written when the quorum went.
+            let pending =
+                zone.services.borrow().outbox_len() + zone.store_stats.borrow().in_flight as usize;
             return Err(RegionError::StoreLost {
                 running: running.get(),
                 pending,
@@ -423,6 +425,17 @@ fn check_replicas(
         .map(|(n, e)| format!("replica {n}: {e}"))
         .collect();
     if intact < usize::from(MAJORITY) {
+        // A data directory that cannot be written is repaired differently from one that
+        // holds corrupt logs: say which.
+        let advice = if broken
+            .iter()
+            .any(|(_, e)| matches!(e, BackendError::ReadOnly { .. }))
+        {
+            "make the data directory writable (a read-only file system, or files this user \
+             may not write) and start again"
+        } else {
+            "restore the data directory from a backup"
+        };
         let what = if rebuild.is_empty() {
             String::new()
         } else {
@@ -434,7 +447,7 @@ fn check_replicas(
         return Err(RegionError::StoreRefused(format!(
             "only {intact} of {REPLICAS} store replicas are intact, and a majority \
              ({MAJORITY}) is needed to start without losing acknowledged records{what}: {}. \
-             Nothing was changed; restore the data directory from a backup",
+             Nothing was changed; {advice}",
             told.join("; ")
         )));
     }

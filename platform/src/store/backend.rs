@@ -846,6 +846,17 @@ impl Backend for DiskBackend {
                 f.sync_all().map_err(|e| io_err(&log_path, e))?;
             }
         }
+        // The log is opened for appending now, so that one that cannot be written (a
+        // read-only file system, no permission) stops the replica at its start, with the
+        // path named, rather than at its first write, perhaps minutes later.
+        if self.log.is_none() {
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .map_err(|e| io_err(&log_path, e))?;
+            self.log = Some(f);
+        }
         self.mirror = rec.clone();
         self.mirror.snapshot = None; // kept in its own file, not needed for compaction
         Ok(rec)
