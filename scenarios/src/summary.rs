@@ -101,18 +101,7 @@ pub fn summary_text(scenario: &Scenario, s: &RunSummary, wall: Duration) -> Stri
         s.counters.relay.core.dropped_overflow + s.counters.relay.core.dropped_expired,
         ms(Some(Duration::from_micros(s.counters.relay.max_held_us)))
     );
-    let _ = writeln!(
-        out,
-        "  store            {} records acknowledged by a majority of zones in {} batches, {} batches retried; {} leaders elected; {} accounts erased",
-        s.counters.store.writes_acked, s.counters.store.batches_acked, s.counters.store.writes_failed, s.counters.store.leaders, s.counters.signaling.erasures
-    );
-    if s.counters.signaling.writes_dropped > 0 {
-        let _ = writeln!(
-            out,
-            "  store            {} writes DROPPED unwritten: the services' queue for the store was full",
-            s.counters.signaling.writes_dropped
-        );
-    }
+    store_lines(&mut out, s);
     let verdicts: Vec<String> = s
         .checks
         .iter()
@@ -408,4 +397,21 @@ pub fn check_outcomes(s: &RunSummary, failures: &[Failure]) -> Vec<(String, Chec
             (name, outcome)
         })
         .collect()
+}
+
+/// The store's lines of the summary: what it acknowledged and, when any, what the
+/// services dropped unwritten.
+fn store_lines(out: &mut String, s: &RunSummary) {
+    let _ = writeln!(
+        out,
+        "  store            {} records acknowledged by a majority of zones in {} batches, {} batches retried; {} leaders elected; {} accounts erased",
+        s.counters.store.writes_acked, s.counters.store.batches_acked, s.counters.store.writes_failed, s.counters.store.leaders, s.counters.signaling.erasures
+    );
+    if s.counters.signaling.writes_dropped > 0 {
+        let _ = writeln!(
+            out,
+            "  store            {} writes DROPPED unwritten: the services' queue for the store was full",
+            s.counters.signaling.writes_dropped
+        );
+    }
 }

@@ -702,10 +702,9 @@ impl DiskBackend {
         self.dir.join("snapshot")
     }
 
-    fn append_record(&mut self, record: &Record) -> Result<(), BackendError> {
+    /// The log, opened for appending (and created) if it is not open yet.
+    fn open_log(&mut self) -> Result<&mut File, BackendError> {
         let path = self.log_path();
-        self.fault.check(&path.display().to_string())?;
-        let bytes = frame(&encode(record)?)?;
         if self.log.is_none() {
             let f = OpenOptions::new()
                 .create(true)
@@ -714,9 +713,16 @@ impl DiskBackend {
                 .map_err(|e| io_err(&path, e))?;
             self.log = Some(f);
         }
-        let Some(f) = self.log.as_mut() else {
-            return Err(io_err(&path, io::Error::other("log not open")));
-        };
+        self.log
+            .as_mut()
+            .ok_or_else(|| io_err(&path, io::Error::other("log not open")))
+    }
+
+    fn append_record(&mut self, record: &Record) -> Result<(), BackendError> {
+        let path = self.log_path();
+        self.fault.check(&path.display().to_string())?;
+        let bytes = frame(&encode(record)?)?;
+        let f = self.open_log()?;
         still_named(&path, f)?;
         f.write_all(&bytes).map_err(|e| io_err(&path, e))?;
         f.sync_data().map_err(|e| io_err(&path, e))
@@ -849,14 +855,7 @@ impl Backend for DiskBackend {
         // The log is opened for appending now, so that one that cannot be written (a
         // read-only file system, no permission) stops the replica at its start, with the
         // path named, rather than at its first write, perhaps minutes later.
-        if self.log.is_none() {
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log_path)
-                .map_err(|e| io_err(&log_path, e))?;
-            self.log = Some(f);
-        }
+        self.open_log()?;
         self.mirror = rec.clone();
         self.mirror.snapshot = None; // kept in its own file, not needed for compaction
         Ok(rec)
