@@ -962,6 +962,23 @@ mod tests {
         assert!(reason.contains("valid record follows at byte"), "{reason}");
     }
 
+    /// The names scenarios write for the fault's two choices, and only those, read back.
+    #[test]
+    fn corrupt_choices_are_named_as_scenarios_write_them() {
+        let records: Vec<&str> = CorruptRecord::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(records, ["first", "middle", "last"]);
+        let parts: Vec<&str> = CorruptAt::ALL.iter().map(|a| a.name()).collect();
+        assert_eq!(parts, ["payload", "length", "header"]);
+        for r in CorruptRecord::ALL {
+            assert_eq!(CorruptRecord::from_name(r.name()), Some(r));
+        }
+        for a in CorruptAt::ALL {
+            assert_eq!(CorruptAt::from_name(a.name()), Some(a));
+        }
+        assert_eq!(CorruptRecord::from_name("second"), None);
+        assert_eq!(CorruptAt::from_name(""), None);
+    }
+
     /// A fault can damage the first, middle or last record, and recovery names the
     /// record it hit, whichever it is and in every offset class.
     #[test]
