@@ -102,31 +102,20 @@ impl CorruptAt {
         Self::ALL.into_iter().find(|c| c.name() == name)
     }
 
-    /// Flips one bit of the first record of the framed log `bytes` (false if the log
-    /// has no whole first record).
-    pub fn flip(self, bytes: &mut [u8]) -> bool {
-        self.flip_in(bytes, CorruptRecord::First)
-    }
-
     /// Flips one bit of the record `record` picks in the framed log `bytes` (false if
-    /// the log has no whole record).
-    pub fn flip_in(self, bytes: &mut [u8], record: CorruptRecord) -> bool {
-        let mut starts = Vec::new();
-        let mut next = 0usize;
-        while let Some(head) = bytes.get(next..next + 8) {
-            let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-            if len == 0 || bytes.len() < next + 8 + len {
-                break;
-            }
-            starts.push((next, len));
-            next += 8 + len;
-        }
-        let picked = match record {
-            CorruptRecord::First => starts.first(),
-            CorruptRecord::Middle => starts.get(starts.len() / 2),
-            CorruptRecord::Last => starts.last(),
+    /// the log has no whole record, or is not a log recovery would read).
+    pub fn flip(self, bytes: &mut [u8], record: CorruptRecord) -> bool {
+        // The records as recovery itself reads them: (offset, payload).
+        let Ok((records, _)) = unframe(bytes, "log", false) else {
+            return false;
         };
-        let Some(&(start, len)) = picked else {
+        let picked = match record {
+            CorruptRecord::First => records.first(),
+            CorruptRecord::Middle => records.get(records.len() / 2),
+            CorruptRecord::Last => records.last(),
+        };
+        let Some((start, len)) = picked.map(|(offset, payload)| (*offset as usize, payload.len()))
+        else {
             return false;
         };
         let at = match self {
@@ -140,10 +129,9 @@ impl CorruptAt {
 }
 
 /// Which record of a log a `corrupt` fault damages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CorruptRecord {
     /// The first (the vote, when one was cast): every other record follows it.
-    #[default]
     First,
     /// The one in the middle of the log.
     Middle,
@@ -291,19 +279,14 @@ impl MemBackend {
         self
     }
 
-    /// Flips one bit of the log's first record, as the disk backend would frame it;
-    /// the replica sees it when it next starts. False if the log has no record yet.
-    pub fn corrupt(&self, at: CorruptAt) -> bool {
-        self.corrupt_record(at, CorruptRecord::First)
-    }
-
-    /// [`MemBackend::corrupt`] in the record `record` picks.
-    pub fn corrupt_record(&self, at: CorruptAt, record: CorruptRecord) -> bool {
+    /// Flips one bit of the log's record `record` picks, as the disk backend would frame
+    /// it; the replica sees it when it next starts. False if the log has no record yet.
+    pub fn corrupt(&self, at: CorruptAt, record: CorruptRecord) -> bool {
         let mut bytes = match self.framed_log() {
             Ok(b) => b,
             Err(_) => return false,
         };
-        if !at.flip_in(&mut bytes, record) {
+        if !at.flip(&mut bytes, record) {
             return false;
         }
         *self.image.borrow_mut() = Some(bytes);
@@ -949,14 +932,14 @@ mod tests {
         let bytes = log_of(&[b"\"one\"", b"\"two\"", b"\"three\""]);
         for at in CorruptAt::ALL {
             let mut bad = bytes.clone();
-            assert!(at.flip(&mut bad));
+            assert!(at.flip(&mut bad, CorruptRecord::First));
             let (offset, reason) = corrupt_at(unframe(&bad, "t", false));
             assert_eq!(offset, 0, "{at:?}: {reason}");
         }
         // The length class is what the planted bug takes for a torn write: everything
         // dropped without an error.
         let mut bad = bytes.clone();
-        CorruptAt::Length.flip(&mut bad);
+        CorruptAt::Length.flip(&mut bad, CorruptRecord::First);
         assert_eq!(unframe(&bad, "t", true).unwrap(), (vec![], 0));
         let (_, reason) = corrupt_at(unframe(&bad, "t", false));
         assert!(reason.contains("valid record follows at byte"), "{reason}");
@@ -997,12 +980,12 @@ mod tests {
         ] {
             for at in CorruptAt::ALL {
                 let mut bad = bytes.clone();
-                assert!(at.flip_in(&mut bad, pick));
+                assert!(at.flip(&mut bad, pick));
                 let (offset, reason) = corrupt_at(unframe(&bad, "t", false));
                 assert_eq!(offset, start, "{pick:?} {at:?}: {reason}");
             }
         }
-        assert!(!CorruptAt::Payload.flip_in(&mut [], CorruptRecord::Last));
+        assert!(!CorruptAt::Payload.flip(&mut [], CorruptRecord::Last));
     }
 
     #[test]
@@ -1052,7 +1035,7 @@ mod tests {
         mem.save_committed(None).unwrap();
         for at in CorruptAt::ALL {
             let mut m = mem.clone();
-            assert!(m.corrupt(at));
+            assert!(m.corrupt(at, CorruptRecord::First));
             assert!(matches!(
                 m.recover(),
                 Err(BackendError::Corrupt { offset: 0, .. })
@@ -1062,7 +1045,7 @@ mod tests {
             *m.image.borrow_mut() = None;
         }
         let mut planted = mem.clone().with_silent_truncate(true);
-        assert!(planted.corrupt(CorruptAt::Length));
+        assert!(planted.corrupt(CorruptAt::Length, CorruptRecord::First));
         let rec = planted.recover().unwrap();
         assert_eq!(rec.vote, None);
         assert!(

@@ -270,7 +270,7 @@ impl Platform {
             }
             FaultAction::Corrupt(_, at, record) => {
                 for zone in self.zones.iter().filter(|z| hosts.contains(&z.name)) {
-                    let done = zone.store.disk.corrupt_record(*at, *record);
+                    let done = zone.store.disk.corrupt(*at, *record);
                     trace.record(
                         now,
                         format!(
