@@ -641,6 +641,29 @@ fn read_fault(r: &Reader<'_>, f: &FaultSection) -> Result<Vec<(usize, Fault)>, S
 type Steps = (std::ops::Range<usize>, Vec<FaultAction>, Duration);
 
 /// Every action key a `[[fault]]` entry sets (exactly one is allowed).
+/// The choice of `all` whose name `given` is, or an error at `given` listing the names
+/// `key` takes.
+fn named<T: Copy, const N: usize>(
+    r: &Reader<'_>,
+    key: &str,
+    given: &toml::Spanned<String>,
+    all: [T; N],
+    name: fn(T) -> &'static str,
+) -> Result<T, ScenarioError> {
+    all.into_iter()
+        .find(|c| name(*c) == given.get_ref())
+        .ok_or_else(|| {
+            r.fault(
+                given.span(),
+                format!(
+                    "{key} {:?}: write one of {}",
+                    given.get_ref(),
+                    all.map(|c| format!("{:?}", name(c))).join(", ")
+                ),
+            )
+        })
+}
+
 fn fault_actions(r: &Reader<'_>, f: &FaultSection) -> Result<Vec<Steps>, ScenarioError> {
     let mut actions: Vec<Steps> = Vec::new();
     let mut one = |span, action| actions.push((span, vec![action], Duration::ZERO));
@@ -684,30 +707,10 @@ fn fault_actions(r: &Reader<'_>, f: &FaultSection) -> Result<Vec<Steps>, Scenari
     }
     match (&f.corrupt, &f.offset) {
         (Some(t), Some(o)) => {
-            let at = CorruptAt::from_name(o.get_ref()).ok_or_else(|| {
-                r.fault(
-                    o.span(),
-                    format!(
-                        "offset {:?}: write one of {}",
-                        o.get_ref(),
-                        CorruptAt::ALL.map(|c| format!("{:?}", c.name())).join(", ")
-                    ),
-                )
-            })?;
+            let at = named(r, "offset", o, CorruptAt::ALL, CorruptAt::name)?;
             let record = match &f.record {
                 None => CorruptRecord::First,
-                Some(which) => CorruptRecord::from_name(which.get_ref()).ok_or_else(|| {
-                    r.fault(
-                        which.span(),
-                        format!(
-                            "record {:?}: write one of {}",
-                            which.get_ref(),
-                            CorruptRecord::ALL
-                                .map(|c| format!("{:?}", c.name()))
-                                .join(", ")
-                        ),
-                    )
-                })?,
+                Some(which) => named(r, "record", which, CorruptRecord::ALL, CorruptRecord::name)?,
             };
             one(
                 t.span(),
